@@ -1,0 +1,3 @@
+from kubemcp.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,35 @@
+"""The `kubemcp` command."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from kubemcp import __version__
+from kubemcp.cli import catalog_cmd, gateway_cmd, secret_cmd, server_cmd
+from kubemcp.errors import KubemcpError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="kubemcp", description="One MCP endpoint over many MCP servers.")
+    parser.add_argument("--version", action="version", version=f"kubemcp {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    gateway_cmd.register(commands)
+    secret_cmd.register(commands)
+    server_cmd.register(commands)
+    catalog_cmd.register(commands)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        code: int = args.handler(args)
+        return code
+    except KubemcpError as exc:
+        print(f"kubemcp: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130

@@ -1,0 +1,37 @@
+"""Options shared by several commands."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from kubemcp.gateway.settings import kubemcp_home
+
+
+def split_list(values: list[str] | None) -> list[str]:
+    """`--servers a,b --servers c` -> ['a', 'b', 'c']."""
+    return [item.strip() for value in values or [] for item in value.split(",") if item.strip()]
+
+
+def add_file_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--catalog", action="append", type=Path, metavar="FILE", help="catalog file; repeat to merge (later wins)"
+    )
+    parser.add_argument("--registry", type=Path, metavar="FILE", help="registry.yaml: which servers are enabled")
+    parser.add_argument("--config", type=Path, metavar="FILE", help="config.yaml: per-server configuration")
+    parser.add_argument("--secrets", type=Path, metavar="FILE", help="secret store (NAME=value lines)")
+
+
+def default_registry(args: argparse.Namespace) -> Path:
+    return args.registry if args.registry is not None else kubemcp_home() / "registry.yaml"
+
+
+def default_secrets(path: Path | None) -> Path:
+    return path if path is not None else kubemcp_home() / "secrets.env"
+
+
+def catalog_paths(args: argparse.Namespace) -> list[Path]:
+    if args.catalog:
+        return list(args.catalog)
+    default = kubemcp_home() / "catalog.yaml"
+    return [default] if default.is_file() else []

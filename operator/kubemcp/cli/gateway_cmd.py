@@ -1,0 +1,88 @@
+"""`kubemcp gateway run`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+import anyio
+
+from kubemcp.cli._common import add_file_options, split_list
+from kubemcp.errors import SettingsError
+from kubemcp.files.secrets import read_secrets
+from kubemcp.gateway.settings import DEFAULT_PORT, GatewaySettings
+from kubemcp.logs import secret_mask, setup_logging
+
+
+def register(commands: Any) -> None:
+    parser = commands.add_parser("gateway", help="run the gateway")
+    actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
+    run = actions.add_parser("run", help="serve every enabled server's tools on one MCP endpoint")
+    run.add_argument("--transport", choices=["stdio", "sse", "streaming"], default="stdio")
+    run.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"HTTP port (default {DEFAULT_PORT}; 0 picks one)")
+    run.add_argument("--host", default="127.0.0.1", help="HTTP bind address (default 127.0.0.1)")
+    add_file_options(run)
+    run.add_argument("--servers", action="append", metavar="A,B", help="serve only these servers")
+    run.add_argument("--tools", action="append", metavar="T,U", help="serve only these tools (name or server:tool)")
+    run.add_argument("--long-lived", action="store_true", help="keep every server running between calls")
+    run.add_argument("--idle-timeout", type=float, default=300.0, help="seconds before an idle long-lived server stops")
+    run.add_argument("--call-timeout", type=float, default=None, help="seconds a backend request may take")
+    run.add_argument("--prefix-tools", action="store_true", help="serve every tool as <server>__<tool>")
+    run.add_argument("--dry-run", action="store_true", help="load everything, list what would be served, exit")
+    run.add_argument("--log-calls", action="store_true", help="log every tool call")
+    run.add_argument("--debug", action="store_true", help="debug logging (also DEBUG=1 or LOG_LEVEL=debug)")
+    run.add_argument("--log-format", choices=["text", "json"], default="text")
+    run.add_argument("--no-watch", action="store_true", help="do not reload when the files change")
+    run.add_argument("--allowed-host", action="append", default=[], metavar="HOST[:PORT|:*]")
+    run.add_argument("--allowed-origin", action="append", default=[], metavar="ORIGIN")
+    run.add_argument("--max-body-bytes", type=int, default=4 * 1024 * 1024)
+    run.set_defaults(handler=_run)
+
+
+def settings_from(args: argparse.Namespace) -> GatewaySettings:
+    from pydantic import ValidationError
+
+    values: dict[str, object] = {
+        "transport": args.transport,
+        "host": args.host,
+        "port": args.port,
+        "catalogs": args.catalog or [],
+        "registry": args.registry,
+        "config": args.config,
+        "secrets": args.secrets,
+        "servers": split_list(args.servers),
+        "tools": split_list(args.tools),
+        "long_lived": args.long_lived,
+        "idle_timeout": args.idle_timeout,
+        "call_timeout": args.call_timeout,
+        "prefix_tools": args.prefix_tools,
+        "dry_run": args.dry_run,
+        "log_calls": args.log_calls,
+        "debug": args.debug,
+        "watch": not args.no_watch,
+        "allowed_hosts": args.allowed_host,
+        "allowed_origins": args.allowed_origin,
+        "max_body_bytes": args.max_body_bytes,
+    }
+    try:
+        return GatewaySettings.with_defaults(**values)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or 'settings'}: {err['msg']}" for err in exc.errors()
+        )
+        raise SettingsError(problems) from None
+
+
+def _run(args: argparse.Namespace) -> int:
+    setup_logging(debug=args.debug, json_format=args.log_format == "json")
+    settings = settings_from(args)
+    if settings.secrets is not None:
+        secret_mask.values.update(v for v in read_secrets(settings.secrets).values() if v)
+    from kubemcp.gateway.app import dry_run, run_gateway
+
+    if settings.dry_run:
+        anyio.run(dry_run, settings, sys.stdout)
+        return 0
+    anyio.run(run_gateway, settings)
+    return 0

@@ -1,0 +1,1 @@
+"""File formats: catalogs, the registry, per-server config and the secret store."""

@@ -1,0 +1,1 @@
+"""The gateway: one MCP endpoint over many backend MCP servers."""

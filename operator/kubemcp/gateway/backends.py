@@ -1,0 +1,221 @@
+"""Backend connections: one server instance per call by default, or a shared resident one.
+
+Per-call (the default): every request starts the server, runs the MCP handshake, makes the one
+request and stops the server; no instance exists between calls. Long-lived (`longLived` in the
+catalog or `--long-lived`): one instance is started on first use and shared by concurrent calls;
+it is stopped after `idle_timeout` seconds without calls, and replaced if it dies.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any, TypeVar
+
+import anyio
+import mcp_types as types
+from anyio.abc import TaskGroup, TaskStatus
+from mcp.client import Client
+from mcp.client._transport import TransportStreams
+from mcp.shared.exceptions import MCPError
+from mcp_types.version import MODERN_PROTOCOL_VERSIONS
+
+import kubemcp
+from kubemcp.errors import ServerCrashedError, ServerError, ServerUnavailableError
+from kubemcp.gateway.link import BackendLink
+from kubemcp.gateway.runtime import Runtime
+from kubemcp.gateway.spec import ServerSpec
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+LogSink = Callable[[types.LoggingMessageNotificationParams], Awaitable[None]]
+ProgressSink = Callable[[float, float | None, str | None], Awaitable[None]]
+Operation = Callable[[Client], Awaitable[T]]
+
+CLIENT_INFO = types.Implementation(name="kubemcp", version=kubemcp.__version__)
+
+
+@dataclass(eq=False)
+class CallHooks:
+    """Where a backend's notifications for one client request go."""
+
+    on_log: LogSink | None = None
+    on_progress: ProgressSink | None = None
+
+
+class _FixedStreams:
+    """An SDK transport over streams that are already open (the runtime owns their lifetime)."""
+
+    def __init__(self, streams: TransportStreams) -> None:
+        self._streams = streams
+
+    async def __aenter__(self) -> TransportStreams:
+        return self._streams
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        return None
+
+
+class _Resident:
+    """A long-lived instance of one server, shared by calls."""
+
+    def __init__(self, pool: BackendPool, spec: ServerSpec) -> None:
+        self.pool = pool
+        self.spec = spec
+        self.client: Client | None = None
+        self.link: BackendLink | None = None
+        self.stopping = anyio.Event()
+        self.active = 0
+        self.last_used = time.monotonic()
+        self.hooks: set[CallHooks] = set()
+
+    async def _fan_out_log(self, params: types.LoggingMessageNotificationParams) -> None:
+        for hooks in list(self.hooks):
+            if hooks.on_log is not None:
+                await hooks.on_log(params)
+
+    async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+        try:
+            async with self.pool.open(self.spec, self._fan_out_log) as (client, link):
+                self.client, self.link = client, link
+                task_status.started()
+                while not self.stopping.is_set():
+                    idle_for = time.monotonic() - self.last_used
+                    remaining = self.pool.idle_timeout - idle_for
+                    if self.active == 0 and remaining <= 0:
+                        logger.info("stopping idle long-lived server %s", self.spec.name)
+                        break
+                    with anyio.move_on_after(max(remaining, 0.05)):
+                        await self.stopping.wait()
+        finally:
+            self.pool.forget(self)
+
+
+class BackendPool:
+    """Opens backend sessions through a runtime; remembers each server's protocol era."""
+
+    def __init__(self, runtime: Runtime, *, idle_timeout: float = 300.0, call_timeout: float | None = None) -> None:
+        self.runtime = runtime
+        self.idle_timeout = idle_timeout
+        self.call_timeout = call_timeout
+        self._modes: dict[str, str] = {}
+        self._residents: dict[str, _Resident] = {}
+        self._locks: dict[str, anyio.Lock] = {}
+        self._tg: TaskGroup | None = None
+
+    @asynccontextmanager
+    async def running(self) -> AsyncIterator[BackendPool]:
+        """The pool's lifetime: long-lived instances live inside it and stop with it."""
+        async with anyio.create_task_group() as tg:
+            self._tg = tg
+            try:
+                yield self
+            finally:
+                self._tg = None
+                for resident in list(self._residents.values()):
+                    resident.stopping.set()
+
+    @asynccontextmanager
+    async def open(
+        self, spec: ServerSpec, on_log: LogSink | None = None
+    ) -> AsyncIterator[tuple[Client, BackendLink]]:
+        """Start one instance and complete the MCP handshake with it."""
+        async with self.runtime.connect(spec) as link:
+            mode = self._modes.get(spec.digest, "auto")
+            client = Client(
+                _FixedStreams(link.streams),
+                mode=mode,
+                cache=None,
+                client_info=CLIENT_INFO,
+                logging_callback=on_log,
+                read_timeout_seconds=self.call_timeout,
+            )
+            entered = False
+            try:
+                async with client:
+                    entered = True
+                    version = client.protocol_version
+                    self._modes[spec.digest] = version if version in MODERN_PROTOCOL_VERSIONS else "legacy"
+                    yield client, link
+            except MCPError as exc:
+                if entered:
+                    raise
+                raise ServerUnavailableError(spec.name, f"MCP handshake failed: {_describe(exc, link)}") from exc
+            except (anyio.BrokenResourceError, anyio.ClosedResourceError, anyio.EndOfStream) as exc:
+                if entered:
+                    raise
+                raise ServerUnavailableError(spec.name, f"MCP handshake failed: {link.describe_exit()}") from exc
+
+    def forget(self, resident: _Resident) -> None:
+        if self._residents.get(resident.spec.name) is resident:
+            del self._residents[resident.spec.name]
+
+    async def _resident(self, spec: ServerSpec) -> _Resident:
+        lock = self._locks.setdefault(spec.name, anyio.Lock())
+        async with lock:
+            resident = self._residents.get(spec.name)
+            if resident is not None and resident.spec.digest != spec.digest:
+                resident.stopping.set()  # its configuration changed: replace it
+                resident = None
+            if resident is None or resident.stopping.is_set():
+                if self._tg is None:
+                    raise RuntimeError("BackendPool.running() is not active")
+                resident = _Resident(self, spec)
+                self._residents[spec.name] = resident
+                try:
+                    await self._tg.start(resident.run)
+                except BaseException:
+                    self.forget(resident)
+                    raise
+            return resident
+
+    def resident_names(self) -> list[str]:
+        return sorted(self._residents)
+
+    async def call(self, spec: ServerSpec, operation: Operation[T], hooks: CallHooks | None = None) -> T:
+        """Run `operation` against an instance of `spec`; failures are `ServerError`s naming it."""
+        hooks = hooks or CallHooks()
+        if not spec.long_lived:
+            async with self.open(spec, hooks.on_log) as (client, link):
+                return await _guarded(spec, link, operation(client))
+        resident = await self._resident(spec)
+        assert resident.client is not None and resident.link is not None
+        resident.active += 1
+        resident.hooks.add(hooks)
+        try:
+            return await _guarded(spec, resident.link, operation(resident.client))
+        except ServerCrashedError:
+            resident.stopping.set()
+            raise
+        finally:
+            resident.hooks.discard(hooks)
+            resident.active -= 1
+            resident.last_used = time.monotonic()
+
+
+async def _guarded(spec: ServerSpec, link: BackendLink, pending: Awaitable[T]) -> T:
+    try:
+        return await pending
+    except MCPError as exc:
+        if exc.error.code == types.CONNECTION_CLOSED:
+            raise ServerCrashedError(spec.name, f"connection lost during the request: {link.describe_exit()}") from exc
+        raise
+    except (anyio.BrokenResourceError, anyio.ClosedResourceError, anyio.EndOfStream) as exc:
+        raise ServerCrashedError(spec.name, f"connection lost during the request: {link.describe_exit()}") from exc
+
+
+def _describe(exc: MCPError, link: BackendLink) -> str:
+    if exc.error.code == types.CONNECTION_CLOSED:
+        return link.describe_exit()
+    return exc.error.message
+
+
+def error_data(error: ServerError) -> dict[str, Any]:
+    return {"server": error.server}

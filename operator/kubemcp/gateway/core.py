@@ -1,0 +1,209 @@
+"""The gateway core: routes each client request to the backend server that can answer it."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import anyio
+import mcp_types as types
+from mcp.shared.exceptions import MCPError
+from mcp.shared.uri_template import UriTemplate
+
+from kubemcp.errors import FileFormatError, FileFormatErrors, ServerError, SettingsError
+from kubemcp.gateway.backends import BackendPool, CallHooks
+from kubemcp.gateway.discovery import DiscoveryCache, Offerings, from_catalog, list_offerings
+from kubemcp.gateway.listing import Listing, build_listing
+from kubemcp.gateway.runtime import Runtime
+from kubemcp.gateway.served import load_served
+from kubemcp.gateway.sessions import SessionNotifier
+from kubemcp.gateway.settings import GatewaySettings
+from kubemcp.gateway.spec import ServerSpec
+
+logger = logging.getLogger(__name__)
+
+DISCOVERY_RETRY_SECONDS = 30.0
+
+
+def server_error(error: ServerError) -> MCPError:
+    """A backend failure as the MCP error the client receives: it names the server."""
+    return MCPError(types.INTERNAL_ERROR, str(error), {"server": error.server})
+
+
+class Gateway:
+    def __init__(self, settings: GatewaySettings, runtime: Runtime) -> None:
+        self.settings = settings
+        self.runtime = runtime
+        self.pool = BackendPool(runtime, idle_timeout=settings.idle_timeout, call_timeout=settings.call_timeout)
+        self.cache = DiscoveryCache(settings.cache_dir / "discovery" if settings.cache_dir else None)
+        self.notifier = SessionNotifier()
+        _, self.specs = load_served(settings)
+        self._locks: dict[str, anyio.Lock] = {}
+        self._failed: dict[str, tuple[float, str]] = {}
+        self._tool_filter = set(settings.tools) or None
+
+    @asynccontextmanager
+    async def running(self) -> AsyncIterator[Gateway]:
+        async with self.pool.running(), anyio.create_task_group() as tg:
+            if self.settings.watch:
+                tg.start_soon(self._watch_files)
+            try:
+                yield self
+            finally:
+                self.notifier.close()
+                tg.cancel_scope.cancel()
+
+    # -- what is served ---------------------------------------------------------------------
+
+    async def offerings(self, *, full: bool) -> dict[str, Offerings]:
+        """Each served server's offerings, starting a server only when nothing is known of it.
+
+        `full=False` is enough for tools: a catalog that lists tools answers without a start.
+        """
+        found: dict[str, Offerings | None] = dict.fromkeys(self.specs)
+
+        async def one(name: str, spec: ServerSpec) -> None:
+            found[name] = await self._offerings_of(spec, full=full)
+
+        async with anyio.create_task_group() as tg:
+            for name, spec in self.specs.items():
+                tg.start_soon(one, name, spec)
+        return {name: value for name, value in found.items() if value is not None}
+
+    async def _offerings_of(self, spec: ServerSpec, *, full: bool) -> Offerings | None:
+        cached = self.cache.get(spec)
+        if cached is not None:
+            return cached
+        if not full and (declared := from_catalog(spec)) is not None:
+            return declared
+        failed = self._failed.get(spec.digest)
+        if failed is not None and time.monotonic() - failed[0] < DISCOVERY_RETRY_SECONDS:
+            return from_catalog(spec)
+        async with self._locks.setdefault(spec.name, anyio.Lock()):
+            cached = self.cache.get(spec)
+            if cached is not None:
+                return cached
+            try:
+                discovered = await self.pool.call(spec, list_offerings)
+            except ServerError as exc:
+                logger.error("%s", exc)
+                self._failed[spec.digest] = (time.monotonic(), str(exc))
+                return from_catalog(spec)
+            if (declared := from_catalog(spec)) is not None:
+                discovered.tools = _prefer_declared(declared.tools, discovered.tools)
+            self.cache.put(spec, discovered)
+            logger.info(
+                "discovered %s: %d tools, %d prompts, %d resources",
+                spec.name,
+                len(discovered.tools),
+                len(discovered.prompts),
+                len(discovered.resources) + len(discovered.resource_templates),
+            )
+            return discovered
+
+    async def listing(self, *, full: bool) -> Listing:
+        return build_listing(
+            await self.offerings(full=full), prefix_all=self.settings.prefix_tools, tool_filter=self._tool_filter
+        )
+
+    # -- requests --------------------------------------------------------------------------
+
+    def _spec(self, server: str) -> ServerSpec:
+        return self.specs[server]
+
+    async def call_tool(self, name: str, arguments: dict[str, Any] | None, hooks: CallHooks) -> types.CallToolResult:
+        route = (await self.listing(full=False)).tool_routes.get(name)
+        if route is None:
+            raise MCPError(types.INVALID_PARAMS, f"unknown tool {name!r}")
+        started = time.perf_counter()
+        try:
+            result = await self.pool.call(
+                self._spec(route.server),
+                lambda client: client.call_tool(route.name, arguments, progress_callback=hooks.on_progress),
+                hooks,
+            )
+        except ServerError as exc:
+            logger.warning("tool %s failed: %s", name, exc)
+            raise server_error(exc) from exc
+        if self.settings.log_calls:
+            logger.info(
+                "call %s -> %s/%s in %.1f ms%s",
+                name,
+                route.server,
+                route.name,
+                (time.perf_counter() - started) * 1000,
+                " (error result)" if result.is_error else "",
+            )
+        return result
+
+    async def get_prompt(self, name: str, arguments: dict[str, str] | None, hooks: CallHooks) -> types.GetPromptResult:
+        route = (await self.listing(full=True)).prompt_routes.get(name)
+        if route is None:
+            raise MCPError(types.INVALID_PARAMS, f"unknown prompt {name!r}")
+        try:
+            return await self.pool.call(
+                self._spec(route.server), lambda client: client.get_prompt(route.name, arguments), hooks
+            )
+        except ServerError as exc:
+            raise server_error(exc) from exc
+
+    async def read_resource(self, uri: str, hooks: CallHooks) -> types.ReadResourceResult:
+        listing = await self.listing(full=True)
+        server = listing.resource_routes.get(uri)
+        if server is None:
+            for template, owner in listing.template_routes:
+                if UriTemplate.parse(template).match(uri) is not None:
+                    server = owner
+                    break
+        if server is None:
+            raise MCPError(types.INVALID_PARAMS, f"unknown resource {uri!r}")
+        try:
+            return await self.pool.call(self._spec(server), lambda client: client.read_resource(uri), hooks)
+        except ServerError as exc:
+            raise server_error(exc) from exc
+
+    # -- reloading -------------------------------------------------------------------------
+
+    async def reload(self) -> bool:
+        """Load the files again; on a change of the served set, notify every client. Bad files change nothing."""
+        try:
+            _, specs = load_served(self.settings)
+        except (FileFormatError, FileFormatErrors, SettingsError) as exc:
+            logger.error("not reloading, the files have errors:\n%s", exc)
+            return False
+        before = {name: spec.digest for name, spec in self.specs.items()}
+        after = {name: spec.digest for name, spec in specs.items()}
+        self.specs = specs
+        if before == after:
+            return False
+        logger.info("served servers changed: %s", ", ".join(specs) or "(none)")
+        await self.notifier.lists_changed()
+        return True
+
+    def _stamp(self) -> tuple[tuple[str, int, int], ...]:
+        stamps = []
+        for path in self.settings.watched_files:
+            try:
+                stat = path.stat()
+                stamps.append((str(path), stat.st_mtime_ns, stat.st_size))
+            except OSError:
+                stamps.append((str(path), 0, 0))
+        return tuple(stamps)
+
+    async def _watch_files(self) -> None:
+        stamp = self._stamp()
+        while True:
+            await anyio.sleep(self.settings.watch_interval)
+            current = self._stamp()
+            if current != stamp:
+                stamp = current
+                await self.reload()
+
+
+def _prefer_declared(declared: list[types.Tool], discovered: list[types.Tool]) -> list[types.Tool]:
+    """A catalog's tool list decides which tools are served; the server's own definitions fill in detail."""
+    by_name = {tool.name: tool for tool in discovered}
+    return [by_name.get(tool.name, tool) for tool in declared]

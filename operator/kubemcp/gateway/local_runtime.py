@@ -1,0 +1,116 @@
+"""The embedded runtime: each backend server instance is a local child process speaking stdio."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+from collections import deque
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager, suppress
+from pathlib import Path
+
+import anyio
+from anyio.abc import Process
+
+from kubemcp.errors import ServerUnavailableError
+from kubemcp.gateway.link import BackendLink, jsonrpc_streams
+from kubemcp.gateway.spec import ServerSpec
+
+logger = logging.getLogger(__name__)
+
+# Only these variables of the gateway's own environment reach a server: nothing else leaks into it.
+INHERITED_ENV = ("PATH", "HOME", "USER", "LOGNAME", "LANG", "LC_ALL", "TZ", "TMPDIR", "SHELL", "TERM")
+STDERR_TAIL_LINES = 20
+STOP_GRACE_SECONDS = 2.0
+_GONE = (OSError, anyio.BrokenResourceError, anyio.ClosedResourceError)
+
+
+class LocalProcessRuntime:
+    name = "local"
+
+    def argv(self, spec: ServerSpec) -> tuple[list[str], str | None]:
+        form = spec.entry.process
+        if form is None:
+            raise ServerUnavailableError(
+                spec.name, "its catalog entry has no 'process.command', so it cannot run as a local process"
+            )
+        argv = [spec.expand(part) for part in form.command]
+        cwd = spec.expand(form.cwd) if form.cwd else spec.source.directory
+        if not Path(cwd).is_dir():
+            raise ServerUnavailableError(spec.name, f"working directory {cwd} does not exist")
+        return argv, cwd
+
+    @asynccontextmanager
+    async def connect(self, spec: ServerSpec) -> AsyncIterator[BackendLink]:
+        argv, cwd = self.argv(spec)
+        spec.check_config()
+        env = {key: os.environ[key] for key in INHERITED_ENV if key in os.environ}
+        env.update(spec.environment())
+        try:
+            process = await anyio.open_process(argv, env=env, cwd=cwd, start_new_session=True)
+        except OSError as exc:
+            raise ServerUnavailableError(spec.name, f"cannot start {argv[0]!r}: {exc.strerror or exc}") from exc
+        assert process.stdin is not None and process.stdout is not None and process.stderr is not None
+        tail: deque[str] = deque(maxlen=STDERR_TAIL_LINES)
+        redact = list(spec.secret_env.values())
+
+        async def collect_stderr() -> None:
+            assert process.stderr is not None
+            buffer = b""
+            try:
+                async for chunk in process.stderr:
+                    buffer += chunk
+                    *lines, buffer = buffer.split(b"\n")
+                    for line in lines:
+                        text = line.decode(errors="replace")
+                        for value in redact:
+                            if value:
+                                text = text.replace(value, "***")
+                        tail.append(text)
+                        logger.debug("[%s] %s", spec.name, text)
+            except (anyio.ClosedResourceError, anyio.BrokenResourceError, OSError):
+                return
+
+        def describe_exit() -> str:
+            code = process.returncode
+            status = "is still running" if code is None else f"exited with code {code}"
+            last = "; ".join(line for line in tail if line.strip())[-600:]
+            return f"process {status}" + (f"; stderr: {last}" if last else "")
+
+        logger.debug("started server %s (pid %d)", spec.name, process.pid)
+        try:
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(collect_stderr)
+                async with jsonrpc_streams(process.stdout, process.stdin) as streams:
+                    yield BackendLink(streams=streams, describe_exit=describe_exit, pid=process.pid)
+                tg.cancel_scope.cancel()
+        finally:
+            with anyio.CancelScope(shield=True):
+                await _stop(process)
+            logger.debug("stopped server %s (pid %d, code %s)", spec.name, process.pid, process.returncode)
+
+
+async def _stop(process: Process) -> None:
+    """Close stdin, give the server a moment, then end its whole process group."""
+    if process.stdin is not None:
+        with suppress(*_GONE):
+            await process.stdin.aclose()
+    with anyio.move_on_after(STOP_GRACE_SECONDS):
+        await process.wait()
+    if process.returncode is None:
+        for sig in (signal.SIGTERM, signal.SIGKILL):
+            with suppress(*_GONE):
+                os.killpg(process.pid, sig)
+            with anyio.move_on_after(STOP_GRACE_SECONDS):
+                await process.wait()
+            if process.returncode is not None:
+                break
+    else:
+        # The leader is gone; children it left in its group are ended too.
+        with suppress(*_GONE):
+            os.killpg(process.pid, signal.SIGKILL)
+    for stream in (process.stdout, process.stderr):
+        if stream is not None:
+            with suppress(*_GONE):
+                await stream.aclose()

@@ -1,0 +1,106 @@
+"""Serving the gateway's MCP server: stdio, streamable HTTP (`/mcp`) and legacy HTTP+SSE (`/sse`)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import anyio
+import uvicorn
+from mcp.server import Server
+from mcp.server.sse import SseServerTransport
+from mcp.server.stdio import stdio_server
+from mcp.server.streamable_http_manager import StreamableHTTPASGIApp, StreamableHTTPSessionManager
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Mount, Route
+
+import kubemcp
+from kubemcp.gateway.core import Gateway
+from kubemcp.gateway.security import HostOriginGuard
+from kubemcp.gateway.settings import GatewaySettings
+
+logger = logging.getLogger(__name__)
+
+MCP_PATH = "/mcp"
+SSE_PATH = "/sse"
+MESSAGE_PATH = "/message"
+
+
+async def serve_stdio(server: Server[Any]) -> None:
+    async with stdio_server() as (read_stream, write_stream):
+        await server.run(read_stream, write_stream, server.create_initialization_options())
+
+
+def _health(gateway: Gateway) -> Route:
+    async def health(request: Request) -> Response:
+        return JSONResponse(
+            {
+                "status": "ok",
+                "version": kubemcp.__version__,
+                "servers": list(gateway.specs),
+                "resident": gateway.pool.resident_names(),
+            }
+        )
+
+    return Route("/health", health, methods=["GET"])
+
+
+def build_http_app(gateway: Gateway, server: Server[Any], settings: GatewaySettings) -> HostOriginGuard:
+    """The HTTP application for `--transport streaming` or `--transport sse`."""
+    routes: list[Route | Mount] = [_health(gateway)]
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        if manager is None:
+            yield
+            return
+        async with manager.run():
+            yield
+
+    manager: StreamableHTTPSessionManager | None = None
+    if settings.transport == "streaming":
+        manager = StreamableHTTPSessionManager(app=server, max_request_body_size=settings.max_body_bytes)
+        routes.append(Route(MCP_PATH, StreamableHTTPASGIApp(manager)))
+    else:
+        sse = SseServerTransport(MESSAGE_PATH, max_request_body_size=settings.max_body_bytes)
+
+        async def handle_sse(request: Request) -> Response:
+            async with sse.connect_sse(request.scope, request.receive, request._send) as (read, write):
+                await server.run(read, write, server.create_initialization_options())
+            return Response()
+
+        routes.append(Route(SSE_PATH, handle_sse, methods=["GET"]))
+        routes.append(Mount(MESSAGE_PATH, app=sse.handle_post_message))
+    app = Starlette(routes=routes, lifespan=lifespan)
+    return HostOriginGuard(
+        app, bind_host=settings.host, allowed_hosts=settings.allowed_hosts, allowed_origins=settings.allowed_origins
+    )
+
+
+async def serve_http(gateway: Gateway, server: Server[Any], settings: GatewaySettings) -> None:
+    app = build_http_app(gateway, server, settings)
+    config = uvicorn.Config(
+        app, host=settings.host, port=settings.port, log_level="warning", lifespan="on", access_log=False
+    )
+    http = uvicorn.Server(config)
+    path = MCP_PATH if settings.transport == "streaming" else SSE_PATH
+
+    async def announce() -> None:
+        while not http.started:
+            await anyio.sleep(0.01)
+        for listener in http.servers:
+            for sock in listener.sockets:
+                host, port = sock.getsockname()[:2]
+                logger.info("serving MCP on http://%s:%d%s", _url_host(host), port, path)
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(announce)
+        await http.serve()
+
+
+def _url_host(host: str) -> str:
+    return f"[{host}]" if ":" in host else host

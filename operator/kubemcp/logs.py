@@ -1,0 +1,72 @@
+"""Logging: always to stderr (stdout is the stdio transport), text or JSON, with secrets masked."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+import time
+
+MASK = "***"
+
+
+class SecretMask(logging.Filter):
+    """Replaces every known secret value in a record's final message with `***`."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.values: set[str] = set()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not self.values:
+            return True
+        message = record.getMessage()
+        masked = message
+        for value in sorted(self.values, key=len, reverse=True):
+            masked = masked.replace(value, MASK)
+        if masked != message or record.exc_info:
+            if record.exc_info:
+                text = logging.Formatter().formatException(record.exc_info)
+                for value in self.values:
+                    text = text.replace(value, MASK)
+                masked = f"{masked}\n{text}"
+                record.exc_info = None
+                record.exc_text = None
+            record.msg, record.args = masked, None
+        return True
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {
+            "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)) + f".{int(record.msecs):03d}Z",
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry)
+
+
+secret_mask = SecretMask()
+
+
+def setup_logging(*, debug: bool = False, json_format: bool = False) -> None:
+    """`LOG_LEVEL`, `DEBUG` and `KUBEMCP_LOG_FORMAT=json` from the environment apply too."""
+    if debug or os.environ.get("DEBUG", "").lower() in {"1", "true", "yes"}:
+        level = "DEBUG"
+    else:
+        level = os.environ.get("LOG_LEVEL", "INFO").upper()
+    json_format = json_format or os.environ.get("KUBEMCP_LOG_FORMAT", "").lower() == "json"
+    handler = logging.StreamHandler(sys.stderr)
+    handler.addFilter(secret_mask)
+    handler.setFormatter(JsonFormatter() if json_format else logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    for old in list(root.handlers):
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(level if level in logging.getLevelNamesMapping() else "INFO")
+    for noisy in ("httpx", "mcp", "uvicorn", "sse_starlette"):
+        logging.getLogger(noisy).setLevel("WARNING" if root.level > logging.DEBUG else "DEBUG")

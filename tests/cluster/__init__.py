@@ -1,0 +1,8 @@
+"""A real single-node Kubernetes cluster for the kubemcp test suite.
+
+Public entry points (see README.md in this folder):
+
+- ``tests.cluster.harness``: ``up()``, ``down()``, ``status()``, ``Cluster``
+- ``tests.cluster.images``: ``build_image()``, ``load_image()``, ``base_image()``
+- ``tests.cluster.attach``: ``attach()`` (pods/attach over an aiohttp WebSocket)
+"""

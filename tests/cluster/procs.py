@@ -1,0 +1,206 @@
+"""Start, find and stop the cluster's processes by PID.
+
+Every process the harness starts is recorded in ``<state>/pids/<name>.pid`` as
+``<pid> <start-time>``; the start time (field 22 of /proc/<pid>/stat) guards
+against a PID that was reused by an unrelated process after a crash.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+from typing import Iterable, Sequence
+
+from . import settings
+
+
+def _pid_dir() -> Path:
+    return settings.STATE / "pids"
+
+
+def log_dir() -> Path:
+    return settings.STATE / "logs"
+
+
+def start_time(pid: int) -> str | None:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    # The command name (field 2) may contain spaces: split after its ')'.
+    fields = stat[stat.rindex(")") + 2 :].split()
+    return fields[19]
+
+
+def alive(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    state = stat[stat.rindex(")") + 2 :].split()[0]
+    return state not in ("Z", "X")
+
+
+def spawn(name: str, argv: Sequence[str], *, netns: bool = True, env: dict | None = None) -> int:
+    """Start ``argv`` in its own session (inside the cluster netns if asked) and record its PID."""
+    log_dir().mkdir(parents=True, exist_ok=True)
+    _pid_dir().mkdir(parents=True, exist_ok=True)
+    if netns:
+        # nsenter execs the command: the PID stays the same. `ip netns exec`
+        # is not used because it remounts /sys and hides the cgroup mounts.
+        argv = [settings.NSENTER, f"--net={settings.NETNS_PATH}", "--", *argv]
+    log = open(log_dir() / f"{name}.log", "ab")
+    try:
+        proc = subprocess.Popen(
+            list(argv),
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            env=env if env is not None else _clean_env(),
+            close_fds=True,
+        )
+    finally:
+        log.close()
+    st = None
+    for _ in range(50):
+        st = start_time(proc.pid)
+        if st:
+            break
+        time.sleep(0.01)
+    (_pid_dir() / f"{name}.pid").write_text(f"{proc.pid} {st or ''}\n")
+    # The harness does not wait() on these long-running children; Popen's
+    # own bookkeeping would otherwise keep zombies around in this process.
+    _children[name] = proc
+    return proc.pid
+
+
+_children: dict[str, subprocess.Popen] = {}
+
+
+def _clean_env() -> dict:
+    keep = ("PATH", "HOME", "LANG", "LC_ALL", "TZ")
+    env = {k: v for k, v in os.environ.items() if k in keep}
+    env.setdefault("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
+    # Nothing in the cluster may use a proxy outside it.
+    return env
+
+
+def recorded() -> dict[str, int]:
+    """Recorded processes that are still the same live process: name -> pid."""
+    out: dict[str, int] = {}
+    d = _pid_dir()
+    if not d.is_dir():
+        return out
+    for f in sorted(d.glob("*.pid")):
+        try:
+            pid_s, _, st = f.read_text().strip().partition(" ")
+            pid = int(pid_s)
+        except (OSError, ValueError):
+            continue
+        if alive(pid) and (not st or start_time(pid) == st):
+            out[f.stem] = pid
+    return out
+
+
+def reap() -> None:
+    for name, proc in list(_children.items()):
+        if proc.poll() is not None:
+            _children.pop(name, None)
+
+
+def exited(name: str) -> int | None:
+    """Exit code of a child started by this process, or None while it runs."""
+    proc = _children.get(name)
+    if proc is None:
+        return None
+    return proc.poll()
+
+
+def stop_pids(pids: Iterable[int], timeout: float = 10.0, sig: int = signal.SIGTERM) -> None:
+    """Signal each PID, wait up to ``timeout``, then SIGKILL what is left."""
+    pids = [p for p in pids if alive(p)]
+    for p in pids:
+        try:
+            os.kill(p, sig)
+        except ProcessLookupError:
+            pass
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        reap()
+        _reap_any()
+        if not any(alive(p) for p in pids):
+            return
+        time.sleep(0.05)
+    for p in pids:
+        if alive(p):
+            try:
+                os.kill(p, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and any(alive(p) for p in pids):
+        reap()
+        _reap_any()
+        time.sleep(0.05)
+
+
+def _reap_any() -> None:
+    for name, proc in list(_children.items()):
+        if proc.poll() is not None:
+            _children.pop(name, None)
+
+
+def stop(name: str, timeout: float = 10.0) -> None:
+    pid = recorded().get(name)
+    if pid is not None:
+        stop_pids([pid], timeout)
+    (_pid_dir() / f"{name}.pid").unlink(missing_ok=True)
+
+
+def pids_in_netns(ns_path: Path) -> list[int]:
+    """PIDs of processes whose network namespace is the one at ``ns_path``."""
+    try:
+        st = os.stat(ns_path)
+    except OSError:
+        return []
+    target = (st.st_dev, st.st_ino)
+    out = []
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            s = os.stat(f"/proc/{entry.name}/ns/net")
+        except OSError:
+            continue
+        if (s.st_dev, s.st_ino) == target and int(entry.name) != os.getpid():
+            out.append(int(entry.name))
+    return out
+
+
+def pids_with_cmdline(needle: str) -> list[int]:
+    """PIDs whose command line contains ``needle`` (a path unique to this cluster)."""
+    out = []
+    me = os.getpid()
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit() or int(entry.name) == me:
+            continue
+        try:
+            cmd = Path(f"/proc/{entry.name}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if needle in cmd:
+            out.append(int(entry.name))
+    return out
+
+
+def log_tail(name: str, lines: int = 30) -> str:
+    f = log_dir() / f"{name}.log"
+    try:
+        data = f.read_text(errors="replace").splitlines()
+    except OSError:
+        return "(no log)"
+    return "\n".join(data[-lines:])

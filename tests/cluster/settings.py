@@ -1,0 +1,71 @@
+"""Versions, paths and addresses used by the cluster harness.
+
+Every value can be overridden with an environment variable so CI and local
+runs can move the cache or the state elsewhere.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent.parent
+
+K8S_VERSION = os.environ.get("KUBEMCP_K8S_VERSION", "v1.37.2")
+HELM_VERSION = os.environ.get("KUBEMCP_HELM_VERSION", "v3.22.0")
+
+# Cache that survives clusters: binaries, image tarballs, buildah storage.
+CACHE = Path(os.environ.get("KUBEMCP_CLUSTER_CACHE", str(Path.home() / ".cache" / "kubemcp-cluster")))
+# Runtime state of one cluster: pki, etcd data, containerd, kubelet, logs, pids.
+STATE = Path(os.environ.get("KUBEMCP_CLUSTER_STATE", "/var/lib/kubemcp-cluster"))
+
+BIN_DIR = CACHE / "bin" / K8S_VERSION
+HELM_DIR = CACHE / "bin" / f"helm-{HELM_VERSION}"
+IMAGE_CACHE = CACHE / "images"
+
+K8S_COMPONENTS = ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubelet", "kube-proxy", "kubectl")
+
+# Network: the whole cluster lives in a network namespace made by the harness.
+NETNS = os.environ.get("KUBEMCP_CLUSTER_NETNS", "kubemcp-cluster")
+NETNS_PATH = Path("/var/run/netns") / NETNS
+VETH_NODE = "kmcp-node"
+VETH_PEER = "kmcp-peer"
+NODE_IP = "10.213.0.2"
+NODE_PREFIX = 24
+POD_CIDR = "10.214.0.0/24"
+POD_GATEWAY = "10.214.0.1"
+CLUSTER_CIDR = "10.214.0.0/16"
+SERVICE_CIDR = "10.215.0.0/16"
+KUBERNETES_SERVICE_IP = "10.215.0.1"
+CNI_BRIDGE = "kmcp-cni0"
+CNI_NETWORK = "kubemcp-pods"
+NODE_NAME = "kubemcp-node"
+APISERVER_PORT = 6443
+# Host side port of the loopback forwarder to the apiserver (0 = pick a free one).
+HOST_PORT = int(os.environ.get("KUBEMCP_CLUSTER_PORT", "0"))
+
+PAUSE_IMAGE = "localhost/kubemcp/pause:1"
+BASE_IMAGE = "localhost/kubemcp/base:bookworm"
+DEBIAN_SUITE = "bookworm"
+BASE_PACKAGES = ("python3", "ca-certificates")
+BASE_UID = 1000
+
+# Debian's tools, installed by setup.sh.
+CONTAINERD = "/usr/bin/containerd"
+CTR = "/usr/bin/ctr"
+RUNC = "/usr/sbin/runc"
+ETCD = "/usr/bin/etcd"
+CNI_BIN_DIR = "/usr/lib/cni"
+NSENTER = "/usr/bin/nsenter"
+IP = "/usr/sbin/ip" if Path("/usr/sbin/ip").exists() else "/usr/bin/ip"
+
+
+def binary(name: str) -> Path:
+    """Path of a cached Kubernetes binary (kubectl, kubelet, ...)."""
+    return BIN_DIR / name
+
+
+def helm_path() -> Path:
+    """Path of the cached helm binary (built by build-bins.sh)."""
+    return HELM_DIR / "helm"
