@@ -17,7 +17,7 @@ def roll(sides: int = 6, count: int = 1) -> dict[str, object]:
     """Roll `count` dice with `sides` sides each."""
     if not 1 <= count <= 100 or not 2 <= sides <= 1000:
         raise ValueError("count must be 1..100 and sides 2..1000")
-    rolls = [random.randint(1, sides) for _ in range(count)]  # noqa: S311 - dice, not crypto
+    rolls = [random.randint(1, sides) for _ in range(count)]
     return {"rolls": rolls, "total": sum(rolls), "pid": os.getpid()}
 
 

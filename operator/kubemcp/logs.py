@@ -62,7 +62,9 @@ def setup_logging(*, debug: bool = False, json_format: bool = False) -> None:
     json_format = json_format or os.environ.get("KUBEMCP_LOG_FORMAT", "").lower() == "json"
     handler = logging.StreamHandler(sys.stderr)
     handler.addFilter(secret_mask)
-    handler.setFormatter(JsonFormatter() if json_format else logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.setFormatter(
+        JsonFormatter() if json_format else logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+    )
     root = logging.getLogger()
     for old in list(root.handlers):
         root.removeHandler(old)

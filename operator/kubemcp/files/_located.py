@@ -46,14 +46,14 @@ def _construct(loader: yaml.SafeLoader, node: yaml.Node, here: PathKey, lines: d
     if isinstance(node, yaml.MappingNode):
         result: dict[Any, Any] = {}
         for key_node, value_node in node.value:
-            key = loader.construct_object(key_node, deep=True)  # type: ignore[no-untyped-call]
+            key = loader.construct_object(key_node, deep=True)
             child = (*here, key if isinstance(key, str | int) else str(key))
             lines[child] = key_node.start_mark.line + 1
             result[key] = _construct(loader, value_node, child, lines)
         return result
     if isinstance(node, yaml.SequenceNode):
         return [_construct(loader, item, (*here, index), lines) for index, item in enumerate(node.value)]
-    return loader.construct_object(node, deep=True)  # type: ignore[no-untyped-call]
+    return loader.construct_object(node, deep=True)
 
 
 def parse_yaml(path: Path, text: str | None = None) -> LocatedDocument:

@@ -18,8 +18,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from kubemcp.files._located import LocatedDocument, parse_yaml, validate
 from kubemcp.errors import FileFormatError, FileFormatErrors
+from kubemcp.files._located import LocatedDocument, parse_yaml, validate
 
 SERVER_NAME = re.compile(r"^[a-z0-9]([a-z0-9_-]{0,61}[a-z0-9])?$")
 ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -60,7 +60,9 @@ class EnvVar(_Open):
     @field_validator("value", mode="before")
     @classmethod
     def _stringify(cls, value: Any) -> Any:
-        return str(value).lower() if isinstance(value, bool) else str(value) if isinstance(value, int | float) else value
+        return (
+            str(value).lower() if isinstance(value, bool) else str(value) if isinstance(value, int | float) else value
+        )
 
 
 class ToolArgument(_Open):

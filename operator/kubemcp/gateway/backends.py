@@ -21,6 +21,8 @@ import mcp_types as types
 from anyio.abc import TaskGroup, TaskStatus
 from mcp.client import Client
 from mcp.client._transport import TransportStreams
+from mcp.client.session import LoggingFnT
+from mcp.shared.dispatcher import ProgressFnT
 from mcp.shared.exceptions import MCPError
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
@@ -33,8 +35,8 @@ from kubemcp.gateway.spec import ServerSpec
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
-LogSink = Callable[[types.LoggingMessageNotificationParams], Awaitable[None]]
-ProgressSink = Callable[[float, float | None, str | None], Awaitable[None]]
+LogSink = LoggingFnT
+ProgressSink = ProgressFnT
 Operation = Callable[[Client], Awaitable[T]]
 
 CLIENT_INFO = types.Implementation(name="kubemcp", version=kubemcp.__version__)
@@ -123,9 +125,7 @@ class BackendPool:
                     resident.stopping.set()
 
     @asynccontextmanager
-    async def open(
-        self, spec: ServerSpec, on_log: LogSink | None = None
-    ) -> AsyncIterator[tuple[Client, BackendLink]]:
+    async def open(self, spec: ServerSpec, on_log: LogSink | None = None) -> AsyncIterator[tuple[Client, BackendLink]]:
         """Start one instance and complete the MCP handshake with it."""
         async with self.runtime.connect(spec) as link:
             mode = self._modes.get(spec.digest, "auto")
@@ -186,7 +186,8 @@ class BackendPool:
             async with self.open(spec, hooks.on_log) as (client, link):
                 return await _guarded(spec, link, operation(client))
         resident = await self._resident(spec)
-        assert resident.client is not None and resident.link is not None
+        assert resident.client is not None
+        assert resident.link is not None
         resident.active += 1
         resident.hooks.add(hooks)
         try:

@@ -51,7 +51,8 @@ class LocalProcessRuntime:
             process = await anyio.open_process(argv, env=env, cwd=cwd, start_new_session=True)
         except OSError as exc:
             raise ServerUnavailableError(spec.name, f"cannot start {argv[0]!r}: {exc.strerror or exc}") from exc
-        assert process.stdin is not None and process.stdout is not None and process.stderr is not None
+        assert process.stdin is not None
+        assert process.stdout is not None
         tail: deque[str] = deque(maxlen=STDERR_TAIL_LINES)
         redact = list(spec.secret_env.values())
 

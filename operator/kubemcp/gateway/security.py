@@ -51,9 +51,7 @@ class HostOriginGuard:
     - Origin, when a browser sends one, must be a loopback origin or listed in `allowed_origins`.
     """
 
-    def __init__(
-        self, app: ASGIApp, *, bind_host: str, allowed_hosts: list[str], allowed_origins: list[str]
-    ) -> None:
+    def __init__(self, app: ASGIApp, *, bind_host: str, allowed_hosts: list[str], allowed_origins: list[str]) -> None:
         self.app = app
         self.loopback_only = _is_loopback(bind_host)
         self.allowed_hosts = allowed_hosts

@@ -64,7 +64,9 @@ class ServerSpec:
         """The environment the server gets: its entry's env, then the secrets it names."""
         if self.missing_secrets:
             names = ", ".join(self.missing_secrets)
-            raise ServerUnavailableError(self.name, f"secret(s) not set: {names} (set with 'kubemcp secret set NAME=…')")
+            raise ServerUnavailableError(
+                self.name, f"secret(s) not set: {names} (set with 'kubemcp secret set NAME=…')"
+            )
         env = {var.name: self.expand(var.value) for var in self.entry.env}
         env.update(self.secret_env)
         return env

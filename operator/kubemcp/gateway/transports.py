@@ -90,7 +90,7 @@ async def serve_http(gateway: Gateway, server: Server[Any], settings: GatewaySet
     path = MCP_PATH if settings.transport == "streaming" else SSE_PATH
 
     async def announce() -> None:
-        while not http.started:
+        while not http.started:  # noqa: ASYNC110 - uvicorn exposes only a flag
             await anyio.sleep(0.01)
         for listener in http.servers:
             for sock in listener.sockets:

@@ -1,0 +1,39 @@
+# Two commands set up a fresh machine:  `make run` (the gateway on the example catalog) and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+PORT ?= 8811
+TRANSPORT ?= streaming
+
+.PHONY: setup run test lint typecheck unit bench clean
+
+$(BIN)/kubemcp: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+tests/node/node_modules/.package-lock.json: tests/node/package.json tests/node/package-lock.json
+	cd tests/node && npm ci --no-audit --no-fund --loglevel=error
+
+setup: $(BIN)/kubemcp tests/node/node_modules/.package-lock.json
+
+run: $(BIN)/kubemcp
+	$(BIN)/kubemcp gateway run --catalog examples/catalog.yaml --config examples/config.yaml \
+		--transport $(TRANSPORT) --port $(PORT)
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: setup
+	$(BIN)/mypy
+
+test: lint typecheck
+	$(BIN)/pytest
+
+bench: setup
+	$(BIN)/python bench/gateway_bench.py
+
+clean:
+	rm -rf $(VENV) tests/node/node_modules

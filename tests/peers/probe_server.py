@@ -1,0 +1,82 @@
+"""A test MCP server (stdio) whose tools expose what the gateway did to it.
+
+`python probe_server.py [NAME]` serves tools `whoami`, `env`, `crash`, `progress`, `log`, `sleep`,
+`echo` and, to test name collisions, `shared`.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+
+import anyio
+from mcp.server.mcpserver import Context, MCPServer
+
+NAME = sys.argv[1] if len(sys.argv) > 1 else "probe"
+server = MCPServer(NAME, version="1.0.0")
+STARTED = time.time()
+
+
+@server.tool()
+def whoami() -> dict[str, object]:
+    """This process's pid, parent pid and start time."""
+    return {"name": NAME, "pid": os.getpid(), "ppid": os.getppid(), "started": STARTED}
+
+
+@server.tool()
+def env(name: str) -> str:
+    """The value of an environment variable, or '<unset>'."""
+    return os.environ.get(name, "<unset>")
+
+
+@server.tool()
+def env_names() -> list[str]:
+    """The names of all environment variables this server received."""
+    return sorted(os.environ)
+
+
+@server.tool()
+def crash(code: int = 3) -> str:
+    """Exit the process at once, mid-request."""
+    sys.stderr.write("probe: crashing on purpose\n")
+    sys.stderr.flush()
+    os._exit(code)
+
+
+@server.tool()
+async def progress(steps: int, ctx: Context) -> str:
+    """Report `steps` progress notifications."""
+    for step in range(1, steps + 1):
+        await ctx.report_progress(step, steps, f"step {step}")
+    return f"done {steps}"
+
+
+@server.tool()
+async def log(message: str, ctx: Context) -> str:
+    """Send a log notification to the client."""
+    await ctx.info(message)
+    return "logged"
+
+
+@server.tool()
+async def sleep(seconds: float) -> str:
+    """Sleep, so a call can be cancelled or overlap others."""
+    await anyio.sleep(seconds)
+    return f"slept {seconds}"
+
+
+@server.tool()
+def echo(text: str) -> str:
+    """Echo text back."""
+    return text
+
+
+@server.tool()
+def shared() -> str:
+    """A tool name every probe instance offers."""
+    return NAME
+
+
+if __name__ == "__main__":
+    server.run("stdio")

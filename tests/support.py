@@ -1,0 +1,153 @@
+"""Helpers shared by the tests: catalogs, peers, gateway processes, /proc checks."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parent.parent
+TESTS = REPO / "tests"
+PROBE = TESTS / "peers" / "probe_server.py"
+NODE_MODULES = TESTS / "node" / "node_modules"
+KUBEMCP = Path(sys.executable).parent / "kubemcp"
+
+
+def probe_entry(name: str = "probe", **extra: Any) -> dict[str, Any]:
+    """A catalog entry running the test probe server as a local process."""
+    entry: dict[str, Any] = {
+        "description": f"test probe {name}",
+        "image": "kubemcp/test-probe:latest",
+        "process": {"command": [sys.executable, str(PROBE), name]},
+    }
+    entry.update(extra)
+    return entry
+
+
+def node_peer(package: str, script: str) -> str:
+    path = NODE_MODULES / package / script
+    if not path.is_file():
+        pytest.fail(f"{path} is missing: install the test peers with 'make setup' (npm ci in tests/node)")
+    return str(path)
+
+
+def everything_entry(**extra: Any) -> dict[str, Any]:
+    entry: dict[str, Any] = {
+        "description": "@modelcontextprotocol/server-everything",
+        "process": {
+            "command": ["node", node_peer("@modelcontextprotocol/server-everything", "dist/index.js"), "stdio"]
+        },
+    }
+    entry.update(extra)
+    return entry
+
+
+def memory_entry(memory_file: Path, **extra: Any) -> dict[str, Any]:
+    entry: dict[str, Any] = {
+        "description": "@modelcontextprotocol/server-memory",
+        "process": {"command": ["node", node_peer("@modelcontextprotocol/server-memory", "dist/index.js")]},
+        "env": [{"name": "MEMORY_FILE_PATH", "value": str(memory_file)}],
+    }
+    entry.update(extra)
+    return entry
+
+
+def time_entry(**extra: Any) -> dict[str, Any]:
+    entry: dict[str, Any] = {
+        "description": "mcp-server-time from PyPI",
+        "process": {"command": [sys.executable, "-m", "mcp_server_time", "--local-timezone", "UTC"]},
+    }
+    entry.update(extra)
+    return entry
+
+
+def write_catalog(path: Path, entries: dict[str, dict[str, Any]], name: str = "test") -> Path:
+    path.write_text(yaml.safe_dump({"version": 2, "name": name, "registry": entries}, sort_keys=False))
+    return path
+
+
+class GatewayProcess:
+    """`kubemcp gateway run` as a real child process; stopped by its PID."""
+
+    def __init__(self, args: list[str], log_path: Path, env: dict[str, str] | None = None) -> None:
+        self.args = args
+        self.log_path = log_path
+        self.env = {**os.environ, **(env or {})}
+        self.process: subprocess.Popen[bytes] | None = None
+        self.url = ""
+
+    @property
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def start(self, timeout: float = 30.0) -> GatewayProcess:
+        with self.log_path.open("wb") as log:
+            self.process = subprocess.Popen(
+                [str(KUBEMCP), "gateway", "run", *self.args],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=log,
+                env=self.env,
+            )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            match = re.search(r"serving MCP on (http://\S+)", self.log)
+            if match:
+                self.url = match.group(1)
+                return self
+            if self.process.poll() is not None:
+                raise AssertionError(f"gateway exited with {self.process.returncode}:\n{self.log}")
+            time.sleep(0.05)
+        self.stop()
+        raise AssertionError(f"gateway did not start within {timeout}s:\n{self.log}")
+
+    @property
+    def base(self) -> str:
+        return self.url.rsplit("/", 1)[0]
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            os.kill(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.kill(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+
+    def __enter__(self) -> GatewayProcess:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def children_of(pid: int) -> list[int]:
+    """Live processes whose parent is `pid` (read from /proc)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        fields = stat.rsplit(")", 1)[1].split()
+        if int(fields[1]) == pid and fields[0] != "Z":
+            found.append(int(entry.name))
+    return found
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
