@@ -26,11 +26,13 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any
 
-from . import pki, procs, settings as S
+from . import pki, procs
+from . import settings as S
 
 
 class ClusterError(RuntimeError):
@@ -38,8 +40,16 @@ class ClusterError(RuntimeError):
 
 
 # Start order; down() stops them in reverse.
-COMPONENTS = ("containerd", "etcd", "kube-apiserver", "apiserver-forward",
-              "kube-controller-manager", "kube-scheduler", "kube-proxy", "kubelet")
+COMPONENTS = (
+    "containerd",
+    "etcd",
+    "kube-apiserver",
+    "apiserver-forward",
+    "kube-controller-manager",
+    "kube-scheduler",
+    "kube-proxy",
+    "kubelet",
+)
 
 
 def _log(msg: str) -> None:
@@ -47,6 +57,7 @@ def _log(msg: str) -> None:
 
 
 # ---------------------------------------------------------------- paths
+
 
 def pki_dir() -> Path:
     return S.STATE / "pki"
@@ -84,6 +95,7 @@ def lock() -> Iterator[None]:
 
 # ---------------------------------------------------------------- the handle
 
+
 @dataclass
 class Cluster:
     """A running cluster, as seen from the host."""
@@ -115,8 +127,14 @@ class Cluster:
         env["KUBECONFIG"] = str(self.kubeconfig)
         return env
 
-    def kubectl(self, *args: str, input: str | bytes | None = None, check: bool = True,
-                timeout: float = 120, namespace: str | None = None) -> subprocess.CompletedProcess:
+    def kubectl(
+        self,
+        *args: str,
+        input: str | bytes | None = None,
+        check: bool = True,
+        timeout: float = 120,
+        namespace: str | None = None,
+    ) -> subprocess.CompletedProcess:
         """Run kubectl against the cluster; returns the CompletedProcess (text output)."""
         argv = [str(self.kubectl_path), "--kubeconfig", str(self.kubeconfig)]
         if namespace:
@@ -173,8 +191,9 @@ current-context: kubemcp
         os.chmod(path, 0o600)
         return path
 
-    def request(self, method: str, path: str, body: Any = None, *, token: str | None = None,
-                timeout: float = 10) -> tuple[int, Any]:
+    def request(
+        self, method: str, path: str, body: Any = None, *, token: str | None = None, timeout: float = 10
+    ) -> tuple[int, Any]:
         """Minimal API call (admin cert, or a bearer token); returns (status, decoded JSON)."""
         return _api(self.port, method, path, body, token=token, timeout=timeout)
 
@@ -186,8 +205,9 @@ def _ssl_context(user: str = "admin") -> ssl.SSLContext:
     return ctx
 
 
-def _api(port: int, method: str, path: str, body: Any = None, *, token: str | None = None,
-         timeout: float = 10) -> tuple[int, Any]:
+def _api(
+    port: int, method: str, path: str, body: Any = None, *, token: str | None = None, timeout: float = 10
+) -> tuple[int, Any]:
     data = None
     headers = {"Accept": "application/json"}
     if body is not None:
@@ -245,8 +265,9 @@ def ensure_binaries(build: bool = True) -> None:
     if not build:
         raise ClusterError(f"Kubernetes binaries missing in {S.BIN_DIR}; run tests/cluster/setup.sh")
     _log(f"building Kubernetes {S.K8S_VERSION} and helm {S.HELM_VERSION} (first run takes minutes)")
-    res = subprocess.run(["bash", str(S.HERE / "build-bins.sh"), S.K8S_VERSION, S.HELM_VERSION],
-                         stdout=sys.stderr, stderr=sys.stderr)
+    res = subprocess.run(
+        ["bash", str(S.HERE / "build-bins.sh"), S.K8S_VERSION, S.HELM_VERSION], stdout=sys.stderr, stderr=sys.stderr
+    )
     if res.returncode != 0 or not binaries_present():
         raise ClusterError("building the Kubernetes binaries failed (see output above)")
 
@@ -259,6 +280,7 @@ def helm_path(build: bool = True) -> Path:
 
 
 # ---------------------------------------------------------------- network namespace
+
 
 def _run(argv: Sequence[str], check: bool = True, **kw) -> subprocess.CompletedProcess:
     res = subprocess.run(list(argv), capture_output=True, text=True, **kw)
@@ -298,6 +320,7 @@ def _net_down() -> None:
 
 
 # ---------------------------------------------------------------- cgroups
+
 
 def _cgroup_hierarchies() -> list[Path]:
     root = Path("/sys/fs/cgroup")
@@ -349,6 +372,7 @@ def _cgroups_down() -> None:
 
 # ---------------------------------------------------------------- mounts
 
+
 def _mounts_under(prefix: Path) -> list[str]:
     out = []
     pre = str(prefix).rstrip("/")
@@ -373,6 +397,7 @@ def _unmount_all(prefix: Path) -> None:
 
 # ---------------------------------------------------------------- configs
 
+
 def _write_configs() -> None:
     st = S.STATE
     p = pki_dir()
@@ -388,26 +413,33 @@ def _write_configs() -> None:
     cni_conf = st / "cni" / "net.d"
     cni_conf.mkdir(parents=True, exist_ok=True)
     (st / "cni" / "networks").mkdir(parents=True, exist_ok=True)
-    (cni_conf / "10-kubemcp.conflist").write_text(json.dumps({
-        "cniVersion": "1.0.0",
-        "name": S.CNI_NETWORK,
-        "plugins": [{
-            "type": "bridge",
-            "bridge": S.CNI_BRIDGE,
-            "isGateway": True,
-            "ipMasq": False,
-            "hairpinMode": True,
-            "ipam": {
-                "type": "host-local",
-                "ranges": [[{"subnet": S.POD_CIDR, "gateway": S.POD_GATEWAY}]],
-                "routes": [{"dst": "0.0.0.0/0"}],
-                "dataDir": str(st / "cni" / "networks"),
+    (cni_conf / "10-kubemcp.conflist").write_text(
+        json.dumps(
+            {
+                "cniVersion": "1.0.0",
+                "name": S.CNI_NETWORK,
+                "plugins": [
+                    {
+                        "type": "bridge",
+                        "bridge": S.CNI_BRIDGE,
+                        "isGateway": True,
+                        "ipMasq": False,
+                        "hairpinMode": True,
+                        "ipam": {
+                            "type": "host-local",
+                            "ranges": [[{"subnet": S.POD_CIDR, "gateway": S.POD_GATEWAY}]],
+                            "routes": [{"dst": "0.0.0.0/0"}],
+                            "dataDir": str(st / "cni" / "networks"),
+                        },
+                    }
+                ],
             },
-        }],
-    }, indent=2))
+            indent=2,
+        )
+    )
     (cd / "config.toml").write_text(f"""version = 2
-root = "{cd / 'root'}"
-state = "{cd / 'state'}"
+root = "{cd / "root"}"
+state = "{cd / "state"}"
 oom_score = 0
 disabled_plugins = [
   "io.containerd.snapshotter.v1.aufs",
@@ -430,7 +462,7 @@ disabled_plugins = [
   address = ""
 
 [plugins."io.containerd.internal.v1.opt"]
-  path = "{cd / 'opt'}"
+  path = "{cd / "opt"}"
 
 [plugins."io.containerd.grpc.v1.cri"]
   sandbox_image = "{S.PAUSE_IMAGE}"
@@ -451,7 +483,7 @@ disabled_plugins = [
 
       [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
         BinaryName = "{S.RUNC}"
-        Root = "{cd / 'runc'}"
+        Root = "{cd / "runc"}"
         SystemdCgroup = false
 
   [plugins."io.containerd.grpc.v1.cri".cni]
@@ -476,11 +508,11 @@ authentication:
   webhook:
     enabled: true
   x509:
-    clientCAFile: {p / 'ca.crt'}
+    clientCAFile: {p / "ca.crt"}
 authorization:
   mode: Webhook
-tlsCertFile: {p / 'kubelet-serving.crt'}
-tlsPrivateKeyFile: {p / 'kubelet-serving.key'}
+tlsCertFile: {p / "kubelet-serving.crt"}
+tlsPrivateKeyFile: {p / "kubelet-serving.key"}
 containerRuntimeEndpoint: unix://{containerd_socket()}
 cgroupDriver: cgroupfs
 cgroupRoot: /{_cgroup_root_name()}
@@ -488,7 +520,7 @@ failCgroupV1: false
 failSwapOn: false
 resolvConf: ""
 clusterDomain: cluster.local
-podLogsDir: {st / 'pod-logs'}
+podLogsDir: {st / "pod-logs"}
 imageGCHighThresholdPercent: 100
 imageGCLowThresholdPercent: 99
 evictionHard:
@@ -508,7 +540,7 @@ shutdownGracePeriodCriticalPods: 0s
     (st / "kube-proxy-config.yaml").write_text(f"""apiVersion: kubeproxy.config.k8s.io/v1alpha1
 kind: KubeProxyConfiguration
 clientConnection:
-  kubeconfig: {kcfg / 'kube-proxy'}
+  kubeconfig: {kcfg / "kube-proxy"}
 mode: iptables
 clusterCIDR: {S.CLUSTER_CIDR}
 hostnameOverride: {S.NODE_NAME}
@@ -528,75 +560,118 @@ def _argv(name: str) -> list[str]:
     if name == "containerd":
         return [S.CONTAINERD, "--config", str(st / "containerd" / "config.toml")]
     if name == "etcd":
-        return [S.ETCD, "--name", "kubemcp", "--data-dir", str(st / "etcd"),
-                "--listen-client-urls", "http://127.0.0.1:2379",
-                "--advertise-client-urls", "http://127.0.0.1:2379",
-                "--listen-peer-urls", "http://127.0.0.1:2380",
-                "--initial-advertise-peer-urls", "http://127.0.0.1:2380",
-                "--initial-cluster", "kubemcp=http://127.0.0.1:2380",
-                "--listen-metrics-urls", "http://127.0.0.1:2381",
-                "--snapshot-count", "10000", "--logger", "zap", "--log-level", "warn"]
+        return [
+            S.ETCD,
+            "--name",
+            "kubemcp",
+            "--data-dir",
+            str(st / "etcd"),
+            "--listen-client-urls",
+            "http://127.0.0.1:2379",
+            "--advertise-client-urls",
+            "http://127.0.0.1:2379",
+            "--listen-peer-urls",
+            "http://127.0.0.1:2380",
+            "--initial-advertise-peer-urls",
+            "http://127.0.0.1:2380",
+            "--initial-cluster",
+            "kubemcp=http://127.0.0.1:2380",
+            "--listen-metrics-urls",
+            "http://127.0.0.1:2381",
+            "--snapshot-count",
+            "10000",
+            "--logger",
+            "zap",
+            "--log-level",
+            "warn",
+        ]
     if name == "kube-apiserver":
-        return [str(S.binary("kube-apiserver")),
-                "--etcd-servers=http://127.0.0.1:2379",
-                "--bind-address=0.0.0.0",
-                f"--secure-port={S.APISERVER_PORT}",
-                f"--advertise-address={S.NODE_IP}",
-                f"--tls-cert-file={p / 'apiserver.crt'}",
-                f"--tls-private-key-file={p / 'apiserver.key'}",
-                f"--client-ca-file={p / 'ca.crt'}",
-                f"--kubelet-client-certificate={p / 'apiserver-kubelet-client.crt'}",
-                f"--kubelet-client-key={p / 'apiserver-kubelet-client.key'}",
-                f"--kubelet-certificate-authority={p / 'ca.crt'}",
-                "--kubelet-preferred-address-types=InternalIP",
-                "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
-                f"--service-account-key-file={p / 'sa.pub'}",
-                f"--service-account-signing-key-file={p / 'sa.key'}",
-                f"--service-cluster-ip-range={S.SERVICE_CIDR}",
-                "--authorization-mode=Node,RBAC",
-                "--enable-admission-plugins=NodeRestriction",
-                "--allow-privileged=true",
-                "--profiling=false",
-                "--event-ttl=1h",
-                "--v=1"]
+        return [
+            str(S.binary("kube-apiserver")),
+            "--etcd-servers=http://127.0.0.1:2379",
+            "--bind-address=0.0.0.0",
+            f"--secure-port={S.APISERVER_PORT}",
+            f"--advertise-address={S.NODE_IP}",
+            f"--tls-cert-file={p / 'apiserver.crt'}",
+            f"--tls-private-key-file={p / 'apiserver.key'}",
+            f"--client-ca-file={p / 'ca.crt'}",
+            f"--kubelet-client-certificate={p / 'apiserver-kubelet-client.crt'}",
+            f"--kubelet-client-key={p / 'apiserver-kubelet-client.key'}",
+            f"--kubelet-certificate-authority={p / 'ca.crt'}",
+            "--kubelet-preferred-address-types=InternalIP",
+            "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
+            f"--service-account-key-file={p / 'sa.pub'}",
+            f"--service-account-signing-key-file={p / 'sa.key'}",
+            f"--service-cluster-ip-range={S.SERVICE_CIDR}",
+            "--authorization-mode=Node,RBAC",
+            "--enable-admission-plugins=NodeRestriction",
+            "--allow-privileged=true",
+            "--profiling=false",
+            "--event-ttl=1h",
+            "--v=1",
+        ]
     if name == "kube-controller-manager":
         k = str(kc / "controller-manager")
-        return [str(S.binary("kube-controller-manager")),
-                f"--kubeconfig={k}", f"--authentication-kubeconfig={k}", f"--authorization-kubeconfig={k}",
-                "--bind-address=127.0.0.1", "--leader-elect=false",
-                "--use-service-account-credentials=true",
-                f"--service-account-private-key-file={p / 'sa.key'}",
-                f"--root-ca-file={p / 'ca.crt'}",
-                f"--cluster-signing-cert-file={p / 'ca.crt'}",
-                f"--cluster-signing-key-file={p / 'ca.key'}",
-                "--cluster-name=kubemcp", "--allocate-node-cidrs=false",
-                f"--service-cluster-ip-range={S.SERVICE_CIDR}",
-                "--profiling=false", "--v=1"]
+        return [
+            str(S.binary("kube-controller-manager")),
+            f"--kubeconfig={k}",
+            f"--authentication-kubeconfig={k}",
+            f"--authorization-kubeconfig={k}",
+            "--bind-address=127.0.0.1",
+            "--leader-elect=false",
+            "--use-service-account-credentials=true",
+            f"--service-account-private-key-file={p / 'sa.key'}",
+            f"--root-ca-file={p / 'ca.crt'}",
+            f"--cluster-signing-cert-file={p / 'ca.crt'}",
+            f"--cluster-signing-key-file={p / 'ca.key'}",
+            "--cluster-name=kubemcp",
+            "--allocate-node-cidrs=false",
+            f"--service-cluster-ip-range={S.SERVICE_CIDR}",
+            "--profiling=false",
+            "--v=1",
+        ]
     if name == "kube-scheduler":
         k = str(kc / "scheduler")
-        return [str(S.binary("kube-scheduler")),
-                f"--kubeconfig={k}", f"--authentication-kubeconfig={k}", f"--authorization-kubeconfig={k}",
-                "--bind-address=127.0.0.1", "--leader-elect=false", "--profiling=false", "--v=1"]
+        return [
+            str(S.binary("kube-scheduler")),
+            f"--kubeconfig={k}",
+            f"--authentication-kubeconfig={k}",
+            f"--authorization-kubeconfig={k}",
+            "--bind-address=127.0.0.1",
+            "--leader-elect=false",
+            "--profiling=false",
+            "--v=1",
+        ]
     if name == "kube-proxy":
         return [str(S.binary("kube-proxy")), f"--config={st / 'kube-proxy-config.yaml'}", "--v=1"]
     if name == "kubelet":
-        return [str(S.binary("kubelet")),
-                f"--config={st / 'kubelet-config.yaml'}",
-                f"--kubeconfig={kc / 'kubelet'}",
-                f"--root-dir={st / 'kubelet'}",
-                f"--hostname-override={S.NODE_NAME}",
-                f"--node-ip={S.NODE_IP}",
-                "--v=1"]
+        return [
+            str(S.binary("kubelet")),
+            f"--config={st / 'kubelet-config.yaml'}",
+            f"--kubeconfig={kc / 'kubelet'}",
+            f"--root-dir={st / 'kubelet'}",
+            f"--hostname-override={S.NODE_NAME}",
+            f"--node-ip={S.NODE_IP}",
+            "--v=1",
+        ]
     if name == "apiserver-forward":
-        return [sys.executable, str(S.HERE / "forward.py"),
-                "--listen", f"127.0.0.1:{S.HOST_PORT}",
-                "--netns", str(S.NETNS_PATH),
-                "--target", f"{S.NODE_IP}:{S.APISERVER_PORT}",
-                "--port-file", str(st / "apiserver-forward.port")]
+        return [
+            sys.executable,
+            str(S.HERE / "forward.py"),
+            "--listen",
+            f"127.0.0.1:{S.HOST_PORT}",
+            "--netns",
+            str(S.NETNS_PATH),
+            "--target",
+            f"{S.NODE_IP}:{S.APISERVER_PORT}",
+            "--port-file",
+            str(st / "apiserver-forward.port"),
+        ]
     raise KeyError(name)
 
 
 # ---------------------------------------------------------------- waiting
+
 
 def _wait(what: str, check, timeout: float, watch: Sequence[str] = ()) -> Any:
     deadline = time.monotonic() + timeout
@@ -609,7 +684,7 @@ def _wait(what: str, check, timeout: float, watch: Sequence[str] = ()) -> Any:
             res = check()
             if res:
                 return res
-        except Exception as e:  # noqa: BLE001 - keep polling, report the last error
+        except Exception as e:
             last_err = e
         time.sleep(0.2)
     logs = "\n".join(f"--- {n} ---\n{procs.log_tail(n)}" for n in watch)
@@ -638,6 +713,7 @@ def _default_sa() -> bool:
 
 
 # ---------------------------------------------------------------- up / down / status
+
 
 def current() -> Cluster | None:
     """The running cluster if it is healthy, else None."""
@@ -714,11 +790,21 @@ def _up_locked(*, build: bool, images: bool, timeout: float) -> Cluster:
         procs.spawn(name, _argv(name))
     _wait(f"node {S.NODE_NAME} Ready", _node_ready, timeout, COMPONENTS)
     _wait("default service account", _default_sa, timeout, COMPONENTS)
-    _info_path().write_text(json.dumps({
-        "kubeconfig": str(kubeconfig_path()), "server": server, "port": port,
-        "version": S.K8S_VERSION, "netns": S.NETNS, "node_ip": S.NODE_IP,
-        "started": time.time(), "start_seconds": round(time.monotonic() - t0, 2),
-    }, indent=2))
+    _info_path().write_text(
+        json.dumps(
+            {
+                "kubeconfig": str(kubeconfig_path()),
+                "server": server,
+                "port": port,
+                "version": S.K8S_VERSION,
+                "netns": S.NETNS,
+                "node_ip": S.NODE_IP,
+                "started": time.time(),
+                "start_seconds": round(time.monotonic() - t0, 2),
+            },
+            indent=2,
+        )
+    )
     _log(f"cluster ready in {time.monotonic() - t0:.1f}s; KUBECONFIG={kubeconfig_path()}")
     return Cluster(kubeconfig=kubeconfig_path(), server=server, port=port, state=S.STATE)
 
@@ -757,22 +843,39 @@ _shim_sockets_to_remove: list[Path] = []
 def _down_locked(keep_logs: bool = True) -> None:
     running = procs.recorded()
     # Control plane and node agents first, so nothing restarts containers.
-    for name in ("kubelet", "kube-proxy", "kube-scheduler", "kube-controller-manager",
-                 "apiserver-forward", "kube-apiserver", "etcd"):
+    for name in (
+        "kubelet",
+        "kube-proxy",
+        "kube-scheduler",
+        "kube-controller-manager",
+        "apiserver-forward",
+        "kube-apiserver",
+        "etcd",
+    ):
         if name in running:
             procs.stop(name, timeout=10)
     # Containers: delete the tasks through containerd while it is alive, so
     # each shim exits and cleans up after itself.
     if "containerd" in procs.recorded() and containerd_socket().exists():
         for ns in ("k8s.io", "default"):
-            r = subprocess.run([S.CTR, "-a", str(containerd_socket()), "-n", ns, "tasks", "ls", "-q"],
-                               capture_output=True, text=True, timeout=30)
+            r = subprocess.run(
+                [S.CTR, "-a", str(containerd_socket()), "-n", ns, "tasks", "ls", "-q"],
+                capture_output=True,
+                text=True,
+                timeout=30,
+            )
             for cid in r.stdout.split():
-                subprocess.run([S.CTR, "-a", str(containerd_socket()), "-n", ns, "tasks", "kill", "-s", "SIGKILL", cid],
-                               capture_output=True, timeout=30)
+                subprocess.run(
+                    [S.CTR, "-a", str(containerd_socket()), "-n", ns, "tasks", "kill", "-s", "SIGKILL", cid],
+                    capture_output=True,
+                    timeout=30,
+                )
             for cid in r.stdout.split():
-                subprocess.run([S.CTR, "-a", str(containerd_socket()), "-n", ns, "tasks", "delete", "-f", cid],
-                               capture_output=True, timeout=30)
+                subprocess.run(
+                    [S.CTR, "-a", str(containerd_socket()), "-n", ns, "tasks", "delete", "-f", cid],
+                    capture_output=True,
+                    timeout=30,
+                )
     # Whatever is left in the pods' cgroups.
     for _ in range(3):
         pids = _cgroup_pids()
@@ -825,10 +928,14 @@ def leftovers() -> dict[str, list]:
     """What would remain of a cluster: processes, mounts, netns, cgroups. Empty lists when clean."""
     netns = [n for n in os.listdir("/var/run/netns")] if os.path.isdir("/var/run/netns") else []
     return {
-        "processes": sorted(set(procs.recorded().values()) | set(_shims()) | set(_cgroup_pids())
-                            | set(procs.pids_in_netns(S.NETNS_PATH))),
-        "mounts": _mounts_under(S.STATE) + [m for m in _mounts_under(Path("/var/run/netns"))
-                                            if Path(m).name == S.NETNS],
+        "processes": sorted(
+            set(procs.recorded().values())
+            | set(_shims())
+            | set(_cgroup_pids())
+            | set(procs.pids_in_netns(S.NETNS_PATH))
+        ),
+        "mounts": _mounts_under(S.STATE)
+        + [m for m in _mounts_under(Path("/var/run/netns")) if Path(m).name == S.NETNS],
         "netns": [n for n in netns if n == S.NETNS],
         "cgroups": [str(h / _cgroup_root_name()) for h in _cgroup_hierarchies() if (h / _cgroup_root_name()).exists()],
     }
@@ -851,8 +958,16 @@ def status() -> dict[str, Any]:
     return out
 
 
-def rss_kib(names: Sequence[str] = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler",
-                                     "kubelet", "containerd")) -> dict[str, int]:
+def rss_kib(
+    names: Sequence[str] = (
+        "etcd",
+        "kube-apiserver",
+        "kube-controller-manager",
+        "kube-scheduler",
+        "kubelet",
+        "containerd",
+    ),
+) -> dict[str, int]:
     """Resident memory (KiB) of the named cluster processes."""
     out = {}
     for name, pid in procs.recorded().items():
@@ -875,6 +990,7 @@ def apply_crds(cluster: Cluster, crd_dir: Path | None = None, timeout: float = 6
         r = cluster.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(f), "-o", "name")
         names += [n for n in r.stdout.split() if n.startswith("customresourcedefinition")]
     if names:
-        cluster.kubectl("wait", "--for=condition=Established", f"--timeout={int(timeout)}s", *names,
-                        timeout=timeout + 10)
+        cluster.kubectl(
+            "wait", "--for=condition=Established", f"--timeout={int(timeout)}s", *names, timeout=timeout + 10
+        )
     return names

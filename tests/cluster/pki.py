@@ -25,8 +25,17 @@ def _subject(cn: str, orgs: tuple[str, ...]) -> str:
     return "".join(f"/O={o}" for o in orgs) + f"/CN={cn}"
 
 
-def _sign(pki: Path, name: str, cn: str, *, orgs: tuple[str, ...] = (), server: bool = False,
-          client: bool = True, dns: tuple[str, ...] = (), ips: tuple[str, ...] = ()) -> None:
+def _sign(
+    pki: Path,
+    name: str,
+    cn: str,
+    *,
+    orgs: tuple[str, ...] = (),
+    server: bool = False,
+    client: bool = True,
+    dns: tuple[str, ...] = (),
+    ips: tuple[str, ...] = (),
+) -> None:
     key, csr, crt, ext = (pki / f"{name}.{s}" for s in ("key", "csr", "crt", "ext"))
     _key(key)
     _run("req", "-new", "-key", str(key), "-subj", _subject(cn, orgs), "-out", str(csr))
@@ -40,9 +49,25 @@ def _sign(pki: Path, name: str, cn: str, *, orgs: tuple[str, ...] = (), server: 
     if sans:
         lines.append("subjectAltName=" + ",".join(sans))
     ext.write_text("\n".join(lines) + "\n")
-    _run("x509", "-req", "-in", str(csr), "-CA", str(pki / "ca.crt"), "-CAkey", str(pki / "ca.key"),
-         "-set_serial", "0x" + os.urandom(16).hex(), "-days", "3650", "-sha256",
-         "-extfile", str(ext), "-out", str(crt))
+    _run(
+        "x509",
+        "-req",
+        "-in",
+        str(csr),
+        "-CA",
+        str(pki / "ca.crt"),
+        "-CAkey",
+        str(pki / "ca.key"),
+        "-set_serial",
+        "0x" + os.urandom(16).hex(),
+        "-days",
+        "3650",
+        "-sha256",
+        "-extfile",
+        str(ext),
+        "-out",
+        str(crt),
+    )
     csr.unlink()
     ext.unlink()
 
@@ -63,16 +88,49 @@ def generate(pki: Path) -> None:
     pki.mkdir(parents=True, exist_ok=True)
     os.chmod(pki, 0o700)
     _key(pki / "ca.key")
-    _run("req", "-x509", "-new", "-key", str(pki / "ca.key"), "-subj", "/CN=kubemcp-cluster-ca",
-         "-days", "3650", "-sha256", "-out", str(pki / "ca.crt"),
-         "-addext", "basicConstraints=critical,CA:TRUE",
-         "-addext", "keyUsage=critical,keyCertSign,cRLSign,digitalSignature")
-    _sign(pki, "apiserver", "kube-apiserver", server=True, client=False,
-          dns=("kubernetes", "kubernetes.default", "kubernetes.default.svc",
-               "kubernetes.default.svc.cluster.local", "localhost", settings.NODE_NAME),
-          ips=("127.0.0.1", "::1", settings.NODE_IP, settings.KUBERNETES_SERVICE_IP))
-    _sign(pki, "kubelet-serving", settings.NODE_NAME, server=True, client=False,
-          dns=(settings.NODE_NAME,), ips=(settings.NODE_IP,))
+    _run(
+        "req",
+        "-x509",
+        "-new",
+        "-key",
+        str(pki / "ca.key"),
+        "-subj",
+        "/CN=kubemcp-cluster-ca",
+        "-days",
+        "3650",
+        "-sha256",
+        "-out",
+        str(pki / "ca.crt"),
+        "-addext",
+        "basicConstraints=critical,CA:TRUE",
+        "-addext",
+        "keyUsage=critical,keyCertSign,cRLSign,digitalSignature",
+    )
+    _sign(
+        pki,
+        "apiserver",
+        "kube-apiserver",
+        server=True,
+        client=False,
+        dns=(
+            "kubernetes",
+            "kubernetes.default",
+            "kubernetes.default.svc",
+            "kubernetes.default.svc.cluster.local",
+            "localhost",
+            settings.NODE_NAME,
+        ),
+        ips=("127.0.0.1", "::1", settings.NODE_IP, settings.KUBERNETES_SERVICE_IP),
+    )
+    _sign(
+        pki,
+        "kubelet-serving",
+        settings.NODE_NAME,
+        server=True,
+        client=False,
+        dns=(settings.NODE_NAME,),
+        ips=(settings.NODE_IP,),
+    )
     for name, (cn, orgs) in CLIENTS.items():
         _sign(pki, name, cn, orgs=orgs)
     _key(pki / "sa.key")
