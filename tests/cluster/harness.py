@@ -547,6 +547,7 @@ hostnameOverride: {S.NODE_NAME}
 bindAddress: {S.NODE_IP}
 healthzBindAddress: 127.0.0.1:10256
 metricsBindAddress: 127.0.0.1:10249
+nodePortAddresses: ["primary"]
 conntrack:
   maxPerCore: 0
   min: 0
@@ -786,6 +787,7 @@ def _up_locked(*, build: bool, images: bool, timeout: float) -> Cluster:
     pki.kubeconfig(kubeconfig_path(), pki_dir(), "admin", server)
     _wait("kube-apiserver /readyz", _readyz, timeout, ["etcd", "kube-apiserver", "apiserver-forward"])
 
+    _record_host_paths()
     for name in ("kube-controller-manager", "kube-scheduler", "kube-proxy", "kubelet"):
         procs.spawn(name, _argv(name))
     _wait(f"node {S.NODE_NAME} Ready", _node_ready, timeout, COMPONENTS)
@@ -898,6 +900,7 @@ def _down_locked(keep_logs: bool = True) -> None:
     _cgroups_down()
     _net_down()
     _remove_container_log_links()
+    _remove_host_paths()
     cache = Path("/var/lib/cni/results")
     if cache.is_dir():
         for f in cache.glob(f"{S.CNI_NETWORK}-*"):
@@ -912,6 +915,37 @@ def _down_locked(keep_logs: bool = True) -> None:
                 shutil.rmtree(child, ignore_errors=True)
             else:
                 child.unlink(missing_ok=True)
+
+
+# Paths the kubelet uses no matter its --root-dir (device plugin sockets,
+# container log links). Those it creates are removed again by down().
+HOST_PATHS = ("/var/lib/kubelet", "/var/lib/kubelet/device-plugins", "/var/log/containers")
+
+
+def _host_paths_file() -> Path:
+    return S.STATE.parent / f".{S.STATE.name}.host-paths"
+
+
+def _record_host_paths() -> None:
+    f = _host_paths_file()
+    created = set(json.loads(f.read_text())) if f.exists() else set()
+    created |= {p for p in HOST_PATHS if not Path(p).exists()}
+    f.write_text(json.dumps(sorted(created)))
+
+
+def _remove_host_paths() -> None:
+    f = _host_paths_file()
+    if not f.exists():
+        return
+    for p in sorted(json.loads(f.read_text()), key=len, reverse=True):
+        d = Path(p)
+        if d.is_dir() and not _mounts_under(d):
+            if p.endswith("device-plugins"):
+                shutil.rmtree(d, ignore_errors=True)
+            else:
+                with contextlib.suppress(OSError):
+                    d.rmdir()  # only when empty: never remove anything else's files
+    f.unlink(missing_ok=True)
 
 
 def _remove_container_log_links() -> None:
