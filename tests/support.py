@@ -99,7 +99,7 @@ class GatewayProcess:
             )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            match = re.search(r"serving MCP on (http://\S+)", self.log)
+            match = re.search(r"serving MCP on (http://[^\s\"]+)", self.log)
             if match:
                 self.url = match.group(1)
                 return self

@@ -46,7 +46,9 @@ async def _exercise(client: Client) -> None:
     assert "echo" not in tools
     now = json.loads(_text(await client.call_tool("get_current_time", {"timezone": "UTC"})))
     assert now["timezone"] == "UTC"
-    await client.call_tool("create_entities", {"entities": [{"name": "kubemcp", "entityType": "project", "observations": ["gateway"]}]})
+    await client.call_tool(
+        "create_entities", {"entities": [{"name": "kubemcp", "entityType": "project", "observations": ["gateway"]}]}
+    )
     graph = _text(await client.call_tool("read_graph", {}))
     assert "kubemcp" in graph  # per-call memory server: state lives in its file between processes
     prompts = {prompt.name for prompt in (await client.list_prompts()).prompts}

@@ -34,6 +34,7 @@ def register(commands: Any) -> None:
     run.add_argument("--debug", action="store_true", help="debug logging (also DEBUG=1 or LOG_LEVEL=debug)")
     run.add_argument("--log-format", choices=["text", "json"], default="text")
     run.add_argument("--no-watch", action="store_true", help="do not reload when the files change")
+    run.add_argument("--watch-interval", type=float, default=1.0, help="seconds between checks for file changes")
     run.add_argument("--allowed-host", action="append", default=[], metavar="HOST[:PORT|:*]")
     run.add_argument("--allowed-origin", action="append", default=[], metavar="ORIGIN")
     run.add_argument("--max-body-bytes", type=int, default=4 * 1024 * 1024)
@@ -61,6 +62,7 @@ def settings_from(args: argparse.Namespace) -> GatewaySettings:
         "log_calls": args.log_calls,
         "debug": args.debug,
         "watch": not args.no_watch,
+        "watch_interval": args.watch_interval,
         "allowed_hosts": args.allowed_host,
         "allowed_origins": args.allowed_origin,
         "max_body_bytes": args.max_body_bytes,

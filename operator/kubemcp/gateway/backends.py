@@ -39,6 +39,7 @@ LogSink = LoggingFnT
 ProgressSink = ProgressFnT
 Operation = Callable[[Client], Awaitable[T]]
 
+_CLOSED = (anyio.BrokenResourceError, anyio.ClosedResourceError, anyio.EndOfStream)
 CLIENT_INFO = types.Implementation(name="kubemcp", version=kubemcp.__version__)
 
 
@@ -135,6 +136,7 @@ class BackendPool:
                 cache=None,
                 client_info=CLIENT_INFO,
                 logging_callback=on_log,
+                log_level="debug" if on_log is not None else None,
                 read_timeout_seconds=self.call_timeout,
             )
             entered = False
@@ -144,14 +146,19 @@ class BackendPool:
                     version = client.protocol_version
                     self._modes[spec.digest] = version if version in MODERN_PROTOCOL_VERSIONS else "legacy"
                     yield client, link
-            except MCPError as exc:
+            except Exception as exc:
                 if entered:
                     raise
-                raise ServerUnavailableError(spec.name, f"MCP handshake failed: {_describe(exc, link)}") from exc
-            except (anyio.BrokenResourceError, anyio.ClosedResourceError, anyio.EndOfStream) as exc:
-                if entered:
+                cause = _single_cause(exc) if isinstance(exc, BaseExceptionGroup) else exc
+                if isinstance(cause, ServerError):
+                    raise cause from exc
+                if isinstance(cause, MCPError):
+                    detail = await _describe(cause, link)
+                elif isinstance(cause, _CLOSED):
+                    detail = await link.describe_exit()
+                else:
                     raise
-                raise ServerUnavailableError(spec.name, f"MCP handshake failed: {link.describe_exit()}") from exc
+                raise ServerUnavailableError(spec.name, f"MCP handshake failed: {detail}") from exc
 
     def forget(self, resident: _Resident) -> None:
         if self._residents.get(resident.spec.name) is resident:
@@ -181,7 +188,25 @@ class BackendPool:
 
     async def call(self, spec: ServerSpec, operation: Operation[T], hooks: CallHooks | None = None) -> T:
         """Run `operation` against an instance of `spec`; failures are `ServerError`s naming it."""
-        hooks = hooks or CallHooks()
+        try:
+            try:
+                return await self._call(spec, operation, hooks or CallHooks())
+            except BaseExceptionGroup as group:
+                cause = _single_cause(group)
+                if cause is None or not isinstance(cause, Exception):
+                    raise
+                raise cause from group
+        except (ServerError, MCPError):
+            raise
+        except Exception as exc:  # anything else a backend provokes still fails only this call, naming it
+            logger.debug("unexpected backend failure of %s", spec.name, exc_info=True)
+            text = f"{type(exc).__name__}: {exc}"
+            for value in spec.secret_env.values():
+                if value:
+                    text = text.replace(value, "***")
+            raise ServerError(spec.name, text) from exc
+
+    async def _call(self, spec: ServerSpec, operation: Operation[T], hooks: CallHooks) -> T:
         if not spec.long_lived:
             async with self.open(spec, hooks.on_log) as (client, link):
                 return await _guarded(spec, link, operation(client))
@@ -206,16 +231,39 @@ async def _guarded(spec: ServerSpec, link: BackendLink, pending: Awaitable[T]) -
         return await pending
     except MCPError as exc:
         if exc.error.code == types.CONNECTION_CLOSED:
-            raise ServerCrashedError(spec.name, f"connection lost during the request: {link.describe_exit()}") from exc
+            raise ServerCrashedError(
+                spec.name, f"connection lost during the request: {await link.describe_exit()}"
+            ) from exc
         raise
-    except (anyio.BrokenResourceError, anyio.ClosedResourceError, anyio.EndOfStream) as exc:
-        raise ServerCrashedError(spec.name, f"connection lost during the request: {link.describe_exit()}") from exc
+    except _CLOSED as exc:
+        raise ServerCrashedError(
+            spec.name, f"connection lost during the request: {await link.describe_exit()}"
+        ) from exc
 
 
-def _describe(exc: MCPError, link: BackendLink) -> str:
+async def _describe(exc: MCPError, link: BackendLink) -> str:
     if exc.error.code == types.CONNECTION_CLOSED:
-        return link.describe_exit()
+        return await link.describe_exit()
     return exc.error.message
+
+
+def _single_cause(group: BaseExceptionGroup[BaseException]) -> BaseException | None:
+    """The one meaningful error inside nested task-group wrappers, if there is exactly one kind."""
+    leaves: list[BaseException] = []
+
+    def walk(exc: BaseException) -> None:
+        if isinstance(exc, BaseExceptionGroup):
+            for inner in exc.exceptions:
+                walk(inner)
+        else:
+            leaves.append(exc)
+
+    walk(group)
+    for preferred in (ServerError, MCPError):
+        for leaf in leaves:
+            if isinstance(leaf, preferred):
+                return leaf
+    return leaves[0] if len(leaves) == 1 else None
 
 
 def error_data(error: ServerError) -> dict[str, Any]:

@@ -7,7 +7,7 @@ this module turns any such pair into the message streams the mcp SDK's client se
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
@@ -27,8 +27,12 @@ class BackendLink:
     """An open connection to one backend server, as the SDK's client session wants it."""
 
     streams: TransportStreams
-    describe_exit: Callable[[], str] = field(default=lambda: "connection closed")
+    describe_exit: Callable[[], Awaitable[str]] = field(default=lambda: _closed())
     pid: int | None = None
+
+
+async def _closed() -> str:
+    return "connection closed"
 
 
 def _parse(line: bytes) -> SessionMessage | Exception:

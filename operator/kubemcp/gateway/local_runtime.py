@@ -23,6 +23,7 @@ logger = logging.getLogger(__name__)
 INHERITED_ENV = ("PATH", "HOME", "USER", "LOGNAME", "LANG", "LC_ALL", "TZ", "TMPDIR", "SHELL", "TERM")
 STDERR_TAIL_LINES = 20
 STOP_GRACE_SECONDS = 2.0
+EXIT_WAIT_SECONDS = 1.0
 _GONE = (OSError, anyio.BrokenResourceError, anyio.ClosedResourceError)
 
 
@@ -73,7 +74,10 @@ class LocalProcessRuntime:
             except (anyio.ClosedResourceError, anyio.BrokenResourceError, OSError):
                 return
 
-        def describe_exit() -> str:
+        async def describe_exit() -> str:
+            with anyio.move_on_after(EXIT_WAIT_SECONDS):
+                await process.wait()
+            await anyio.sleep(0)  # let the stderr reader take the last lines
             code = process.returncode
             status = "is still running" if code is None else f"exited with code {code}"
             last = "; ".join(line for line in tail if line.strip())[-600:]

@@ -11,7 +11,7 @@ import weakref
 from typing import Any
 
 from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
-from mcp.server.session import ServerSession
+from mcp.server.connection import Connection
 from mcp.server.subscriptions import (
     InMemorySubscriptionBus,
     ListenHandler,
@@ -26,14 +26,18 @@ logger = logging.getLogger(__name__)
 
 class SessionNotifier:
     def __init__(self) -> None:
-        self._sessions: weakref.WeakSet[ServerSession] = weakref.WeakSet()
+        self._sessions: weakref.WeakSet[Connection] = weakref.WeakSet()
         self.bus = InMemorySubscriptionBus()
         self.listen = ListenHandler(self.bus)
 
     async def __call__(self, ctx: ServerRequestContext[Any, Any], call_next: CallNext) -> HandlerResult:
         """Server middleware: remember each handshake-era session that sends us anything."""
         if ctx.protocol_version not in MODERN_PROTOCOL_VERSIONS:
-            self._sessions.add(ctx.session)
+            # `ctx.session` lives for one request; the connection is what outlives it. The SDK offers
+            # no public accessor for it from a request context.
+            connection = getattr(ctx.session, "_connection", None)
+            if isinstance(connection, Connection):
+                self._sessions.add(connection)
         return await call_next(ctx)
 
     @property

@@ -1,0 +1,158 @@
+"""Per-call processes, long-lived servers, secrets and failures, seen from a real client."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import anyio
+import mcp_types as types
+import pytest
+from mcp.client import Client
+from mcp.shared.exceptions import MCPError
+from support import children_of, pid_alive, probe_entry, write_catalog
+
+pytestmark = pytest.mark.anyio
+
+SECRET = "s3cr3t-value-" + "9f2c71"
+OTHER_SECRET = "other-s3cret-" + "a81d"
+
+
+def _json(result: types.CallToolResult) -> Any:
+    assert not result.is_error, result
+    if result.structured_content is not None:
+        structured = result.structured_content
+        return structured.get("result", structured)
+    block = result.content[0]
+    assert isinstance(block, types.TextContent)
+    return json.loads(block.text) if block.text[:1] in "[{" else block.text
+
+
+async def _until(predicate: Any, timeout: float = 15.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        await anyio.sleep(0.05)
+    return bool(predicate())
+
+
+async def test_per_call_process_exists_only_for_the_call(gateway_process: Any, tmp_path: Path) -> None:
+    catalog = write_catalog(tmp_path / "catalog.yaml", {"probe": probe_entry()})
+    gateway = gateway_process("--catalog", str(catalog))
+    assert gateway.process is not None
+    async with Client(gateway.url) as client:
+        await client.list_tools()
+        assert children_of(gateway.process.pid) == []  # the catalog-less probe was discovered, then stopped
+        first = _json(await client.call_tool("whoami", {}))
+        second = _json(await client.call_tool("whoami", {}))
+        assert first["pid"] != second["pid"]  # a fresh process per call
+        assert first["ppid"] == gateway.process.pid
+        assert not pid_alive(first["pid"])
+        assert not pid_alive(second["pid"])
+        assert children_of(gateway.process.pid) == []
+
+
+async def test_long_lived_server_is_shared_then_stopped_when_idle(gateway_process: Any, tmp_path: Path) -> None:
+    catalog = write_catalog(tmp_path / "catalog.yaml", {"probe": probe_entry(longLived=True)})
+    gateway = gateway_process("--catalog", str(catalog), "--idle-timeout", "1")
+    async with Client(gateway.url) as client:
+        results = []
+        async with anyio.create_task_group() as tg:
+            for _ in range(5):  # concurrent calls share the one instance
+
+                async def call() -> None:
+                    results.append(_json(await client.call_tool("whoami", {})))
+
+                tg.start_soon(call)
+        pids = {r["pid"] for r in results}
+        assert len(pids) == 1
+        (pid,) = pids
+        assert pid_alive(pid)
+        assert await _until(lambda: not pid_alive(pid)), "idle long-lived server was not stopped"
+        again = _json(await client.call_tool("whoami", {}))
+        assert again["pid"] != pid
+
+
+async def test_secrets_reach_only_their_server(gateway_process: Any, tmp_path: Path) -> None:
+    secrets = tmp_path / "secrets.env"
+    secrets.write_text(f"probe.token={SECRET}\nother.token={OTHER_SECRET}\n")
+    catalog = write_catalog(
+        tmp_path / "catalog.yaml",
+        {
+            "alpha": probe_entry("alpha", secrets=[{"name": "probe.token", "env": "PROBE_TOKEN"}]),
+            "beta": probe_entry("beta"),
+            "gamma": probe_entry(
+                "gamma",
+                secrets=[{"name": "missing.token", "env": "MISSING_TOKEN"}],
+                tools=[{"name": "whoami", "description": "declared in the catalog"}],
+            ),
+        },
+    )
+    gateway = gateway_process(
+        "--catalog", str(catalog), "--secrets", str(secrets), "--log-calls", "--debug", "--log-format", "json"
+    )
+    async with Client(gateway.url) as client:
+        tools = await client.list_tools()
+        assert SECRET not in tools.model_dump_json()
+        assert _json(await client.call_tool("alpha__env", {"name": "PROBE_TOKEN"})) == SECRET
+        assert _json(await client.call_tool("beta__env", {"name": "PROBE_TOKEN"})) == "<unset>"
+        beta_env = _json(await client.call_tool("beta__env_names", {}))
+        alpha_env = _json(await client.call_tool("alpha__env_names", {}))
+        assert "PROBE_TOKEN" not in beta_env
+        assert "PROBE_TOKEN" in alpha_env
+        for names in (alpha_env, beta_env):
+            assert "KUBEMCP_HOME" not in names  # the gateway's own environment does not leak
+        with pytest.raises(MCPError) as missing:
+            await client.call_tool("gamma__whoami", {})
+        assert "missing.token" in missing.value.error.message
+        assert "gamma" in missing.value.error.message
+        with pytest.raises(MCPError) as crashed:
+            await client.call_tool("alpha__crash", {})
+        message = crashed.value.error.message
+        assert "alpha" in message
+        assert SECRET not in message
+    log = gateway.log
+    assert "alpha__env" in log  # --log-calls logged the calls...
+    assert SECRET not in log  # ...but never a secret value
+    assert OTHER_SECRET not in log
+
+
+async def test_broken_servers_fail_only_their_own_calls(gateway_process: Any, tmp_path: Path) -> None:
+    catalog = write_catalog(
+        tmp_path / "catalog.yaml",
+        {
+            "healthy": probe_entry("healthy"),
+            "crashy": probe_entry("crashy"),
+            "missing": {
+                "process": {"command": ["/nonexistent/mcp-server"]},
+                "tools": [{"name": "nothing", "description": "never runs"}],
+            },
+            "garbage": {
+                "process": {"command": ["/bin/sh", "-c", "echo this is not json-rpc; sleep 0.2"]},
+                "tools": [{"name": "garbled", "description": "speaks nonsense"}],
+            },
+        },
+    )
+    gateway = gateway_process("--catalog", str(catalog), "--call-timeout", "10")
+    async with Client(gateway.url) as client:
+        names = {tool.name for tool in (await client.list_tools()).tools}
+        assert {"nothing", "garbled", "healthy__whoami", "crashy__crash"} <= names
+        with pytest.raises(MCPError) as not_started:
+            await client.call_tool("nothing", {})
+        assert "missing" in not_started.value.error.message
+        assert "/nonexistent/mcp-server" in not_started.value.error.message
+        with pytest.raises(MCPError) as garbled:
+            await client.call_tool("garbled", {})
+        assert "garbage" in garbled.value.error.message
+        with pytest.raises(MCPError) as crashed:
+            await client.call_tool("crashy__crash", {"code": 7})
+        assert "crashy" in crashed.value.error.message
+        assert "code 7" in crashed.value.error.message
+        assert "crashing on purpose" in crashed.value.error.message  # the server's stderr explains it
+        healthy = _json(await client.call_tool("healthy__whoami", {}))
+        assert healthy["name"] == "healthy"
+    assert gateway.process is not None
+    assert gateway.process.poll() is None
