@@ -11,6 +11,7 @@ from contextlib import asynccontextmanager, suppress
 from pathlib import Path
 
 import anyio
+import anyio.lowlevel
 from anyio.abc import Process
 
 from kubemcp.errors import ServerUnavailableError
@@ -77,7 +78,7 @@ class LocalProcessRuntime:
         async def describe_exit() -> str:
             with anyio.move_on_after(EXIT_WAIT_SECONDS):
                 await process.wait()
-            await anyio.sleep(0)  # let the stderr reader take the last lines
+            await anyio.lowlevel.checkpoint()  # let the stderr reader take the last lines
             code = process.returncode
             status = "is still running" if code is None else f"exited with code {code}"
             last = "; ".join(line for line in tail if line.strip())[-600:]
