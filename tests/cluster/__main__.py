@@ -1,13 +1,13 @@
 """Command line for the test cluster (run from the repository root):
 
-    python -m tests.cluster up             # start, or reuse the running cluster
-    python -m tests.cluster status         # processes, kubeconfig, health (JSON)
-    python -m tests.cluster down           # stop everything and clean up
-    python -m tests.cluster build-images   # pause + base images into the cache
-    python -m tests.cluster build-bins     # Kubernetes + helm binaries into the cache
-    python -m tests.cluster env            # `export KUBECONFIG=...` for a shell
-    python -m tests.cluster kubectl get pods -A
-    python -m tests.cluster helm-path
+python -m tests.cluster up             # start, or reuse the running cluster
+python -m tests.cluster status         # processes, kubeconfig, health (JSON)
+python -m tests.cluster down           # stop everything and clean up
+python -m tests.cluster build-images   # pause + base images into the cache
+python -m tests.cluster build-bins     # Kubernetes + helm binaries into the cache
+python -m tests.cluster env            # `export KUBECONFIG=...` for a shell
+python -m tests.cluster kubectl get pods -A
+python -m tests.cluster helm-path
 """
 
 from __future__ import annotations
@@ -60,8 +60,9 @@ def main(argv: list[str]) -> int:
             print(f"export PATH={settings.BIN_DIR}:{settings.HELM_DIR}:$PATH")
             return 0
         if cmd == "kubectl":
-            return subprocess.call([str(settings.binary("kubectl")), "--kubeconfig",
-                                    str(harness.kubeconfig_path()), *rest])
+            return subprocess.call(
+                [str(settings.binary("kubectl")), "--kubeconfig", str(harness.kubeconfig_path()), *rest]
+            )
         if cmd == "helm-path":
             print(harness.helm_path())
             return 0

@@ -87,7 +87,9 @@ class AttachSession:
             if left <= 0:
                 raise TimeoutError(f"{expected!r} not seen on stdout; got {bytes(self.stdout)!r}")
             if not await self._receive(left):
-                raise AttachError(f"stream ended before {expected!r}; stdout={bytes(self.stdout)!r} status={self.status}")
+                raise AttachError(
+                    f"stream ended before {expected!r}; stdout={bytes(self.stdout)!r} status={self.status}"
+                )
         end = self.stdout.index(expected) + len(expected)
         out = bytes(self.stdout[:end])
         del self.stdout[:end]

@@ -26,13 +26,16 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import pki, procs
 from . import settings as S
+
+if TYPE_CHECKING:
+    from kubernetes.client import ApiClient
 
 
 class ClusterError(RuntimeError):
@@ -134,7 +137,7 @@ class Cluster:
         check: bool = True,
         timeout: float = 120,
         namespace: str | None = None,
-    ) -> subprocess.CompletedProcess:
+    ) -> subprocess.CompletedProcess[Any]:
         """Run kubectl against the cluster; returns the CompletedProcess (text output)."""
         argv = [str(self.kubectl_path), "--kubeconfig", str(self.kubeconfig)]
         if namespace:
@@ -146,19 +149,22 @@ class Cluster:
             raise ClusterError(f"kubectl {' '.join(args)} failed ({res.returncode}): {res.stderr}")
         return res
 
-    def helm(self, *args: str, check: bool = True, timeout: float = 300) -> subprocess.CompletedProcess:
+    def helm(self, *args: str, check: bool = True, timeout: float = 300) -> subprocess.CompletedProcess[str]:
         argv = [str(self.helm_path), "--kubeconfig", str(self.kubeconfig), *args]
         res = subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
         if check and res.returncode != 0:
             raise ClusterError(f"helm {' '.join(args)} failed ({res.returncode}): {res.stderr}")
         return res
 
-    def api_client(self):
+    def api_client(self) -> ApiClient:
         """A kubernetes-python ``ApiClient`` with the admin credentials."""
-        from kubernetes import client, config
+        from kubernetes import client
 
         cfg = client.Configuration()
-        config.load_kube_config(config_file=str(self.kubeconfig), client_configuration=cfg)
+        cfg.host = self.server
+        cfg.ssl_ca_cert = str(pki_dir() / "ca.crt")
+        cfg.cert_file = str(pki_dir() / "admin.crt")
+        cfg.key_file = str(pki_dir() / "admin.key")
         return client.ApiClient(cfg)
 
     def ssl_context(self, user: str = "admin") -> ssl.SSLContext:
@@ -282,14 +288,14 @@ def helm_path(build: bool = True) -> Path:
 # ---------------------------------------------------------------- network namespace
 
 
-def _run(argv: Sequence[str], check: bool = True, **kw) -> subprocess.CompletedProcess:
-    res = subprocess.run(list(argv), capture_output=True, text=True, **kw)
+def _run(argv: Sequence[str], check: bool = True) -> subprocess.CompletedProcess[str]:
+    res = subprocess.run(list(argv), capture_output=True, text=True)
     if check and res.returncode != 0:
         raise ClusterError(f"{' '.join(argv)} failed ({res.returncode}): {res.stderr.strip()}")
     return res
 
 
-def _in_ns(*argv: str, check: bool = True) -> subprocess.CompletedProcess:
+def _in_ns(*argv: str, check: bool = True) -> subprocess.CompletedProcess[str]:
     return _run([S.NSENTER, f"--net={S.NETNS_PATH}", "--", *argv], check=check)
 
 
@@ -626,6 +632,7 @@ def _argv(name: str) -> list[str]:
             f"--cluster-signing-cert-file={p / 'ca.crt'}",
             f"--cluster-signing-key-file={p / 'ca.key'}",
             "--cluster-name=kubemcp",
+            f"--flex-volume-plugin-dir={st / 'kubelet-plugins'}",
             "--allocate-node-cidrs=false",
             f"--service-cluster-ip-range={S.SERVICE_CIDR}",
             "--profiling=false",
@@ -674,7 +681,7 @@ def _argv(name: str) -> list[str]:
 # ---------------------------------------------------------------- waiting
 
 
-def _wait(what: str, check, timeout: float, watch: Sequence[str] = ()) -> Any:
+def _wait(what: str, check: Callable[[], Any], timeout: float, watch: Sequence[str] = ()) -> Any:
     deadline = time.monotonic() + timeout
     last_err: Exception | None = None
     while time.monotonic() < deadline:
@@ -697,7 +704,7 @@ def _port() -> int:
 
 
 def _readyz() -> bool:
-    status, body = _api(_port(), "GET", "/readyz", timeout=3)
+    status, _ = _api(_port(), "GET", "/readyz", timeout=3)
     return status == 200
 
 
@@ -771,6 +778,7 @@ def _up_locked(*, build: bool, images: bool, timeout: float) -> Cluster:
     _net_up()
     _cgroups_up()
 
+    _record_host_paths()
     procs.spawn("containerd", _argv("containerd"))
     procs.spawn("etcd", _argv("etcd"))
     _wait("containerd", lambda: containerd_socket().exists(), 30, ["containerd"])
@@ -787,7 +795,6 @@ def _up_locked(*, build: bool, images: bool, timeout: float) -> Cluster:
     pki.kubeconfig(kubeconfig_path(), pki_dir(), "admin", server)
     _wait("kube-apiserver /readyz", _readyz, timeout, ["etcd", "kube-apiserver", "apiserver-forward"])
 
-    _record_host_paths()
     for name in ("kube-controller-manager", "kube-scheduler", "kube-proxy", "kubelet"):
         procs.spawn(name, _argv(name))
     _wait(f"node {S.NODE_NAME} Ready", _node_ready, timeout, COMPONENTS)
@@ -919,7 +926,13 @@ def _down_locked(keep_logs: bool = True) -> None:
 
 # Paths the kubelet uses no matter its --root-dir (device plugin sockets,
 # container log links). Those it creates are removed again by down().
-HOST_PATHS = ("/var/lib/kubelet", "/var/lib/kubelet/device-plugins", "/var/log/containers")
+HOST_PATHS = (
+    "/var/lib/kubelet",
+    "/var/lib/kubelet/device-plugins",
+    "/var/log/containers",
+    "/run/containerd",
+    "/run/containerd/s",
+)
 
 
 def _host_paths_file() -> Path:
@@ -958,7 +971,7 @@ def _remove_container_log_links() -> None:
                 link.unlink()
 
 
-def leftovers() -> dict[str, list]:
+def leftovers() -> dict[str, list[Any]]:
     """What would remain of a cluster: processes, mounts, netns, cgroups. Empty lists when clean."""
     netns = [n for n in os.listdir("/var/run/netns")] if os.path.isdir("/var/run/netns") else []
     return {
@@ -979,10 +992,8 @@ def status() -> dict[str, Any]:
     """A summary: which processes run, where the kubeconfig is, whether the node is Ready."""
     running = procs.recorded()
     out: dict[str, Any] = {"state": str(S.STATE), "processes": running}
-    try:
+    with contextlib.suppress(OSError, ValueError):
         out.update(json.loads(_info_path().read_text()))
-    except (OSError, ValueError):
-        pass
     healthy = False
     if all(c in running for c in COMPONENTS):
         with contextlib.suppress(Exception):

@@ -28,6 +28,7 @@ import time
 import urllib.request
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from . import settings as S
 
@@ -86,7 +87,7 @@ def _buildah_env() -> dict[str, str]:
 
 def buildah(
     *args: str, check: bool = True, capture: bool = True, timeout: float | None = None
-) -> subprocess.CompletedProcess:
+) -> subprocess.CompletedProcess[str]:
     """Run buildah with the harness's own storage (under the cache dir)."""
     argv = [
         BUILDAH,
@@ -172,11 +173,11 @@ def apt_mirror() -> str:
     env = os.environ.get("KUBEMCP_DEBIAN_MIRROR")
     if env:
         return env.rstrip("/")
-    files = (
-        sorted(Path("/etc/apt/sources.list.d").glob("*.sources"))
-        + [Path("/etc/apt/sources.list")]
-        + sorted(Path("/etc/apt/sources.list.d").glob("*.list"))
-    )
+    files = [
+        *sorted(Path("/etc/apt/sources.list.d").glob("*.sources")),
+        Path("/etc/apt/sources.list"),
+        *sorted(Path("/etc/apt/sources.list.d").glob("*.list")),
+    ]
     for f in files:
         try:
             text = f.read_text()
@@ -326,8 +327,8 @@ def base_archive() -> Path:
 
 
 def build_image(
-    context_dir: str | os.PathLike,
-    dockerfile: str | os.PathLike | None = "Dockerfile",
+    context_dir: str | os.PathLike[str],
+    dockerfile: str | os.PathLike[str] | None = "Dockerfile",
     tag: str = "",
     *,
     dockerfile_text: str | None = None,
@@ -450,7 +451,10 @@ def load_image(ref: str, *, socket: Path | None = None) -> str:
 
 
 def build_and_load(
-    context_dir: str | os.PathLike, dockerfile: str | os.PathLike | None = "Dockerfile", tag: str = "", **kw
+    context_dir: str | os.PathLike[str],
+    dockerfile: str | os.PathLike[str] | None = "Dockerfile",
+    tag: str = "",
+    **kw: Any,
 ) -> str:
     """``build_image`` then ``load_image``; returns the reference for Pod specs."""
     return load_image(build_image(context_dir, dockerfile, tag, **kw))
@@ -463,5 +467,5 @@ def prepare() -> dict[str, Path]:
 
 def load_system_images(socket: Path | None = None) -> None:
     """Import the pause and base images into the node's containerd (called by harness.up)."""
-    for name, archive in prepare().items():
+    for archive in prepare().values():
         import_archive(archive, socket)

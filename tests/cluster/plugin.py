@@ -9,6 +9,7 @@ the cluster cannot start); otherwise they are skipped with a hint.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -53,13 +54,14 @@ def wait_for(check: Callable[[], T | None], timeout: float = 60, what: str = "co
             value = check()
             if value:
                 return value
-        except Exception as e:  # noqa: BLE001 - report the last one on timeout
+        except Exception as e:
             last = e
         time.sleep(interval)
     raise TimeoutError(f"timed out after {timeout}s waiting for {what}" + (f" (last error: {last!r})" if last else ""))
 
 
 # ---------------------------------------------------------------- session users
+
 
 def _users_dir() -> Path:
     return S.STATE.parent / f".{S.STATE.name}.users"
@@ -78,6 +80,9 @@ def _other_users() -> list[int]:
             out.append(int(f.name))
         else:
             f.unlink(missing_ok=True)
+    if not out:
+        with contextlib.suppress(OSError):
+            _users_dir().rmdir()
     return out
 
 
@@ -98,7 +103,7 @@ def cluster() -> Iterator[harness.Cluster]:
         if not was_up:
             _owner_path().write_text(f"pytest {os.getpid()}\n")
         harness.apply_crds(c)
-    except Exception as e:  # noqa: BLE001 - a cluster that cannot start fails the tests
+    except Exception as e:
         pytest.fail(f"the test cluster could not start: {e}", pytrace=False)
     _register_user()
     yield c
@@ -117,7 +122,7 @@ def cluster() -> Iterator[harness.Cluster]:
 @pytest.fixture(scope="session")
 def api_client(cluster: harness.Cluster) -> Iterator[Any]:
     """kubernetes-python ApiClient with admin credentials."""
-    client = cluster.api_client()
+    client: Any = cluster.api_client()
     yield client
     client.close()
 

@@ -7,6 +7,7 @@ against a PID that was reused by an unrelated process after a crash.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -44,7 +45,7 @@ def alive(pid: int) -> bool:
     return state not in ("Z", "X")
 
 
-def spawn(name: str, argv: Sequence[str], *, netns: bool = True, env: dict | None = None) -> int:
+def spawn(name: str, argv: Sequence[str], *, netns: bool = True, env: dict[str, str] | None = None) -> int:
     """Start ``argv`` in its own session (inside the cluster netns if asked) and record its PID."""
     log_dir().mkdir(parents=True, exist_ok=True)
     _pid_dir().mkdir(parents=True, exist_ok=True)
@@ -52,8 +53,7 @@ def spawn(name: str, argv: Sequence[str], *, netns: bool = True, env: dict | Non
         # nsenter execs the command: the PID stays the same. `ip netns exec`
         # is not used because it remounts /sys and hides the cgroup mounts.
         argv = [settings.NSENTER, f"--net={settings.NETNS_PATH}", "--", *argv]
-    log = open(log_dir() / f"{name}.log", "ab")
-    try:
+    with open(log_dir() / f"{name}.log", "ab") as log:
         proc = subprocess.Popen(
             list(argv),
             stdin=subprocess.DEVNULL,
@@ -63,8 +63,6 @@ def spawn(name: str, argv: Sequence[str], *, netns: bool = True, env: dict | Non
             env=env if env is not None else _clean_env(),
             close_fds=True,
         )
-    finally:
-        log.close()
     st = None
     for _ in range(50):
         st = start_time(proc.pid)
@@ -72,16 +70,17 @@ def spawn(name: str, argv: Sequence[str], *, netns: bool = True, env: dict | Non
             break
         time.sleep(0.01)
     (_pid_dir() / f"{name}.pid").write_text(f"{proc.pid} {st or ''}\n")
-    # The harness does not wait() on these long-running children; Popen's
-    # own bookkeeping would otherwise keep zombies around in this process.
-    _children[name] = proc
+    # Long-running: the harness reaps these itself (reap()), so Popen must not
+    # warn about a child that is "still running" when it is garbage collected.
+    proc.returncode = 0
+    _own.add(proc.pid)
     return proc.pid
 
 
-_children: dict[str, subprocess.Popen] = {}
+_own: set[int] = set()
 
 
-def _clean_env() -> dict:
+def _clean_env() -> dict[str, str]:
     keep = ("PATH", "HOME", "LANG", "LC_ALL", "TZ")
     env = {k: v for k, v in os.environ.items() if k in keep}
     env.setdefault("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
@@ -107,51 +106,36 @@ def recorded() -> dict[str, int]:
 
 
 def reap() -> None:
-    for name, proc in list(_children.items()):
-        if proc.poll() is not None:
-            _children.pop(name, None)
-
-
-def exited(name: str) -> int | None:
-    """Exit code of a child started by this process, or None while it runs."""
-    proc = _children.get(name)
-    if proc is None:
-        return None
-    return proc.poll()
+    """Collect exit statuses of children this process started (no zombies left behind)."""
+    for pid in list(_own):
+        try:
+            done, _ = os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:
+            done = pid
+        if done:
+            _own.discard(pid)
 
 
 def stop_pids(pids: Iterable[int], timeout: float = 10.0, sig: int = signal.SIGTERM) -> None:
     """Signal each PID, wait up to ``timeout``, then SIGKILL what is left."""
     pids = [p for p in pids if alive(p)]
     for p in pids:
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.kill(p, sig)
-        except ProcessLookupError:
-            pass
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         reap()
-        _reap_any()
         if not any(alive(p) for p in pids):
             return
         time.sleep(0.05)
     for p in pids:
         if alive(p):
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(p, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
     deadline = time.monotonic() + 5
     while time.monotonic() < deadline and any(alive(p) for p in pids):
         reap()
-        _reap_any()
         time.sleep(0.05)
-
-
-def _reap_any() -> None:
-    for name, proc in list(_children.items()):
-        if proc.poll() is not None:
-            _children.pop(name, None)
 
 
 def stop(name: str, timeout: float = 10.0) -> None:

@@ -12,7 +12,7 @@ from typing import Any
 import anyio
 import pytest
 from kubernetes import client
-from kubernetes.client.rest import ApiException
+from kubernetes.client import ApiException
 
 from . import harness, images, manifests
 from . import settings as S
@@ -24,14 +24,27 @@ pytestmark = pytest.mark.cluster
 BASE = S.BASE_IMAGE
 
 
-def pod_phase(v1: client.CoreV1Api, namespace: str, name: str, phases: tuple[str, ...]) -> str | None:
+# The typed client wants model objects; these tests pass plain manifests (dicts).
+def core(api: client.ApiClient) -> Any:
+    return client.CoreV1Api(api)
+
+
+def batch_api(api: client.ApiClient) -> Any:
+    return client.BatchV1Api(api)
+
+
+def rbac_api(api: client.ApiClient) -> Any:
+    return client.RbacAuthorizationV1Api(api)
+
+
+def pod_phase(v1: Any, namespace: str, name: str, phases: tuple[str, ...]) -> str | None:
     phase: str = v1.read_namespaced_pod(name, namespace).status.phase
     if phase == "Failed" and "Failed" not in phases:
         raise AssertionError(f"pod {namespace}/{name} failed: {v1.read_namespaced_pod_log(name, namespace)}")
     return phase if phase in phases else None
 
 
-def run_to_completion(v1: client.CoreV1Api, namespace: str, body: dict[str, Any], timeout: float = 60) -> str:
+def run_to_completion(v1: Any, namespace: str, body: dict[str, Any], timeout: float = 60) -> str:
     name = body["metadata"]["name"]
     v1.create_namespaced_pod(namespace, body)
     wait_for(lambda: pod_phase(v1, namespace, name, ("Succeeded",)), timeout, f"pod {name} to succeed")
@@ -40,13 +53,13 @@ def run_to_completion(v1: client.CoreV1Api, namespace: str, body: dict[str, Any]
 
 
 def test_pod_runs_and_its_logs_come_back(api_client: client.ApiClient, namespace: str) -> None:
-    v1 = client.CoreV1Api(api_client)
+    v1 = core(api_client)
     body = manifests.pod("hello", BASE, ["python3", "-c", "import os; print('hello from uid', os.getuid())"])
     assert run_to_completion(v1, namespace, body) == "hello from uid 1000\n"
 
 
 def test_job_completes_and_ttl_removes_it(api_client: client.ApiClient, namespace: str) -> None:
-    batch = client.BatchV1Api(api_client)
+    batch = batch_api(api_client)
     batch.create_namespaced_job(
         namespace, manifests.job("done", BASE, ["sh", "-c", "echo finished"], ttl_seconds_after_finished=2)
     )
@@ -61,7 +74,7 @@ def test_job_completes_and_ttl_removes_it(api_client: client.ApiClient, namespac
         try:
             batch.read_namespaced_job("done", namespace)
         except ApiException as e:
-            return e.status == 404
+            return bool(e.status == 404)
         return False
 
     wait_for(gone, 60, "ttlSecondsAfterFinished to delete the job")
@@ -71,7 +84,7 @@ def test_job_completes_and_ttl_removes_it(api_client: client.ApiClient, namespac
 async def test_attach_carries_stdin_to_stdout(
     cluster: harness.Cluster, api_client: client.ApiClient, namespace: str
 ) -> None:
-    v1 = client.CoreV1Api(api_client)
+    v1 = core(api_client)
     body = manifests.pod("echo", BASE, ["cat"], stdin=True, stdin_once=True)
     await anyio.to_thread.run_sync(lambda: v1.create_namespaced_pod(namespace, body))
     await anyio.to_thread.run_sync(
@@ -99,7 +112,7 @@ async def test_attach_carries_stdin_to_stdout(
 def test_service_account_without_rights_is_denied(
     cluster: harness.Cluster, api_client: client.ApiClient, namespace: str
 ) -> None:
-    v1 = client.CoreV1Api(api_client)
+    v1 = core(api_client)
     v1.create_namespaced_service_account(namespace, {"metadata": {"name": "nobody"}})
     token = v1.create_namespaced_service_account_token(
         "nobody", namespace, {"spec": {"expirationSeconds": 600}}
@@ -114,7 +127,7 @@ def test_service_account_without_rights_is_denied(
     assert status == 403
 
     # RBAC is what decides: a Role that grants listing Pods makes the same call succeed.
-    rbac = client.RbacAuthorizationV1Api(api_client)
+    rbac = rbac_api(api_client)
     rbac.create_namespaced_role(
         namespace,
         {"metadata": {"name": "pod-reader"}, "rules": [{"apiGroups": [""], "resources": ["pods"], "verbs": ["list"]}]},
@@ -145,7 +158,7 @@ print(json.load(urllib.request.urlopen(req, context=ctx, timeout=10))["gitVersio
 
 
 def test_pod_reaches_apiserver_through_kubernetes_service(api_client: client.ApiClient, namespace: str) -> None:
-    v1 = client.CoreV1Api(api_client)
+    v1 = core(api_client)
     logs = run_to_completion(v1, namespace, manifests.pod("incluster", BASE, ["python3", "-c", IN_CLUSTER_CLIENT]))
     assert logs.strip() == S.K8S_VERSION
 
@@ -154,7 +167,7 @@ def test_cluster_is_contained_in_its_network_namespace(
     cluster: harness.Cluster, api_client: client.ApiClient, namespace: str
 ) -> None:
     assert cluster.server.startswith("https://127.0.0.1:")
-    node = client.CoreV1Api(api_client).read_node(S.NODE_NAME)
+    node = core(api_client).read_node(S.NODE_NAME)
     addrs = {a.type: a.address for a in node.status.addresses}
     assert addrs["InternalIP"] == S.NODE_IP
     routes = subprocess.run([S.IP, "-n", S.NETNS, "-4", "route", "show"], capture_output=True, text=True, check=True)
@@ -164,21 +177,31 @@ def test_cluster_is_contained_in_its_network_namespace(
     names = {line.split(":")[1].strip().split("@")[0] for line in links.stdout.splitlines()}
     assert names <= {"lo", S.VETH_NODE, S.VETH_PEER, S.CNI_BRIDGE} | {n for n in names if n.startswith("veth")}
     # Pods do not inherit the machine's resolver: at most their own loopback.
-    v1 = client.CoreV1Api(api_client)
+    v1 = core(api_client)
     conf = run_to_completion(v1, namespace, manifests.pod("resolv", BASE, ["cat", "/etc/resolv.conf"]))
     servers = [line.split()[1] for line in conf.splitlines() if line.startswith("nameserver")]
     assert all(ipaddress.ip_address(s).is_loopback for s in servers), conf
 
 
-def test_built_image_runs(tmp_path: Path, cluster: harness.Cluster, api_client: client.ApiClient, namespace: str) -> None:
+HELLO_DOCKERFILE = """\
+ARG BASE_IMAGE
+FROM ${BASE_IMAGE}
+COPY hello.py /opt/hello.py
+CMD ["python3", "/opt/hello.py"]
+"""
+
+
+def test_built_image_runs(
+    tmp_path: Path, cluster: harness.Cluster, api_client: client.ApiClient, namespace: str
+) -> None:
     (tmp_path / "hello.py").write_text("print('built without a registry')\n")
     ref = images.build_image(
         tmp_path,
         None,
         "kubemcp/smoke-hello:test",
-        dockerfile_text='ARG BASE_IMAGE\nFROM ${BASE_IMAGE}\nCOPY hello.py /opt/hello.py\nCMD ["python3", "/opt/hello.py"]\n',
+        dockerfile_text=HELLO_DOCKERFILE,
     )
     assert ref == "localhost/kubemcp/smoke-hello:test"
     images.load_image(ref)
-    v1 = client.CoreV1Api(api_client)
+    v1 = core(api_client)
     assert run_to_completion(v1, namespace, manifests.pod("built", ref)) == "built without a registry\n"
