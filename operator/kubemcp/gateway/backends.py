@@ -143,8 +143,11 @@ class BackendPool:
             try:
                 async with client:
                     entered = True
-                    version = client.protocol_version
-                    self._modes[spec.digest] = version if version in MODERN_PROTOCOL_VERSIONS else "legacy"
+                    # A handshake-era server is pinned to "legacy" to skip the discover probe next time;
+                    # a modern one stays on "auto", whose discover request is its first exchange anyway
+                    # and carries the capabilities a pinned version would lack.
+                    legacy = client.protocol_version not in MODERN_PROTOCOL_VERSIONS
+                    self._modes[spec.digest] = "legacy" if legacy else "auto"
                     yield client, link
             except Exception as exc:
                 if entered:

@@ -1,0 +1,110 @@
+"""The `kubemcp` command: secrets, registry edits, catalog display, gateway start-up errors."""
+
+from __future__ import annotations
+
+import stat
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+from support import KUBEMCP, REPO, probe_entry, write_catalog
+
+from kubemcp.cli import main
+
+
+def test_secret_set_ls_rm(isolated_home: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["secret", "set", "github.token=ghp_TOPSECRET", "other=x"]) == 0
+    store = isolated_home / "secrets.env"
+    assert stat.S_IMODE(store.stat().st_mode) == 0o600
+    assert main(["secret", "ls"]) == 0
+    out = capsys.readouterr()
+    assert out.out.split() == ["github.token", "other"]
+    assert "ghp_TOPSECRET" not in out.out + out.err
+    assert main(["secret", "rm", "other"]) == 0
+    assert main(["secret", "rm", "other"]) == 1
+    assert "no such secret: other" in capsys.readouterr().err
+    assert store.read_text() == "github.token=ghp_TOPSECRET\n"
+
+
+def test_secret_value_from_stdin(isolated_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import io
+
+    monkeypatch.setattr("sys.stdin", io.StringIO("from-stdin\n"))
+    assert main(["secret", "set", "api.key"]) == 0
+    assert (isolated_home / "secrets.env").read_text() == "api.key=from-stdin\n"
+
+
+def test_server_add_list_remove(tmp_path: Path, isolated_home: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    catalog = write_catalog(tmp_path / "c.yaml", {"alpha": probe_entry("alpha"), "beta": probe_entry("beta")})
+    assert main(["server", "--catalog", str(catalog), "add", "beta", "alpha"]) == 0
+    assert yaml.safe_load((isolated_home / "registry.yaml").read_text()) == {
+        "registry": {"alpha": {"ref": ""}, "beta": {"ref": ""}}
+    }
+    assert main(["server", "--catalog", str(catalog), "add", "gamma"]) == 1
+    assert "not in the catalog: gamma" in capsys.readouterr().err
+    assert main(["server", "remove", "alpha"]) == 0
+    assert main(["server", "list"]) == 0
+    assert capsys.readouterr().out.split() == ["beta"]
+
+
+def test_catalog_show(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["catalog", "show", "--catalog", str(REPO / "examples" / "catalog.yaml")]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert any(line.startswith("dice") and "2 tools" in line for line in lines)
+    assert main(["catalog", "show", "--catalog", str(REPO / "examples" / "catalog.yaml"), "--format", "json"]) == 0
+    assert '"dice"' in capsys.readouterr().out
+
+
+def _gateway(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(KUBEMCP), "gateway", "run", *args], capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL
+    )
+
+
+def test_malformed_catalog_stops_start_up_naming_file_line_field(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("version: 2\nregistry:\n  ok:\n    image: x\n  broken:\n    process:\n      command: 42\n")
+    run = _gateway("--catalog", str(bad))
+    assert run.returncode == 1
+    assert f"{bad}:7: field 'registry.broken.process.command'" in run.stderr
+    assert "Traceback" not in run.stderr
+    assert run.stdout == ""
+
+
+def test_settings_errors_are_clear(tmp_path: Path) -> None:
+    run = _gateway()
+    assert run.returncode == 1
+    assert "no catalog" in run.stderr
+    catalog = write_catalog(tmp_path / "c.yaml", {"probe": probe_entry()})
+    run = _gateway("--catalog", str(catalog), "--servers", "nope")
+    assert run.returncode == 1
+    assert "--servers names servers that are in no catalog: nope" in run.stderr
+    run = _gateway("--catalog", str(catalog), "--port", "70000")
+    assert run.returncode == 1
+    assert "port" in run.stderr
+
+
+def test_dry_run_lists_what_would_be_served(tmp_path: Path) -> None:
+    catalog = write_catalog(tmp_path / "c.yaml", {"alpha": probe_entry("alpha"), "beta": probe_entry("beta")})
+    run = _gateway("--catalog", str(catalog), "--dry-run", "--tools", "alpha:echo,beta:*")
+    assert run.returncode == 0, run.stderr
+    lines = run.stdout.splitlines()
+    assert lines[0] == "2 servers, 10 tools"
+    assert "server alpha (per call)" in lines
+    assert "  tool alpha__echo -> echo" in lines
+    assert "  tool alpha__whoami -> whoami" not in lines
+    assert "  tool beta__whoami -> whoami" in lines
+
+
+def test_dry_run_of_the_example_catalog(tmp_path: Path) -> None:
+    examples = REPO / "examples"
+    run = _gateway(
+        "--catalog", str(examples / "catalog.yaml"), "--config", str(examples / "config.yaml"),
+        "--servers", "dice,notes,time", "--long-lived", "--dry-run",
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    assert "server dice (long-lived)" in run.stdout
+    assert "  tool roll_notation" in run.stdout
+    assert "  tool get_current_time" in run.stdout
+    assert "  prompt initiative" in run.stdout

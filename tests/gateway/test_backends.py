@@ -1,0 +1,112 @@
+"""The backend pool's lifecycles, against in-process servers (the runtime boundary is faked)."""
+
+from __future__ import annotations
+
+import anyio
+import mcp_types as types
+import pytest
+from mcp.client import Client
+from mcp.server.mcpserver import MCPServer
+from memory_runtime import MemoryRuntime, counter_server
+
+from kubemcp.errors import ServerUnavailableError
+from kubemcp.files.catalog import CatalogEntry, CatalogSource
+from kubemcp.gateway.backends import BackendPool
+from kubemcp.gateway.spec import ServerSpec, build_spec
+
+pytestmark = pytest.mark.anyio
+SOURCE = CatalogSource(path="c.yaml", line=1, directory=".")
+
+
+def _spec(name: str = "s", *, long_lived: bool = False, config: dict[str, object] | None = None) -> ServerSpec:
+    entry = CatalogEntry.model_validate({"image": "x/y", "longLived": long_lived})
+    return build_spec(name, entry, SOURCE, config or {}, {})
+
+
+async def _instance(pool: BackendPool, spec: ServerSpec) -> int:
+    result = await pool.call(spec, lambda c: c.call_tool("instance_number", {}))
+    assert isinstance(result.structured_content, dict)
+    value = result.structured_content["result"]
+    assert isinstance(value, int)
+    return value
+
+
+async def test_per_call_starts_and_stops_an_instance_per_call() -> None:
+    runtime = MemoryRuntime(counter_server)
+    pool = BackendPool(runtime)
+    async with pool.running():
+        assert [await _instance(pool, _spec()) for _ in range(3)] == [1, 2, 3]
+        assert runtime.running == 0
+
+
+async def test_long_lived_is_shared_by_concurrent_calls() -> None:
+    runtime = MemoryRuntime(counter_server)
+    pool = BackendPool(runtime, idle_timeout=60)
+    spec = _spec(long_lived=True)
+    seen: list[int] = []
+    async with pool.running():
+        async with anyio.create_task_group() as tg:
+            for _ in range(10):
+
+                async def call() -> None:
+                    seen.append(await _instance(pool, spec))
+
+                tg.start_soon(call)
+        assert seen == [1] * 10
+        assert pool.resident_names() == ["s"]
+    assert runtime.running == 0  # the pool's end stops resident instances
+
+
+async def test_long_lived_stops_when_idle_and_restarts_on_demand() -> None:
+    runtime = MemoryRuntime(counter_server)
+    pool = BackendPool(runtime, idle_timeout=0.05)
+    spec = _spec(long_lived=True)
+    async with pool.running():
+        assert await _instance(pool, spec) == 1
+        with anyio.fail_after(5):
+            while runtime.running:
+                await anyio.sleep(0.01)
+        assert pool.resident_names() == []
+        assert await _instance(pool, spec) == 2
+
+
+async def test_changed_config_replaces_a_resident_instance() -> None:
+    runtime = MemoryRuntime(counter_server)
+    pool = BackendPool(runtime, idle_timeout=60)
+    async with pool.running():
+        assert await _instance(pool, _spec(long_lived=True, config={"v": 1})) == 1
+        assert await _instance(pool, _spec(long_lived=True, config={"v": 1})) == 1
+        assert await _instance(pool, _spec(long_lived=True, config={"v": 2})) == 2
+
+
+async def test_protocol_era_is_remembered_per_server() -> None:
+    pool = BackendPool(MemoryRuntime(counter_server))
+    spec = _spec()
+
+    async def version_of(client: Client) -> str:
+        return client.protocol_version
+
+    async with pool.running():
+        version = await pool.call(spec, version_of)
+        assert version == "2026-07-28"
+        assert pool._modes[spec.digest] == "auto"
+        tools = await pool.call(spec, lambda c: c.list_tools())  # the second connection still sees capabilities
+    assert {tool.name for tool in tools.tools} == {"instance_number", "greet"}
+
+
+async def test_runtime_failures_surface_as_server_errors() -> None:
+    def broken(spec: ServerSpec, instance: int) -> MCPServer:
+        raise ServerUnavailableError(spec.name, "image not found")
+
+    pool = BackendPool(MemoryRuntime(broken))
+    async with pool.running():
+        with pytest.raises(ServerUnavailableError, match="server 's': image not found"):
+            await pool.call(_spec(), lambda c: c.list_tools())
+
+
+async def test_tool_errors_are_results_not_failures() -> None:
+    pool = BackendPool(MemoryRuntime(counter_server))
+    async with pool.running():
+        result = await pool.call(_spec(), lambda c: c.call_tool("greet", {}))
+    assert result.is_error
+    assert isinstance(result.content[0], types.TextContent)

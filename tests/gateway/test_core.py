@@ -1,0 +1,73 @@
+"""The gateway core: when servers start for discovery, routing, reload (runtime boundary faked)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from memory_runtime import MemoryRuntime, counter_server
+from mcp.shared.exceptions import MCPError
+from support import write_catalog
+
+from kubemcp.gateway.backends import CallHooks
+from kubemcp.gateway.core import Gateway
+from kubemcp.gateway.settings import GatewaySettings
+
+pytestmark = pytest.mark.anyio
+
+
+def _settings(tmp_path: Path, entries: dict[str, dict[str, object]], **extra: object) -> GatewaySettings:
+    catalog = write_catalog(tmp_path / "catalog.yaml", entries)  # type: ignore[arg-type]
+    values: dict[str, object] = {"catalogs": [catalog], "watch": False, "cache_dir": tmp_path / "cache", **extra}
+    return GatewaySettings.model_validate(values)
+
+
+DECLARED = {"image": "x/declared", "tools": [{"name": "greet", "description": "declared"}]}
+UNDECLARED = {"image": "x/undeclared"}
+
+
+async def test_catalog_tools_are_listed_without_starting_servers(tmp_path: Path) -> None:
+    runtime = MemoryRuntime(counter_server)
+    gateway = Gateway(_settings(tmp_path, {"declared": DECLARED}), runtime)
+    async with gateway.running():
+        listing = await gateway.listing(full=False)
+    assert [tool.name for tool in listing.tools] == ["greet"]
+    assert runtime.started == 0
+
+
+async def test_discovery_runs_once_and_is_kept_on_disk(tmp_path: Path) -> None:
+    settings = _settings(tmp_path, {"undeclared": UNDECLARED})
+    runtime = MemoryRuntime(counter_server)
+    async with Gateway(settings, runtime).running() as gateway:
+        for _ in range(3):
+            listing = await gateway.listing(full=True)
+        assert {tool.name for tool in listing.tools} == {"instance_number", "greet"}
+        assert [prompt.name for prompt in listing.prompts] == ["hello"]
+    assert runtime.started == 1
+    assert list((tmp_path / "cache" / "discovery").glob("undeclared-*.json"))
+    again = MemoryRuntime(counter_server)
+    async with Gateway(settings, again).running() as gateway:
+        await gateway.listing(full=True)
+    assert again.started == 0  # a new gateway reads the cache instead of starting the server
+
+
+async def test_calls_route_to_their_server(tmp_path: Path) -> None:
+    gateway = Gateway(_settings(tmp_path, {"one": UNDECLARED, "two": UNDECLARED}), MemoryRuntime(counter_server))
+    async with gateway.running():
+        result = await gateway.call_tool("two__greet", {"name": "ada"}, CallHooks())
+        with pytest.raises(MCPError, match="unknown tool 'greet'"):
+            await gateway.call_tool("greet", {"name": "ada"}, CallHooks())
+    assert result.structured_content == {"result": "hello ada from two"}
+
+
+async def test_reload_applies_good_files_and_ignores_bad_ones(tmp_path: Path) -> None:
+    settings = _settings(tmp_path, {"one": DECLARED})
+    gateway = Gateway(settings, MemoryRuntime(counter_server))
+    async with gateway.running():
+        assert await gateway.reload() is False  # nothing changed
+        write_catalog(tmp_path / "catalog.yaml", {"one": DECLARED, "two": DECLARED})  # type: ignore[dict-item]
+        assert await gateway.reload() is True
+        assert list(gateway.specs) == ["one", "two"]
+        (tmp_path / "catalog.yaml").write_text("registry: [oops\n")
+        assert await gateway.reload() is False
+        assert list(gateway.specs) == ["one", "two"]

@@ -1,0 +1,63 @@
+"""Resolving a catalog entry against config and secrets."""
+
+from __future__ import annotations
+
+import sys
+
+import pytest
+
+from kubemcp.errors import ServerUnavailableError
+from kubemcp.files.catalog import CatalogEntry, CatalogSource
+from kubemcp.gateway.spec import build_spec
+
+SOURCE = CatalogSource(path="/c/catalog.yaml", line=3, directory="/c")
+
+
+def _entry(**values: object) -> CatalogEntry:
+    return CatalogEntry.model_validate({"process": {"command": ["{{python}}", "{{catalog_dir}}/s.py"]}, **values})
+
+
+def test_templates_expand_from_config_and_placeholders() -> None:
+    spec = build_spec(
+        "notes",
+        _entry(env=[{"name": "DB", "value": "{{notes.db.path}}"}, {"name": "FLAG", "value": True}]),
+        SOURCE,
+        {"db": {"path": "/data/n.db"}},
+        {},
+    )
+    assert spec.environment() == {"DB": "/data/n.db", "FLAG": "true"}
+    assert spec.expand("{{python}} {{catalog_dir}}") == f"{sys.executable} /c"
+
+
+def test_missing_config_value_names_server_and_key() -> None:
+    spec = build_spec("notes", _entry(env=[{"name": "DB", "value": "{{notes.db_path}}"}]), SOURCE, {}, {})
+    with pytest.raises(ServerUnavailableError, match=r"server 'notes': config value 'notes.db_path' is not set"):
+        spec.environment()
+
+
+def test_required_config_from_schema() -> None:
+    spec = build_spec("notes", _entry(config=[{"name": "notes", "required": ["db_path"]}]), SOURCE, {}, {})
+    with pytest.raises(ServerUnavailableError, match="'db_path' is required"):
+        spec.check_config()
+
+
+def test_secrets_map_to_the_entry_env_names_only() -> None:
+    entry = _entry(secrets=[{"name": "gh.token", "env": "GITHUB_TOKEN"}])
+    spec = build_spec("gh", entry, SOURCE, {}, {"gh.token": "v1", "unrelated": "v2"})
+    assert spec.environment() == {"GITHUB_TOKEN": "v1"}
+    assert "v1" not in repr(spec)
+
+
+def test_missing_secret_is_named_without_values() -> None:
+    spec = build_spec("gh", _entry(secrets=[{"name": "gh.token", "env": "T"}]), SOURCE, {}, {"other": "v2"})
+    with pytest.raises(ServerUnavailableError) as caught:
+        spec.environment()
+    assert "gh.token" in str(caught.value)
+    assert "v2" not in str(caught.value)
+
+
+def test_digest_tracks_what_changes_listings() -> None:
+    base = build_spec("s", _entry(), SOURCE, {"a": 1}, {})
+    assert base.digest == build_spec("s", _entry(description="other words"), SOURCE, {"a": 1}, {}).digest
+    assert base.digest != build_spec("s", _entry(), SOURCE, {"a": 2}, {}).digest
+    assert base.digest != build_spec("s", _entry(image="x/y"), SOURCE, {"a": 1}, {}).digest
