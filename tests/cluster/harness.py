@@ -527,6 +527,7 @@ failSwapOn: false
 resolvConf: ""
 clusterDomain: cluster.local
 podLogsDir: {st / "pod-logs"}
+volumePluginDir: {st / "kubelet-plugins"}
 imageGCHighThresholdPercent: 100
 imageGCLowThresholdPercent: 99
 evictionHard:
@@ -775,10 +776,10 @@ def _up_locked(*, build: bool, images: bool, timeout: float) -> Cluster:
     os.chmod(S.STATE, 0o711)
     pki.generate(pki_dir())
     _write_configs()
+    _record_host_paths()
     _net_up()
     _cgroups_up()
 
-    _record_host_paths()
     procs.spawn("containerd", _argv("containerd"))
     procs.spawn("etcd", _argv("etcd"))
     _wait("containerd", lambda: containerd_socket().exists(), 30, ["containerd"])
@@ -907,11 +908,8 @@ def _down_locked(keep_logs: bool = True) -> None:
     _cgroups_down()
     _net_down()
     _remove_container_log_links()
+    _remove_cni_cache()
     _remove_host_paths()
-    cache = Path("/var/lib/cni/results")
-    if cache.is_dir():
-        for f in cache.glob(f"{S.CNI_NETWORK}-*"):
-            f.unlink(missing_ok=True)
     if S.STATE.exists():
         for child in S.STATE.iterdir():
             if keep_logs and child.name == "logs":
@@ -932,6 +930,8 @@ HOST_PATHS = (
     "/var/log/containers",
     "/run/containerd",
     "/run/containerd/s",
+    "/var/lib/cni",
+    "/var/lib/cni/results",
 )
 
 
@@ -939,10 +939,21 @@ def _host_paths_file() -> Path:
     return S.STATE.parent / f".{S.STATE.name}.host-paths"
 
 
+NETNS_DIR = "/run/netns"
+
+
+def _is_mountpoint(path: str) -> bool:
+    real = os.path.realpath(path)
+    with open("/proc/self/mountinfo") as f:
+        return any(line.split()[4] == real for line in f)
+
+
 def _record_host_paths() -> None:
     f = _host_paths_file()
     created = set(json.loads(f.read_text())) if f.exists() else set()
-    created |= {p for p in HOST_PATHS if not Path(p).exists()}
+    created |= {p for p in (*HOST_PATHS, NETNS_DIR) if not Path(p).exists()}
+    if not _is_mountpoint(NETNS_DIR):
+        created.add(f"mount:{NETNS_DIR}")  # `ip netns add` bind-mounts it onto itself
     f.write_text(json.dumps(sorted(created)))
 
 
@@ -950,7 +961,10 @@ def _remove_host_paths() -> None:
     f = _host_paths_file()
     if not f.exists():
         return
-    for p in sorted(json.loads(f.read_text()), key=len, reverse=True):
+    recorded = json.loads(f.read_text())
+    if f"mount:{NETNS_DIR}" in recorded and _is_mountpoint(NETNS_DIR) and not any(Path(NETNS_DIR).iterdir()):
+        subprocess.run(["umount", NETNS_DIR], capture_output=True)
+    for p in sorted((p for p in recorded if not p.startswith("mount:")), key=len, reverse=True):
         d = Path(p)
         if d.is_dir() and not _mounts_under(d):
             if p.endswith("device-plugins"):
@@ -959,6 +973,26 @@ def _remove_host_paths() -> None:
                 with contextlib.suppress(OSError):
                     d.rmdir()  # only when empty: never remove anything else's files
     f.unlink(missing_ok=True)
+
+
+def _remove_cni_cache() -> None:
+    """libcni keeps a result file per Pod sandbox in /var/lib/cni/results: remove this node's."""
+    cache = Path("/var/lib/cni/results")
+    if not cache.is_dir():
+        return
+    cd = S.STATE / "containerd"
+    sandboxes = {
+        p.name
+        for d in (
+            cd / "root" / "io.containerd.grpc.v1.cri" / "sandboxes",
+            cd / "state" / "io.containerd.grpc.v1.cri" / "sandboxes",
+        )
+        if d.is_dir()
+        for p in d.iterdir()
+    }
+    for f in cache.iterdir():
+        if f.name.startswith(f"{S.CNI_NETWORK}-") or any(f"-{sid}-" in f.name for sid in sandboxes):
+            f.unlink(missing_ok=True)
 
 
 def _remove_container_log_links() -> None:

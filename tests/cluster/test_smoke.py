@@ -205,3 +205,20 @@ def test_built_image_runs(
     images.load_image(ref)
     v1 = core(api_client)
     assert run_to_completion(v1, namespace, manifests.pod("built", ref)) == "built without a registry\n"
+
+
+def test_helm_installs_a_chart(
+    tmp_path: Path, cluster: harness.Cluster, api_client: client.ApiClient, namespace: str
+) -> None:
+    chart = tmp_path / "smoke"
+    (chart / "templates").mkdir(parents=True)
+    (chart / "Chart.yaml").write_text("apiVersion: v2\nname: smoke\nversion: 0.1.0\n")
+    (chart / "templates" / "cm.yaml").write_text(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}-cm\n"
+        "data:\n  greeting: {{ .Values.greeting }}\n"
+    )
+    (chart / "values.yaml").write_text("greeting: hello\n")
+    cluster.helm("install", "smoke", str(chart), "--namespace", namespace, "--set", "greeting=from-helm", "--wait")
+    cm = core(api_client).read_namespaced_config_map("smoke-cm", namespace)
+    assert cm.data == {"greeting": "from-helm"}
+    assert S.HELM_VERSION in cluster.helm("version", "--short").stdout
