@@ -38,6 +38,14 @@ def register(commands: Any) -> None:
     run.add_argument("--allowed-host", action="append", default=[], metavar="HOST[:PORT|:*]")
     run.add_argument("--allowed-origin", action="append", default=[], metavar="ORIGIN")
     run.add_argument("--max-body-bytes", type=int, default=4 * 1024 * 1024)
+    cluster = run.add_argument_group("Kubernetes runtime")
+    cluster.add_argument("--runtime", choices=["local", "kubernetes"], default="local", help="where servers run")
+    cluster.add_argument("--kubeconfig", help="kubeconfig file (default: in-cluster, then $KUBECONFIG)")
+    cluster.add_argument("--namespace", help="namespace for server Pods (default: the context's)")
+    cluster.add_argument("--from-configmap", metavar="NAME", help="serve an MCPGateway's ConfigMap instead of files")
+    cluster.add_argument("--gateway-name", help="label server Pods with this gateway name")
+    cluster.add_argument("--image-pull-policy", choices=["Always", "IfNotPresent", "Never"])
+    cluster.add_argument("--start-timeout", type=float, default=120.0, help="seconds a server Pod may take to start")
     run.set_defaults(handler=_run)
 
 
@@ -66,6 +74,13 @@ def settings_from(args: argparse.Namespace) -> GatewaySettings:
         "allowed_hosts": args.allowed_host,
         "allowed_origins": args.allowed_origin,
         "max_body_bytes": args.max_body_bytes,
+        "runtime": args.runtime,
+        "kubeconfig": args.kubeconfig,
+        "namespace": args.namespace,
+        "from_configmap": args.from_configmap,
+        "gateway_name": args.gateway_name,
+        "image_pull_policy": args.image_pull_policy,
+        "start_timeout": args.start_timeout,
     }
     try:
         return GatewaySettings.with_defaults(**values)

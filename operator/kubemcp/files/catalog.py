@@ -113,6 +113,32 @@ class RemoteForm(_Open):
     headers: dict[str, str] = Field(default_factory=dict)
 
 
+class KubernetesForm(_Strict):
+    """How the Kubernetes runtime runs the entry (kubemcp's extension; the operator writes it)."""
+
+    namespace: str | None = None
+    secret_name: str | None = Field(default=None, alias="secretName")
+    lifecycle: Literal["perCall", "perSession", "longLived"] = "perCall"
+    per_call_kind: Literal["Pod", "Job"] = Field(default="Pod", alias="perCallKind")
+    warm_pool: int = Field(default=0, ge=0, le=100, alias="warmPool")
+    image_pull_policy: Literal["Always", "IfNotPresent", "Never"] | None = Field(default=None, alias="imagePullPolicy")
+    deadline_seconds: int = Field(default=600, ge=10, alias="deadlineSeconds")
+    idle_timeout_seconds: int | None = Field(default=None, ge=1, alias="idleTimeoutSeconds")
+    read_only_root: bool = Field(default=True, alias="readOnlyRootFilesystem")
+    run_as_user: int | None = Field(default=None, ge=1, alias="runAsUser")
+    labels: dict[str, str] = Field(default_factory=dict)
+
+
+class Discovered(_Open):
+    """Definitions learnt by running the server once (the operator records them); served without a start."""
+
+    digest: str = ""
+    tools: list[dict[str, Any]] = Field(default_factory=list)
+    prompts: list[dict[str, Any]] = Field(default_factory=list)
+    resources: list[dict[str, Any]] = Field(default_factory=list)
+    resource_templates: list[dict[str, Any]] = Field(default_factory=list, alias="resourceTemplates")
+
+
 class ConfigBlock(_Open):
     name: str = ""
     description: str = ""
@@ -135,6 +161,8 @@ class CatalogEntry(_Open):
     config: list[ConfigBlock] = Field(default_factory=list)
     resources: Resources | None = None
     long_lived: bool = Field(default=False, alias="longLived")
+    kubernetes: KubernetesForm | None = None
+    discovered: Discovered | None = None
 
     @field_validator("config", mode="before")
     @classmethod

@@ -3,7 +3,14 @@
 from __future__ import annotations
 
 import logging
-from typing import TextIO
+import os
+import tempfile
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from pathlib import Path
+from typing import Any, TextIO
+
+import anyio
 
 from kubemcp.gateway.core import Gateway
 from kubemcp.gateway.local_runtime import LocalProcessRuntime
@@ -15,25 +22,75 @@ from kubemcp.gateway.transports import serve_http, serve_stdio
 logger = logging.getLogger(__name__)
 
 
-def default_runtime() -> Runtime:
-    return LocalProcessRuntime()
+def _owner_from_environment() -> dict[str, Any] | None:
+    """In a cluster, per-call Pods are owned by the gateway's own Pod (downward API), so they go with it."""
+    name, uid = os.environ.get("POD_NAME"), os.environ.get("POD_UID")
+    if not name or not uid:
+        return None
+    return {"apiVersion": "v1", "kind": "Pod", "name": name, "uid": uid, "blockOwnerDeletion": False}
 
 
-async def run_gateway(settings: GatewaySettings, runtime: Runtime | None = None) -> None:
-    gateway = Gateway(settings, runtime or default_runtime())
-    server = build_server(gateway)
-    logger.info("kubemcp gateway: %d servers enabled (%s)", len(gateway.specs), ", ".join(gateway.specs) or "none")
-    async with gateway.running():
-        if settings.transport == "stdio":
-            await serve_stdio(server)
-        else:
-            await serve_http(gateway, server, settings)
+@asynccontextmanager
+async def prepared(settings: GatewaySettings) -> AsyncIterator[tuple[GatewaySettings, Runtime]]:
+    """The runtime the settings ask for, and settings completed from a cluster ConfigMap if named."""
+    if settings.runtime == "local":
+        yield settings, LocalProcessRuntime()
+        return
+    from kubemcp.kube.client import KubeClient
+    from kubemcp.kube.config import load_config
+    from kubemcp.kube.configmap_source import ConfigMapFiles
+    from kubemcp.kube.runtime import KubernetesRuntime
+
+    config = load_config(settings.kubeconfig, namespace=settings.namespace)
+    async with AsyncExitStack() as stack:
+        kube = await stack.enter_async_context(KubeClient(config))
+        runtime = KubernetesRuntime(
+            kube,
+            config.namespace,
+            gateway=settings.gateway_name,
+            owner=_owner_from_environment(),
+            pull_policy=settings.image_pull_policy,
+            start_timeout=settings.start_timeout,
+        )
+        if settings.from_configmap is None:
+            yield settings, runtime
+            return
+        folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="kubemcp-")))
+        files = ConfigMapFiles(kube, config.namespace, settings.from_configmap, folder)
+        await files.sync()
+        settings = settings.model_copy(
+            update={"catalogs": [files.catalog], "registry": files.registry, "config": files.config}
+        )
+        tg = await stack.enter_async_context(anyio.create_task_group())
+        tg.start_soon(files.follow, settings.watch_interval)
+        try:
+            yield settings, runtime
+        finally:
+            tg.cancel_scope.cancel()
 
 
-async def dry_run(settings: GatewaySettings, out: TextIO, runtime: Runtime | None = None) -> None:
-    gateway = Gateway(settings, runtime or default_runtime())
-    async with gateway.running():
-        listing = await gateway.listing(full=True)
+async def run_gateway(settings: GatewaySettings) -> None:
+    async with prepared(settings) as (settings, runtime):
+        gateway = Gateway(settings, runtime)
+        server = build_server(gateway)
+        logger.info(
+            "kubemcp gateway (%s runtime): %d servers enabled (%s)",
+            runtime.name,
+            len(gateway.specs),
+            ", ".join(gateway.specs) or "none",
+        )
+        async with gateway.running():
+            if settings.transport == "stdio":
+                await serve_stdio(server)
+            else:
+                await serve_http(gateway, server, settings)
+
+
+async def dry_run(settings: GatewaySettings, out: TextIO) -> None:
+    async with prepared(settings) as (settings, runtime):
+        gateway = Gateway(settings, runtime)
+        async with gateway.running():
+            listing = await gateway.listing(full=True)
     print(f"{len(gateway.specs)} servers, {len(listing.tools)} tools", file=out)
     for name, spec in gateway.specs.items():
         mode = "long-lived" if spec.long_lived else "per call"

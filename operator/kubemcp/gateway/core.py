@@ -15,7 +15,7 @@ from mcp.shared.uri_template import UriTemplate
 
 from kubemcp.errors import FileFormatError, FileFormatErrors, ServerError, SettingsError
 from kubemcp.gateway.backends import BackendPool, CallHooks
-from kubemcp.gateway.discovery import DiscoveryCache, Offerings, from_catalog, list_offerings
+from kubemcp.gateway.discovery import DiscoveryCache, Offerings, from_catalog, from_recorded, list_offerings
 from kubemcp.gateway.listing import Listing, build_listing
 from kubemcp.gateway.runtime import Runtime
 from kubemcp.gateway.served import load_served
@@ -74,7 +74,7 @@ class Gateway:
         return {name: value for name, value in found.items() if value is not None}
 
     async def _offerings_of(self, spec: ServerSpec, *, full: bool) -> Offerings | None:
-        cached = self.cache.get(spec)
+        cached = self.cache.get(spec) or from_recorded(spec)
         if cached is not None:
             return cached
         if not full and (declared := from_catalog(spec)) is not None:

@@ -66,6 +66,21 @@ async def list_offerings(client: Client) -> Offerings:
     return found
 
 
+def from_recorded(spec: ServerSpec) -> Offerings | None:
+    """Definitions recorded in the entry itself (the operator's discovery), if any."""
+    found = spec.entry.discovered
+    if found is None:
+        return None
+    return Offerings.model_validate(
+        {
+            "tools": found.tools,
+            "prompts": found.prompts,
+            "resources": found.resources,
+            "resource_templates": found.resource_templates,
+        }
+    )
+
+
 def from_catalog(spec: ServerSpec) -> Offerings | None:
     """The tools a catalog entry declares, when it declares them."""
     if spec.entry.tools is None:

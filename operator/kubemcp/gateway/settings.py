@@ -45,9 +45,20 @@ class GatewaySettings(BaseModel):
     allowed_hosts: list[str] = Field(default_factory=list)
     allowed_origins: list[str] = Field(default_factory=list)
     max_body_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
+    runtime: Literal["local", "kubernetes"] = "local"
+    kubeconfig: str | None = None
+    namespace: str | None = None
+    from_configmap: str | None = None
+    gateway_name: str | None = None
+    image_pull_policy: Literal["Always", "IfNotPresent", "Never"] | None = None
+    start_timeout: float = Field(default=120.0, gt=0)
 
     @model_validator(mode="after")
     def _catalogs_exist(self) -> GatewaySettings:
+        if self.from_configmap is not None:
+            if self.runtime != "kubernetes":
+                raise ValueError("--from-configmap needs --runtime kubernetes")
+            return self
         if not self.catalogs:
             raise ValueError(
                 f"no catalog: pass --catalog FILE (repeatable) or put one at {kubemcp_home() / 'catalog.yaml'}"

@@ -31,7 +31,9 @@ class ServerSpec:
     def digest(self) -> str:
         """Changes when what the server would list could change: image, command, env, config, secret names."""
         material = {
-            "entry": self.entry.model_dump(mode="json", by_alias=True, exclude={"description", "title"}),
+            "entry": self.entry.model_dump(
+                mode="json", by_alias=True, exclude={"description", "title", "discovered", "kubernetes"}
+            ),
             "config": self.config,
             "secrets": sorted(self.secret_env),
         }

@@ -1,0 +1,177 @@
+"""Pod and Job manifests for backend servers: restricted security, secrets by reference, limits.
+
+Every server Pod speaks MCP on stdio: `stdin: true` with `stdinOnce: true`, so when the caller closes
+stdin the server sees end-of-input, exits, and the Pod completes.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from kubemcp.errors import ServerUnavailableError
+from kubemcp.files.catalog import KubernetesForm
+from kubemcp.gateway.spec import ServerSpec
+
+GROUP = "kubemcp.dev"
+LABEL_SERVER = f"{GROUP}/server"
+LABEL_ROLE = f"{GROUP}/role"
+LABEL_DIGEST = f"{GROUP}/digest"
+LABEL_GATEWAY = f"{GROUP}/gateway"
+LABEL_CLAIMED = f"{GROUP}/claimed"
+CONTAINER = "server"
+DEFAULT_RUN_AS_USER = 1000
+TMP_MOUNT = "/tmp"  # noqa: S108 - the Pod's own emptyDir, not the host's
+JOB_TTL_SECONDS = 30
+
+Obj = dict[str, Any]
+
+
+def form_of(spec: ServerSpec) -> KubernetesForm:
+    return spec.entry.kubernetes or KubernetesForm()
+
+
+def dns_label(text: str, limit: int = 40) -> str:
+    cleaned = re.sub(r"[^a-z0-9-]+", "-", text.lower()).strip("-")
+    return cleaned[:limit].strip("-") or "server"
+
+
+def labels_for(spec: ServerSpec, role: str, gateway: str | None = None) -> dict[str, str]:
+    labels = {
+        "app.kubernetes.io/managed-by": "kubemcp",
+        "app.kubernetes.io/component": "mcp-server",
+        LABEL_SERVER: dns_label(spec.name, 63),
+        LABEL_ROLE: role,
+        LABEL_DIGEST: spec.digest,
+    }
+    if gateway:
+        labels[LABEL_GATEWAY] = dns_label(gateway, 63)
+    labels.update(form_of(spec).labels)
+    return labels
+
+
+def _env(spec: ServerSpec, form: KubernetesForm) -> list[Obj]:
+    env: list[Obj] = [{"name": var.name, "value": spec.expand(var.value)} for var in spec.entry.env]
+    for ref in spec.entry.secrets:
+        if form.secret_name is None:
+            raise ServerUnavailableError(
+                spec.name, f"needs secret {ref.name!r} but no Kubernetes Secret is named for it (secretName)"
+            )
+        env.append({"name": ref.env, "valueFrom": {"secretKeyRef": {"name": form.secret_name, "key": ref.name}}})
+    return env
+
+
+def _resources(spec: ServerSpec) -> Obj:
+    limits: Obj = {}
+    declared = spec.entry.resources
+    if declared is not None and declared.limits is not None:
+        if declared.limits.memory:
+            limits["memory"] = declared.limits.memory
+        if declared.limits.cpu:
+            limits["cpu"] = str(declared.limits.cpu)
+    requests: Obj = {"cpu": "10m", "memory": "32Mi"}
+    if declared is not None and declared.requests is not None:
+        requests = {k: str(v) for k, v in declared.requests.model_dump(exclude_none=True).items()}
+    return {"limits": limits, "requests": requests} if limits else {"requests": requests}
+
+
+def pod_spec(spec: ServerSpec, *, deadline_seconds: int | None = None, pull_policy: str | None = None) -> Obj:
+    """The PodSpec that runs one instance of `spec`'s image, speaking MCP on stdio."""
+    if not spec.entry.image:
+        raise ServerUnavailableError(spec.name, "its catalog entry has no 'image', so it cannot run on Kubernetes")
+    spec.check_config()
+    form = form_of(spec)
+    user = form.run_as_user or DEFAULT_RUN_AS_USER
+    container: Obj = {
+        "name": CONTAINER,
+        "image": spec.entry.image,
+        "stdin": True,
+        "stdinOnce": True,
+        "tty": False,
+        "env": _env(spec, form),
+        "resources": _resources(spec),
+        "securityContext": {
+            "allowPrivilegeEscalation": False,
+            "capabilities": {"drop": ["ALL"]},
+            "readOnlyRootFilesystem": form.read_only_root,
+            "runAsNonRoot": True,
+            "runAsUser": user,
+            "runAsGroup": user,
+        },
+        "volumeMounts": [{"name": "tmp", "mountPath": TMP_MOUNT}],
+        "terminationMessagePolicy": "FallbackToLogsOnError",
+    }
+    if spec.entry.command:
+        container["args"] = [spec.expand(part) for part in spec.entry.command]
+    policy = form.image_pull_policy or pull_policy
+    if policy:
+        container["imagePullPolicy"] = policy
+    result: Obj = {
+        "restartPolicy": "Never",
+        "automountServiceAccountToken": False,
+        "enableServiceLinks": False,
+        "terminationGracePeriodSeconds": 2,
+        "securityContext": {
+            "runAsNonRoot": True,
+            "runAsUser": user,
+            "runAsGroup": user,
+            "fsGroup": user,
+            "seccompProfile": {"type": "RuntimeDefault"},
+        },
+        "containers": [container],
+        "volumes": [{"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}}],
+    }
+    if deadline_seconds is not None:
+        result["activeDeadlineSeconds"] = deadline_seconds
+    return result
+
+
+def server_pod(
+    spec: ServerSpec,
+    role: str,
+    *,
+    gateway: str | None = None,
+    owner: Obj | None = None,
+    pull_policy: str | None = None,
+    deadline_seconds: int | None = None,
+) -> Obj:
+    form = form_of(spec)
+    metadata: Obj = {
+        "generateName": f"mcp-{dns_label(spec.name)}-{role}-",
+        "labels": labels_for(spec, role, gateway),
+        "annotations": {f"{GROUP}/server-name": spec.name},
+    }
+    if owner is not None:
+        metadata["ownerReferences"] = [owner]
+    deadline = deadline_seconds if deadline_seconds is not None else form.deadline_seconds
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": metadata,
+        "spec": pod_spec(spec, deadline_seconds=deadline, pull_policy=pull_policy),
+    }
+
+
+def server_job(
+    spec: ServerSpec, *, gateway: str | None = None, owner: Obj | None = None, pull_policy: str | None = None
+) -> Obj:
+    """A Job for one call: the Job controller removes it `JOB_TTL_SECONDS` after it ends, whatever happens."""
+    form = form_of(spec)
+    labels = labels_for(spec, "call", gateway)
+    metadata: Obj = {"generateName": f"mcp-{dns_label(spec.name)}-call-", "labels": labels}
+    if owner is not None:
+        metadata["ownerReferences"] = [owner]
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": metadata,
+        "spec": {
+            "backoffLimit": 0,
+            "activeDeadlineSeconds": form.deadline_seconds,
+            "ttlSecondsAfterFinished": JOB_TTL_SECONDS,
+            "template": {
+                "metadata": {"labels": labels},
+                "spec": pod_spec(spec, pull_policy=pull_policy),
+            },
+        },
+    }

@@ -1,0 +1,251 @@
+"""The Kubernetes runtime: each backend server instance is a Pod (or a Job's Pod) reached through
+`pods/attach`, speaking MCP on the unmodified image's stdio.
+
+Why attach rather than an in-pod bridge: the server image runs unmodified (no sidecar, no bridge
+binary baked in, no port opened in the Pod), the API server already authenticates and authorizes
+the stream (`pods/attach` RBAC), and with `stdinOnce` closing stdin ends the server cleanly.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager, suppress
+from typing import Any
+
+import anyio
+
+from kubemcp.errors import ServerUnavailableError
+from kubemcp.gateway.link import BackendLink, jsonrpc_streams
+from kubemcp.gateway.spec import ServerSpec
+from kubemcp.kube.client import AttachStream, ConflictError, KubeApiError, KubeClient, path_for
+from kubemcp.kube.pods import (
+    CONTAINER,
+    LABEL_CLAIMED,
+    LABEL_DIGEST,
+    LABEL_ROLE,
+    LABEL_SERVER,
+    dns_label,
+    form_of,
+    server_job,
+    server_pod,
+)
+
+logger = logging.getLogger(__name__)
+
+Obj = dict[str, Any]
+Cleanup = Callable[[], Awaitable[None]]
+
+# Waiting reasons that will not resolve by themselves: fail the call at once, naming the reason.
+FATAL_WAITING = {
+    "ErrImagePull",
+    "ImagePullBackOff",
+    "ErrImageNeverPull",
+    "InvalidImageName",
+    "CreateContainerConfigError",
+    "CreateContainerError",
+    "CrashLoopBackOff",
+    "RunContainerError",
+}
+
+
+def container_state(pod: Obj) -> tuple[str, str, str]:
+    """(state, reason, message) of the server container: state is waiting, running, terminated or ''."""
+    for status in pod.get("status", {}).get("containerStatuses", []) or []:
+        if status.get("name") != CONTAINER:
+            continue
+        for state in ("terminated", "running", "waiting"):
+            detail = (status.get("state") or {}).get(state)
+            if detail is not None:
+                reason = str(detail.get("reason", ""))
+                if state == "terminated":
+                    reason = f"{reason or 'Terminated'} (exit code {detail.get('exitCode')})"
+                return state, reason, str(detail.get("message", ""))
+    return "", "", ""
+
+
+class KubernetesRuntime:
+    name = "kubernetes"
+
+    def __init__(
+        self,
+        kube: KubeClient,
+        namespace: str,
+        *,
+        gateway: str | None = None,
+        owner: Obj | None = None,
+        pull_policy: str | None = None,
+        start_timeout: float = 120.0,
+    ) -> None:
+        self.kube = kube
+        self.namespace = namespace
+        self.gateway = gateway
+        self.owner = owner
+        self.pull_policy = pull_policy
+        self.start_timeout = start_timeout
+        self.claimant = dns_label(f"{gateway or 'kubemcp'}-{id(self):x}", 63)
+
+    @asynccontextmanager
+    async def connect(self, spec: ServerSpec) -> AsyncIterator[BackendLink]:
+        namespace = form_of(spec).namespace or self.namespace
+        started = time.perf_counter()
+        pod, cleanup = await self._acquire(spec, namespace)
+        try:
+            await self._wait_running(spec, namespace, pod)
+            logger.debug(
+                "server %s: pod %s running after %.0f ms", spec.name, pod, (time.perf_counter() - started) * 1000
+            )
+            try:
+                attach = self.kube.attach(namespace, pod, CONTAINER)
+                stream = await attach.__aenter__()
+            except KubeApiError as exc:
+                raise ServerUnavailableError(spec.name, f"cannot attach to pod {pod}: {exc}") from exc
+            try:
+
+                async def describe() -> str:
+                    return await self._describe(namespace, pod, stream)
+
+                async with jsonrpc_streams(stream.stdout, stream.stdin) as streams:
+                    yield BackendLink(streams=streams, describe_exit=describe)
+                with suppress(Exception):
+                    await stream.stdin.send_eof()
+            finally:
+                await attach.__aexit__(None, None, None)
+        finally:
+            with anyio.CancelScope(shield=True):
+                try:
+                    await cleanup()
+                except KubeApiError as exc:
+                    logger.warning("server %s: could not remove pod %s: %s", spec.name, pod, exc)
+
+    # -- getting a Pod -----------------------------------------------------------------------
+
+    async def _acquire(self, spec: ServerSpec, namespace: str) -> tuple[str, Cleanup]:
+        form = form_of(spec)
+        if form.warm_pool > 0:
+            claimed = await self.claim_warm(spec, namespace)
+            if claimed is not None:
+                return claimed, self._pod_remover(namespace, claimed)
+            logger.info("server %s: warm pool empty, starting a cold pod", spec.name)
+        try:
+            if form.per_call_kind == "Job":
+                job = await self.kube.create(
+                    path_for("batch/v1", "jobs", namespace),
+                    server_job(spec, gateway=self.gateway, owner=self.owner, pull_policy=self.pull_policy),
+                )
+                job_name = job["metadata"]["name"]
+
+                async def remove_job() -> None:
+                    await self.kube.delete(path_for("batch/v1", "jobs", namespace, job_name), grace_seconds=0)
+
+                try:
+                    return await self._pod_of_job(spec, namespace, job_name), remove_job
+                except BaseException:
+                    with anyio.CancelScope(shield=True):
+                        await remove_job()
+                    raise
+            pod = await self.kube.create(
+                path_for("v1", "pods", namespace),
+                server_pod(spec, "call", gateway=self.gateway, owner=self.owner, pull_policy=self.pull_policy),
+            )
+        except KubeApiError as exc:
+            raise ServerUnavailableError(spec.name, f"cannot create its pod: {exc}") from exc
+        name = pod["metadata"]["name"]
+        return name, self._pod_remover(namespace, name)
+
+    def _pod_remover(self, namespace: str, name: str) -> Cleanup:
+        async def remove() -> None:
+            await self.kube.delete(path_for("v1", "pods", namespace, name), grace_seconds=0)
+
+        return remove
+
+    async def claim_warm(self, spec: ServerSpec, namespace: str) -> str | None:
+        """Take one Running pre-started Pod of this server and digest, if any; losers of a race try the next."""
+        selector = (
+            f"{LABEL_SERVER}={dns_label(spec.name, 63)},{LABEL_ROLE}=pool,{LABEL_DIGEST}={spec.digest},!{LABEL_CLAIMED}"
+        )
+        pods = await self.kube.list(
+            path_for("v1", "pods", namespace), label_selector=selector, field_selector="status.phase=Running"
+        )
+        for pod in pods.get("items", []):
+            if pod["metadata"].get("deletionTimestamp") or container_state(pod)[0] != "running":
+                continue
+            patch = {
+                "metadata": {
+                    "resourceVersion": pod["metadata"]["resourceVersion"],
+                    "labels": {LABEL_ROLE: "call", LABEL_CLAIMED: self.claimant},
+                }
+            }
+            try:
+                await self.kube.patch(path_for("v1", "pods", namespace, pod["metadata"]["name"]), patch)
+            except ConflictError:
+                continue
+            return str(pod["metadata"]["name"])
+        return None
+
+    async def _pod_of_job(self, spec: ServerSpec, namespace: str, job: str) -> str:
+        with anyio.move_on_after(self.start_timeout):
+            while True:
+                pods = await self.kube.list(path_for("v1", "pods", namespace), label_selector=f"job-name={job}")
+                for pod in pods.get("items", []):
+                    return str(pod["metadata"]["name"])
+                listed = pods.get("metadata", {}).get("resourceVersion")
+                async for _event in self.kube.watch(
+                    path_for("v1", "pods", namespace),
+                    label_selector=f"job-name={job}",
+                    resource_version=listed,
+                    timeout_seconds=10,
+                ):
+                    break
+        raise ServerUnavailableError(spec.name, f"job {job} created no pod within {self.start_timeout:.0f}s")
+
+    async def _wait_running(self, spec: ServerSpec, namespace: str, pod: str) -> None:
+        path = path_for("v1", "pods", namespace)
+        with anyio.move_on_after(self.start_timeout):
+            current = await self.kube.get(path_for("v1", "pods", namespace, pod))
+            while True:
+                if self._ready_or_raise(spec, current):
+                    return
+                async for event in self.kube.watch(
+                    path,
+                    field_selector=f"metadata.name={pod}",
+                    resource_version=current["metadata"]["resourceVersion"],
+                    timeout_seconds=30,
+                ):
+                    if event.get("type") in {"ADDED", "MODIFIED"}:
+                        current = event["object"]
+                        if self._ready_or_raise(spec, current):
+                            return
+                    elif event.get("type") == "DELETED":
+                        raise ServerUnavailableError(spec.name, f"pod {pod} was deleted before it started")
+                    elif event.get("type") == "ERROR":
+                        break
+                current = await self.kube.get(path_for("v1", "pods", namespace, pod))
+        raise ServerUnavailableError(spec.name, f"pod {pod} did not start within {self.start_timeout:.0f}s")
+
+    @staticmethod
+    def _ready_or_raise(spec: ServerSpec, pod: Obj) -> bool:
+        name = pod["metadata"]["name"]
+        phase = pod.get("status", {}).get("phase")
+        state, reason, message = container_state(pod)
+        if state == "running":
+            return True
+        if state == "waiting" and reason in FATAL_WAITING:
+            raise ServerUnavailableError(spec.name, f"pod {name} cannot start: {reason}: {message}".rstrip(": "))
+        if state == "terminated" or phase in {"Succeeded", "Failed"}:
+            detail = reason or pod.get("status", {}).get("reason", phase)
+            raise ServerUnavailableError(spec.name, f"pod {name} ended before the call: {detail} {message}".strip())
+        return False
+
+    async def _describe(self, namespace: str, pod: str, stream: AttachStream) -> str:
+        parts = [stream.describe()]
+        with anyio.move_on_after(3), suppress(KubeApiError):
+            for _ in range(10):
+                current = await self.kube.get(path_for("v1", "pods", namespace, pod))
+                state, reason, message = container_state(current)
+                if state == "terminated":
+                    parts.insert(0, f"pod {pod} {reason} {message}".strip())
+                    break
+                await anyio.sleep(0.2)
+        return "; ".join(part for part in parts if part)
