@@ -8,11 +8,10 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
-from mcp.client._memory import InMemoryTransport
-from mcp.server.mcpserver import MCPServer
-
 from kubemcp.gateway.link import BackendLink
 from kubemcp.gateway.spec import ServerSpec
+from mcp.client._memory import InMemoryTransport
+from mcp.server.mcpserver import MCPServer
 
 
 class MemoryRuntime:

@@ -8,9 +8,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-from support import KUBEMCP, REPO, probe_entry, write_catalog
-
 from kubemcp.cli import main
+from support import KUBEMCP, REPO, probe_entry, write_catalog
 
 
 def test_secret_set_ls_rm(isolated_home: Path, capsys: pytest.CaptureFixture[str]) -> None:

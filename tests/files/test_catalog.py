@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from kubemcp.errors import FileFormatError, FileFormatErrors
 from kubemcp.files.catalog import load_catalogs
 
@@ -103,21 +102,22 @@ def test_later_catalogs_win_entry_by_entry(tmp_path: Path) -> None:
     assert catalog.sources["two"].path == str(second)
 
 
-@pytest.mark.parametrize(
-    ("text", "line", "field", "words"),
-    [
-        ("version: 2\nregistry:\n  ok: {image: x}\n  bad:\n    description: no way to run it\n", 4, "registry.bad", "needs 'image'"),
-        ("version: 2\nregistry:\n  s:\n    image: x\n    secrets:\n      - name: a\n        env: 1BAD\n", 7, "registry.s.secrets[0].env", "not a valid environment"),
-        ("version: 2\nregistry:\n  s:\n    process:\n      command: []\n", 5, "registry.s.process.command", "at least 1"),
-        ("version: 3\nregistry: {}\n", 1, "version", "2"),
-        ("version: 2\nregistry:\n  Bad_Name!: {image: x}\n", 2, "registry", "lowercase"),
-        ("version: 2\nregistry:\n  s:\n    image: x\n    longLived: maybe\n", 5, "registry.s.longLived", "boolean"),
-        ("version: 2\nregistry:\n  s: {image: x\n", 4, None, "invalid YAML"),
-    ],
-)
-def test_errors_name_file_line_and_field(
-    tmp_path: Path, text: str, line: int, field: str | None, words: str
-) -> None:
+BAD_CATALOGS = [
+    ("version: 2\nregistry:\n  ok: {image: x}\n  bad:\n    description: no way to run it\n", 4, "registry.bad",
+     "needs 'image'"),
+    ("version: 2\nregistry:\n  s:\n    image: x\n    secrets:\n      - name: a\n        env: 1BAD\n", 7,
+     "registry.s.secrets[0].env", "not a valid environment"),
+    ("version: 2\nregistry:\n  s:\n    process:\n      command: []\n", 5, "registry.s.process.command",
+     "at least 1"),
+    ("version: 3\nregistry: {}\n", 1, "version", "2"),
+    ("version: 2\nregistry:\n  Bad_Name!: {image: x}\n", 2, "registry", "lowercase"),
+    ("version: 2\nregistry:\n  s:\n    image: x\n    longLived: maybe\n", 5, "registry.s.longLived", "boolean"),
+    ("version: 2\nregistry:\n  s: {image: x\n", 4, None, "invalid YAML"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("text", "line", "field", "words"), BAD_CATALOGS)
+def test_errors_name_file_line_and_field(tmp_path: Path, text: str, line: int, field: str | None, words: str) -> None:
     path = tmp_path / "catalog.yaml"
     path.write_text(text)
     with pytest.raises(FileFormatError) as caught:

@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from kubemcp.errors import FileFormatError
 from kubemcp.files.registry import RegistryFile, RegistryItem, load_registry, save_registry
 from kubemcp.files.userconfig import load_user_config

@@ -6,7 +6,6 @@ import stat
 from pathlib import Path
 
 import pytest
-
 from kubemcp.errors import FileFormatError, SecretStoreError
 from kubemcp.files.secrets import parse_assignment, read_secrets, write_secrets
 

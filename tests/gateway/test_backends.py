@@ -5,21 +5,24 @@ from __future__ import annotations
 import anyio
 import mcp_types as types
 import pytest
+from kubemcp.errors import ServerUnavailableError
+from kubemcp.files.catalog import CatalogEntry, CatalogSource
+from kubemcp.gateway.backends import BackendPool, CallHooks
+from kubemcp.gateway.spec import ServerSpec, build_spec
 from mcp.client import Client
 from mcp.server.mcpserver import MCPServer
 from memory_runtime import MemoryRuntime, counter_server
-
-from kubemcp.errors import ServerUnavailableError
-from kubemcp.files.catalog import CatalogEntry, CatalogSource
-from kubemcp.gateway.backends import BackendPool
-from kubemcp.gateway.spec import ServerSpec, build_spec
 
 pytestmark = pytest.mark.anyio
 SOURCE = CatalogSource(path="c.yaml", line=1, directory=".")
 
 
-def _spec(name: str = "s", *, long_lived: bool = False, config: dict[str, object] | None = None) -> ServerSpec:
-    entry = CatalogEntry.model_validate({"image": "x/y", "longLived": long_lived})
+def _spec(
+    name: str = "s", *, long_lived: bool = False, config: dict[str, object] | None = None, lifecycle: str = "perCall"
+) -> ServerSpec:
+    entry = CatalogEntry.model_validate(
+        {"image": "x/y", "longLived": long_lived, "kubernetes": {"lifecycle": lifecycle}}
+    )
     return build_spec(name, entry, SOURCE, config or {}, {})
 
 
@@ -110,3 +113,20 @@ async def test_tool_errors_are_results_not_failures() -> None:
         result = await pool.call(_spec(), lambda c: c.call_tool("greet", {}))
     assert result.is_error
     assert isinstance(result.content[0], types.TextContent)
+
+
+async def test_per_session_instances_follow_the_client_session() -> None:
+    runtime = MemoryRuntime(counter_server)
+    pool = BackendPool(runtime, idle_timeout=60)
+    spec = _spec(lifecycle="perSession")
+    first, second = object(), object()
+
+    async def instance(session: object | None) -> int:
+        result = await pool.call(spec, lambda c: c.call_tool("instance_number", {}), CallHooks(session=session))
+        assert isinstance(result.structured_content, dict)
+        return int(result.structured_content["result"])
+
+    async with pool.running():
+        assert [await instance(first), await instance(second), await instance(first)] == [1, 2, 1]
+        assert await instance(None) == 3  # no session (stateless request): an instance for the call alone
+        assert runtime.running == 2

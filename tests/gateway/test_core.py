@@ -3,27 +3,27 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
-from memory_runtime import MemoryRuntime, counter_server
-from mcp.shared.exceptions import MCPError
-from support import write_catalog
-
 from kubemcp.gateway.backends import CallHooks
 from kubemcp.gateway.core import Gateway
 from kubemcp.gateway.settings import GatewaySettings
+from mcp.shared.exceptions import MCPError
+from memory_runtime import MemoryRuntime, counter_server
+from support import write_catalog
 
 pytestmark = pytest.mark.anyio
 
 
-def _settings(tmp_path: Path, entries: dict[str, dict[str, object]], **extra: object) -> GatewaySettings:
-    catalog = write_catalog(tmp_path / "catalog.yaml", entries)  # type: ignore[arg-type]
+def _settings(tmp_path: Path, entries: dict[str, dict[str, Any]], **extra: object) -> GatewaySettings:
+    catalog = write_catalog(tmp_path / "catalog.yaml", entries)
     values: dict[str, object] = {"catalogs": [catalog], "watch": False, "cache_dir": tmp_path / "cache", **extra}
     return GatewaySettings.model_validate(values)
 
 
-DECLARED = {"image": "x/declared", "tools": [{"name": "greet", "description": "declared"}]}
-UNDECLARED = {"image": "x/undeclared"}
+DECLARED: dict[str, Any] = {"image": "x/declared", "tools": [{"name": "greet", "description": "declared"}]}
+UNDECLARED: dict[str, Any] = {"image": "x/undeclared"}
 
 
 async def test_catalog_tools_are_listed_without_starting_servers(tmp_path: Path) -> None:
@@ -65,7 +65,7 @@ async def test_reload_applies_good_files_and_ignores_bad_ones(tmp_path: Path) ->
     gateway = Gateway(settings, MemoryRuntime(counter_server))
     async with gateway.running():
         assert await gateway.reload() is False  # nothing changed
-        write_catalog(tmp_path / "catalog.yaml", {"one": DECLARED, "two": DECLARED})  # type: ignore[dict-item]
+        write_catalog(tmp_path / "catalog.yaml", {"one": DECLARED, "two": DECLARED})
         assert await gateway.reload() is True
         assert list(gateway.specs) == ["one", "two"]
         (tmp_path / "catalog.yaml").write_text("registry: [oops\n")

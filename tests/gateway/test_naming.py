@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import mcp_types as types
-
 from kubemcp.gateway.discovery import Offerings
 from kubemcp.gateway.listing import Route, build_listing
 from kubemcp.gateway.naming import public_names
@@ -15,7 +14,12 @@ def _tools(*names: str) -> Offerings:
 
 def test_unique_names_stay_bare_and_collisions_are_qualified() -> None:
     names = public_names([("a", "read"), ("a", "only_a"), ("b", "read"), ("c", "only_c")])
-    assert names == {("a", "read"): "a__read", ("a", "only_a"): "only_a", ("b", "read"): "b__read", ("c", "only_c"): "only_c"}
+    assert names == {
+        ("a", "read"): "a__read",
+        ("a", "only_a"): "only_a",
+        ("b", "read"): "b__read",
+        ("c", "only_c"): "only_c",
+    }
 
 
 def test_prefix_all() -> None:
@@ -25,7 +29,11 @@ def test_prefix_all() -> None:
 def test_listing_routes_each_public_name_to_its_server() -> None:
     listing = build_listing({"a": _tools("read", "write"), "b": _tools("read")})
     assert [t.name for t in listing.tools] == ["a__read", "write", "b__read"]
-    assert listing.tool_routes == {"a__read": Route("a", "read"), "write": Route("a", "write"), "b__read": Route("b", "read")}
+    assert listing.tool_routes == {
+        "a__read": Route("a", "read"),
+        "write": Route("a", "write"),
+        "b__read": Route("b", "read"),
+    }
 
 
 def test_tool_filter_accepts_public_names_and_server_patterns() -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from kubemcp.gateway.security import HostOriginGuard
 
 
@@ -11,7 +10,9 @@ async def _app(scope: object, receive: object, send: object) -> None:
     raise AssertionError("not reached in these tests")
 
 
-def _guard(bind: str = "127.0.0.1", hosts: list[str] | None = None, origins: list[str] | None = None) -> HostOriginGuard:
+def _guard(
+    bind: str = "127.0.0.1", hosts: list[str] | None = None, origins: list[str] | None = None
+) -> HostOriginGuard:
     return HostOriginGuard(_app, bind_host=bind, allowed_hosts=hosts or [], allowed_origins=origins or [])
 
 

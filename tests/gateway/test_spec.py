@@ -5,7 +5,6 @@ from __future__ import annotations
 import sys
 
 import pytest
-
 from kubemcp.errors import ServerUnavailableError
 from kubemcp.files.catalog import CatalogEntry, CatalogSource
 from kubemcp.gateway.spec import build_spec

@@ -93,7 +93,7 @@ async def dry_run(settings: GatewaySettings, out: TextIO) -> None:
             listing = await gateway.listing(full=True)
     print(f"{len(gateway.specs)} servers, {len(listing.tools)} tools", file=out)
     for name, spec in gateway.specs.items():
-        mode = "long-lived" if spec.long_lived else "per call"
+        mode = {"longLived": "long-lived", "perSession": "per session"}.get(spec.lifecycle, "per call")
         print(f"server {name} ({mode})", file=out)
         for public, route in listing.tool_routes.items():
             if route.server == name:

@@ -45,10 +45,11 @@ CLIENT_INFO = types.Implementation(name="kubemcp", version=kubemcp.__version__)
 
 @dataclass(eq=False)
 class CallHooks:
-    """Where a backend's notifications for one client request go."""
+    """Where a backend's notifications for one client request go, and which client session asked."""
 
     on_log: LogSink | None = None
     on_progress: ProgressSink | None = None
+    session: object | None = None
 
 
 class _FixedStreams:
@@ -67,11 +68,14 @@ class _FixedStreams:
 
 
 class _Resident:
-    """A long-lived instance of one server, shared by calls."""
+    """A long-lived (or per-session) instance of one server, shared by calls."""
 
-    def __init__(self, pool: BackendPool, spec: ServerSpec) -> None:
+    def __init__(self, pool: BackendPool, spec: ServerSpec, key: tuple[str, int], session: object | None) -> None:
         self.pool = pool
         self.spec = spec
+        self.key = key
+        self.session = session  # held so the id in `key` cannot be reused by another session meanwhile
+        self.idle_timeout = spec.idle_timeout or pool.idle_timeout
         self.client: Client | None = None
         self.link: BackendLink | None = None
         self.stopping = anyio.Event()
@@ -91,7 +95,7 @@ class _Resident:
                 task_status.started()
                 while not self.stopping.is_set():
                     idle_for = time.monotonic() - self.last_used
-                    remaining = self.pool.idle_timeout - idle_for
+                    remaining = self.idle_timeout - idle_for
                     if self.active == 0 and remaining <= 0:
                         logger.info("stopping idle long-lived server %s", self.spec.name)
                         break
@@ -109,8 +113,8 @@ class BackendPool:
         self.idle_timeout = idle_timeout
         self.call_timeout = call_timeout
         self._modes: dict[str, str] = {}
-        self._residents: dict[str, _Resident] = {}
-        self._locks: dict[str, anyio.Lock] = {}
+        self._residents: dict[tuple[str, int], _Resident] = {}
+        self._locks: dict[tuple[str, int], anyio.Lock] = {}
         self._tg: TaskGroup | None = None
 
     @asynccontextmanager
@@ -164,21 +168,25 @@ class BackendPool:
                 raise ServerUnavailableError(spec.name, f"MCP handshake failed: {detail}") from exc
 
     def forget(self, resident: _Resident) -> None:
-        if self._residents.get(resident.spec.name) is resident:
-            del self._residents[resident.spec.name]
+        if self._residents.get(resident.key) is resident:
+            del self._residents[resident.key]
+            self._locks.pop(resident.key, None)
 
-    async def _resident(self, spec: ServerSpec) -> _Resident:
-        lock = self._locks.setdefault(spec.name, anyio.Lock())
+    async def _resident(self, spec: ServerSpec, session: object | None) -> _Resident:
+        # perSession instances are keyed by the client session object (2025-era sessions and stdio);
+        # a request without a session (stateless 2026-07-28 HTTP) gets its own instance.
+        key = (spec.name, id(session) if spec.lifecycle == "perSession" else 0)
+        lock = self._locks.setdefault(key, anyio.Lock())
         async with lock:
-            resident = self._residents.get(spec.name)
+            resident = self._residents.get(key)
             if resident is not None and resident.spec.digest != spec.digest:
                 resident.stopping.set()  # its configuration changed: replace it
                 resident = None
             if resident is None or resident.stopping.is_set():
                 if self._tg is None:
                     raise RuntimeError("BackendPool.running() is not active")
-                resident = _Resident(self, spec)
-                self._residents[spec.name] = resident
+                resident = _Resident(self, spec, key, session)
+                self._residents[key] = resident
                 try:
                     await self._tg.start(resident.run)
                 except BaseException:
@@ -187,7 +195,7 @@ class BackendPool:
             return resident
 
     def resident_names(self) -> list[str]:
-        return sorted(self._residents)
+        return sorted({name for name, _ in self._residents})
 
     async def call(self, spec: ServerSpec, operation: Operation[T], hooks: CallHooks | None = None) -> T:
         """Run `operation` against an instance of `spec`; failures are `ServerError`s naming it."""
@@ -210,10 +218,10 @@ class BackendPool:
             raise ServerError(spec.name, text) from exc
 
     async def _call(self, spec: ServerSpec, operation: Operation[T], hooks: CallHooks) -> T:
-        if not spec.long_lived:
+        if spec.lifecycle == "perCall" or (spec.lifecycle == "perSession" and hooks.session is None):
             async with self.open(spec, hooks.on_log) as (client, link):
                 return await _guarded(spec, link, operation(client))
-        resident = await self._resident(spec)
+        resident = await self._resident(spec, hooks.session)
         assert resident.client is not None
         assert resident.link is not None
         resident.active += 1

@@ -48,7 +48,8 @@ def _hooks(ctx: Ctx) -> CallHooks:
     async def on_log(params: types.LoggingMessageNotificationParams) -> None:
         await ctx.session.send_log_message(params.level, params.data, params.logger, related_request_id=ctx.request_id)
 
-    return CallHooks(on_log=on_log, on_progress=on_progress)
+    session = getattr(ctx.session, "_connection", None)  # the client's connection outlives the request
+    return CallHooks(on_log=on_log, on_progress=on_progress, session=session)
 
 
 def build_server(gateway: Gateway) -> Server[Any]:

@@ -28,6 +28,19 @@ class ServerSpec:
     long_lived: bool = False
 
     @property
+    def lifecycle(self) -> str:
+        """perCall (default), perSession (one instance per client session) or longLived."""
+        if self.long_lived:
+            return "longLived"
+        form = self.entry.kubernetes
+        return form.lifecycle if form is not None else "perCall"
+
+    @property
+    def idle_timeout(self) -> float | None:
+        form = self.entry.kubernetes
+        return float(form.idle_timeout_seconds) if form is not None and form.idle_timeout_seconds else None
+
+    @property
     def digest(self) -> str:
         """Changes when what the server would list could change: image, command, env, config, secret names."""
         material = {
@@ -106,5 +119,7 @@ def build_spec(
         config=config,
         secret_env=secret_env,
         missing_secrets=tuple(missing),
-        long_lived=force_long_lived or entry.long_lived,
+        long_lived=force_long_lived
+        or entry.long_lived
+        or (entry.kubernetes is not None and entry.kubernetes.lifecycle == "longLived"),
     )
