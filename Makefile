@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PORT ?= 8811
 TRANSPORT ?= streaming
 
-.PHONY: setup run test lint typecheck unit bench clean
+.PHONY: setup run test lint typecheck unit bench clean wheels
 
 $(BIN)/kubemcp: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +34,10 @@ test: lint typecheck
 
 bench: setup
 	$(BIN)/python bench/gateway_bench.py
+
+wheels: $(BIN)/kubemcp  # the wheelhouse the Dockerfile installs from
+	rm -rf build/wheels
+	$(BIN)/pip wheel --quiet --wheel-dir build/wheels .
 
 clean:
 	rm -rf $(VENV) tests/node/node_modules

@@ -1,0 +1,79 @@
+"""Server Pod and Job manifests: restricted security, secrets by reference only, limits, labels."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from kubemcp.errors import ServerUnavailableError
+from kubemcp.files.catalog import CatalogEntry, CatalogSource
+from kubemcp.gateway.spec import ServerSpec, build_spec
+from kubemcp.kube.pods import LABEL_DIGEST, LABEL_ROLE, LABEL_SERVER, server_job, server_pod
+
+SOURCE = CatalogSource(path="c.yaml", line=1, directory=".")
+
+
+def _spec(**entry: Any) -> ServerSpec:
+    values: dict[str, Any] = {
+        "image": "kubemcp/example-notes:latest",
+        "command": ["--db", "{{notes.db}}"],
+        "env": [{"name": "MODE", "value": "{{notes.mode}}"}],
+        "secrets": [{"name": "notes.api_key", "env": "NOTES_API_KEY"}],
+        "resources": {"limits": {"memory": "128Mi", "cpu": "0.5"}},
+        "kubernetes": {"secretName": "team-secrets", "deadlineSeconds": 90},
+    }
+    values.update(entry)
+    return build_spec(
+        "notes", CatalogEntry.model_validate(values), SOURCE, {"db": "/tmp/n.db", "mode": "fast"}, {"x": "local-value"}
+    )
+
+
+def test_pod_is_restricted_and_references_secrets() -> None:
+    pod = server_pod(_spec(), "call", gateway="gw")
+    spec = pod["spec"]
+    container = spec["containers"][0]
+    assert spec["restartPolicy"] == "Never"
+    assert spec["activeDeadlineSeconds"] == 90
+    assert spec["automountServiceAccountToken"] is False
+    assert spec["securityContext"]["runAsNonRoot"] is True
+    assert spec["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+    security = container["securityContext"]
+    assert security["allowPrivilegeEscalation"] is False
+    assert security["capabilities"] == {"drop": ["ALL"]}
+    assert security["readOnlyRootFilesystem"] is True
+    assert container["stdin"] is True
+    assert container["stdinOnce"] is True
+    assert container["args"] == ["--db", "/tmp/n.db"]
+    assert {"name": "MODE", "value": "fast"} in container["env"]
+    assert {
+        "name": "NOTES_API_KEY",
+        "valueFrom": {"secretKeyRef": {"name": "team-secrets", "key": "notes.api_key"}},
+    } in container["env"]
+    assert "local-value" not in str(pod)
+    assert container["resources"]["limits"] == {"memory": "128Mi", "cpu": "0.5"}
+    labels = pod["metadata"]["labels"]
+    assert labels[LABEL_SERVER] == "notes"
+    assert labels[LABEL_ROLE] == "call"
+    assert labels[LABEL_DIGEST] == _spec().digest
+
+
+def test_job_cleans_itself_up() -> None:
+    job = server_job(_spec())
+    assert job["spec"]["backoffLimit"] == 0
+    assert job["spec"]["ttlSecondsAfterFinished"] > 0
+    assert job["spec"]["activeDeadlineSeconds"] == 90
+    assert job["spec"]["template"]["spec"]["containers"][0]["stdinOnce"] is True
+
+
+def test_entries_kubernetes_cannot_run_fail_with_the_reason() -> None:
+    with pytest.raises(ServerUnavailableError, match="no 'image'"):
+        server_pod(_spec(image=None, process={"command": ["x"]}), "call")
+    with pytest.raises(ServerUnavailableError, match="no Kubernetes Secret is named"):
+        server_pod(_spec(kubernetes={}), "call")
+
+
+def test_owner_and_pull_policy() -> None:
+    owner = {"apiVersion": "v1", "kind": "Pod", "name": "gw-1", "uid": "u"}
+    pod = server_pod(_spec(kubernetes={"secretName": "s", "imagePullPolicy": "Never"}), "pool", owner=owner)
+    assert pod["metadata"]["ownerReferences"] == [owner]
+    assert pod["spec"]["containers"][0]["imagePullPolicy"] == "Never"
