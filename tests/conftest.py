@@ -40,3 +40,16 @@ def gateway_process(tmp_path: Path) -> Iterator[Any]:
     yield start
     for gw in started:
         gw.stop()
+
+
+pytest_plugins = ["cluster.plugin"]
+
+
+@pytest.fixture(scope="session")
+def product_images(cluster: Any) -> dict[str, str]:
+    """kubemcp, the probe and the example server images, built and loaded into the test node."""
+    import product_images as built
+
+    refs = {"kubemcp": built.build_kubemcp(), "probe": built.build_probe()}
+    refs.update(built.build_examples())
+    return refs

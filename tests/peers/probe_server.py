@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import sys
 import time
 
@@ -20,8 +21,14 @@ STARTED = time.time()
 
 @server.tool()
 def whoami() -> dict[str, object]:
-    """This process's pid, parent pid and start time."""
-    return {"name": NAME, "pid": os.getpid(), "ppid": os.getppid(), "started": STARTED}
+    """This process's pid, parent pid, start time and host name (a Pod's name)."""
+    return {
+        "name": NAME,
+        "pid": os.getpid(),
+        "ppid": os.getppid(),
+        "started": STARTED,
+        "hostname": socket.gethostname(),
+    }
 
 
 @server.tool()

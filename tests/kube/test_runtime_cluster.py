@@ -1,0 +1,173 @@
+"""The Kubernetes runtime on the real test cluster: the gateway runs on this machine with
+`--runtime kubernetes`, every call runs in a Pod (or a Job's Pod) reached through `pods/attach`."""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import anyio
+import mcp_types as types
+import pytest
+from mcp.client import Client
+from mcp.shared.exceptions import MCPError
+from support import write_catalog
+
+pytestmark = [pytest.mark.anyio, pytest.mark.cluster]
+
+SECRET = "cluster-s3cret-" + "77e1"
+
+
+def _entry(image: str, **kubernetes: Any) -> dict[str, Any]:
+    return {
+        "description": "the test probe as an image",
+        "image": image,
+        "command": ["probe"],
+        "kubernetes": {"imagePullPolicy": "Never", "secretName": "probe-secrets", **kubernetes},
+        "secrets": [{"name": "probe.token", "env": "PROBE_TOKEN"}],
+        "tools": [{"name": name, "description": name} for name in ("whoami", "env", "sleep", "crash", "echo")],
+    }
+
+
+def _pods(cluster: Any, namespace: str, selector: str) -> list[dict[str, Any]]:
+    out = cluster.kubectl("get", "pods", "-n", namespace, "-l", selector, "-o", "json")
+    items: list[dict[str, Any]] = json.loads(out.stdout if hasattr(out, "stdout") else out)["items"]
+    return items
+
+
+def _json(result: types.CallToolResult) -> Any:
+    assert not result.is_error, result
+    if result.structured_content is not None:
+        return result.structured_content.get("result", result.structured_content)
+    block = result.content[0]
+    assert isinstance(block, types.TextContent)
+    return block.text
+
+
+async def _until(check: Any, timeout: float = 60) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        await anyio.sleep(0.2)
+    return check()
+
+
+@pytest.fixture
+def secret(cluster: Any, namespace: str) -> None:
+    manifest = {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": "probe-secrets", "namespace": namespace},
+        "data": {"probe.token": base64.b64encode(SECRET.encode()).decode()},
+    }
+    cluster.kubectl("apply", "-f", "-", input=json.dumps(manifest))
+
+
+@pytest.fixture
+def cluster_gateway(
+    cluster: Any, namespace: str, product_images: dict[str, str], gateway_process: Any, tmp_path: Path, secret: None
+) -> Any:
+    def start(**kubernetes: Any) -> Any:
+        catalog = write_catalog(tmp_path / "catalog.yaml", {"probe": _entry(product_images["probe"], **kubernetes)})
+        return gateway_process(
+            "--catalog", str(catalog), "--runtime", "kubernetes", "--kubeconfig", str(cluster.kubeconfig),
+            "--namespace", namespace, "--gateway-name", "host-gw", "--log-calls", "--debug",
+        )  # fmt: skip
+
+    return start
+
+
+async def test_each_call_runs_in_its_own_pod_that_is_gone_after(
+    cluster: Any, namespace: str, cluster_gateway: Any
+) -> None:
+    gateway = cluster_gateway()
+    selector = "kubemcp.dev/server=probe"
+    async with Client(gateway.url) as client:
+        async with anyio.create_task_group() as tg:
+
+            async def slow() -> None:
+                await client.call_tool("sleep", {"seconds": 3})
+
+            tg.start_soon(slow)
+            running = await _until(
+                lambda: [p for p in _pods(cluster, namespace, selector) if p["status"].get("phase") == "Running"]
+            )
+            assert len(running) == 1, "exactly one Pod serves the call"
+            assert running[0]["metadata"]["labels"]["kubemcp.dev/role"] == "call"
+        assert await _until(lambda: _pods(cluster, namespace, selector) == []), "the call's Pod was left behind"
+        first = _json(await client.call_tool("whoami", {}))
+        second = _json(await client.call_tool("whoami", {}))
+        assert first["hostname"] != second["hostname"]  # a fresh Pod per call
+        assert first["hostname"].startswith("mcp-probe-call-")
+        assert _json(await client.call_tool("env", {"name": "PROBE_TOKEN"})) == SECRET
+    assert await _until(lambda: _pods(cluster, namespace, selector) == [])
+    assert SECRET not in gateway.log
+
+
+async def test_job_per_call_cleans_up(cluster: Any, namespace: str, cluster_gateway: Any) -> None:
+    gateway = cluster_gateway(perCallKind="Job")
+    async with Client(gateway.url) as client:
+        echoed = _json(await client.call_tool("echo", {"text": "through a Job"}))
+    assert echoed == "through a Job"
+
+    def jobs() -> list[Any]:
+        listed: list[Any] = json.loads(cluster.kubectl("get", "jobs", "-n", namespace, "-o", "json").stdout)["items"]
+        return listed
+
+    assert await _until(lambda: jobs() == []), "the call's Job was left behind"
+    assert await _until(lambda: _pods(cluster, namespace, "kubemcp.dev/server=probe") == [])
+
+
+async def test_failures_name_the_server(cluster: Any, namespace: str, cluster_gateway: Any) -> None:
+    gateway = cluster_gateway()
+    async with Client(gateway.url) as client:
+        with pytest.raises(MCPError) as crashed:
+            await client.call_tool("crash", {"code": 5})
+        assert "probe" in crashed.value.error.message
+        assert "5" in crashed.value.error.message
+        assert _json(await client.call_tool("echo", {"text": "still fine"})) == "still fine"
+    assert await _until(lambda: _pods(cluster, namespace, "kubemcp.dev/server=probe") == [])
+
+
+async def test_missing_image_fails_its_call_with_the_reason(
+    cluster: Any, namespace: str, gateway_process: Any, tmp_path: Path, secret: None
+) -> None:
+    catalog = write_catalog(tmp_path / "catalog.yaml", {"ghost": _entry("kubemcp/not-built:never")})
+    gateway = gateway_process(
+        "--catalog", str(catalog), "--runtime", "kubernetes", "--kubeconfig", str(cluster.kubeconfig),
+        "--namespace", namespace,
+    )  # fmt: skip
+    async with Client(gateway.url) as client:
+        with pytest.raises(MCPError) as failed:
+            await client.call_tool("whoami", {})
+    assert "ghost" in failed.value.error.message
+    assert "ErrImageNeverPull" in failed.value.error.message
+    assert await _until(lambda: _pods(cluster, namespace, "kubemcp.dev/server=ghost") == [])
+
+
+async def test_warm_pool_pods_are_claimed(
+    cluster: Any, namespace: str, cluster_gateway: Any, product_images: dict[str, str], tmp_path: Path
+) -> None:
+    from kubemcp.files.catalog import CatalogEntry, CatalogSource
+    from kubemcp.gateway.spec import build_spec
+    from kubemcp.kube.pods import server_pod
+
+    entry = CatalogEntry.model_validate(_entry(product_images["probe"], warmPool=2))
+    spec = build_spec("probe", entry, CatalogSource(path=str(tmp_path / "catalog.yaml"), line=1, directory="."), {}, {})
+    for _ in range(2):
+        cluster.kubectl("create", "-n", namespace, "-f", "-", input=json.dumps(server_pod(spec, "pool")))
+    pool = "kubemcp.dev/server=probe,kubemcp.dev/role=pool"
+    ready = await _until(
+        lambda: [p for p in _pods(cluster, namespace, pool) if p["status"].get("phase") == "Running"], 120
+    )
+    names = {p["metadata"]["name"] for p in ready}
+    gateway = cluster_gateway(warmPool=2)
+    async with Client(gateway.url) as client:
+        served = _json(await client.call_tool("whoami", {}))
+    assert served["hostname"] in names  # a pre-started Pod answered
+    assert await _until(lambda: len(_pods(cluster, namespace, pool)) == 1), "the claimed Pod is gone, one is left"
