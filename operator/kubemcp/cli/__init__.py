@@ -7,7 +7,7 @@ import sys
 from collections.abc import Sequence
 
 from kubemcp import __version__
-from kubemcp.cli import catalog_cmd, gateway_cmd, secret_cmd, server_cmd
+from kubemcp.cli import catalog_cmd, gateway_cmd, operator_cmd, secret_cmd, server_cmd
 from kubemcp.errors import KubemcpError
 
 
@@ -19,6 +19,7 @@ def build_parser() -> argparse.ArgumentParser:
     secret_cmd.register(commands)
     server_cmd.register(commands)
     catalog_cmd.register(commands)
+    operator_cmd.register(commands)
     return parser
 
 

@@ -1,9 +1,10 @@
-"""`kubemcp catalog show`: the merged catalog, as kubemcp reads it."""
+"""`kubemcp catalog show`: the merged catalog, as kubemcp reads it; `catalog import`: as an MCPCatalog."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,11 @@ def register(commands: Any) -> None:
     show.add_argument("--catalog", action="append", metavar="FILE", type=Path)
     show.add_argument("--format", choices=["summary", "yaml", "json"], default="summary")
     show.set_defaults(handler=_show)
+    imported = actions.add_parser("import", help="print an MCPCatalog manifest made from a Docker-format catalog file")
+    imported.add_argument("file", type=Path, metavar="FILE")
+    imported.add_argument("--name", help="the MCPCatalog's name (default: the catalog's 'name')")
+    imported.add_argument("--namespace", "-n", help="put the manifest in this namespace")
+    imported.set_defaults(handler=_import)
 
 
 def _show(args: argparse.Namespace) -> int:
@@ -43,4 +49,14 @@ def _show(args: argparse.Namespace) -> int:
         },
     }
     print(json.dumps(data, indent=2) if args.format == "json" else yaml.safe_dump(data, sort_keys=False), end="")
+    return 0
+
+
+def _import(args: argparse.Namespace) -> int:
+    from kubemcp.crd.convert import import_catalog
+
+    result = import_catalog(args.file, name=args.name, namespace=args.namespace)
+    for server, reason in result.skipped.items():
+        print(f"skipped {server}: {reason}", file=sys.stderr)
+    print(yaml.safe_dump(result.manifest, sort_keys=False), end="")
     return 0

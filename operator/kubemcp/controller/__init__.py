@@ -1,0 +1,1 @@
+"""The kubemcp operator: reconciles MCPCatalogs, MCPServers and MCPGateways (kopf handlers, level-based)."""

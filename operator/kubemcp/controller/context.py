@@ -1,0 +1,62 @@
+"""What every reconciler shares: the API client, the options, per-object locks and running discoveries."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from kubemcp.controller import kinds
+from kubemcp.controller.discovery import DiscoveryTasks
+from kubemcp.controller.options import OperatorOptions
+from kubemcp.controller.report import Reporter
+from kubemcp.kube.client import KubeClient, NotFoundError
+
+Obj = dict[str, Any]
+
+
+class Controller:
+    def __init__(self, kube: KubeClient, options: OperatorOptions) -> None:
+        self.kube = kube
+        self.options = options
+        self.reporter = Reporter(kube)
+        self.discovery = DiscoveryTasks()
+        self._locks: dict[tuple[str, str, str], asyncio.Lock] = {}
+
+    def lock(self, plural: str, namespace: str, name: str) -> asyncio.Lock:
+        """One reconcile at a time per object, whichever handler, timer or task asks for it."""
+        return self._locks.setdefault((plural, namespace, name), asyncio.Lock())
+
+    def forget(self, plural: str, namespace: str, name: str) -> None:
+        lock = self._locks.get((plural, namespace, name))
+        if lock is not None and not lock.locked():
+            del self._locks[(plural, namespace, name)]
+
+    async def get(self, plural: str, namespace: str, name: str) -> Obj | None:
+        try:
+            return await self.kube.get(kinds.path(plural, namespace, name))
+        except NotFoundError:
+            return None
+
+    async def list(self, plural: str, namespace: str) -> list[Obj]:
+        listed = await self.kube.list(kinds.path(plural, namespace))
+        items: list[Obj] = listed.get("items", [])
+        for item in items:  # list items carry no apiVersion/kind
+            item.setdefault("apiVersion", listed.get("apiVersion"))
+            item.setdefault("kind", kinds.KIND_OF[plural])
+        return items
+
+    async def catalog_for(self, server: Obj, cache: dict[str, Obj | None] | None = None) -> Obj | None:
+        """The MCPCatalog an MCPServer refers to (None for inline entries or a missing catalog)."""
+        ref = (server.get("spec") or {}).get("catalogRef") or {}
+        name = ref.get("name")
+        if not isinstance(name, str) or not name:
+            return None
+        if cache is not None and name in cache:
+            return cache[name]
+        found = await self.get(kinds.CATALOGS, kinds.namespace_of(server), name)
+        if cache is not None:
+            cache[name] = found
+        return found
+
+    async def close(self) -> None:
+        await self.discovery.close()

@@ -1,0 +1,234 @@
+"""Reconciling an MCPGateway: select its MCPServers, render their ConfigMap, and server-side apply the
+ServiceAccount, Roles, RoleBindings, ConfigMap, Deployment and Service that make the endpoint."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from pydantic import ValidationError
+
+from kubemcp.controller import gateway_objects as objects
+from kubemcp.controller import kinds
+from kubemcp.controller.context import Controller
+from kubemcp.controller.gateway_config import ServedServer, render_files, select_unique, served_server
+from kubemcp.controller.resolve import ResolveError, pydantic_problems, resolve
+from kubemcp.controller.sweeper import sweep
+from kubemcp.crd.conditions import Condition, merge_conditions
+from kubemcp.crd.models import MCPGatewaySpec
+from kubemcp.kube.client import ForbiddenError, KubeApiError, NotFoundError, path_for
+from kubemcp.kube.pods import LABEL_GATEWAY, LABEL_ROLE, dns_label
+
+logger = logging.getLogger(__name__)
+
+Obj = dict[str, Any]
+PLURALS = {
+    "ServiceAccount": "serviceaccounts",
+    "ConfigMap": "configmaps",
+    "Service": "services",
+    "Deployment": "deployments",
+    "Role": "roles",
+    "RoleBinding": "rolebindings",
+}
+
+
+def object_path(body: Obj) -> str:
+    metadata = body["metadata"]
+    return path_for(body["apiVersion"], PLURALS[body["kind"]], metadata["namespace"], metadata["name"])
+
+
+async def reconcile_gateway(ctl: Controller, namespace: str, name: str) -> None:
+    async with ctl.lock(kinds.GATEWAYS, namespace, name):
+        await _reconcile(ctl, namespace, name)
+
+
+async def reconcile_gateways_in(ctl: Controller, namespace: str) -> None:
+    """Every MCPGateway of a namespace (after a change of one of its MCPServers)."""
+    try:
+        gateways = await ctl.list(kinds.GATEWAYS, namespace)
+    except KubeApiError as exc:
+        logger.warning("cannot list MCPGateways in %s: %s", namespace, exc)
+        return
+    for gateway in gateways:
+        try:
+            await reconcile_gateway(ctl, namespace, kinds.name_of(gateway))
+        except KubeApiError as exc:
+            logger.warning("gateway %s/%s: %s (retried by the next pass)", namespace, kinds.name_of(gateway), exc)
+
+
+def watched_namespaces(spec: MCPGatewaySpec, own: str) -> list[str]:
+    return list(dict.fromkeys(spec.namespaces or [own]))
+
+
+async def collect_servers(
+    ctl: Controller, spec: MCPGatewaySpec, namespaces: list[str]
+) -> tuple[list[ServedServer], list[str]]:
+    """The selected MCPServers that resolve, and a line for each one that was left out."""
+    served: list[ServedServer] = []
+    problems: list[str] = []
+    for namespace in namespaces:
+        try:
+            items = await ctl.list(kinds.SERVERS, namespace)
+        except KubeApiError as exc:
+            problems.append(f"cannot list MCPServers in {namespace}: {exc.reason or exc.status}")
+            continue
+        catalogs: dict[str, Obj | None] = {}
+        for obj in items:
+            if kinds.meta(obj).get("deletionTimestamp"):
+                continue
+            if spec.server_selector is not None and not spec.server_selector.matches(kinds.labels_of(obj)):
+                continue
+            try:
+                catalog = await ctl.catalog_for(obj, catalogs)
+                resolved = resolve(obj, catalog, pull_policy=ctl.options.image_pull_policy)
+            except ResolveError as exc:
+                problems.append(f"{namespace}/{kinds.name_of(obj)} is not served: {exc.reason}")
+                continue
+            served.append(served_server(resolved, obj.get("status")))
+    return served, problems
+
+
+async def _conflicts(ctl: Controller, bodies: list[Obj], owner_uid: str, labels: dict[str, str]) -> list[str]:
+    """Objects that exist under our names but belong to someone else: never taken over."""
+    found = []
+    for body in bodies:
+        try:
+            current = await ctl.kube.get(object_path(body))
+        except NotFoundError:
+            continue
+        ours = kinds.owned_by(current, owner_uid) or all(
+            kinds.labels_of(current).get(key) == value for key, value in labels.items()
+        )
+        if not ours:
+            found.append(f"{body['kind']} {body['metadata']['namespace']}/{body['metadata']['name']}")
+    return found
+
+
+async def remove_rbac(ctl: Controller, names: objects.Names, namespaces: list[str]) -> None:
+    """Roles and RoleBindings in other namespaces (no ownerReference can reach them)."""
+    for namespace in namespaces:
+        if namespace == names.namespace:
+            continue
+        for body in (objects.role_binding(names, None, namespace), objects.role(names, None, namespace)):
+            try:
+                current = await ctl.kube.get(object_path(body))
+            except NotFoundError:
+                continue
+            if kinds.labels_of(current).get(kinds.LABEL_OWNER_NAMESPACE) == names.namespace:
+                await ctl.kube.delete(object_path(body))
+
+
+def _ready(deployment: Obj, replicas: int) -> Condition:
+    status = deployment.get("status") or {}
+    if replicas == 0:
+        return Condition.false("Ready", "ScaledToZero", "replicas is 0")
+    for condition in status.get("conditions") or []:
+        if condition.get("type") == "Progressing" and condition.get("status") == "False":
+            return Condition.false("Ready", str(condition.get("reason")), str(condition.get("message", "")))
+        if condition.get("type") == "ReplicaFailure" and condition.get("status") == "True":
+            return Condition.false("Ready", str(condition.get("reason")), str(condition.get("message", "")))
+    available = int(status.get("availableReplicas") or 0)
+    if available > 0:
+        return Condition.true("Ready", "Available", f"{available}/{replicas} gateway replicas available")
+    return Condition.unknown("Ready", "Starting", "waiting for a gateway replica to become available")
+
+
+async def _reconcile(ctl: Controller, namespace: str, name: str) -> None:
+    obj = await ctl.get(kinds.GATEWAYS, namespace, name)
+    if obj is None or kinds.meta(obj).get("deletionTimestamp"):
+        return
+    status: Obj = obj.get("status") or {}
+    generation = kinds.generation_of(obj)
+
+    async def report(conditions: list[Condition], **fields: Any) -> None:
+        merged = merge_conditions(status.get("conditions"), conditions, generation)
+        await ctl.reporter.status(
+            kinds.GATEWAYS, obj, {"observedGeneration": generation, "conditions": merged, **fields}
+        )
+
+    try:
+        spec = MCPGatewaySpec.model_validate(obj.get("spec") or {})
+    except ValidationError as exc:
+        message = pydantic_problems(exc)
+        await report(
+            [Condition.false("Reconciled", "InvalidSpec", message), Condition.false("Ready", "InvalidSpec", message)]
+        )
+        return
+    names = objects.Names(name, namespace)
+    owner = kinds.owner_reference(obj)
+    namespaces = watched_namespaces(spec, namespace)
+    served, problems = await collect_servers(ctl, spec, namespaces)
+    chosen, dropped = select_unique(served, namespace)
+    problems += [f"{item} is not served: its name is taken" for item in dropped]
+    bodies = [
+        objects.service_account(names, owner),
+        objects.role(names, owner),
+        objects.role_binding(names, owner),
+        *[
+            body
+            for ns in namespaces
+            if ns != namespace
+            for body in (objects.role(names, None, ns), objects.role_binding(names, None, ns))
+        ],
+        objects.configmap(names, owner, render_files(name, chosen)),
+        objects.deployment(names, owner, spec, spec.image or ctl.options.gateway_image),
+        objects.service(names, owner, spec),
+    ]
+    owner_labels = {kinds.LABEL_OWNER_GATEWAY: name, kinds.LABEL_OWNER_NAMESPACE: namespace}
+    try:
+        conflicts = await _conflicts(ctl, bodies, owner["uid"], owner_labels)
+        if conflicts:
+            message = "these objects exist and are not this gateway's: " + ", ".join(conflicts)
+            await report(
+                [
+                    Condition.false("Reconciled", "NameConflict", message),
+                    Condition.false("Ready", "NameConflict", message),
+                ]
+            )
+            return
+        applied = {}
+        for body in bodies:
+            applied[(body["kind"], body["metadata"]["namespace"])] = await ctl.kube.apply(
+                object_path(body), body, manager=kinds.MANAGER
+            )
+        previous = [ns for ns in status.get("namespaces") or [] if ns not in namespaces]
+        await remove_rbac(ctl, names, previous)
+    except ForbiddenError as exc:
+        await report(
+            [Condition.false("Reconciled", "Forbidden", str(exc)), Condition.false("Ready", "Forbidden", str(exc))]
+        )
+        return
+    except KubeApiError as exc:
+        await report([Condition.false("Reconciled", "ApplyFailed", str(exc))])
+        raise
+    for ns in namespaces:
+        try:
+            await sweep(ctl.kube, ns, f"{LABEL_GATEWAY}={dns_label(name, 63)},{LABEL_ROLE}=call")
+        except KubeApiError as exc:
+            logger.warning("gateway %s/%s: cannot sweep pods in %s: %s", namespace, name, ns, exc)
+    deployment = applied[("Deployment", namespace)]
+    conditions = [
+        Condition.true("Reconciled", "Applied", f"serving {len(chosen)} server(s)"),
+        _ready(deployment, spec.replicas),
+        Condition.true("Degraded", "ServersLeftOut", "; ".join(problems))
+        if problems
+        else Condition.false("Degraded", "AsExpected", ""),
+    ]
+    await report(
+        conditions,
+        servers=sorted(server.name for server in chosen),
+        namespaces=namespaces,
+        endpoint=names.endpoint(spec.port),
+        configMap=names.configmap,
+        replicas=int((deployment.get("status") or {}).get("replicas") or 0),
+    )
+
+
+async def gateway_removed(ctl: Controller, namespace: str, name: str, spec: Obj) -> None:
+    """Cleanup that ownerReferences cannot do: RBAC in the other namespaces the gateway served."""
+    try:
+        parsed = MCPGatewaySpec.model_validate(spec)
+    except ValidationError:
+        return
+    await remove_rbac(ctl, objects.Names(name, namespace), watched_namespaces(parsed, namespace))
+    ctl.forget(kinds.GATEWAYS, namespace, name)

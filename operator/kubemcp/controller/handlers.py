@@ -1,0 +1,137 @@
+"""kopf handlers: thin, each one calls a level-based reconciler.
+
+Every resource is reconciled on each watch event and again by a timer, so a missed event, a failed
+pass or an operator restart is made good by the next pass. No handler keeps state in the object
+(no kopf progress annotations), except the deletion handler of MCPGateways that serve other
+namespaces, whose Roles there no ownerReference can remove.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+import kopf
+
+from kubemcp.controller import kinds
+from kubemcp.controller.catalog import reconcile_catalog, reconcile_users
+from kubemcp.controller.context import Controller
+from kubemcp.controller.gateway import gateway_removed, reconcile_gateway, reconcile_gateways_in
+from kubemcp.controller.options import OperatorOptions
+from kubemcp.controller.server import reconcile_server, server_removed
+from kubemcp.crd.models import GROUP
+from kubemcp.kube.client import KubeApiError, KubeClient
+from kubemcp.kube.config import load_config
+from kubemcp.kube.pods import LABEL_CLAIMED, LABEL_SERVER
+
+logger = logging.getLogger(__name__)
+
+CATALOGS = kinds.RESOURCE[kinds.CATALOGS]
+SERVERS = kinds.RESOURCE[kinds.SERVERS]
+GATEWAYS = kinds.RESOURCE[kinds.GATEWAYS]
+
+
+def configure(settings: kopf.OperatorSettings) -> None:
+    settings.posting.enabled = False  # the operator posts its own Events, on condition changes only
+    settings.persistence.finalizer = f"{GROUP}/cleanup"
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+        prefix=GROUP, key="last-handled-configuration"
+    )
+    settings.watching.server_timeout = 300
+    settings.watching.client_timeout = 330
+
+
+def controller(memo: Any) -> Controller:
+    ctl: Controller = memo["controller"]
+    return ctl
+
+
+def _serves_other_namespaces(spec: kopf.Spec, namespace: str | None, **_: Any) -> bool:
+    return any(ns != namespace for ns in spec.get("namespaces") or [])
+
+
+async def _guarded(what: str, work: Any) -> None:
+    """Run one reconcile; API trouble is logged and left to the next pass."""
+    try:
+        await work
+    except KubeApiError as exc:
+        logger.warning("%s: %s (retried by the next pass)", what, exc)
+
+
+def register(registry: kopf.OperatorRegistry, options: OperatorOptions) -> None:
+    interval = options.interval
+
+    @kopf.on.startup(registry=registry)
+    async def startup(settings: kopf.OperatorSettings, memo: Any, **_: Any) -> None:
+        configure(settings)
+        kube = KubeClient(load_config(options.kubeconfig))
+        await kube.__aenter__()
+        memo["controller"] = Controller(kube, options)
+
+    @kopf.on.cleanup(registry=registry)
+    async def cleanup(memo: Any, **_: Any) -> None:
+        ctl = controller(memo)
+        await ctl.close()
+        await ctl.kube.__aexit__(None, None, None)
+
+    # -- MCPCatalog --------------------------------------------------------------------------
+
+    @kopf.on.event(*CATALOGS, registry=registry)
+    async def catalog_event(type: str, namespace: str | None, name: str, memo: Any, **_: Any) -> None:
+        ctl, ns = controller(memo), namespace or ""
+        if type == "DELETED":
+            await _guarded(f"catalog {ns}/{name}", reconcile_users(ctl, ns, name))
+        else:
+            await _guarded(f"catalog {ns}/{name}", reconcile_catalog(ctl, ns, name))
+
+    @kopf.timer(*CATALOGS, interval=interval * 3, registry=registry)
+    async def catalog_timer(namespace: str | None, name: str, memo: Any, **_: Any) -> None:
+        ns = namespace or ""
+        await _guarded(f"catalog {ns}/{name}", reconcile_catalog(controller(memo), ns, name))
+
+    # -- MCPServer ---------------------------------------------------------------------------
+
+    @kopf.on.event(*SERVERS, registry=registry)
+    async def server_event(type: str, namespace: str | None, name: str, memo: Any, **_: Any) -> None:
+        ctl, ns = controller(memo), namespace or ""
+        if type == "DELETED":
+            await _guarded(f"server {ns}/{name}", server_removed(ctl, ns, name))
+            return
+        await _guarded(f"server {ns}/{name}", reconcile_server(ctl, ns, name))
+        if type == "MODIFIED":  # its labels may have changed which gateways select it
+            await reconcile_gateways_in(ctl, ns)
+
+    @kopf.timer(*SERVERS, interval=interval, registry=registry)
+    async def server_timer(namespace: str | None, name: str, memo: Any, **_: Any) -> None:
+        ns = namespace or ""
+        await _guarded(f"server {ns}/{name}", reconcile_server(controller(memo), ns, name))
+
+    claimed = {LABEL_CLAIMED: kopf.PRESENT, LABEL_SERVER: kopf.PRESENT}
+
+    @kopf.on.event("", "v1", "pods", labels=claimed, registry=registry)
+    async def pool_claimed(type: str, labels: Mapping[str, str], namespace: str | None, memo: Any, **_: Any) -> None:
+        if type == "MODIFIED":  # a gateway claimed a warm Pod: refill the pool now
+            ns, server = namespace or "", labels[LABEL_SERVER]
+            await _guarded(f"server {ns}/{server}", reconcile_server(controller(memo), ns, server))
+
+    # -- MCPGateway --------------------------------------------------------------------------
+
+    @kopf.on.event(*GATEWAYS, registry=registry)
+    async def gateway_event(type: str, namespace: str | None, name: str, memo: Any, **_: Any) -> None:
+        ns = namespace or ""
+        if type != "DELETED":
+            await _guarded(f"gateway {ns}/{name}", reconcile_gateway(controller(memo), ns, name))
+
+    @kopf.timer(*GATEWAYS, interval=interval, registry=registry)
+    async def gateway_timer(namespace: str | None, name: str, memo: Any, **_: Any) -> None:
+        ns = namespace or ""
+        await _guarded(f"gateway {ns}/{name}", reconcile_gateway(controller(memo), ns, name))
+
+    @kopf.on.delete(*GATEWAYS, when=_serves_other_namespaces, registry=registry)
+    async def gateway_deleted(spec: kopf.Spec, namespace: str | None, name: str, memo: Any, **_: Any) -> None:
+        try:
+            await gateway_removed(controller(memo), namespace or "", name, dict(spec))
+        except KubeApiError as exc:
+            raise kopf.TemporaryError(f"cannot remove the gateway's Roles: {exc}", delay=interval) from exc

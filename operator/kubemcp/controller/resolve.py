@@ -1,0 +1,131 @@
+"""MCPServer -> the catalog entry the gateway will run -> `ServerSpec` and digest. Pure: no API calls.
+
+The entry is the catalog's (or the inline one) with the MCPServer's overrides, plus the
+`kubernetes:` form the gateway's Kubernetes runtime reads. The operator and every gateway build
+their `ServerSpec` from this same entry and config, so they agree on its digest (which labels the
+warm-pool Pods the gateway claims).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import ValidationError
+
+from kubemcp.controller import kinds
+from kubemcp.crd.models import EntrySpec, MCPCatalogSpec, MCPServerSpec
+from kubemcp.errors import ServerError
+from kubemcp.files.catalog import SERVER_NAME, CatalogEntry, CatalogSource
+from kubemcp.gateway.spec import ServerSpec, build_spec
+from kubemcp.kube.pods import server_pod
+
+Obj = dict[str, Any]
+
+
+class ResolveError(Exception):
+    """Why an MCPServer cannot be served: `reason` is a condition reason, `message` says what to fix."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        self.reason = reason
+        self.message = message
+        super().__init__(f"{reason}: {message}")
+
+
+@dataclass(frozen=True)
+class Resolved:
+    name: str
+    namespace: str
+    server: MCPServerSpec
+    entry: CatalogEntry
+    spec: ServerSpec
+    catalog: str | None
+    entry_name: str | None
+
+    @property
+    def digest(self) -> str:
+        return self.spec.digest
+
+    @property
+    def image(self) -> str:
+        return self.entry.image or ""
+
+
+def pydantic_problems(exc: ValidationError) -> str:
+    """A ValidationError as one line; only locations and messages (never input values)."""
+    return "; ".join(f"{'.'.join(str(p) for p in err['loc']) or 'spec'}: {err['msg']}" for err in exc.errors())
+
+
+def parse_server(obj: Obj) -> MCPServerSpec:
+    try:
+        return MCPServerSpec.model_validate(obj.get("spec") or {})
+    except ValidationError as exc:
+        raise ResolveError("InvalidSpec", pydantic_problems(exc)) from None
+
+
+def catalog_entry(server: MCPServerSpec, catalog: Obj | None) -> tuple[EntrySpec | None, str | None, str | None, str]:
+    """The entry an MCPServer names; `catalog` is the MCPCatalog object (None when it does not exist)."""
+    if server.inline is not None:
+        return server.inline, None, None, "inline"
+    assert server.catalog_ref is not None
+    ref = server.catalog_ref
+    if catalog is None:
+        raise ResolveError("CatalogNotFound", f"MCPCatalog {ref.name!r} does not exist in this namespace")
+    try:
+        spec = MCPCatalogSpec.model_validate(catalog.get("spec") or {})
+    except ValidationError as exc:
+        raise ResolveError("InvalidCatalog", f"MCPCatalog {ref.name!r}: {pydantic_problems(exc)}") from None
+    return spec.entries.get(ref.entry or ""), ref.name, ref.entry, f"mcpcatalog/{ref.name}"
+
+
+def kubernetes_form(server: MCPServerSpec, namespace: str, entry: EntrySpec, pull_policy: str | None) -> Obj:
+    form: Obj = {
+        "namespace": namespace,
+        "secretName": server.secret_name,
+        "lifecycle": effective_lifecycle(server, entry),
+        "perCallKind": server.per_call_kind,
+        "warmPool": server.warm_pool,
+        "deadlineSeconds": server.deadline_seconds,
+        "idleTimeoutSeconds": server.idle_timeout_seconds,
+        "imagePullPolicy": server.image_pull_policy or pull_policy,
+        "readOnlyRootFilesystem": server.read_only_root_filesystem,
+        "runAsUser": server.run_as_user,
+    }
+    return {key: value for key, value in form.items() if value is not None}
+
+
+def effective_lifecycle(server: MCPServerSpec, entry: EntrySpec) -> str:
+    """The MCPServer's lifecycle; unset, the entry's `longLived` decides."""
+    if server.lifecycle is not None:
+        return server.lifecycle
+    return "longLived" if entry.long_lived else "perCall"
+
+
+def resolve(obj: Obj, catalog: Obj | None, *, pull_policy: str | None = None) -> Resolved:
+    """Everything the operator and the gateways need to run an MCPServer, or a `ResolveError`."""
+    name, namespace = kinds.name_of(obj), kinds.namespace_of(obj)
+    if not SERVER_NAME.match(name):
+        raise ResolveError("InvalidName", f"{name!r} cannot be a server name (a DNS label of at most 63 characters)")
+    server = parse_server(obj)
+    if server.catalog_ref is not None and server.catalog_ref.entry is None:
+        server = server.model_copy(update={"catalog_ref": server.catalog_ref.model_copy(update={"entry": name})})
+    entry_spec, catalog_name, entry_name, origin = catalog_entry(server, catalog)
+    if entry_spec is None:
+        raise ResolveError("EntryNotFound", f"MCPCatalog {catalog_name!r} has no entry {entry_name!r}")
+    data = entry_spec.model_dump(mode="json", by_alias=True, exclude_none=True)
+    if server.resources is not None:
+        data["resources"] = server.resources.model_dump(mode="json", exclude_none=True)
+    data["longLived"] = effective_lifecycle(server, entry_spec) == "longLived"
+    data["kubernetes"] = kubernetes_form(server, namespace, entry_spec, pull_policy)
+    try:
+        entry = CatalogEntry.model_validate(data)
+    except ValidationError as exc:
+        raise ResolveError("InvalidEntry", pydantic_problems(exc)) from None
+    source = CatalogSource(path=f"{origin} in namespace {namespace}", line=None, directory="/")
+    spec = build_spec(name, entry, source, dict(server.config), {})
+    try:
+        server_pod(spec, "discovery")  # every placeholder expands and required config is set
+    except ServerError as exc:
+        message = str(exc).removeprefix(f"server {name!r}: ")
+        raise ResolveError("InvalidConfig", message) from None
+    return Resolved(name, namespace, server, entry, spec, catalog_name, entry_name)

@@ -1,0 +1,52 @@
+"""The Kubernetes Secret that MCPServers read their secrets from (`kubemcp secret ... --kubernetes`).
+
+Keys are secret names (as in a catalog entry's `secrets`); values are written, never read back or shown.
+"""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+from kubemcp.files.secrets import check_name
+from kubemcp.kube.client import KubeClient, NotFoundError, path_for
+
+Obj = dict[str, Any]
+
+
+def _encoded(values: dict[str, str]) -> dict[str, str]:
+    return {check_name(name): base64.b64encode(value.encode()).decode() for name, value in values.items()}
+
+
+async def set_keys(kube: KubeClient, namespace: str, secret: str, values: dict[str, str]) -> None:
+    """Create the Secret, or add and replace keys in it; other keys stay."""
+    data = _encoded(values)
+    try:
+        await kube.patch(path_for("v1", "secrets", namespace, secret), {"data": data})
+    except NotFoundError:
+        body: Obj = {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "type": "Opaque",
+            "metadata": {"name": secret, "namespace": namespace, "labels": {"app.kubernetes.io/managed-by": "kubemcp"}},
+            "data": data,
+        }
+        await kube.create(path_for("v1", "secrets", namespace), body)
+
+
+async def list_keys(kube: KubeClient, namespace: str, secret: str) -> list[str]:
+    """The Secret's key names (an absent Secret has none)."""
+    try:
+        found = await kube.get(path_for("v1", "secrets", namespace, secret))
+    except NotFoundError:
+        return []
+    return sorted((found.get("data") or {}).keys())
+
+
+async def remove_keys(kube: KubeClient, namespace: str, secret: str, names: list[str]) -> list[str]:
+    """Remove keys; returns the names that were not there (nothing is removed then)."""
+    present = set(await list_keys(kube, namespace, secret))
+    missing = [name for name in names if name not in present]
+    if not missing:
+        await kube.patch(path_for("v1", "secrets", namespace, secret), {"data": dict.fromkeys(names)})
+    return missing

@@ -1,0 +1,149 @@
+"""Reconciling an MCPServer: resolve its entry, keep its discovery current, its warm pool full, and say so.
+
+Level-based: every pass starts from the object as it is now and does only what is missing, so
+running it again (a timer, an event, an operator restart) is harmless.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from kubemcp.controller import kinds
+from kubemcp.controller.context import Controller
+from kubemcp.controller.discovery import discover, summary
+from kubemcp.controller.gateway import reconcile_gateways_in
+from kubemcp.controller.resolve import Resolved, ResolveError, resolve
+from kubemcp.controller.sweeper import sweep
+from kubemcp.controller.warmpool import PoolPlan, reconcile_pool
+from kubemcp.crd.conditions import Condition, merge_conditions
+from kubemcp.errors import ServerError
+from kubemcp.kube.client import KubeApiError
+from kubemcp.kube.pods import LABEL_ROLE, LABEL_SERVER, dns_label
+
+logger = logging.getLogger(__name__)
+
+Obj = dict[str, Any]
+
+
+async def reconcile_server(ctl: Controller, namespace: str, name: str) -> None:
+    async with ctl.lock(kinds.SERVERS, namespace, name):
+        changed = await _reconcile(ctl, namespace, name)
+    if changed:
+        await reconcile_gateways_in(ctl, namespace)
+
+
+async def server_removed(ctl: Controller, namespace: str, name: str) -> None:
+    ctl.discovery.forget((namespace, name))
+    ctl.forget(kinds.SERVERS, namespace, name)
+    await reconcile_gateways_in(ctl, namespace)
+
+
+async def _reconcile(ctl: Controller, namespace: str, name: str) -> bool:
+    obj = await ctl.get(kinds.SERVERS, namespace, name)
+    if obj is None or kinds.meta(obj).get("deletionTimestamp"):
+        ctl.discovery.forget((namespace, name))
+        return False
+    status: Obj = obj.get("status") or {}
+    owner = kinds.owner_reference(obj)
+    try:
+        resolved: Resolved | None = resolve(obj, await ctl.catalog_for(obj), pull_policy=ctl.options.image_pull_policy)
+        problem = None
+    except ResolveError as exc:
+        resolved, problem = None, exc
+
+    conditions: list[Condition] = []
+    new_status: Obj = {"observedGeneration": kinds.generation_of(obj)}
+    if resolved is None:
+        assert problem is not None
+        conditions += [
+            Condition.false("Resolved", problem.reason, problem.message),
+            Condition.false("Ready", problem.reason, problem.message),
+            Condition.unknown("Discovered", "NotResolved", "the server's entry does not resolve"),
+        ]
+        new_status["resolved"] = None
+    else:
+        conditions.append(Condition.true("Resolved", "Resolved", f"{resolved.image} (digest {resolved.digest})"))
+        new_status["resolved"] = {
+            "image": resolved.image,
+            "digest": resolved.digest,
+            "catalog": resolved.catalog,
+            "entry": resolved.entry_name,
+        }
+        discovered = _discovery(ctl, resolved, status, owner)
+        conditions.append(discovered)
+        if discovered.status == "True":
+            conditions.append(Condition.true("Ready", "Ready", discovered.message))
+        elif discovered.status == "False":
+            conditions.append(Condition.false("Ready", discovered.reason, discovered.message))
+        else:
+            conditions.append(Condition.unknown("Ready", discovered.reason, discovered.message))
+
+    pool_problem = None
+    try:
+        plan = await reconcile_pool(ctl.kube, resolved.spec if resolved else None, name, namespace, owner)
+        pool_problem = plan.problem
+    except KubeApiError as exc:
+        plan, pool_problem = PoolPlan(), f"cannot manage the warm pool: {exc}"
+        logger.warning("server %s/%s: %s", namespace, name, pool_problem)
+    desired = resolved.server.warm_pool if resolved else 0
+    new_status["warmPool"] = {"desired": desired, "ready": plan.ready}
+    try:
+        await sweep(ctl.kube, namespace, f"{LABEL_SERVER}={dns_label(name, 63)},{LABEL_ROLE} in (call,discovery)")
+    except KubeApiError as exc:
+        logger.warning("server %s/%s: cannot sweep its pods: %s", namespace, name, exc)
+
+    failure = ctl.discovery.failure((namespace, name), resolved.digest) if resolved else None
+    if failure is not None:
+        conditions.append(Condition.true("Degraded", failure.reason, failure.message))
+    elif pool_problem is not None:
+        conditions.append(Condition.true("Degraded", "WarmPoolFailing", pool_problem))
+    else:
+        conditions.append(Condition.false("Degraded", "AsExpected", ""))
+    new_status["conditions"] = merge_conditions(status.get("conditions"), conditions, kinds.generation_of(obj))
+    return await ctl.reporter.status(kinds.SERVERS, obj, new_status)
+
+
+def _discovery(ctl: Controller, resolved: Resolved, status: Obj, owner: Obj) -> Condition:
+    """The Discovered condition; starts a discovery when the recorded one is for another digest."""
+    key, digest = (resolved.namespace, resolved.name), resolved.digest
+    recorded = status.get("discovery") or {}
+    if recorded.get("digest") == digest:
+        return Condition.true("Discovered", "Discovered", summary(recorded))
+    failure = ctl.discovery.failure(key, digest)
+    if ctl.discovery.due(key, digest):
+
+        async def work() -> None:
+            await _run_discovery(ctl, resolved, owner)
+
+        ctl.discovery.start(key, digest, work)
+    if failure is not None:
+        return Condition.false(
+            "Discovered", failure.reason, f"{failure.message} (attempt {failure.attempts}; retried with backoff)"
+        )
+    return Condition.unknown("Discovered", "Discovering", f"running the server once to list its tools ({digest})")
+
+
+async def _run_discovery(ctl: Controller, resolved: Resolved, owner: Obj) -> None:
+    key, digest = (resolved.namespace, resolved.name), resolved.digest
+    logger.info("discovering %s/%s (digest %s)", resolved.namespace, resolved.name, digest)
+    try:
+        found = await discover(
+            ctl.kube,
+            resolved.spec,
+            owner,
+            limit=ctl.options.discovery_timeout,
+            start_timeout=ctl.options.start_timeout,
+        )
+    except (ServerError, KubeApiError) as exc:
+        failure = ctl.discovery.failed(key, digest, str(exc))
+        logger.warning("discovery of %s/%s failed (attempt %d): %s", *key, failure.attempts, exc)
+    else:
+        ctl.discovery.succeeded(key)
+        logger.info("discovered %s/%s: %s", *key, summary(found))
+        async with ctl.lock(kinds.SERVERS, *key):
+            obj = await ctl.get(kinds.SERVERS, *key)
+            if obj is None or ((obj.get("status") or {}).get("resolved") or {}).get("digest") != digest:
+                return  # it changed meanwhile; the next pass discovers the new digest
+            await ctl.reporter.status(kinds.SERVERS, obj, {"discovery": found})
+    await reconcile_server(ctl, *key)
