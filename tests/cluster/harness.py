@@ -27,6 +27,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -73,6 +74,25 @@ def kubeconfig_path() -> Path:
 
 def containerd_socket() -> Path:
     return S.STATE / "containerd" / "containerd.sock"
+
+
+def containerd_root() -> Path:
+    """containerd's image store; kept between clusters (wiped after an unclean stop)."""
+    return S.CONTAINERD_ROOT
+
+
+CLEAN_MARK = ".clean-shutdown"
+CRI_DIRS = ("io.containerd.grpc.v1.cri/sandboxes", "io.containerd.grpc.v1.cri/containers")
+
+
+def _prepare_containerd_root() -> None:
+    root = containerd_root()
+    if root.exists() and not (root / CLEAN_MARK).exists():
+        _log("containerd's image store was not shut down cleanly: starting it afresh")
+        _unmount_all(root)
+        shutil.rmtree(root, ignore_errors=True)
+    root.mkdir(parents=True, exist_ok=True)
+    (root / CLEAN_MARK).unlink(missing_ok=True)
 
 
 def _info_path() -> Path:
@@ -414,7 +434,7 @@ def _write_configs() -> None:
         pki.kubeconfig(kcfg / user, p, user, server_in_ns)
 
     cd = st / "containerd"
-    for sub in ("root", "state", "runc", "opt"):
+    for sub in ("state", "runc", "opt"):
         (cd / sub).mkdir(parents=True, exist_ok=True)
     cni_conf = st / "cni" / "net.d"
     cni_conf.mkdir(parents=True, exist_ok=True)
@@ -444,7 +464,7 @@ def _write_configs() -> None:
         )
     )
     (cd / "config.toml").write_text(f"""version = 2
-root = "{cd / "root"}"
+root = "{containerd_root()}"
 state = "{cd / "state"}"
 oom_score = 0
 disabled_plugins = [
@@ -758,6 +778,14 @@ def up(*, build: bool = True, images: bool = True, timeout: float = 180) -> Clus
             raise
 
 
+def _import_system_images(enabled: bool, phases: dict[str, float], t0: float) -> None:
+    if enabled:
+        from . import images as img
+
+        img.load_system_images()
+    phases["images imported"] = time.monotonic() - t0
+
+
 def _up_locked(*, build: bool, images: bool, timeout: float) -> Cluster:
     missing = missing_prerequisites()
     if missing:
@@ -775,31 +803,36 @@ def _up_locked(*, build: bool, images: bool, timeout: float) -> Cluster:
     S.STATE.mkdir(parents=True, exist_ok=True)
     os.chmod(S.STATE, 0o711)
     pki.generate(pki_dir())
+    _prepare_containerd_root()
     _write_configs()
     _record_host_paths()
     _net_up()
     _cgroups_up()
+    phases = {"pki, configs, netns": time.monotonic() - t0}
 
     procs.spawn("containerd", _argv("containerd"))
     procs.spawn("etcd", _argv("etcd"))
-    _wait("containerd", lambda: containerd_socket().exists(), 30, ["containerd"])
-    if images:
-        from . import images as img
-
-        img.load_system_images()
-
     procs.spawn("kube-apiserver", _argv("kube-apiserver"))
     procs.spawn("apiserver-forward", _argv("apiserver-forward"), netns=False)
+    _wait("containerd", lambda: containerd_socket().exists(), 30, ["containerd"])
+    phases["containerd up"] = time.monotonic() - t0
+    # The pause and base images go into containerd while the control plane starts.
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="image-import")
+    imported = pool.submit(_import_system_images, images, phases, t0)
+    pool.shutdown(wait=False)
     _wait("forwarder port", lambda: (S.STATE / "apiserver-forward.port").exists(), 10, ["apiserver-forward"])
     port = _port()
     server = f"https://127.0.0.1:{port}"
     pki.kubeconfig(kubeconfig_path(), pki_dir(), "admin", server)
     _wait("kube-apiserver /readyz", _readyz, timeout, ["etcd", "kube-apiserver", "apiserver-forward"])
+    phases["apiserver ready"] = time.monotonic() - t0
 
     for name in ("kube-controller-manager", "kube-scheduler", "kube-proxy", "kubelet"):
         procs.spawn(name, _argv(name))
     _wait(f"node {S.NODE_NAME} Ready", _node_ready, timeout, COMPONENTS)
+    phases["node ready"] = time.monotonic() - t0
     _wait("default service account", _default_sa, timeout, COMPONENTS)
+    imported.result(timeout=600)
     _info_path().write_text(
         json.dumps(
             {
@@ -811,6 +844,7 @@ def _up_locked(*, build: bool, images: bool, timeout: float) -> Cluster:
                 "node_ip": S.NODE_IP,
                 "started": time.time(),
                 "start_seconds": round(time.monotonic() - t0, 2),
+                "start_phases": {k: round(v, 2) for k, v in phases.items()},
             },
             indent=2,
         )
@@ -866,7 +900,8 @@ def _down_locked(keep_logs: bool = True) -> None:
             procs.stop(name, timeout=10)
     # Containers: delete the tasks through containerd while it is alive, so
     # each shim exits and cleans up after itself.
-    if "containerd" in procs.recorded() and containerd_socket().exists():
+    graceful = "containerd" in procs.recorded() and containerd_socket().exists()
+    if graceful:
         for ns in ("k8s.io", "default"):
             r = subprocess.run(
                 [S.CTR, "-a", str(containerd_socket()), "-n", ns, "tasks", "ls", "-q"],
@@ -886,6 +921,20 @@ def _down_locked(keep_logs: bool = True) -> None:
                     capture_output=True,
                     timeout=30,
                 )
+            # Containers (and their snapshots) go; images stay for the next cluster.
+            r = subprocess.run(
+                [S.CTR, "-a", str(containerd_socket()), "-n", ns, "containers", "ls", "-q"],
+                capture_output=True,
+                text=True,
+                timeout=30,
+            )
+            if r.stdout.split():
+                rm = subprocess.run(
+                    [S.CTR, "-a", str(containerd_socket()), "-n", ns, "containers", "rm", *r.stdout.split()],
+                    capture_output=True,
+                    timeout=60,
+                )
+                graceful = graceful and rm.returncode == 0
     # Whatever is left in the pods' cgroups.
     for _ in range(3):
         pids = _cgroup_pids()
@@ -895,7 +944,7 @@ def _down_locked(keep_logs: bool = True) -> None:
     shims = _shims()
     _remove_shim_sockets(shims)
     procs.stop_pids(shims, timeout=5)
-    procs.stop("containerd", timeout=15)
+    graceful = procs.stop("containerd", timeout=15) and graceful
     # Anything else still running inside the cluster's network namespace.
     leftovers = [p for p in procs.pids_in_netns(S.NETNS_PATH) if p != os.getpid()]
     procs.stop_pids(leftovers, timeout=5)
@@ -910,6 +959,14 @@ def _down_locked(keep_logs: bool = True) -> None:
     _remove_container_log_links()
     _remove_cni_cache()
     _remove_host_paths()
+    root = containerd_root()
+    if graceful and root.is_dir() and not _mounts_under(root):
+        for d in CRI_DIRS:
+            shutil.rmtree(root / d, ignore_errors=True)
+        (root / CLEAN_MARK).touch()
+    elif root.is_dir() and not (root / CLEAN_MARK).exists():
+        _unmount_all(root)
+        shutil.rmtree(root, ignore_errors=True)
     if S.STATE.exists():
         for child in S.STATE.iterdir():
             if keep_logs and child.name == "logs":
@@ -984,7 +1041,7 @@ def _remove_cni_cache() -> None:
     sandboxes = {
         p.name
         for d in (
-            cd / "root" / "io.containerd.grpc.v1.cri" / "sandboxes",
+            containerd_root() / "io.containerd.grpc.v1.cri" / "sandboxes",
             cd / "state" / "io.containerd.grpc.v1.cri" / "sandboxes",
         )
         if d.is_dir()
@@ -1016,6 +1073,7 @@ def leftovers() -> dict[str, list[Any]]:
             | set(procs.pids_in_netns(S.NETNS_PATH))
         ),
         "mounts": _mounts_under(S.STATE)
+        + _mounts_under(containerd_root())
         + [m for m in _mounts_under(Path("/var/run/netns")) if Path(m).name == S.NETNS],
         "netns": [n for n in netns if n == S.NETNS],
         "cgroups": [str(h / _cgroup_root_name()) for h in _cgroup_hierarchies() if (h / _cgroup_root_name()).exists()],

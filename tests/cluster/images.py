@@ -399,33 +399,31 @@ def save_image(ref: str) -> Path:
     return out
 
 
-def import_archive(archive: Path, socket: Path | None = None) -> None:
-    """Import a docker/OCI archive into the node's containerd (namespace k8s.io)."""
+def _ctr(sock: Path, *args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [S.CTR, "-a", str(sock), "-n", "k8s.io", *args], capture_output=True, text=True, timeout=timeout
+    )
+
+
+def import_archive(archive: Path, socket: Path | None = None, ref: str | None = None) -> None:
+    """Import a docker/OCI archive into the node's containerd (namespace k8s.io).
+
+    containerd's image store outlives clusters: an archive already imported
+    (and whose ``ref`` is still there) is not imported again."""
     from . import harness
 
     sock = socket or harness.containerd_socket()
     if not Path(sock).exists():
         raise ImageError(f"containerd is not running ({sock}); start the cluster first")
-    res = subprocess.run(
-        [
-            S.CTR,
-            "-a",
-            str(sock),
-            "-n",
-            "k8s.io",
-            "images",
-            "import",
-            "--digests",
-            "--snapshotter",
-            "overlayfs",
-            str(archive),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    marker = harness.containerd_root() / "kubemcp-imported" / archive.name
+    if ref and marker.exists() and ref in _ctr(sock, "images", "ls", "-q", timeout=30).stdout.split():
+        return
+    res = _ctr(sock, "images", "import", "--digests", "--snapshotter", "overlayfs", str(archive))
     if res.returncode != 0:
         raise ImageError(f"ctr images import {archive} failed: {res.stderr}")
+    if socket is None:
+        marker.parent.mkdir(parents=True, exist_ok=True)
+        marker.write_text(f"{ref or ''}\n")
 
 
 def load_image(ref: str, *, socket: Path | None = None) -> str:
@@ -438,7 +436,7 @@ def load_image(ref: str, *, socket: Path | None = None) -> str:
     from . import harness
 
     ref = canonical(ref)
-    import_archive(save_image(ref), socket)
+    import_archive(save_image(ref), socket, ref)
     sock = str(socket or harness.containerd_socket())
     if ref.startswith("localhost/"):
         alias = "docker.io/" + ref[len("localhost/") :]
@@ -467,5 +465,6 @@ def prepare() -> dict[str, Path]:
 
 def load_system_images(socket: Path | None = None) -> None:
     """Import the pause and base images into the node's containerd (called by harness.up)."""
-    for archive in prepare().values():
-        import_archive(archive, socket)
+    archives = prepare()
+    import_archive(archives["pause"], socket, S.PAUSE_IMAGE)
+    import_archive(archives["base"], socket, S.BASE_IMAGE)

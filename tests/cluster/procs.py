@@ -116,8 +116,10 @@ def reap() -> None:
             _own.discard(pid)
 
 
-def stop_pids(pids: Iterable[int], timeout: float = 10.0, sig: int = signal.SIGTERM) -> None:
-    """Signal each PID, wait up to ``timeout``, then SIGKILL what is left."""
+def stop_pids(pids: Iterable[int], timeout: float = 10.0, sig: int = signal.SIGTERM) -> bool:
+    """Signal each PID, wait up to ``timeout``, then SIGKILL what is left.
+
+    Returns True when every process exited before it had to be killed."""
     pids = [p for p in pids if alive(p)]
     for p in pids:
         with contextlib.suppress(ProcessLookupError):
@@ -126,7 +128,7 @@ def stop_pids(pids: Iterable[int], timeout: float = 10.0, sig: int = signal.SIGT
     while time.monotonic() < deadline:
         reap()
         if not any(alive(p) for p in pids):
-            return
+            return True
         time.sleep(0.05)
     for p in pids:
         if alive(p):
@@ -136,13 +138,15 @@ def stop_pids(pids: Iterable[int], timeout: float = 10.0, sig: int = signal.SIGT
     while time.monotonic() < deadline and any(alive(p) for p in pids):
         reap()
         time.sleep(0.05)
+    return False
 
 
-def stop(name: str, timeout: float = 10.0) -> None:
+def stop(name: str, timeout: float = 10.0) -> bool:
+    """Stop a recorded process; True if it was not running or exited on SIGTERM."""
     pid = recorded().get(name)
-    if pid is not None:
-        stop_pids([pid], timeout)
+    clean = stop_pids([pid], timeout) if pid is not None else True
     (_pid_dir() / f"{name}.pid").unlink(missing_ok=True)
+    return clean
 
 
 def pids_in_netns(ns_path: Path) -> list[int]:

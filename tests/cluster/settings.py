@@ -20,6 +20,9 @@ CACHE = Path(os.environ.get("KUBEMCP_CLUSTER_CACHE", str(Path.home() / ".cache" 
 # Runtime state of one cluster: pki, etcd data, containerd, kubelet, logs, pids.
 STATE = Path(os.environ.get("KUBEMCP_CLUSTER_STATE", "/var/lib/kubemcp-cluster"))
 
+# containerd's image store survives clusters, so images are imported once.
+CONTAINERD_ROOT = Path(os.environ.get("KUBEMCP_CONTAINERD_ROOT", str(CACHE / "containerd-root")))
+
 BIN_DIR = CACHE / "bin" / K8S_VERSION
 HELM_DIR = CACHE / "bin" / f"helm-{HELM_VERSION}"
 IMAGE_CACHE = CACHE / "images"
