@@ -6,12 +6,13 @@ import logging
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 import anyio
 import mcp_types as types
 from mcp.shared.exceptions import MCPError
 from mcp.shared.uri_template import UriTemplate
+from mcp_types import SERVER_INFO_META_KEY
 
 from kubemcp.errors import FileFormatError, FileFormatErrors, ServerError, SettingsError
 from kubemcp.gateway.backends import BackendPool, CallHooks
@@ -128,6 +129,7 @@ class Gateway:
         except ServerError as exc:
             logger.warning("tool %s failed: %s", name, exc)
             raise server_error(exc) from exc
+        result = _without_backend_identity(result)
         if self.settings.log_calls:
             logger.info(
                 "call %s -> %s/%s in %.1f ms%s",
@@ -144,11 +146,12 @@ class Gateway:
         if route is None:
             raise MCPError(types.INVALID_PARAMS, f"unknown prompt {name!r}")
         try:
-            return await self.pool.call(
+            prompt = await self.pool.call(
                 self._spec(route.server), lambda client: client.get_prompt(route.name, arguments), hooks
             )
         except ServerError as exc:
             raise server_error(exc) from exc
+        return _without_backend_identity(prompt)
 
     async def read_resource(self, uri: str, hooks: CallHooks) -> types.ReadResourceResult:
         listing = await self.listing(full=True)
@@ -161,9 +164,10 @@ class Gateway:
         if server is None:
             raise MCPError(types.INVALID_PARAMS, f"unknown resource {uri!r}")
         try:
-            return await self.pool.call(self._spec(server), lambda client: client.read_resource(uri), hooks)
+            read = await self.pool.call(self._spec(server), lambda client: client.read_resource(uri), hooks)
         except ServerError as exc:
             raise server_error(exc) from exc
+        return _without_backend_identity(read)
 
     # -- reloading -------------------------------------------------------------------------
 
@@ -207,3 +211,15 @@ def _prefer_declared(declared: list[types.Tool], discovered: list[types.Tool]) -
     """A catalog's tool list decides which tools are served; the server's own definitions fill in detail."""
     by_name = {tool.name: tool for tool in discovered}
     return [by_name.get(tool.name, tool) for tool in declared]
+
+
+ResultT = TypeVar("ResultT", bound=types.Result)
+
+
+def _without_backend_identity(result: ResultT) -> ResultT:
+    """Drop the backend's `serverInfo` stamp from a relayed result: the client's server is the gateway,
+    and the SDK stamps the gateway's own identity only where no stamp is present."""
+    if not result.meta or SERVER_INFO_META_KEY not in result.meta:
+        return result
+    meta = {key: value for key, value in result.meta.items() if key != SERVER_INFO_META_KEY}
+    return result.model_copy(update={"meta": meta or None})

@@ -19,6 +19,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
 
 import kubemcp
+from kubemcp.gateway.body_check import JsonRpcBodyCheck
 from kubemcp.gateway.core import Gateway
 from kubemcp.gateway.security import HostOriginGuard
 from kubemcp.gateway.settings import GatewaySettings
@@ -64,9 +65,10 @@ def build_http_app(gateway: Gateway, server: Server[Any], settings: GatewaySetti
     manager: StreamableHTTPSessionManager | None = None
     if settings.transport == "streaming":
         manager = StreamableHTTPSessionManager(app=server, max_request_body_size=settings.max_body_bytes)
-        routes.append(Route(MCP_PATH, StreamableHTTPASGIApp(manager)))
+        routes.append(Route(MCP_PATH, JsonRpcBodyCheck(StreamableHTTPASGIApp(manager), settings.max_body_bytes)))
     else:
-        sse = SseServerTransport(MESSAGE_PATH, max_request_body_size=settings.max_body_bytes)
+        # The Mount below serves "/message/"; advertise that path, not "/message", which would redirect.
+        sse = SseServerTransport(f"{MESSAGE_PATH}/", max_request_body_size=settings.max_body_bytes)
 
         async def handle_sse(request: Request) -> Response:
             async with sse.connect_sse(request.scope, request.receive, request._send) as (read, write):
@@ -74,7 +76,7 @@ def build_http_app(gateway: Gateway, server: Server[Any], settings: GatewaySetti
             return Response()
 
         routes.append(Route(SSE_PATH, handle_sse, methods=["GET"]))
-        routes.append(Mount(MESSAGE_PATH, app=sse.handle_post_message))
+        routes.append(Mount(MESSAGE_PATH, app=JsonRpcBodyCheck(sse.handle_post_message, settings.max_body_bytes)))
     app = Starlette(routes=routes, lifespan=lifespan)
     return HostOriginGuard(
         app, bind_host=settings.host, allowed_hosts=settings.allowed_hosts, allowed_origins=settings.allowed_origins
