@@ -87,12 +87,19 @@ async def discover(
     namespace = form_of(spec).namespace or "default"
     runtime = DiscoveryRuntime(kube, namespace, owner=owner, start_timeout=start_timeout)
     pool = BackendPool(runtime, call_timeout=min(60.0, limit))
-    try:
-        with anyio.fail_after(limit):
-            async with pool.running():
+    found: Offerings | None = None
+    problem: ServerError | None = None
+    async with pool.running():  # errors are kept and raised outside: its task group would wrap them
+        try:
+            with anyio.fail_after(limit):
                 found = await pool.call(once(spec), list_offerings)
-    except TimeoutError:
-        raise ServerError(spec.name, f"discovery did not finish within {limit:.0f}s") from None
+        except TimeoutError:
+            problem = ServerError(spec.name, f"discovery did not finish within {limit:.0f}s")
+        except ServerError as exc:
+            problem = exc
+    if problem is not None:
+        raise problem
+    assert found is not None
     return discovery_status(found, spec.digest)
 
 

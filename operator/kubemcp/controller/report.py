@@ -33,9 +33,28 @@ def differs(wanted: Any, current: Any) -> bool:
     return bool(wanted != current)
 
 
-def event_type(condition: Obj) -> str:
-    bad = condition.get("status") == ("True" if condition.get("type") in NEGATIVE else "False")
-    return "Warning" if bad else "Normal"
+def is_bad(condition: Obj | None) -> bool:
+    if condition is None:
+        return False
+    return bool(condition.get("status") == ("True" if condition.get("type") in NEGATIVE else "False"))
+
+
+def worth_an_event(before: list[Obj] | None, after: list[Obj] | None) -> list[tuple[str, str, str]]:
+    """(type, reason, message) of the Events a status change deserves: a problem appearing or changing
+    (Warning), a problem going away, and becoming Ready (Normal); one Event per distinct problem."""
+    found: list[tuple[str, str, str]] = []
+    for condition, old in transitions(before, after or []):
+        if condition.get("status") == "Unknown":
+            continue
+        if is_bad(condition):
+            item = ("Warning", str(condition["reason"]), str(condition["message"]))
+        elif is_bad(old) or condition.get("type") == "Ready":
+            item = ("Normal", str(condition["reason"]), str(condition["message"]) or str(condition["type"]))
+        else:
+            continue
+        if not any(other[1:] == item[1:] for other in found):
+            found.append(item)
+    return found
 
 
 class Reporter:
@@ -53,11 +72,8 @@ class Reporter:
             await self.kube.patch(kinds.path(plural, namespace, name, status=True), {"status": status})
         except NotFoundError:
             return False
-        if "conditions" in status:
-            for condition, _before in transitions(current.get("conditions"), status["conditions"]):
-                if condition.get("status") == "Unknown":
-                    continue
-                await self.event(obj, event_type(condition), str(condition["reason"]), str(condition["message"]))
+        for type_, reason, message in worth_an_event(current.get("conditions"), status.get("conditions")):
+            await self.event(obj, type_, reason, message)
         return True
 
     async def event(self, obj: Obj, type_: str, reason: str, message: str) -> None:

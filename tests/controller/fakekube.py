@@ -1,0 +1,128 @@
+"""An in-memory stand-in for `KubeClient`: enough of the API's behaviour for the reconcilers' unit tests."""
+
+from __future__ import annotations
+
+import copy
+import itertools
+import json
+import re
+from typing import Any
+
+from kubemcp.kube.client import ConflictError, NotFoundError
+
+Obj = dict[str, Any]
+_COUNTER = itertools.count(1)
+
+
+def _merge(target: Obj, patch: Obj) -> Obj:
+    for key, value in patch.items():
+        if value is None:
+            target.pop(key, None)
+        elif isinstance(value, dict) and isinstance(target.get(key), dict):
+            _merge(target[key], value)
+        else:
+            target[key] = copy.deepcopy(value)
+    return target
+
+
+def _matches(labels: dict[str, str], selector: str | None) -> bool:
+    if not selector:
+        return True
+    for term in re.split(r",(?![^(]*\))", selector):
+        term = term.strip()
+        if " in (" in term:
+            key, values = term.split(" in (")
+            if labels.get(key.strip()) not in {v.strip() for v in values.rstrip(")").split(",")}:
+                return False
+        elif term.startswith("!"):
+            if term[1:] in labels:
+                return False
+        elif "=" in term:
+            key, value = term.split("=", 1)
+            if labels.get(key) != value:
+                return False
+        elif term not in labels:
+            return False
+    return True
+
+
+class FakeKube:
+    def __init__(self) -> None:
+        self.objects: dict[str, Obj] = {}
+        self.writes: list[tuple[str, str]] = []
+
+    # -- test helpers ---------------------------------------------------------------------
+
+    def put(self, path: str, obj: Obj) -> Obj:
+        stored = copy.deepcopy(obj)
+        stored.setdefault("metadata", {}).setdefault("uid", f"uid-{next(_COUNTER)}")
+        stored["metadata"]["resourceVersion"] = str(next(_COUNTER))
+        self.objects[path] = stored
+        return stored
+
+    def under(self, collection: str) -> list[Obj]:
+        return [obj for path, obj in self.objects.items() if path.rsplit("/", 1)[0] == collection]
+
+    def events(self, namespace: str) -> list[Obj]:
+        return self.under(f"/api/v1/namespaces/{namespace}/events")
+
+    # -- the KubeClient surface the controller uses --------------------------------------
+
+    async def get(self, path: str, params: Any = None) -> Obj:
+        if path not in self.objects:
+            raise NotFoundError(404, "NotFound", f"{path} not found")
+        return copy.deepcopy(self.objects[path])
+
+    async def list(self, path: str, *, label_selector: str | None = None, field_selector: str | None = None) -> Obj:
+        items = [
+            copy.deepcopy(obj)
+            for obj in self.under(path)
+            if _matches(obj.get("metadata", {}).get("labels") or {}, label_selector)
+        ]
+        return {"apiVersion": "v1", "items": items, "metadata": {"resourceVersion": str(next(_COUNTER))}}
+
+    async def create(self, path: str, body: Obj) -> Obj:
+        self.writes.append(("create", path))
+        obj = copy.deepcopy(body)
+        metadata = obj.setdefault("metadata", {})
+        if "name" not in metadata:
+            metadata["name"] = f"{metadata['generateName']}{next(_COUNTER):05d}"
+        target = f"{path}/{metadata['name']}"
+        if target in self.objects:
+            raise ConflictError(409, "AlreadyExists", f"{target} exists")
+        metadata.setdefault("namespace", path.split("/namespaces/")[1].split("/")[0])
+        metadata.setdefault("creationTimestamp", "2026-01-01T00:00:00Z")
+        return self.put(target, obj)
+
+    async def patch(self, path: str, body: Any, *, kind: str = "merge") -> Obj:
+        self.writes.append(("patch", path))
+        status = path.endswith("/status")
+        target = path.removesuffix("/status")
+        if target not in self.objects:
+            raise NotFoundError(404, "NotFound", f"{target} not found")
+        obj = self.objects[target]
+        if status:
+            _merge(obj.setdefault("status", {}), body.get("status") or {})
+        else:
+            _merge(obj, body)
+        obj["metadata"]["resourceVersion"] = str(next(_COUNTER))
+        return copy.deepcopy(obj)
+
+    async def apply(self, path: str, body: Obj, *, manager: str = "kubemcp", force: bool = True) -> Obj:
+        current = self.objects.get(path)
+        if current is not None and json.dumps(
+            {k: v for k, v in current.items() if k not in {"status", "metadata"}}, sort_keys=True
+        ) == json.dumps({k: v for k, v in body.items() if k != "metadata"}, sort_keys=True):
+            return copy.deepcopy(current)
+        self.writes.append(("apply", path))
+        obj = copy.deepcopy(body)
+        if current is not None:
+            obj["metadata"]["uid"] = current["metadata"]["uid"]
+            obj["status"] = current.get("status", {})
+        return self.put(path, obj)
+
+    async def delete(
+        self, path: str, *, grace_seconds: int | None = None, propagation: str = "Background"
+    ) -> Obj | None:
+        self.writes.append(("delete", path))
+        return self.objects.pop(path, None)

@@ -1,0 +1,247 @@
+"""The reconcilers against an in-memory API: conditions and Events, discovery, the warm pool, gateway objects."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any, cast
+
+import pytest
+import yaml
+from controller.fakekube import FakeKube
+from controller.objects import DICE, catalog, gateway, server
+from kubemcp.controller import kinds
+from kubemcp.controller.catalog import reconcile_catalog
+from kubemcp.controller.context import Controller
+from kubemcp.controller.gateway import reconcile_gateway
+from kubemcp.controller.options import OperatorOptions
+from kubemcp.controller.resolve import resolve
+from kubemcp.controller.server import reconcile_server
+from kubemcp.crd.conditions import find
+from kubemcp.errors import ServerUnavailableError
+from kubemcp.gateway.spec import ServerSpec
+from kubemcp.kube.client import KubeClient
+
+pytestmark = pytest.mark.anyio
+
+NS = "team"
+Obj = dict[str, Any]
+
+
+@pytest.fixture
+def kube() -> FakeKube:
+    return FakeKube()
+
+
+@pytest.fixture
+def ctl(kube: FakeKube) -> Controller:
+    return Controller(cast(KubeClient, kube), OperatorOptions(namespaces=(NS,), gateway_image="kubemcp/kubemcp:dev"))
+
+
+def put(kube: FakeKube, plural: str, obj: Obj) -> Obj:
+    return kube.put(kinds.path(plural, NS, obj["metadata"]["name"]), obj)
+
+
+def status_of(kube: FakeKube, plural: str, name: str) -> Obj:
+    status: Obj = kube.objects[kinds.path(plural, NS, name)].get("status") or {}
+    return status
+
+
+def condition(status: Obj, type_: str) -> tuple[str, str]:
+    found = find(status.get("conditions"), type_)
+    assert found is not None, f"no {type_} condition in {status}"
+    return found["status"], found["reason"]
+
+
+async def settle(ctl: Controller) -> None:
+    """Let background discoveries finish."""
+    for _ in range(50):
+        running = [task for _, task in ctl.discovery.running.values()]
+        if not running:
+            return
+        await asyncio.gather(*running, return_exceptions=True)
+
+
+def fake_discovery(monkeypatch: pytest.MonkeyPatch, result: Exception | None = None) -> list[str]:
+    calls: list[str] = []
+
+    async def discover(kube: Any, spec: ServerSpec, owner: Obj, **_: Any) -> Obj:
+        calls.append(spec.name)
+        if result is not None:
+            raise result
+        return {
+            "digest": spec.digest,
+            "discoveredAt": "2026-01-01T00:00:00Z",
+            "tools": [{"name": "roll", "inputSchema": {"type": "object"}}],
+            "prompts": [],
+            "resources": [],
+            "resourceTemplates": [],
+        }
+
+    monkeypatch.setattr("kubemcp.controller.server.discover", discover)
+    return calls
+
+
+async def test_a_bad_server_gets_a_condition_and_one_event(kube: FakeKube, ctl: Controller) -> None:
+    put(kube, kinds.SERVERS, server("dice"))
+    await reconcile_server(ctl, NS, "dice")
+    status = status_of(kube, kinds.SERVERS, "dice")
+    assert condition(status, "Resolved") == ("False", "CatalogNotFound")
+    assert condition(status, "Ready") == ("False", "CatalogNotFound")
+    assert status["observedGeneration"] == 1
+    [event] = kube.events(NS)
+    assert (event["type"], event["reason"]) == ("Warning", "CatalogNotFound")
+    assert event["involvedObject"]["kind"] == "MCPServer"
+    writes = list(kube.writes)
+    await reconcile_server(ctl, NS, "dice")  # level-based: nothing new, nothing written
+    assert kube.writes == writes
+    assert len(kube.events(NS)) == 1
+
+
+async def test_discovery_is_recorded_and_the_pool_filled(
+    kube: FakeKube, ctl: Controller, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls = fake_discovery(monkeypatch)
+    put(kube, kinds.CATALOGS, catalog())
+    obj = put(kube, kinds.SERVERS, server("dice", warmPool=2))
+    await reconcile_server(ctl, NS, "dice")
+    await settle(ctl)
+    digest = resolve(obj, catalog()).digest
+    status = status_of(kube, kinds.SERVERS, "dice")
+    assert status["resolved"]["digest"] == digest
+    assert status["discovery"]["digest"] == digest
+    assert [tool["name"] for tool in status["discovery"]["tools"]] == ["roll"]
+    assert condition(status, "Discovered") == ("True", "Discovered")
+    assert condition(status, "Ready") == ("True", "Ready")
+    assert condition(status, "Degraded") == ("False", "AsExpected")
+    pods = kube.under(f"/api/v1/namespaces/{NS}/pods")
+    assert len(pods) == 2
+    for pod in pods:
+        assert pod["metadata"]["labels"]["kubemcp.dev/role"] == "pool"
+        assert pod["metadata"]["labels"]["kubemcp.dev/digest"] == digest
+        assert pod["metadata"]["ownerReferences"][0]["uid"] == obj["metadata"]["uid"]
+    assert status["warmPool"] == {"desired": 2, "ready": 0}  # created, not yet running
+    await reconcile_server(ctl, NS, "dice")
+    assert calls == ["dice"]  # discovered once for this digest
+    assert len(kube.under(f"/api/v1/namespaces/{NS}/pods")) == 2
+
+
+async def test_a_changed_image_is_discovered_again_and_stale_pool_pods_go(
+    kube: FakeKube, ctl: Controller, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls = fake_discovery(monkeypatch)
+    put(kube, kinds.CATALOGS, catalog())
+    put(kube, kinds.SERVERS, server("dice", warmPool=1))
+    await reconcile_server(ctl, NS, "dice")
+    await settle(ctl)
+    [old_pod] = kube.under(f"/api/v1/namespaces/{NS}/pods")
+    put(kube, kinds.CATALOGS, catalog(entries={"dice": {**DICE, "image": "kubemcp/example-dice:2"}}))
+    await reconcile_catalog(ctl, NS, "examples")
+    await settle(ctl)
+    assert calls == ["dice", "dice"]
+    status = status_of(kube, kinds.SERVERS, "dice")
+    assert status["resolved"]["image"] == "kubemcp/example-dice:2"
+    assert status["discovery"]["digest"] == status["resolved"]["digest"]
+    [new_pod] = kube.under(f"/api/v1/namespaces/{NS}/pods")
+    assert new_pod["metadata"]["name"] != old_pod["metadata"]["name"]
+    assert new_pod["metadata"]["labels"]["kubemcp.dev/digest"] == status["resolved"]["digest"]
+
+
+async def test_discovery_failure_is_a_condition_retried_with_backoff(
+    kube: FakeKube, ctl: Controller, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    problem = ServerUnavailableError(
+        "dice", 'pod mcp-dice-discovery-x cannot start: CreateContainerConfigError: secret "kubemcp-secrets" not found'
+    )
+    calls = fake_discovery(monkeypatch, problem)
+    put(kube, kinds.CATALOGS, catalog())
+    put(kube, kinds.SERVERS, server("dice"))
+    await reconcile_server(ctl, NS, "dice")
+    await settle(ctl)
+    status = status_of(kube, kinds.SERVERS, "dice")
+    assert condition(status, "Discovered") == ("False", "CreateContainerConfigError")
+    assert condition(status, "Ready") == ("False", "CreateContainerConfigError")
+    assert condition(status, "Degraded") == ("True", "CreateContainerConfigError")
+    assert "kubemcp-secrets" in find(status["conditions"], "Discovered")["message"]  # type: ignore[index]
+    assert "discovery" not in status
+    failure = ctl.discovery.failures[(NS, "dice")]
+    assert failure.attempts == 1
+    await reconcile_server(ctl, NS, "dice")  # within the backoff: not run again
+    await settle(ctl)
+    assert calls == ["dice"]
+    warnings = [e["reason"] for e in kube.events(NS) if e["type"] == "Warning"]
+    assert warnings.count("CreateContainerConfigError") == 2  # Discovered and Ready, once each
+
+
+async def test_catalog_status_and_its_servers_follow(
+    kube: FakeKube, ctl: Controller, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake_discovery(monkeypatch)
+    put(kube, kinds.SERVERS, server("dice"))
+    await reconcile_server(ctl, NS, "dice")
+    assert condition(status_of(kube, kinds.SERVERS, "dice"), "Resolved") == ("False", "CatalogNotFound")
+    put(kube, kinds.CATALOGS, catalog(entries={"dice": DICE, "broken": {"image": "x", "tools": [{"name": ""}]}}))
+    await reconcile_catalog(ctl, NS, "examples")
+    status = status_of(kube, kinds.CATALOGS, "examples")
+    assert status["entries"] == 2
+    ready = find(status["conditions"], "Ready")
+    assert ready is not None
+    assert (ready["status"], ready["reason"]) == ("False", "InvalidEntries")
+    assert "broken" in ready["message"]
+    assert condition(status_of(kube, kinds.SERVERS, "dice"), "Resolved") == ("True", "Resolved")
+    await settle(ctl)
+
+
+async def test_gateway_objects_configmap_and_status(
+    kube: FakeKube, ctl: Controller, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake_discovery(monkeypatch)
+    put(kube, kinds.CATALOGS, catalog())
+    put(kube, kinds.SERVERS, server("dice", labels={"serve": "yes"}))
+    put(kube, kinds.SERVERS, server("other", catalogRef={"name": "examples", "entry": "dice"}))
+    put(kube, kinds.SERVERS, server("broken", labels={"serve": "yes"}, catalogRef={"name": "nope"}))
+    for name in ("dice", "other"):
+        await reconcile_server(ctl, NS, name)
+    await settle(ctl)
+    gw = put(kube, kinds.GATEWAYS, gateway("mcp", serverSelector={"matchLabels": {"serve": "yes"}}))
+    await reconcile_gateway(ctl, NS, "mcp")
+
+    made = {
+        path: obj
+        for path, obj in kube.objects.items()
+        if obj.get("kind") in {"ServiceAccount", "Role", "RoleBinding", "ConfigMap", "Deployment", "Service"}
+    }
+    assert sorted(obj["kind"] for obj in made.values()) == [
+        "ConfigMap", "Deployment", "Role", "RoleBinding", "Service", "ServiceAccount",
+    ]  # fmt: skip
+    for obj in made.values():
+        assert obj["metadata"]["ownerReferences"][0]["uid"] == gw["metadata"]["uid"]
+    configmap = next(obj for obj in made.values() if obj["kind"] == "ConfigMap")
+    served = yaml.safe_load(configmap["data"]["catalog.yaml"])["registry"]
+    assert list(served) == ["dice"]
+    assert [tool["name"] for tool in served["dice"]["discovered"]["tools"]] == ["roll"]
+    assert served["dice"]["kubernetes"]["namespace"] == NS
+
+    status = status_of(kube, kinds.GATEWAYS, "mcp")
+    assert status["servers"] == ["dice"]
+    assert status["endpoint"] == "mcp.team.svc:8811"
+    assert condition(status, "Reconciled") == ("True", "Applied")
+    assert condition(status, "Ready") == ("Unknown", "Starting")
+    assert condition(status, "Degraded") == ("True", "ServersLeftOut")
+    assert "team/broken" in find(status["conditions"], "Degraded")["message"]  # type: ignore[index]
+
+    writes = list(kube.writes)
+    await reconcile_gateway(ctl, NS, "mcp")
+    assert kube.writes == writes  # nothing changed, nothing written
+
+
+async def test_gateway_never_takes_over_objects_of_others(kube: FakeKube, ctl: Controller) -> None:
+    kube.put(
+        f"/api/v1/namespaces/{NS}/services/mcp",
+        {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "mcp", "namespace": NS}},
+    )
+    put(kube, kinds.GATEWAYS, gateway("mcp"))
+    await reconcile_gateway(ctl, NS, "mcp")
+    status = status_of(kube, kinds.GATEWAYS, "mcp")
+    assert condition(status, "Reconciled") == ("False", "NameConflict")
+    assert "Service team/mcp" in find(status["conditions"], "Reconciled")["message"]  # type: ignore[index]
+    assert not [w for w in kube.writes if w[0] == "apply"]
