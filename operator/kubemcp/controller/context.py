@@ -21,12 +21,21 @@ class Controller:
         self.reporter = Reporter(kube)
         self.discovery = DiscoveryTasks()
         self._locks: dict[tuple[str, str, str], asyncio.Lock] = {}
+        self._labels: dict[tuple[str, str], dict[str, str]] = {}
 
     def lock(self, plural: str, namespace: str, name: str) -> asyncio.Lock:
         """One reconcile at a time per object, whichever handler, timer or task asks for it."""
         return self._locks.setdefault((plural, namespace, name), asyncio.Lock())
 
+    def labels_changed(self, namespace: str, name: str, labels: dict[str, str]) -> bool:
+        """Whether an MCPServer's labels differ from when it was last seen (they decide which gateways serve it)."""
+        before = self._labels.get((namespace, name))
+        self._labels[(namespace, name)] = dict(labels)
+        return before != labels
+
     def forget(self, plural: str, namespace: str, name: str) -> None:
+        if plural == kinds.SERVERS:
+            self._labels.pop((namespace, name), None)
         lock = self._locks.get((plural, namespace, name))
         if lock is not None and not lock.locked():
             del self._locks[(plural, namespace, name)]

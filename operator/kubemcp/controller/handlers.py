@@ -94,13 +94,15 @@ def register(registry: kopf.OperatorRegistry, options: OperatorOptions) -> None:
     # -- MCPServer ---------------------------------------------------------------------------
 
     @kopf.on.event(*SERVERS, registry=registry)
-    async def server_event(type: str, namespace: str | None, name: str, memo: Any, **_: Any) -> None:
+    async def server_event(
+        type: str, namespace: str | None, name: str, labels: Mapping[str, str], memo: Any, **_: Any
+    ) -> None:
         ctl, ns = controller(memo), namespace or ""
         if type == "DELETED":
             await _guarded(f"server {ns}/{name}", server_removed(ctl, ns, name))
             return
         await _guarded(f"server {ns}/{name}", reconcile_server(ctl, ns, name))
-        if type == "MODIFIED":  # its labels may have changed which gateways select it
+        if ctl.labels_changed(ns, name, dict(labels)) and type is not None:  # which gateways select it
             await reconcile_gateways_in(ctl, ns)
 
     @kopf.timer(*SERVERS, interval=interval, registry=registry)
