@@ -45,14 +45,15 @@ async def test_per_call_process_exists_only_for_the_call(gateway_process: Any, t
     assert gateway.process is not None
     async with Client(gateway.url) as client:
         await client.list_tools()
-        assert children_of(gateway.process.pid) == []  # the catalog-less probe was discovered, then stopped
+        # The catalog-less probe was started once to discover its tools, then stopped.
+        assert await _until(lambda: children_of(gateway.process.pid) == [])
         first = _json(await client.call_tool("whoami", {}))
         second = _json(await client.call_tool("whoami", {}))
         assert first["pid"] != second["pid"]  # a fresh process per call
         assert first["ppid"] == gateway.process.pid
-        assert not pid_alive(first["pid"])
-        assert not pid_alive(second["pid"])
-        assert children_of(gateway.process.pid) == []
+        # The answer comes first; the process is stopped right after it (stdin closed, group ended).
+        assert await _until(lambda: not pid_alive(first["pid"]) and not pid_alive(second["pid"]), 10)
+        assert await _until(lambda: children_of(gateway.process.pid) == [], 10)
 
 
 async def test_long_lived_server_is_shared_then_stopped_when_idle(gateway_process: Any, tmp_path: Path) -> None:
@@ -156,3 +157,16 @@ async def test_broken_servers_fail_only_their_own_calls(gateway_process: Any, tm
         assert healthy["name"] == "healthy"
     assert gateway.process is not None
     assert gateway.process.poll() is None
+
+
+async def test_sigterm_stops_long_lived_servers_before_exit(gateway_process: Any, tmp_path: Path) -> None:
+    catalog = write_catalog(tmp_path / "catalog.yaml", {"probe": probe_entry(longLived=True)})
+    gateway = gateway_process("--catalog", str(catalog))
+    async with Client(gateway.url) as client:
+        resident = _json(await client.call_tool("whoami", {}))
+    assert pid_alive(resident["pid"])
+    assert gateway.process is not None
+    gateway.process.terminate()
+    assert gateway.process.wait(timeout=20) == 0
+    assert not pid_alive(resident["pid"]), "the gateway exited before stopping its long-lived server"
+    assert "gateway stopped" in gateway.log

@@ -26,6 +26,12 @@ def _spec(
     return build_spec(name, entry, SOURCE, config or {}, {})
 
 
+async def _settled(runtime: MemoryRuntime, running: int) -> None:
+    with anyio.fail_after(5):
+        while runtime.running != running:
+            await anyio.sleep(0.01)
+
+
 async def _instance(pool: BackendPool, spec: ServerSpec) -> int:
     result = await pool.call(spec, lambda c: c.call_tool("instance_number", {}))
     assert isinstance(result.structured_content, dict)
@@ -39,7 +45,7 @@ async def test_per_call_starts_and_stops_an_instance_per_call() -> None:
     pool = BackendPool(runtime)
     async with pool.running():
         assert [await _instance(pool, _spec()) for _ in range(3)] == [1, 2, 3]
-        assert runtime.running == 0
+        await _settled(runtime, 0)  # each instance stops right after its answer
 
 
 async def test_long_lived_is_shared_by_concurrent_calls() -> None:
@@ -129,4 +135,4 @@ async def test_per_session_instances_follow_the_client_session() -> None:
     async with pool.running():
         assert [await instance(first), await instance(second), await instance(first)] == [1, 2, 1]
         assert await instance(None) == 3  # no session (stateless request): an instance for the call alone
-        assert runtime.running == 2
+        await _settled(runtime, 2)

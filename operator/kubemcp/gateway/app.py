@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import tempfile
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -79,11 +80,25 @@ async def run_gateway(settings: GatewaySettings) -> None:
             len(gateway.specs),
             ", ".join(gateway.specs) or "none",
         )
-        async with gateway.running():
+        stop = anyio.Event()
+        async with gateway.running(), anyio.create_task_group() as tg:
+
+            async def stop_on_signal() -> None:
+                with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+                    async for received in signals:
+                        logger.info("stopping on %s", received.name)
+                        stop.set()
+                        if settings.transport == "stdio":
+                            tg.cancel_scope.cancel()
+                        return
+
+            tg.start_soon(stop_on_signal)
             if settings.transport == "stdio":
                 await serve_stdio(server)
             else:
-                await serve_http(gateway, server, settings)
+                await serve_http(gateway, server, settings, stop)
+            tg.cancel_scope.cancel()
+        logger.info("gateway stopped")
 
 
 async def dry_run(settings: GatewaySettings, out: TextIO) -> None:

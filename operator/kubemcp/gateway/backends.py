@@ -217,10 +217,43 @@ class BackendPool:
                     text = text.replace(value, "***")
             raise ServerError(spec.name, text) from exc
 
-    async def _call(self, spec: ServerSpec, operation: Operation[T], hooks: CallHooks) -> T:
-        if spec.lifecycle == "perCall" or (spec.lifecycle == "perSession" and hooks.session is None):
+    async def _per_call(self, spec: ServerSpec, operation: Operation[T], hooks: CallHooks) -> T:
+        """One instance for one request. The answer is returned as soon as it arrives; stopping the
+        instance (stdin closed, process or Pod ended) finishes in the pool's task group meanwhile."""
+        if self._tg is None:
             async with self.open(spec, hooks.on_log) as (client, link):
                 return await _guarded(spec, link, operation(client))
+        answered = anyio.Event()
+        outcome: list[T] = []
+        failure: list[BaseException] = []
+        scope = anyio.CancelScope()
+
+        async def run() -> None:
+            with scope:
+                try:
+                    async with self.open(spec, hooks.on_log) as (client, link):
+                        outcome.append(await _guarded(spec, link, operation(client)))
+                        answered.set()
+                except Exception as exc:  # handed to the caller, never to the pool's task group
+                    failure.append(exc)
+                finally:
+                    answered.set()
+
+        self._tg.start_soon(run)
+        try:
+            await answered.wait()
+        except BaseException:
+            scope.cancel()
+            raise
+        if outcome:
+            return outcome[0]
+        if failure:
+            raise failure[0]
+        raise ServerCrashedError(spec.name, "the request was abandoned")
+
+    async def _call(self, spec: ServerSpec, operation: Operation[T], hooks: CallHooks) -> T:
+        if spec.lifecycle == "perCall" or (spec.lifecycle == "perSession" and hooks.session is None):
+            return await self._per_call(spec, operation, hooks)
         resident = await self._resident(spec, hooks.session)
         assert resident.client is not None
         assert resident.link is not None

@@ -45,6 +45,7 @@ class Gateway:
         self._locks: dict[str, anyio.Lock] = {}
         self._failed: dict[str, tuple[float, str]] = {}
         self._tool_filter = set(settings.tools) or None
+        self._listings: dict[bool, Listing] = {}
 
     @asynccontextmanager
     async def running(self) -> AsyncIterator[Gateway]:
@@ -96,6 +97,7 @@ class Gateway:
             if (declared := from_catalog(spec)) is not None:
                 discovered.tools = _prefer_declared(declared.tools, discovered.tools)
             self.cache.put(spec, discovered)
+            self._listings.clear()
             logger.info(
                 "discovered %s: %d tools, %d prompts, %d resources",
                 spec.name,
@@ -106,9 +108,33 @@ class Gateway:
             return discovered
 
     async def listing(self, *, full: bool) -> Listing:
-        return build_listing(
-            await self.offerings(full=full), prefix_all=self.settings.prefix_tools, tool_filter=self._tool_filter
-        )
+        """The served view; kept until the served set or a server's known offerings change."""
+        cached = self._listings.get(full)
+        if cached is not None:
+            return cached
+        specs = self.specs
+        found = await self.offerings(full=full)
+        listing = build_listing(found, prefix_all=self.settings.prefix_tools, tool_filter=self._tool_filter)
+        complete = all(self._known(spec, full=full) for spec in specs.values())
+        if specs is self.specs and complete:
+            self._listings[full] = listing
+        return listing
+
+    def _known(self, spec: ServerSpec, *, full: bool) -> bool:
+        """Whether a listing can be kept: every server's offerings came from somewhere lasting."""
+        if self.cache.get(spec) is not None or from_recorded(spec) is not None:
+            return True
+        return not full and spec.entry.tools is not None
+
+    def cached_tool_schema(self, name: str) -> dict[str, Any] | None:
+        """A served tool's input schema from the last listing, without awaiting anything."""
+        listing = self._listings.get(False) or self._listings.get(True)
+        if listing is None:
+            return None
+        for tool in listing.tools:
+            if tool.name == name:
+                return tool.input_schema
+        return None
 
     # -- requests --------------------------------------------------------------------------
 
@@ -181,6 +207,7 @@ class Gateway:
         before = {name: spec.digest for name, spec in self.specs.items()}
         after = {name: spec.digest for name, spec in specs.items()}
         self.specs = specs
+        self._listings.clear()
         if before == after:
             return False
         logger.info("served servers changed: %s", ", ".join(specs) or "(none)")

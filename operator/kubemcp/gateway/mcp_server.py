@@ -91,6 +91,8 @@ def build_server(gateway: Gateway) -> Server[Any]:
         on_list_resource_templates=list_templates,
         on_read_resource=read_resource,
         on_subscriptions_listen=gateway.notifier.listen,
+        get_tool_input_schema=gateway.cached_tool_schema,
     )
-    server.middleware.append(gateway.notifier)
+    # Only the session registry: the SDK's default tracing middleware costs time on every request.
+    server.middleware = [gateway.notifier]
     return server

@@ -7,6 +7,7 @@ import json
 import re
 import sys
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from kubemcp.errors import ServerUnavailableError
@@ -40,7 +41,7 @@ class ServerSpec:
         form = self.entry.kubernetes
         return float(form.idle_timeout_seconds) if form is not None and form.idle_timeout_seconds else None
 
-    @property
+    @cached_property
     def digest(self) -> str:
         """Changes when what the server would list could change: image, command, env, config, secret names."""
         material = {

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 
 import anyio
@@ -83,12 +83,23 @@ def build_http_app(gateway: Gateway, server: Server[Any], settings: GatewaySetti
     )
 
 
-async def serve_http(gateway: Gateway, server: Server[Any], settings: GatewaySettings) -> None:
+class _UvicornServer(uvicorn.Server):
+    """uvicorn without its own signal handling: the gateway stops on SIGTERM/SIGINT itself, so its
+    backends are stopped before the process exits (uvicorn would re-raise the signal and skip that)."""
+
+    @contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+async def serve_http(
+    gateway: Gateway, server: Server[Any], settings: GatewaySettings, stop: anyio.Event | None = None
+) -> None:
     app = build_http_app(gateway, server, settings)
     config = uvicorn.Config(
         app, host=settings.host, port=settings.port, log_level="warning", lifespan="on", access_log=False
     )
-    http = uvicorn.Server(config)
+    http = _UvicornServer(config)
     path = MCP_PATH if settings.transport == "streaming" else SSE_PATH
 
     async def announce() -> None:
@@ -99,9 +110,16 @@ async def serve_http(gateway: Gateway, server: Server[Any], settings: GatewaySet
                 host, port = sock.getsockname()[:2]
                 logger.info("serving MCP on http://%s:%d%s", _url_host(host), port, path)
 
+    async def stop_when_asked() -> None:
+        if stop is not None:
+            await stop.wait()
+            http.should_exit = True
+
     async with anyio.create_task_group() as tg:
         tg.start_soon(announce)
+        tg.start_soon(stop_when_asked)
         await http.serve()
+        tg.cancel_scope.cancel()
 
 
 def _url_host(host: str) -> str:
