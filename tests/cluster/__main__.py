@@ -2,7 +2,7 @@
 
 python -m tests.cluster up             # start, or reuse the running cluster
 python -m tests.cluster status         # processes, kubeconfig, health (JSON)
-python -m tests.cluster down           # stop everything and clean up
+python -m tests.cluster down [--force]  # stop and clean up (--force: even while test sessions use it)
 python -m tests.cluster build-images   # pause + base images into the cache
 python -m tests.cluster build-bins     # Kubernetes + helm binaries into the cache
 python -m tests.cluster env            # `export KUBECONFIG=...` for a shell
@@ -35,7 +35,7 @@ def main(argv: list[str]) -> int:
             print(f"export KUBECONFIG={c.kubeconfig}")
             return 0
         if cmd == "down":
-            harness.down()
+            harness.down(force="--force" in rest)
             left = harness.leftovers()
             if any(left.values()):
                 print(json.dumps({"leftovers": left}, indent=2), file=sys.stderr)

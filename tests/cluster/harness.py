@@ -127,6 +127,7 @@ class Cluster:
     server: str
     port: int
     state: Path
+    reused: bool = False  # True when up() found it already running
 
     @property
     def kubectl_path(self) -> Path:
@@ -758,7 +759,9 @@ def current() -> Cluster | None:
             return None
     except OSError:
         return None
-    return Cluster(kubeconfig=Path(info["kubeconfig"]), server=info["server"], port=info["port"], state=S.STATE)
+    return Cluster(
+        kubeconfig=Path(info["kubeconfig"]), server=info["server"], port=info["port"], state=S.STATE, reused=True
+    )
 
 
 def up(*, build: bool = True, images: bool = True, timeout: float = 180) -> Cluster:
@@ -853,10 +856,53 @@ def _up_locked(*, build: bool, images: bool, timeout: float) -> Cluster:
     return Cluster(kubeconfig=kubeconfig_path(), server=server, port=port, state=S.STATE)
 
 
-def down(*, keep_logs: bool = True) -> None:
-    """Stop everything the harness started; safe after a crash and when nothing runs."""
+def down(*, keep_logs: bool = True, force: bool = False) -> None:
+    """Stop everything the harness started; safe after a crash and when nothing runs.
+
+    Refuses while other pytest sessions use the cluster, unless ``force``."""
     with lock():
+        users = active_users()
+        if users and not force:
+            raise ClusterError(f"the cluster is in use by test sessions (PIDs {users}); use --force to stop it anyway")
         _down_locked(keep_logs=keep_logs)
+
+
+# ---------------------------------------------------------------- sessions using the cluster
+
+
+def _users_dir() -> Path:
+    return S.STATE.parent / f".{S.STATE.name}.users"
+
+
+def register_user() -> None:
+    """Record this process as a user of the cluster (a pytest session)."""
+    _users_dir().mkdir(parents=True, exist_ok=True)
+    (_users_dir() / str(os.getpid())).touch()
+
+
+def active_users() -> list[int]:
+    """Live processes other than this one that registered as users."""
+    out: list[int] = []
+    d = _users_dir()
+    if not d.is_dir():
+        return out
+    for f in d.iterdir():
+        if f.name.isdigit() and procs.alive(int(f.name)):
+            if int(f.name) != os.getpid():
+                out.append(int(f.name))
+        else:
+            f.unlink(missing_ok=True)
+    return sorted(out)
+
+
+def unregister_user() -> list[int]:
+    """Drop this process from the users; returns the other users still there."""
+    (_users_dir() / str(os.getpid())).unlink(missing_ok=True)
+    others = active_users()
+    if not others:
+        with contextlib.suppress(OSError):
+            _users_dir().rmdir()
+    return others
 
 
 def _shim_socket(address: str, namespace: str, cid: str) -> Path:

@@ -9,7 +9,6 @@ the cluster cannot start); otherwise they are skipped with a hint.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import re
@@ -20,7 +19,7 @@ from typing import Any, TypeVar
 
 import pytest
 
-from . import harness, procs
+from . import harness
 from . import settings as S
 
 ENABLE_HINT = "cluster tests are off; enable them with: KUBEMCP_CLUSTER=1 pytest tests/cluster"
@@ -60,32 +59,6 @@ def wait_for(check: Callable[[], T | None], timeout: float = 60, what: str = "co
     raise TimeoutError(f"timed out after {timeout}s waiting for {what}" + (f" (last error: {last!r})" if last else ""))
 
 
-# ---------------------------------------------------------------- session users
-
-
-def _users_dir() -> Path:
-    return S.STATE.parent / f".{S.STATE.name}.users"
-
-
-def _register_user() -> None:
-    _users_dir().mkdir(parents=True, exist_ok=True)
-    (_users_dir() / str(os.getpid())).touch()
-
-
-def _other_users() -> list[int]:
-    (_users_dir() / str(os.getpid())).unlink(missing_ok=True)
-    out = []
-    for f in _users_dir().glob("*"):
-        if f.name.isdigit() and procs.alive(int(f.name)):
-            out.append(int(f.name))
-        else:
-            f.unlink(missing_ok=True)
-    if not out:
-        with contextlib.suppress(OSError):
-            _users_dir().rmdir()
-    return out
-
-
 def _owner_path() -> Path:
     return S.STATE / "owner"
 
@@ -96,18 +69,17 @@ def cluster() -> Iterator[harness.Cluster]:
     only if this session started it, no other session uses it, and KUBEMCP_CLUSTER_KEEP != 1."""
     if not cluster_enabled():
         pytest.skip(ENABLE_HINT)
-    with harness.lock():
-        was_up = harness.current() is not None
+    harness.register_user()  # before up(): no other session may tear it down under us
     try:
         c = harness.up()
-        if not was_up:
+        if not c.reused:
             _owner_path().write_text(f"pytest {os.getpid()}\n")
         harness.apply_crds(c)
     except Exception as e:
+        harness.unregister_user()
         pytest.fail(f"the test cluster could not start: {e}", pytrace=False)
-    _register_user()
     yield c
-    others = _other_users()
+    others = harness.unregister_user()
     keep = os.environ.get("KUBEMCP_CLUSTER_KEEP") == "1"
     try:
         started_by_tests = _owner_path().read_text().startswith("pytest")
@@ -116,7 +88,7 @@ def cluster() -> Iterator[harness.Cluster]:
     if keep and started_by_tests:
         _owner_path().write_text("kept\n")  # later sessions treat it as already up
     elif started_by_tests and not others:
-        harness.down()
+        harness.down(force=True)
 
 
 @pytest.fixture(scope="session")
