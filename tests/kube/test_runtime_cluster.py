@@ -162,9 +162,11 @@ async def test_warm_pool_pods_are_claimed(
     for _ in range(2):
         cluster.kubectl("create", "-n", namespace, "-f", "-", input=json.dumps(server_pod(spec, "pool")))
     pool = "kubemcp.dev/server=probe,kubemcp.dev/role=pool"
-    ready = await _until(
-        lambda: [p for p in _pods(cluster, namespace, pool) if p["status"].get("phase") == "Running"], 120
-    )
+
+    def running() -> list[dict[str, Any]]:
+        return [p for p in _pods(cluster, namespace, pool) if p["status"].get("phase") == "Running"]
+
+    ready = await _until(lambda: len(running()) == 2 and running(), 120)
     names = {p["metadata"]["name"] for p in ready}
     gateway = cluster_gateway(warmPool=2)
     async with Client(gateway.url) as client:
