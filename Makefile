@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PORT ?= 8811
 TRANSPORT ?= streaming
 
-.PHONY: setup run test lint typecheck unit bench clean wheels
+.PHONY: setup run test lint typecheck unit bench bench-kube clean wheels
 
 $(BIN)/kubemcp: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +34,9 @@ test: lint typecheck
 
 bench: setup
 	$(BIN)/python bench/gateway_bench.py
+
+bench-kube: setup  # needs the test cluster's prerequisites: bash tests/cluster/setup.sh
+	$(BIN)/python bench/kube_bench.py
 
 wheels: $(BIN)/kubemcp  # the wheelhouse the Dockerfile installs from
 	rm -rf build/wheels

@@ -18,10 +18,15 @@ SOURCE = CatalogSource(path="c.yaml", line=1, directory=".")
 
 
 def _spec(
-    name: str = "s", *, long_lived: bool = False, config: dict[str, object] | None = None, lifecycle: str = "perCall"
+    name: str = "s",
+    *,
+    long_lived: bool = False,
+    config: dict[str, object] | None = None,
+    lifecycle: str = "perCall",
+    warm_pool: int = 0,
 ) -> ServerSpec:
     entry = CatalogEntry.model_validate(
-        {"image": "x/y", "longLived": long_lived, "kubernetes": {"lifecycle": lifecycle}}
+        {"image": "x/y", "longLived": long_lived, "kubernetes": {"lifecycle": lifecycle, "warmPool": warm_pool}}
     )
     return build_spec(name, entry, SOURCE, config or {}, {})
 
@@ -136,3 +141,20 @@ async def test_per_session_instances_follow_the_client_session() -> None:
         assert [await instance(first), await instance(second), await instance(first)] == [1, 2, 1]
         assert await instance(None) == 3  # no session (stateless request): an instance for the call alone
         await _settled(runtime, 2)
+
+
+async def test_warm_instances_are_ready_before_calls_and_serve_one_call_each() -> None:
+    runtime = MemoryRuntime(counter_server)
+    pool = BackendPool(runtime)
+    spec = _spec(lifecycle="perCall", warm_pool=2)
+    async with pool.running():
+        pool.warm_up([spec])
+        await _settled(runtime, 2)  # prepared ahead of any call
+        assert runtime.started == 2
+        first = await _instance(pool, spec)
+        second = await _instance(pool, spec)
+        assert {first, second} == {1, 2}  # the prepared ones answered, one call each
+        await _settled(runtime, 2)  # the used ones stopped, replacements are ready
+        assert runtime.started == 4
+        pool.warm_up([])  # the server is no longer served: its warm instances stop
+        await _settled(runtime, 0)

@@ -31,6 +31,7 @@ from kubemcp.errors import ServerCrashedError, ServerError, ServerUnavailableErr
 from kubemcp.gateway.link import BackendLink
 from kubemcp.gateway.runtime import Runtime
 from kubemcp.gateway.spec import ServerSpec
+from kubemcp.gateway.warm import WarmSet
 
 logger = logging.getLogger(__name__)
 
@@ -115,6 +116,7 @@ class BackendPool:
         self._modes: dict[str, str] = {}
         self._residents: dict[tuple[str, int], _Resident] = {}
         self._locks: dict[tuple[str, int], anyio.Lock] = {}
+        self._warm: dict[str, WarmSet] = {}
         self._tg: TaskGroup | None = None
 
     @asynccontextmanager
@@ -128,6 +130,24 @@ class BackendPool:
                 self._tg = None
                 for resident in list(self._residents.values()):
                     resident.stopping.set()
+                for warm in self._warm.values():
+                    warm.close()
+
+    def warm_up(self, specs: list[ServerSpec]) -> None:
+        """Keep `warmPool` ready per-call instances for these specs (and none for servers not listed)."""
+        wanted = {spec.name: spec for spec in specs if spec.warm_pool > 0 and spec.lifecycle == "perCall"}
+        for name in list(self._warm):
+            current = self._warm[name]
+            if name not in wanted or wanted[name].digest != current.spec.digest:
+                current.close()
+                del self._warm[name]
+        if self._tg is None:
+            return
+        for name, spec in wanted.items():
+            if name not in self._warm:
+                max_idle = max(10.0, spec.deadline_seconds / 2)
+                self._warm[name] = WarmSet(self, spec, spec.warm_pool, self._tg, max_idle)
+                self._warm[name].refill()
 
     @asynccontextmanager
     async def open(self, spec: ServerSpec, on_log: LogSink | None = None) -> AsyncIterator[tuple[Client, BackendLink]]:
@@ -223,6 +243,14 @@ class BackendPool:
         if self._tg is None:
             async with self.open(spec, hooks.on_log) as (client, link):
                 return await _guarded(spec, link, operation(client))
+        warm = self._warm.get(spec.name)
+        prepared = warm.take() if warm is not None and warm.spec.digest == spec.digest else None
+        if prepared is not None:
+            prepared.hooks = hooks
+            try:
+                return await _guarded(spec, prepared.link, operation(prepared.client))
+            finally:
+                prepared.done.set()
         answered = anyio.Event()
         outcome: list[T] = []
         failure: list[BaseException] = []

@@ -50,6 +50,7 @@ class Gateway:
     @asynccontextmanager
     async def running(self) -> AsyncIterator[Gateway]:
         async with self.pool.running(), anyio.create_task_group() as tg:
+            self.pool.warm_up(list(self.specs.values()))
             if self.settings.watch:
                 tg.start_soon(self._watch_files)
             try:
@@ -208,6 +209,7 @@ class Gateway:
         after = {name: spec.digest for name, spec in specs.items()}
         self.specs = specs
         self._listings.clear()
+        self.pool.warm_up(list(specs.values()))
         if before == after:
             return False
         logger.info("served servers changed: %s", ", ".join(specs) or "(none)")

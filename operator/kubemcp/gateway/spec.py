@@ -37,6 +37,16 @@ class ServerSpec:
         return form.lifecycle if form is not None else "perCall"
 
     @property
+    def warm_pool(self) -> int:
+        form = self.entry.kubernetes
+        return form.warm_pool if form is not None else 0
+
+    @property
+    def deadline_seconds(self) -> int:
+        form = self.entry.kubernetes
+        return form.deadline_seconds if form is not None else 600
+
+    @property
     def idle_timeout(self) -> float | None:
         form = self.entry.kubernetes
         return float(form.idle_timeout_seconds) if form is not None and form.idle_timeout_seconds else None

@@ -1,0 +1,104 @@
+"""Warm per-call instances: started and MCP-initialized ahead of demand, each used for one call only.
+
+A server with `warmPool: N` keeps N instances ready (on Kubernetes: Pods claimed from the operator's
+pool, or started, and already attached). A call takes one, makes its single request, and the
+instance is stopped as after any per-call request, so isolation between calls is unchanged while
+the start-up and handshake are off the call's path. Taken instances are replaced in the background;
+an unused one is renewed after `max_idle` seconds so it never outlives its Pod's deadline.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from typing import TYPE_CHECKING
+
+import anyio
+import mcp_types as types
+from anyio.abc import TaskGroup
+from mcp.client import Client
+
+from kubemcp.errors import ServerError
+from kubemcp.gateway.link import BackendLink
+from kubemcp.gateway.spec import ServerSpec
+
+if TYPE_CHECKING:
+    from kubemcp.gateway.backends import BackendPool, CallHooks
+
+logger = logging.getLogger(__name__)
+
+FAILURE_BACKOFF_SECONDS = 5.0
+
+
+class Prepared:
+    """One ready instance waiting for its one call."""
+
+    def __init__(self, client: Client, link: BackendLink) -> None:
+        self.client = client
+        self.link = link
+        self.hooks: CallHooks | None = None
+        self.done = anyio.Event()
+
+    async def forward_log(self, params: types.LoggingMessageNotificationParams) -> None:
+        if self.hooks is not None and self.hooks.on_log is not None:
+            await self.hooks.on_log(params)
+
+
+class WarmSet:
+    def __init__(self, pool: BackendPool, spec: ServerSpec, size: int, tg: TaskGroup, max_idle: float) -> None:
+        self.pool = pool
+        self.spec = spec
+        self.size = size
+        self.tg = tg
+        self.max_idle = max_idle
+        self.ready: deque[Prepared] = deque()
+        self.starting = 0
+        self.closed = False
+
+    def take(self) -> Prepared | None:
+        prepared = self.ready.popleft() if self.ready else None
+        self.refill()
+        return prepared
+
+    def refill(self) -> None:
+        while not self.closed and len(self.ready) + self.starting < self.size:
+            self.starting += 1
+            self.tg.start_soon(self._prepare)
+
+    def close(self) -> None:
+        self.closed = True
+        while self.ready:
+            self.ready.popleft().done.set()
+
+    async def _prepare(self) -> None:
+        holder: list[Prepared] = []
+
+        async def on_log(params: types.LoggingMessageNotificationParams) -> None:
+            if holder:
+                await holder[0].forward_log(params)
+
+        counted = True
+        try:
+            async with self.pool.open(self.spec, on_log) as (client, link):
+                prepared = Prepared(client, link)
+                holder.append(prepared)
+                self.starting -= 1
+                counted = False
+                self.ready.append(prepared)
+                with anyio.move_on_after(self.max_idle):
+                    await prepared.done.wait()
+                if prepared in self.ready:  # renewed unused: make way for a fresh one
+                    self.ready.remove(prepared)
+                    self.tg.start_soon(self._refill_later, 0.0)
+                else:
+                    await prepared.done.wait()  # taken: stop once its call is over
+        except (ServerError, Exception) as exc:
+            logger.warning("warm instance of %s could not be prepared: %s", self.spec.name, exc)
+            self.tg.start_soon(self._refill_later, FAILURE_BACKOFF_SECONDS)
+        finally:
+            if counted:
+                self.starting -= 1
+
+    async def _refill_later(self, delay: float) -> None:
+        await anyio.sleep(delay)
+        self.refill()

@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# crds/ is the one source of truth; the chart carries byte-for-byte copies.
+#   scripts/sync-crds.sh          copy crds/*.yaml into charts/kubemcp/files/crds/
+#   scripts/sync-crds.sh --check  fail if the copies drifted (CI runs this)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+target=charts/kubemcp/files/crds
+if [[ "${1:-}" == "--check" ]]; then
+  if ! diff -r crds "$target"; then
+    echo "charts/kubemcp/files/crds differs from crds/: run scripts/sync-crds.sh" >&2
+    exit 1
+  fi
+  exit 0
+fi
+rm -rf "$target"
+mkdir -p "$target"
+cp crds/*.yaml "$target/"
+echo "copied $(ls crds/*.yaml | wc -l) CRDs into $target"
