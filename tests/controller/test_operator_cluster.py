@@ -16,6 +16,7 @@ from typing import Any, TypeVar, cast
 
 import pytest
 import yaml
+from cluster.harness import ClusterError
 
 pytestmark = pytest.mark.cluster
 
@@ -195,7 +196,8 @@ def test_bad_resources_get_conditions_and_events_and_the_operator_keeps_running(
     assert catalog["status"] == "True"
     assert kube.status("mcpcatalog", "examples")["entries"] == 2
 
-    kube.apply(dice_server("orphan", warmPool=5, deadlineSeconds=10**6))  # rejected by the schema itself
+    with pytest.raises(ClusterError, match="less than or equal to 86400"):  # the schema rejects it
+        kube.apply(dice_server("orphan", warmPool=5, deadlineSeconds=10**6))
     assert operator.alive()
     time.sleep(3)
     assert operator.alive(), operator.log

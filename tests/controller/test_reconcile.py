@@ -245,3 +245,17 @@ async def test_gateway_never_takes_over_objects_of_others(kube: FakeKube, ctl: C
     assert condition(status, "Reconciled") == ("False", "NameConflict")
     assert "Service team/mcp" in find(status["conditions"], "Reconciled")["message"]  # type: ignore[index]
     assert not [w for w in kube.writes if w[0] == "apply"]
+
+
+async def test_discovery_pods_an_earlier_operator_left_are_removed(
+    kube: FakeKube, ctl: Controller, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake_discovery(monkeypatch)
+    put(kube, kinds.CATALOGS, catalog())
+    put(kube, kinds.SERVERS, server("dice"))
+    left = f"/api/v1/namespaces/{NS}/pods/mcp-dice-discovery-old"
+    labels = {"kubemcp.dev/server": "dice", "kubemcp.dev/role": "discovery"}
+    kube.put(left, {"kind": "Pod", "metadata": {"name": "mcp-dice-discovery-old", "labels": labels}})
+    await reconcile_server(ctl, NS, "dice")
+    await settle(ctl)
+    assert left not in kube.objects

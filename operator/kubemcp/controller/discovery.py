@@ -119,6 +119,11 @@ class DiscoveryTasks:
         self.running: dict[Key, tuple[str, asyncio.Task[None]]] = {}
         self.failures: dict[Key, Failure] = {}
 
+    def busy(self, key: Key) -> bool:
+        """Whether a discovery of this server, of any digest, is running in this process."""
+        current = self.running.get(key)
+        return current is not None and not current[1].done()
+
     def is_running(self, key: Key, digest: str) -> bool:
         current = self.running.get(key)
         return current is not None and current[0] == digest and not current[1].done()

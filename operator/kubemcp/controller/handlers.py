@@ -9,6 +9,7 @@ namespaces, whose Roles there no ownerReference can remove.
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Mapping
 from typing import Any
 
@@ -22,7 +23,7 @@ from kubemcp.controller.options import OperatorOptions
 from kubemcp.controller.server import reconcile_server, server_removed
 from kubemcp.crd.models import GROUP
 from kubemcp.kube.client import KubeApiError, KubeClient
-from kubemcp.kube.config import load_config
+from kubemcp.kube.config import in_cluster, load_config
 from kubemcp.kube.pods import LABEL_CLAIMED, LABEL_SERVER
 
 logger = logging.getLogger(__name__)
@@ -69,6 +70,13 @@ def register(registry: kopf.OperatorRegistry, options: OperatorOptions) -> None:
         kube = KubeClient(load_config(options.kubeconfig))
         await kube.__aenter__()
         memo["controller"] = Controller(kube, options)
+
+    @kopf.on.login(registry=registry)
+    def login(settings: kopf.OperatorSettings, logger: Any, **_: Any) -> kopf.ConnectionInfo | None:
+        """kopf's own watches: the service account in a cluster, else $KUBECONFIG (set from --kubeconfig)."""
+        if options.kubeconfig is None and not os.environ.get("KUBECONFIG") and in_cluster():
+            return kopf.login_with_service_account(settings=settings, logger=logger)
+        return kopf.login_with_kubeconfig(settings=settings, logger=logger)
 
     @kopf.on.cleanup(registry=registry)
     async def cleanup(memo: Any, **_: Any) -> None:

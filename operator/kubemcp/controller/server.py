@@ -18,7 +18,7 @@ from kubemcp.controller.sweeper import sweep
 from kubemcp.controller.warmpool import PoolPlan, reconcile_pool
 from kubemcp.crd.conditions import Condition, merge_conditions
 from kubemcp.errors import ServerError
-from kubemcp.kube.client import KubeApiError
+from kubemcp.kube.client import KubeApiError, path_for
 from kubemcp.kube.pods import LABEL_ROLE, LABEL_SERVER, dns_label
 
 logger = logging.getLogger(__name__)
@@ -70,6 +70,7 @@ async def _reconcile(ctl: Controller, namespace: str, name: str) -> bool:
             "catalog": resolved.catalog,
             "entry": resolved.entry_name,
         }
+        await _remove_orphaned_discoveries(ctl, namespace, name)
         discovered = _discovery(ctl, resolved, status, owner)
         conditions.append(discovered)
         if discovered.status == "True":
@@ -102,6 +103,21 @@ async def _reconcile(ctl: Controller, namespace: str, name: str) -> bool:
         conditions.append(Condition.false("Degraded", "AsExpected", ""))
     new_status["conditions"] = merge_conditions(status.get("conditions"), conditions, kinds.generation_of(obj))
     return await ctl.reporter.status(kinds.SERVERS, obj, new_status)
+
+
+async def _remove_orphaned_discoveries(ctl: Controller, namespace: str, name: str) -> None:
+    """Discovery Pods that no discovery of this process uses (an operator that stopped mid-way left them)."""
+    if ctl.discovery.busy((namespace, name)):
+        return
+    selector = f"{LABEL_SERVER}={dns_label(name, 63)},{LABEL_ROLE}=discovery"
+    try:
+        pods = await ctl.kube.list(path_for("v1", "pods", namespace), label_selector=selector)
+        for pod in pods.get("items", []):
+            if not pod["metadata"].get("deletionTimestamp"):
+                await ctl.kube.delete(path_for("v1", "pods", namespace, pod["metadata"]["name"]), grace_seconds=0)
+                logger.info("server %s/%s: removed orphaned discovery pod %s", namespace, name, pod["metadata"]["name"])
+    except KubeApiError as exc:
+        logger.warning("server %s/%s: cannot remove orphaned discovery pods: %s", namespace, name, exc)
 
 
 def _discovery(ctl: Controller, resolved: Resolved, status: Obj, owner: Obj) -> Condition:
