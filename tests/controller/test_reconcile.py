@@ -259,3 +259,43 @@ async def test_discovery_pods_an_earlier_operator_left_are_removed(
     await reconcile_server(ctl, NS, "dice")
     await settle(ctl)
     assert left not in kube.objects
+
+
+async def test_gateway_serving_other_namespaces_gets_roles_there_and_removes_them(
+    kube: FakeKube, ctl: Controller, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from kubemcp.controller.gateway import gateway_removed
+
+    fake_discovery(monkeypatch)
+    put(kube, kinds.CATALOGS, catalog())
+    put(kube, kinds.SERVERS, server("dice"))
+    other = server("notes", config={"db_path": "/tmp/n"})
+    other["metadata"]["namespace"] = "apps"
+    kube.put(
+        kinds.path(kinds.CATALOGS, "apps", "examples"),
+        {**catalog(), "metadata": {"name": "examples", "namespace": "apps"}},
+    )
+    kube.put(kinds.path(kinds.SERVERS, "apps", "notes"), other)
+    put(kube, kinds.GATEWAYS, gateway("mcp", namespaces=[NS, "apps"]))
+    await reconcile_gateway(ctl, NS, "mcp")
+    status = status_of(kube, kinds.GATEWAYS, "mcp")
+    assert status["servers"] == ["dice", "notes"]
+    assert status["namespaces"] == [NS, "apps"]
+    role = kube.objects["/apis/rbac.authorization.k8s.io/v1/namespaces/apps/roles/kubemcp-gateway-mcp"]
+    binding = kube.objects["/apis/rbac.authorization.k8s.io/v1/namespaces/apps/rolebindings/kubemcp-gateway-mcp"]
+    assert "ownerReferences" not in role["metadata"]
+    assert binding["subjects"][0]["namespace"] == NS
+    configmap = kube.objects[f"/api/v1/namespaces/{NS}/configmaps/mcp-kubemcp-gateway"]
+    served = yaml.safe_load(configmap["data"]["catalog.yaml"])["registry"]
+    assert served["notes"]["kubernetes"]["namespace"] == "apps"
+
+    put(kube, kinds.GATEWAYS, {**gateway("mcp", namespaces=[NS]), "status": status})
+    await reconcile_gateway(ctl, NS, "mcp")  # no longer serving apps: its Roles there go
+    assert not kube.under("/apis/rbac.authorization.k8s.io/v1/namespaces/apps/roles")
+    assert not kube.under("/apis/rbac.authorization.k8s.io/v1/namespaces/apps/rolebindings")
+
+    put(kube, kinds.GATEWAYS, gateway("mcp", namespaces=[NS, "apps"]))
+    await reconcile_gateway(ctl, NS, "mcp")
+    assert kube.under("/apis/rbac.authorization.k8s.io/v1/namespaces/apps/roles")
+    await gateway_removed(ctl, NS, "mcp", {"namespaces": [NS, "apps"]})
+    assert not kube.under("/apis/rbac.authorization.k8s.io/v1/namespaces/apps/roles")

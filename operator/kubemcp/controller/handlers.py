@@ -23,7 +23,7 @@ from kubemcp.controller.options import OperatorOptions
 from kubemcp.controller.server import reconcile_server, server_removed
 from kubemcp.crd.models import GROUP
 from kubemcp.kube.client import KubeApiError, KubeClient
-from kubemcp.kube.config import in_cluster, load_config
+from kubemcp.kube.config import KubeConfig, in_cluster
 from kubemcp.kube.pods import LABEL_CLAIMED, LABEL_SERVER
 
 logger = logging.getLogger(__name__)
@@ -61,13 +61,13 @@ async def _guarded(what: str, work: Any) -> None:
         logger.warning("%s: %s (retried by the next pass)", what, exc)
 
 
-def register(registry: kopf.OperatorRegistry, options: OperatorOptions) -> None:
+def register(registry: kopf.OperatorRegistry, options: OperatorOptions, config: KubeConfig) -> None:
     interval = options.interval
 
     @kopf.on.startup(registry=registry)
     async def startup(settings: kopf.OperatorSettings, memo: Any, **_: Any) -> None:
         configure(settings)
-        kube = KubeClient(load_config(options.kubeconfig))
+        kube = KubeClient(config)
         await kube.__aenter__()
         memo["controller"] = Controller(kube, options)
 

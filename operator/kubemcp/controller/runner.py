@@ -9,6 +9,7 @@ import kopf
 
 from kubemcp.controller.handlers import register
 from kubemcp.controller.options import OperatorOptions
+from kubemcp.kube.config import load_config
 from kubemcp.logs import setup_logging
 
 logger = logging.getLogger(__name__)
@@ -20,10 +21,11 @@ def run(options: OperatorOptions, *, debug: bool = False) -> None:
     if not debug:
         for noisy in ("kopf", "kopf.objects", "kopf.activities"):
             logging.getLogger(noisy).setLevel(logging.WARNING)
+    config = load_config(options.kubeconfig)  # a broken kubeconfig fails here, before kopf starts
     if options.kubeconfig:
         os.environ["KUBECONFIG"] = options.kubeconfig  # kopf's own watches use the same credentials
     registry = kopf.OperatorRegistry()
-    register(registry, options)
+    register(registry, options, config)
     scope = "all namespaces" if options.all_namespaces else ", ".join(options.namespaces)
     logger.info("kubemcp operator starting (%s; gateway image %s)", scope, options.gateway_image)
     kopf.run(
