@@ -305,7 +305,10 @@ def test_gateway_objects_are_owned_serve_discovered_tools_and_go_with_it(
     )
     assert ready
 
+    for obj in (kube.get("mcpgateway", "mcp"), kube.get("mcpserver", "dice"), kube.get("mcpcatalog", "examples")):
+        assert not obj["metadata"].get("finalizers"), "deleting must never wait for the operator"
     kube.delete("mcpgateway", "mcp")
+    until(partial(kube.absent, "mcpgateway", "mcp"))
     for kind, name in names.items():
         until(partial(kube.absent, kind, name), what=f"{kind} {name} to be removed")
 

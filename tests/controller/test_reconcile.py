@@ -264,7 +264,7 @@ async def test_discovery_pods_an_earlier_operator_left_are_removed(
 async def test_gateway_serving_other_namespaces_gets_roles_there_and_removes_them(
     kube: FakeKube, ctl: Controller, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from kubemcp.controller.gateway import gateway_removed
+    from kubemcp.controller.resync import remove_orphaned_rbac
 
     fake_discovery(monkeypatch)
     put(kube, kinds.CATALOGS, catalog())
@@ -297,5 +297,28 @@ async def test_gateway_serving_other_namespaces_gets_roles_there_and_removes_the
     put(kube, kinds.GATEWAYS, gateway("mcp", namespaces=[NS, "apps"]))
     await reconcile_gateway(ctl, NS, "mcp")
     assert kube.under("/apis/rbac.authorization.k8s.io/v1/namespaces/apps/roles")
-    await gateway_removed(ctl, NS, "mcp", {"namespaces": [NS, "apps"]})
+    await remove_orphaned_rbac(ctl)  # the gateway still exists: its Roles stay
+    assert kube.under("/apis/rbac.authorization.k8s.io/v1/namespaces/apps/roles")
+    del kube.objects[kinds.path(kinds.GATEWAYS, NS, "mcp")]
+    await remove_orphaned_rbac(ctl)
     assert not kube.under("/apis/rbac.authorization.k8s.io/v1/namespaces/apps/roles")
+    assert not kube.under("/apis/rbac.authorization.k8s.io/v1/namespaces/apps/rolebindings")
+
+
+async def test_one_periodic_pass_reconciles_everything(
+    kube: FakeKube, ctl: Controller, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from kubemcp.controller.resync import resync_once
+
+    fake_discovery(monkeypatch)
+    put(kube, kinds.CATALOGS, catalog())
+    put(kube, kinds.SERVERS, server("dice", warmPool=1))
+    put(kube, kinds.GATEWAYS, gateway("mcp"))
+    await resync_once(ctl)
+    await settle(ctl)
+    assert status_of(kube, kinds.CATALOGS, "examples")["entries"] == 2
+    assert condition(status_of(kube, kinds.SERVERS, "dice"), "Ready") == ("True", "Ready")
+    assert status_of(kube, kinds.GATEWAYS, "mcp")["servers"] == ["dice"]
+    assert len(kube.under(f"/api/v1/namespaces/{NS}/pods")) == 1
+    for obj in kube.objects.values():
+        assert not obj["metadata"].get("finalizers")

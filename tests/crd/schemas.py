@@ -34,7 +34,9 @@ def root_schema(kind: str) -> dict[str, Any]:
 
 
 def example_objects() -> list[dict[str, Any]]:
-    return [doc for path in sorted(EXAMPLES.glob("*.yaml")) for doc in yaml.safe_load_all(path.read_text()) if doc]
+    """The kubemcp resources among the example manifests."""
+    docs = [doc for path in sorted(EXAMPLES.glob("*.yaml")) for doc in yaml.safe_load_all(path.read_text()) if doc]
+    return [doc for doc in docs if doc["apiVersion"].startswith("kubemcp.dev/")]
 
 
 def validate_with_crd(obj: dict[str, Any]) -> None:

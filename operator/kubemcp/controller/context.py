@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Coroutine
 from typing import Any
 
 from kubemcp.controller import kinds
 from kubemcp.controller.discovery import DiscoveryTasks
 from kubemcp.controller.options import OperatorOptions
 from kubemcp.controller.report import Reporter
-from kubemcp.kube.client import KubeClient, NotFoundError
+from kubemcp.crd.models import API_VERSION
+from kubemcp.kube.client import KubeClient, NotFoundError, path_for
 
 Obj = dict[str, Any]
 
@@ -22,6 +24,8 @@ class Controller:
         self.discovery = DiscoveryTasks()
         self._locks: dict[tuple[str, str, str], asyncio.Lock] = {}
         self._labels: dict[tuple[str, str], dict[str, str]] = {}
+        self.background: set[asyncio.Task[None]] = set()
+        self.rbac_namespaces: set[str] = set()  # where gateways were given Roles outside their namespace
 
     def lock(self, plural: str, namespace: str, name: str) -> asyncio.Lock:
         """One reconcile at a time per object, whichever handler, timer or task asks for it."""
@@ -46,8 +50,10 @@ class Controller:
         except NotFoundError:
             return None
 
-    async def list(self, plural: str, namespace: str) -> list[Obj]:
-        listed = await self.kube.list(kinds.path(plural, namespace))
+    async def list(self, plural: str, namespace: str | None) -> list[Obj]:
+        """Every object of a kind in a namespace (None: in the whole cluster)."""
+        where = kinds.path(plural, namespace) if namespace is not None else path_for(API_VERSION, plural)
+        listed = await self.kube.list(where)
         items: list[Obj] = listed.get("items", [])
         for item in items:  # list items carry no apiVersion/kind
             item.setdefault("apiVersion", listed.get("apiVersion"))
@@ -67,5 +73,13 @@ class Controller:
             cache[name] = found
         return found
 
+    def spawn(self, work: Coroutine[Any, Any, None], name: str) -> None:
+        task = asyncio.create_task(work, name=name)
+        self.background.add(task)
+        task.add_done_callback(self.background.discard)
+
     async def close(self) -> None:
+        for task in list(self.background):
+            task.cancel()
+        await asyncio.gather(*self.background, return_exceptions=True)
         await self.discovery.close()

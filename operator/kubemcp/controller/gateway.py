@@ -175,6 +175,7 @@ async def _reconcile(ctl: Controller, namespace: str, name: str) -> None:
         objects.service(names, owner, spec),
     ]
     owner_labels = {kinds.LABEL_OWNER_GATEWAY: name, kinds.LABEL_OWNER_NAMESPACE: namespace}
+    ctl.rbac_namespaces.update(ns for ns in namespaces if ns != namespace)
     try:
         conflicts = await _conflicts(ctl, bodies, owner["uid"], owner_labels)
         if conflicts:
@@ -222,13 +223,3 @@ async def _reconcile(ctl: Controller, namespace: str, name: str) -> None:
         configMap=names.configmap,
         replicas=int((deployment.get("status") or {}).get("replicas") or 0),
     )
-
-
-async def gateway_removed(ctl: Controller, namespace: str, name: str, spec: Obj) -> None:
-    """Cleanup that ownerReferences cannot do: RBAC in the other namespaces the gateway served."""
-    try:
-        parsed = MCPGatewaySpec.model_validate(spec)
-    except ValidationError:
-        return
-    await remove_rbac(ctl, objects.Names(name, namespace), watched_namespaces(parsed, namespace))
-    ctl.forget(kinds.GATEWAYS, namespace, name)

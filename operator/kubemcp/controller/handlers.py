@@ -1,15 +1,14 @@
 """kopf handlers: thin, each one calls a level-based reconciler.
 
-Every resource is reconciled on each watch event and again by a timer, so a missed event, a failed
-pass or an operator restart is made good by the next pass. No handler keeps state in the object
-(no kopf progress annotations), except the deletion handler of MCPGateways that serve other
-namespaces, whose Roles there no ownerReference can remove.
+Every resource is reconciled on each watch event and again by the periodic pass (`resync`), so a
+missed event, a failed pass or an operator restart is made good by the next pass. No handler keeps
+state in the objects: no kopf progress annotations and no finalizers, so deleting a resource never
+waits for the operator.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Mapping
 from typing import Any
 
@@ -18,12 +17,13 @@ import kopf
 from kubemcp.controller import kinds
 from kubemcp.controller.catalog import reconcile_catalog, reconcile_users
 from kubemcp.controller.context import Controller
-from kubemcp.controller.gateway import gateway_removed, reconcile_gateway, reconcile_gateways_in
+from kubemcp.controller.gateway import reconcile_gateway, reconcile_gateways_in
 from kubemcp.controller.options import OperatorOptions
+from kubemcp.controller.resync import resync_forever
 from kubemcp.controller.server import reconcile_server, server_removed
 from kubemcp.crd.models import GROUP
 from kubemcp.kube.client import KubeApiError, KubeClient
-from kubemcp.kube.config import KubeConfig, in_cluster
+from kubemcp.kube.config import SERVICE_ACCOUNT, KubeConfig
 from kubemcp.kube.pods import LABEL_CLAIMED, LABEL_SERVER
 
 logger = logging.getLogger(__name__)
@@ -49,10 +49,6 @@ def controller(memo: Any) -> Controller:
     return ctl
 
 
-def _serves_other_namespaces(spec: kopf.Spec, namespace: str | None, **_: Any) -> bool:
-    return any(ns != namespace for ns in spec.get("namespaces") or [])
-
-
 async def _guarded(what: str, work: Any) -> None:
     """Run one reconcile; API trouble is logged and left to the next pass."""
     try:
@@ -62,20 +58,27 @@ async def _guarded(what: str, work: Any) -> None:
 
 
 def register(registry: kopf.OperatorRegistry, options: OperatorOptions, config: KubeConfig) -> None:
-    interval = options.interval
 
     @kopf.on.startup(registry=registry)
     async def startup(settings: kopf.OperatorSettings, memo: Any, **_: Any) -> None:
         configure(settings)
         kube = KubeClient(config)
         await kube.__aenter__()
-        memo["controller"] = Controller(kube, options)
+        ctl = Controller(kube, options)
+        memo["controller"] = ctl
+        ctl.spawn(resync_forever(ctl), "resync")
 
     @kopf.on.login(registry=registry)
     def login(settings: kopf.OperatorSettings, logger: Any, **_: Any) -> kopf.ConnectionInfo | None:
-        """kopf's own watches: the service account in a cluster, else $KUBECONFIG (set from --kubeconfig)."""
-        if options.kubeconfig is None and not os.environ.get("KUBECONFIG") and in_cluster():
-            return kopf.login_with_service_account(settings=settings, logger=logger)
+        """kopf's own watches: the Pod's service account in a cluster, else $KUBECONFIG (set from --kubeconfig)."""
+        if config.token_file is not None:  # in a cluster: the same address as our own client (no DNS needed)
+            return kopf.ConnectionInfo(
+                server=config.server,
+                ca_path=str(SERVICE_ACCOUNT / "ca.crt"),
+                token=config.bearer(),
+                scheme="Bearer",
+                default_namespace=config.namespace,
+            )
         return kopf.login_with_kubeconfig(settings=settings, logger=logger)
 
     @kopf.on.cleanup(registry=registry)
@@ -94,11 +97,6 @@ def register(registry: kopf.OperatorRegistry, options: OperatorOptions, config: 
         else:
             await _guarded(f"catalog {ns}/{name}", reconcile_catalog(ctl, ns, name))
 
-    @kopf.timer(*CATALOGS, interval=interval * 3, registry=registry)
-    async def catalog_timer(namespace: str | None, name: str, memo: Any, **_: Any) -> None:
-        ns = namespace or ""
-        await _guarded(f"catalog {ns}/{name}", reconcile_catalog(controller(memo), ns, name))
-
     # -- MCPServer ---------------------------------------------------------------------------
 
     @kopf.on.event(*SERVERS, registry=registry)
@@ -112,11 +110,6 @@ def register(registry: kopf.OperatorRegistry, options: OperatorOptions, config: 
         await _guarded(f"server {ns}/{name}", reconcile_server(ctl, ns, name))
         if ctl.labels_changed(ns, name, dict(labels)) and type is not None:  # which gateways select it
             await reconcile_gateways_in(ctl, ns)
-
-    @kopf.timer(*SERVERS, interval=interval, registry=registry)
-    async def server_timer(namespace: str | None, name: str, memo: Any, **_: Any) -> None:
-        ns = namespace or ""
-        await _guarded(f"server {ns}/{name}", reconcile_server(controller(memo), ns, name))
 
     claimed = {LABEL_CLAIMED: kopf.PRESENT, LABEL_SERVER: kopf.PRESENT}
 
@@ -133,15 +126,3 @@ def register(registry: kopf.OperatorRegistry, options: OperatorOptions, config: 
         ns = namespace or ""
         if type != "DELETED":
             await _guarded(f"gateway {ns}/{name}", reconcile_gateway(controller(memo), ns, name))
-
-    @kopf.timer(*GATEWAYS, interval=interval, registry=registry)
-    async def gateway_timer(namespace: str | None, name: str, memo: Any, **_: Any) -> None:
-        ns = namespace or ""
-        await _guarded(f"gateway {ns}/{name}", reconcile_gateway(controller(memo), ns, name))
-
-    @kopf.on.delete(*GATEWAYS, when=_serves_other_namespaces, registry=registry)
-    async def gateway_deleted(spec: kopf.Spec, namespace: str | None, name: str, memo: Any, **_: Any) -> None:
-        try:
-            await gateway_removed(controller(memo), namespace or "", name, dict(spec))
-        except KubeApiError as exc:
-            raise kopf.TemporaryError(f"cannot remove the gateway's Roles: {exc}", delay=interval) from exc
