@@ -61,7 +61,11 @@ def test_defaults(helm: Path) -> None:
     assert gateway["spec"]["serviceType"] == "ClusterIP"
     (role,) = by_kind(docs, "ClusterRole")
     granted = {(g, r) for rule in role["rules"] for g in rule["apiGroups"] for r in rule["resources"]}
-    assert {("", "pods/attach"), ("kubemcp.dev", "mcpservers/status"), ("rbac.authorization.k8s.io", "roles")} <= granted
+    assert {
+        ("", "pods/attach"),
+        ("kubemcp.dev", "mcpservers/status"),
+        ("rbac.authorization.k8s.io", "roles"),
+    } <= granted
     assert ("", "secrets") not in granted  # the operator never reads Secrets: Pods reference them
 
 

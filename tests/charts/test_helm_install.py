@@ -1,0 +1,197 @@
+"""Install the way users do, on the real test cluster: `helm install`, a tool call through the
+gateway Service, `helm upgrade` that keeps serving, a gateway killed mid-call, `helm uninstall`
+that leaves nothing behind; and the plain path, `kubectl apply -f crds/` plus the operator manifest."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import anyio
+import mcp_types as types
+import pytest
+from mcp.client import Client
+from mcp.shared.exceptions import MCPError
+from support import REPO
+
+pytestmark = pytest.mark.cluster
+CHART = REPO / "charts" / "kubemcp"
+RELEASE = "kubemcp"
+GATEWAY = "kubemcp"  # the chart's default MCPGateway
+
+
+def wait_for(check: Callable[[], Any], timeout: float, what: str) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(0.5)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+def get(cluster: Any, namespace: str, *what: str) -> Any:
+    out = cluster.kubectl("get", *what, "-n", namespace, "-o", "json", check=False)
+    return json.loads(out.stdout) if out.returncode == 0 else None
+
+
+def call_pods(cluster: Any, namespace: str) -> list[dict[str, Any]]:
+    listed = get(cluster, namespace, "pods", "-l", "kubemcp.dev/role=call")
+    return [] if listed is None else list(listed["items"])
+
+
+def probe_server(image: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "kubemcp.dev/v1alpha1",
+        "kind": "MCPServer",
+        "metadata": {"name": "probe", "labels": {"kubemcp.dev/gateway": GATEWAY}},
+        "spec": {
+            "inline": {
+                "description": "the test probe",
+                "image": image,
+                "command": ["probe"],
+                "tools": [{"name": n, "description": n} for n in ("whoami", "sleep", "echo")],
+            },
+            "lifecycle": "perCall",
+            "deadlineSeconds": 60,
+            "imagePullPolicy": "Never",
+        },
+    }
+
+
+@contextmanager
+def port_forward(cluster: Any, namespace: str, target: str, port: int) -> Iterator[str]:
+    """`kubectl port-forward` to a loopback port; yields the MCP URL."""
+    argv = [str(cluster.kubectl_path), "--kubeconfig", str(cluster.kubeconfig), "-n", namespace,
+            "port-forward", target, f"0:{port}", "--address", "127.0.0.1"]  # fmt: skip
+    process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        assert process.stdout is not None
+        line = process.stdout.readline()
+        match = re.search(r"127\.0\.0\.1:(\d+)", line)
+        assert match, f"port-forward did not start: {line}"
+        yield f"http://127.0.0.1:{match.group(1)}/mcp"
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+        if process.stdout is not None:
+            process.stdout.close()
+
+
+async def call(url: str, tool: str, arguments: dict[str, Any]) -> types.CallToolResult:
+    async with Client(url) as client:
+        return await client.call_tool(tool, arguments)
+
+
+def gateway_ready(cluster: Any, namespace: str) -> bool:
+    deployment = get(cluster, namespace, "deployment", GATEWAY)
+    return bool(deployment and deployment.get("status", {}).get("availableReplicas"))
+
+
+def listed_tools(url: str) -> set[str]:
+    async def names() -> set[str]:
+        async with Client(url) as client:
+            return {tool.name for tool in (await client.list_tools()).tools}
+
+    return anyio.run(names)
+
+
+@pytest.fixture
+def helm_release(cluster: Any, namespace: str, product_images: dict[str, str]) -> Iterator[Callable[..., Any]]:
+    values = [
+        "image.repository=kubemcp/kubemcp", "image.tag=dev", "image.pullPolicy=Never",
+        "servers.imagePullPolicy=Never", f"operator.watchNamespaces={{{namespace}}}",
+        "crds.install=false",  # the session applied crds/ already: the plain path's first step
+    ]  # fmt: skip
+
+    def helm(action: str, *extra: str) -> Any:
+        args = [action, RELEASE, str(CHART), "-n", namespace, "--wait", "--timeout", "180s"]
+        for value in [*values, *extra]:
+            args += ["--set", value]
+        return cluster.helm(*args)
+
+    yield helm
+    cluster.helm("uninstall", RELEASE, "-n", namespace, "--wait", check=False)
+
+
+def test_helm_install_call_upgrade_kill_uninstall(
+    cluster: Any, namespace: str, helm_release: Callable[..., Any], product_images: dict[str, str]
+) -> None:
+    helm_release("install")
+    cluster.kubectl("apply", "-n", namespace, "-f", "-", input=json.dumps(probe_server(product_images["probe"])))
+    wait_for(lambda: gateway_ready(cluster, namespace), 180, "the gateway Deployment")
+    with port_forward(cluster, namespace, f"svc/{GATEWAY}", 8811) as url:
+        wait_for(lambda: "whoami" in listed_tools(url), 120, "the probe's tools through the gateway")
+
+        async def during_a_call() -> None:
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(call, url, "sleep", {"seconds": 4})
+                serving = await anyio.to_thread.run_sync(
+                    lambda: wait_for(lambda: call_pods(cluster, namespace), 60, "the call's Pod")
+                )
+                assert len(serving) == 1, "exactly one Pod serves the call"
+
+        anyio.run(during_a_call)
+        wait_for(lambda: call_pods(cluster, namespace) == [], 60, "no Pod after the call")
+        whoami = anyio.run(call, url, "whoami", {})
+        assert not whoami.is_error
+    helm_release("upgrade", "operator.logFormat=text")  # an upgrade rolls the operator; the gateway keeps serving
+    with port_forward(cluster, namespace, f"svc/{GATEWAY}", 8811) as url:
+        echoed = anyio.run(call, url, "echo", {"text": "after upgrade"})
+        assert isinstance(echoed.content[0], types.TextContent)
+        assert echoed.content[0].text == "after upgrade"
+
+    # The gateway dies mid-call: its per-call Pod goes with it (owned by the gateway's Pod), none is left.
+    gateway_pod = get(
+        cluster, namespace, "pods", "-l", f"app.kubernetes.io/name=kubemcp-gateway,app.kubernetes.io/instance={GATEWAY}"
+    )
+    assert gateway_pod["items"], "the gateway's Pod"
+    with port_forward(cluster, namespace, f"svc/{GATEWAY}", 8811) as url:
+
+        async def killed_mid_call() -> None:
+            async with anyio.create_task_group() as tg:
+
+                async def long_call() -> None:
+                    try:
+                        await call(url, "sleep", {"seconds": 50})
+                    except (MCPError, Exception):  # the connection dies with the gateway
+                        return
+
+                tg.start_soon(long_call)
+                await anyio.to_thread.run_sync(
+                    lambda: wait_for(lambda: call_pods(cluster, namespace), 60, "the long call's Pod")
+                )
+                for pod in gateway_pod["items"]:
+                    cluster.kubectl("delete", "pod", "-n", namespace, pod["metadata"]["name"], "--grace-period=0",
+                                    "--force", "--wait=false")  # fmt: skip
+                tg.cancel_scope.cancel()
+
+        anyio.run(killed_mid_call)
+    wait_for(lambda: call_pods(cluster, namespace) == [], 120, "no per-call Pod left after the gateway died")
+
+    # Deleting the MCPGateway removes everything it made.
+    cluster.kubectl("delete", "mcpgateway", GATEWAY, "-n", namespace, "--wait=true")
+
+    def owned_by_gateway(kind: str) -> list[str]:
+        return [
+            item["metadata"]["name"]
+            for item in get(cluster, namespace, kind)["items"]
+            if any(o.get("kind") == "MCPGateway" for o in item["metadata"].get("ownerReferences", []))
+        ]
+
+    for kind in ("deployment", "service", "configmap", "serviceaccount", "role", "rolebinding"):
+        wait_for(lambda: owned_by_gateway(kind) == [], 60, f"{kind} objects of the deleted gateway to go")  # noqa: B023
+
+    cluster.helm("uninstall", RELEASE, "-n", namespace, "--wait")
+    wait_for(lambda: get(cluster, namespace, "pods")["items"] == [], 120, "every Pod of the release to go")
+    for kind in ("deployments", "services", "serviceaccounts", "configmaps"):
+        left = [i["metadata"]["name"] for i in get(cluster, namespace, kind)["items"]
+                if i["metadata"]["name"] not in {"default", "kube-root-ca.crt"}]  # fmt: skip
+        assert left == [], f"{kind} left after uninstall: {left}"
+    roles = json.loads(cluster.kubectl("get", "clusterroles,clusterrolebindings", "-o", "json").stdout)["items"]
+    assert not [r for r in roles if r["metadata"]["name"].startswith(f"{RELEASE}-operator")]
