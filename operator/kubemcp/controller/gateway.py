@@ -118,6 +118,22 @@ async def remove_rbac(ctl: Controller, names: objects.Names, namespaces: list[st
                 await ctl.kube.delete(object_path(body))
 
 
+def desired_objects(
+    names: objects.Names, owner: Obj, spec: MCPGatewaySpec, namespaces: list[str], files: dict[str, str], image: str
+) -> list[Obj]:
+    """Everything the gateway is made of, in the order it is applied (the Deployment after its ConfigMap)."""
+    elsewhere = [ns for ns in namespaces if ns != names.namespace]
+    return [
+        objects.service_account(names, owner),
+        objects.role(names, owner),
+        objects.role_binding(names, owner),
+        *[body for ns in elsewhere for body in (objects.role(names, None, ns), objects.role_binding(names, None, ns))],
+        objects.configmap(names, owner, files),
+        objects.deployment(names, owner, spec, image),
+        objects.service(names, owner, spec),
+    ]
+
+
 def _ready(deployment: Obj, replicas: int) -> Condition:
     status = deployment.get("status") or {}
     if replicas == 0:
@@ -160,20 +176,8 @@ async def _reconcile(ctl: Controller, namespace: str, name: str) -> None:
     served, problems = await collect_servers(ctl, spec, namespaces)
     chosen, dropped = select_unique(served, namespace)
     problems += [f"{item} is not served: its name is taken" for item in dropped]
-    bodies = [
-        objects.service_account(names, owner),
-        objects.role(names, owner),
-        objects.role_binding(names, owner),
-        *[
-            body
-            for ns in namespaces
-            if ns != namespace
-            for body in (objects.role(names, None, ns), objects.role_binding(names, None, ns))
-        ],
-        objects.configmap(names, owner, render_files(name, chosen)),
-        objects.deployment(names, owner, spec, spec.image or ctl.options.gateway_image),
-        objects.service(names, owner, spec),
-    ]
+    image = spec.image or ctl.options.gateway_image
+    bodies = desired_objects(names, owner, spec, namespaces, render_files(name, chosen), image)
     owner_labels = {kinds.LABEL_OWNER_GATEWAY: name, kinds.LABEL_OWNER_NAMESPACE: namespace}
     ctl.rbac_namespaces.update(ns for ns in namespaces if ns != namespace)
     try:
