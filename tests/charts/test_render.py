@@ -79,6 +79,7 @@ def test_non_default_values(helm: Path) -> None:
         "operator.replicas=2",
         "gateway.name=edge",
         "gateway.serviceType=NodePort",
+        "gateway.nodePort=30811",
         "gateway.replicas=3",
         "crds.keep=true",
     )
@@ -94,6 +95,7 @@ def test_non_default_values(helm: Path) -> None:
     (gateway,) = by_kind(docs, "MCPGateway")
     assert gateway["metadata"]["name"] == "edge"
     assert gateway["spec"]["serviceType"] == "NodePort"
+    assert gateway["spec"]["nodePort"] == 30811
     assert gateway["spec"]["replicas"] == 3
     for crd in by_kind(docs, "CustomResourceDefinition"):
         assert crd["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"

@@ -139,3 +139,10 @@ def test_label_selector() -> None:
     assert not selector.matches({"team": "a", "tier": "bronze"})
     assert not selector.matches({"team": "a", "tier": "gold", "off": "1"})
     assert not selector.matches({"tier": "gold"})
+
+
+def test_node_port_is_set_only_where_a_node_port_exists() -> None:
+    node = objects.service(NAMES, OWNER, MCPGatewaySpec.model_validate({"serviceType": "NodePort", "nodePort": 30811}))
+    assert node["spec"]["ports"][0]["nodePort"] == 30811
+    cluster_ip = objects.service(NAMES, OWNER, MCPGatewaySpec.model_validate({"nodePort": 30811}))
+    assert "nodePort" not in cluster_ip["spec"]["ports"][0]

@@ -128,3 +128,11 @@ def test_pods_being_deleted_are_left_alone() -> None:
     gone = pod("gone", state="terminated", age=500)
     gone["metadata"]["deletionTimestamp"] = _at(1)
     assert sweep_plan([gone], NOW) == []
+
+
+def test_resident_pods_have_no_deadline_but_go_once_finished() -> None:
+    pods = [
+        pod("resident-running-long", age=86400, labels={"kubemcp.dev/role": "resident"}),
+        pod("resident-done", state="terminated", age=500, labels={"kubemcp.dev/role": "resident"}),
+    ]
+    assert [r.name for r in sweep_plan(pods, NOW)] == ["resident-done"]

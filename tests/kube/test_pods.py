@@ -77,3 +77,9 @@ def test_owner_and_pull_policy() -> None:
     pod = server_pod(_spec(kubernetes={"secretName": "s", "imagePullPolicy": "Never"}), "pool", owner=owner)
     assert pod["metadata"]["ownerReferences"] == [owner]
     assert pod["spec"]["containers"][0]["imagePullPolicy"] == "Never"
+
+
+def test_only_per_call_pods_get_a_deadline() -> None:
+    pod = server_pod(_spec(), "resident", deadline=False)
+    assert "activeDeadlineSeconds" not in pod["spec"]
+    assert server_pod(_spec(), "call", deadline_seconds=30)["spec"]["activeDeadlineSeconds"] == 30

@@ -22,9 +22,9 @@ from kubemcp.errors import ServerError
 from kubemcp.gateway.backends import BackendPool
 from kubemcp.gateway.discovery import Offerings, list_offerings
 from kubemcp.gateway.spec import ServerSpec
-from kubemcp.kube.client import KubeClient, path_for
-from kubemcp.kube.pods import form_of, server_pod
-from kubemcp.kube.runtime import FATAL_WAITING, Cleanup, KubernetesRuntime
+from kubemcp.kube.client import KubeClient
+from kubemcp.kube.pods import form_of
+from kubemcp.kube.runtime import FATAL_WAITING, KubernetesRuntime
 
 logger = logging.getLogger(__name__)
 
@@ -37,11 +37,8 @@ MAX_RETRY = 300.0
 class DiscoveryRuntime(KubernetesRuntime):
     """The Kubernetes runtime, starting a fresh `role=discovery` Pod owned by the MCPServer."""
 
-    async def _acquire(self, spec: ServerSpec, namespace: str) -> tuple[str, Cleanup]:
-        body = server_pod(spec, "discovery", owner=self.owner, pull_policy=self.pull_policy)
-        pod = await self.kube.create(path_for("v1", "pods", namespace), body)
-        name = str(pod["metadata"]["name"])
-        return name, self._pod_remover(namespace, name)
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, role="discovery", **kwargs)
 
 
 def once(spec: ServerSpec) -> ServerSpec:

@@ -208,7 +208,7 @@ async def _reconcile(ctl: Controller, namespace: str, name: str) -> None:
         raise
     for ns in namespaces:
         try:
-            await sweep(ctl.kube, ns, f"{LABEL_GATEWAY}={dns_label(name, 63)},{LABEL_ROLE}=call")
+            await sweep(ctl.kube, ns, f"{LABEL_GATEWAY}={dns_label(name, 63)},{LABEL_ROLE} in (call,resident)")
         except KubeApiError as exc:
             logger.warning("gateway %s/%s: cannot sweep pods in %s: %s", namespace, name, ns, exc)
     deployment = applied[("Deployment", namespace)]

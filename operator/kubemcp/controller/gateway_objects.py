@@ -223,6 +223,9 @@ def deployment(names: Names, owner: Obj, spec: MCPGatewaySpec, image: str) -> Ob
 
 
 def service(names: Names, owner: Obj, spec: MCPGatewaySpec) -> Obj:
+    port: Obj = {"name": "mcp", "port": spec.port, "targetPort": "mcp", "protocol": "TCP", "appProtocol": "http"}
+    if spec.node_port is not None and spec.service_type != "ClusterIP":
+        port["nodePort"] = spec.node_port
     return {
         "apiVersion": "v1",
         "kind": "Service",
@@ -230,8 +233,6 @@ def service(names: Names, owner: Obj, spec: MCPGatewaySpec) -> Obj:
         "spec": {
             "type": spec.service_type,
             "selector": selector_labels(names),
-            "ports": [
-                {"name": "mcp", "port": spec.port, "targetPort": "mcp", "protocol": "TCP", "appProtocol": "http"}
-            ],
+            "ports": [port],
         },
     }

@@ -90,7 +90,9 @@ async def _reconcile(ctl: Controller, namespace: str, name: str) -> bool:
     desired = resolved.server.warm_pool if resolved else 0
     new_status["warmPool"] = {"desired": desired, "ready": plan.ready}
     try:
-        await sweep(ctl.kube, namespace, f"{LABEL_SERVER}={dns_label(name, 63)},{LABEL_ROLE} in (call,discovery)")
+        await sweep(
+            ctl.kube, namespace, f"{LABEL_SERVER}={dns_label(name, 63)},{LABEL_ROLE} in (call,discovery,resident)"
+        )
     except KubeApiError as exc:
         logger.warning("server %s/%s: cannot sweep its pods: %s", namespace, name, exc)
 

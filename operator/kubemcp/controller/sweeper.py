@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from kubemcp.kube.client import KubeApiError, KubeClient, path_for
-from kubemcp.kube.pods import CONTAINER
+from kubemcp.kube.pods import CONTAINER, LABEL_ROLE
 
 logger = logging.getLogger(__name__)
 
@@ -67,6 +67,8 @@ def sweep_plan(pods: list[Obj], now: datetime | None = None) -> list[Removal]:
             if (moment - ended).total_seconds() >= FINISHED_GRACE:
                 removals.append(Removal(name, f"finished ({(pod.get('status') or {}).get('phase') or 'ended'})"))
             continue
+        if (metadata.get("labels") or {}).get(LABEL_ROLE) == "resident":
+            continue  # a long-lived or per-session Pod has no deadline: it goes when it has finished
         started = parse_time((pod.get("status") or {}).get("startTime")) or parse_time(
             metadata.get("creationTimestamp")
         )

@@ -173,6 +173,7 @@ class MCPGatewaySpec(_Spec):
     port: int = Field(default=DEFAULT_PORT, ge=1, le=65535)
     replicas: int = Field(default=1, ge=0, le=10)
     service_type: Literal["ClusterIP", "NodePort", "LoadBalancer"] = Field(default="ClusterIP", alias="serviceType")
+    node_port: int | None = Field(default=None, ge=30000, le=32767, alias="nodePort")
     image: str | None = None
     image_pull_policy: PullPolicy | None = Field(default=None, alias="imagePullPolicy")
     resources: ResourcesSpec | None = None

@@ -134,7 +134,9 @@ def server_pod(
     owner: Obj | None = None,
     pull_policy: str | None = None,
     deadline_seconds: int | None = None,
+    deadline: bool = True,
 ) -> Obj:
+    """A server Pod. With `deadline`, `activeDeadlineSeconds` is `deadline_seconds` or the entry's."""
     form = form_of(spec)
     metadata: Obj = {
         "generateName": f"mcp-{dns_label(spec.name)}-{role}-",
@@ -143,12 +145,12 @@ def server_pod(
     }
     if owner is not None:
         metadata["ownerReferences"] = [owner]
-    deadline = deadline_seconds if deadline_seconds is not None else form.deadline_seconds
+    seconds = (deadline_seconds if deadline_seconds is not None else form.deadline_seconds) if deadline else None
     return {
         "apiVersion": "v1",
         "kind": "Pod",
         "metadata": metadata,
-        "spec": pod_spec(spec, deadline_seconds=deadline, pull_policy=pull_policy),
+        "spec": pod_spec(spec, deadline_seconds=seconds, pull_policy=pull_policy),
     }
 
 

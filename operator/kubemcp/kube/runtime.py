@@ -77,8 +77,10 @@ class KubernetesRuntime:
         owner: Obj | None = None,
         pull_policy: str | None = None,
         start_timeout: float = 120.0,
+        role: str = "call",
     ) -> None:
         self.kube = kube
+        self.role = role
         self.namespace = namespace
         self.gateway = gateway
         self.owner = owner
@@ -123,16 +125,21 @@ class KubernetesRuntime:
 
     async def _acquire(self, spec: ServerSpec, namespace: str) -> tuple[str, Cleanup]:
         form = form_of(spec)
-        if form.warm_pool > 0:
+        # An ownerReference cannot cross namespaces: Pods in another namespace are not owned by the gateway
+        # (the deadline and the operator's sweeper still remove them).
+        owner = self.owner if namespace == self.namespace else None
+        # Only a per-call Pod has a deadline: a long-lived or per-session one runs until it is idle.
+        deadline = form.deadline_seconds if spec.lifecycle == "perCall" else None
+        if form.warm_pool > 0 and self.role == "call":
             claimed = await self.claim_warm(spec, namespace)
             if claimed is not None:
                 return claimed, self._pod_remover(namespace, claimed)
             logger.info("server %s: warm pool empty, starting a cold pod", spec.name)
         try:
-            if form.per_call_kind == "Job":
+            if form.per_call_kind == "Job" and self.role == "call" and spec.lifecycle == "perCall":
                 job = await self.kube.create(
                     path_for("batch/v1", "jobs", namespace),
-                    server_job(spec, gateway=self.gateway, owner=self.owner, pull_policy=self.pull_policy),
+                    server_job(spec, gateway=self.gateway, owner=owner, pull_policy=self.pull_policy),
                 )
                 job_name = job["metadata"]["name"]
 
@@ -145,9 +152,18 @@ class KubernetesRuntime:
                     with anyio.CancelScope(shield=True):
                         await remove_job()
                     raise
+            role = self.role if spec.lifecycle == "perCall" or self.role != "call" else "resident"
             pod = await self.kube.create(
                 path_for("v1", "pods", namespace),
-                server_pod(spec, "call", gateway=self.gateway, owner=self.owner, pull_policy=self.pull_policy),
+                server_pod(
+                    spec,
+                    role,
+                    gateway=self.gateway,
+                    owner=owner,
+                    pull_policy=self.pull_policy,
+                    deadline_seconds=deadline,
+                    deadline=deadline is not None,
+                ),
             )
         except KubeApiError as exc:
             raise ServerUnavailableError(spec.name, f"cannot create its pod: {exc}") from exc
