@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -11,6 +12,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import anyio
+import mcp_types as types
 import pytest
 import yaml
 
@@ -151,3 +154,24 @@ def pid_alive(pid: int) -> bool:
     except OSError:
         return False
     return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+async def until(predicate: Any, timeout: float = 15.0) -> bool:
+    """Poll `predicate` (bounded) until it holds; the final check's result."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        await anyio.sleep(0.05)
+    return bool(predicate())
+
+
+def tool_value(result: types.CallToolResult) -> Any:
+    """A successful tool result's value: structured content (unwrapped), JSON text or plain text."""
+    assert not result.is_error, result
+    if result.structured_content is not None:
+        structured = result.structured_content
+        return structured.get("result", structured)
+    block = result.content[0]
+    assert isinstance(block, types.TextContent)
+    return json.loads(block.text) if block.text[:1] in "[{" else block.text

@@ -2,41 +2,19 @@
 
 from __future__ import annotations
 
-import json
-import time
 from pathlib import Path
 from typing import Any
 
 import anyio
-import mcp_types as types
 import pytest
 from mcp.client import Client
 from mcp.shared.exceptions import MCPError
-from support import children_of, pid_alive, probe_entry, write_catalog
+from support import children_of, pid_alive, probe_entry, tool_value, until, write_catalog
 
 pytestmark = pytest.mark.anyio
 
 SECRET = "s3cr3t-value-" + "9f2c71"
 OTHER_SECRET = "other-s3cret-" + "a81d"
-
-
-def _json(result: types.CallToolResult) -> Any:
-    assert not result.is_error, result
-    if result.structured_content is not None:
-        structured = result.structured_content
-        return structured.get("result", structured)
-    block = result.content[0]
-    assert isinstance(block, types.TextContent)
-    return json.loads(block.text) if block.text[:1] in "[{" else block.text
-
-
-async def _until(predicate: Any, timeout: float = 15.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        await anyio.sleep(0.05)
-    return bool(predicate())
 
 
 async def test_per_call_process_exists_only_for_the_call(gateway_process: Any, tmp_path: Path) -> None:
@@ -46,14 +24,14 @@ async def test_per_call_process_exists_only_for_the_call(gateway_process: Any, t
     async with Client(gateway.url) as client:
         await client.list_tools()
         # The catalog-less probe was started once to discover its tools, then stopped.
-        assert await _until(lambda: children_of(gateway.process.pid) == [])
-        first = _json(await client.call_tool("whoami", {}))
-        second = _json(await client.call_tool("whoami", {}))
+        assert await until(lambda: children_of(gateway.process.pid) == [])
+        first = tool_value(await client.call_tool("whoami", {}))
+        second = tool_value(await client.call_tool("whoami", {}))
         assert first["pid"] != second["pid"]  # a fresh process per call
         assert first["ppid"] == gateway.process.pid
         # The answer comes first; the process is stopped right after it (stdin closed, group ended).
-        assert await _until(lambda: not pid_alive(first["pid"]) and not pid_alive(second["pid"]), 10)
-        assert await _until(lambda: children_of(gateway.process.pid) == [], 10)
+        assert await until(lambda: not pid_alive(first["pid"]) and not pid_alive(second["pid"]), 10)
+        assert await until(lambda: children_of(gateway.process.pid) == [], 10)
 
 
 async def test_long_lived_server_is_shared_then_stopped_when_idle(gateway_process: Any, tmp_path: Path) -> None:
@@ -65,15 +43,15 @@ async def test_long_lived_server_is_shared_then_stopped_when_idle(gateway_proces
             for _ in range(5):  # concurrent calls share the one instance
 
                 async def call() -> None:
-                    results.append(_json(await client.call_tool("whoami", {})))
+                    results.append(tool_value(await client.call_tool("whoami", {})))
 
                 tg.start_soon(call)
         pids = {r["pid"] for r in results}
         assert len(pids) == 1
         (pid,) = pids
         assert pid_alive(pid)
-        assert await _until(lambda: not pid_alive(pid)), "idle long-lived server was not stopped"
-        again = _json(await client.call_tool("whoami", {}))
+        assert await until(lambda: not pid_alive(pid)), "idle long-lived server was not stopped"
+        again = tool_value(await client.call_tool("whoami", {}))
         assert again["pid"] != pid
 
 
@@ -98,10 +76,10 @@ async def test_secrets_reach_only_their_server(gateway_process: Any, tmp_path: P
     async with Client(gateway.url) as client:
         tools = await client.list_tools()
         assert SECRET not in tools.model_dump_json()
-        assert _json(await client.call_tool("alpha__env", {"name": "PROBE_TOKEN"})) == SECRET
-        assert _json(await client.call_tool("beta__env", {"name": "PROBE_TOKEN"})) == "<unset>"
-        beta_env = _json(await client.call_tool("beta__env_names", {}))
-        alpha_env = _json(await client.call_tool("alpha__env_names", {}))
+        assert tool_value(await client.call_tool("alpha__env", {"name": "PROBE_TOKEN"})) == SECRET
+        assert tool_value(await client.call_tool("beta__env", {"name": "PROBE_TOKEN"})) == "<unset>"
+        beta_env = tool_value(await client.call_tool("beta__env_names", {}))
+        alpha_env = tool_value(await client.call_tool("alpha__env_names", {}))
         assert "PROBE_TOKEN" not in beta_env
         assert "PROBE_TOKEN" in alpha_env
         for names in (alpha_env, beta_env):
@@ -153,7 +131,7 @@ async def test_broken_servers_fail_only_their_own_calls(gateway_process: Any, tm
         assert "crashy" in crashed.value.error.message
         assert "code 7" in crashed.value.error.message
         assert "crashing on purpose" in crashed.value.error.message  # the server's stderr explains it
-        healthy = _json(await client.call_tool("healthy__whoami", {}))
+        healthy = tool_value(await client.call_tool("healthy__whoami", {}))
         assert healthy["name"] == "healthy"
     assert gateway.process is not None
     assert gateway.process.poll() is None
@@ -163,7 +141,7 @@ async def test_sigterm_stops_long_lived_servers_before_exit(gateway_process: Any
     catalog = write_catalog(tmp_path / "catalog.yaml", {"probe": probe_entry(longLived=True)})
     gateway = gateway_process("--catalog", str(catalog))
     async with Client(gateway.url) as client:
-        resident = _json(await client.call_tool("whoami", {}))
+        resident = tool_value(await client.call_tool("whoami", {}))
     assert pid_alive(resident["pid"])
     assert gateway.process is not None
     gateway.process.terminate()

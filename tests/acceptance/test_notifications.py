@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
@@ -11,20 +10,11 @@ import mcp_types as types
 import pytest
 import yaml
 from mcp.client import Client
-from support import children_of, probe_entry, write_catalog
+from support import children_of, probe_entry, until, write_catalog
 
 pytestmark = pytest.mark.anyio
 
 MODES = ["legacy", "auto"]
-
-
-async def _until(predicate: Any, timeout: float = 15.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        await anyio.sleep(0.05)
-    return bool(predicate())
 
 
 @pytest.fixture
@@ -71,9 +61,9 @@ async def test_cancelled_call_stops_its_server(gateway_process: Any, probe_catal
                 await client.call_tool("sleep", {"seconds": 60})
 
             tg.start_soon(slow_call)
-            assert await _until(lambda: len(children_of(gateway.process.pid)) == 1), "backend never started"
+            assert await until(lambda: len(children_of(gateway.process.pid)) == 1), "backend never started"
             tg.cancel_scope.cancel()
-        assert await _until(lambda: children_of(gateway.process.pid) == []), "cancelled call left its server running"
+        assert await until(lambda: children_of(gateway.process.pid) == []), "cancelled call left its server running"
         echoed = await client.call_tool("echo", {"text": "still serving"})
         assert not echoed.is_error
 
@@ -122,7 +112,7 @@ async def test_bad_edit_keeps_serving_what_was_served(gateway_process: Any, tmp_
     gateway = gateway_process("--catalog", str(catalog), "--watch-interval", "0.1")
     async with Client(gateway.url) as client:
         catalog.write_text("version: 2\nregistry:\n  probe: [unclosed\n")
-        assert await _until(lambda: "not reloading" in gateway.log)
+        assert await until(lambda: "not reloading" in gateway.log)
         assert f"{catalog}:" in gateway.log
         result = await client.call_tool("echo", {"text": "unchanged"})
         assert not result.is_error

@@ -10,11 +10,10 @@ from pathlib import Path
 from typing import Any
 
 import anyio
-import mcp_types as types
 import pytest
 from mcp.client import Client
 from mcp.shared.exceptions import MCPError
-from support import write_catalog
+from support import tool_value, write_catalog
 
 pytestmark = [pytest.mark.anyio, pytest.mark.cluster]
 
@@ -36,15 +35,6 @@ def _pods(cluster: Any, namespace: str, selector: str) -> list[dict[str, Any]]:
     out = cluster.kubectl("get", "pods", "-n", namespace, "-l", selector, "-o", "json")
     items: list[dict[str, Any]] = json.loads(out.stdout if hasattr(out, "stdout") else out)["items"]
     return items
-
-
-def _json(result: types.CallToolResult) -> Any:
-    assert not result.is_error, result
-    if result.structured_content is not None:
-        return result.structured_content.get("result", result.structured_content)
-    block = result.content[0]
-    assert isinstance(block, types.TextContent)
-    return block.text
 
 
 async def _until(check: Any, timeout: float = 60) -> Any:
@@ -100,11 +90,11 @@ async def test_each_call_runs_in_its_own_pod_that_is_gone_after(
             assert len(running) == 1, "exactly one Pod serves the call"
             assert running[0]["metadata"]["labels"]["kubemcp.dev/role"] == "call"
         assert await _until(lambda: _pods(cluster, namespace, selector) == []), "the call's Pod was left behind"
-        first = _json(await client.call_tool("whoami", {}))
-        second = _json(await client.call_tool("whoami", {}))
+        first = tool_value(await client.call_tool("whoami", {}))
+        second = tool_value(await client.call_tool("whoami", {}))
         assert first["hostname"] != second["hostname"]  # a fresh Pod per call
         assert first["hostname"].startswith("mcp-probe-call-")
-        assert _json(await client.call_tool("env", {"name": "PROBE_TOKEN"})) == SECRET
+        assert tool_value(await client.call_tool("env", {"name": "PROBE_TOKEN"})) == SECRET
     assert await _until(lambda: _pods(cluster, namespace, selector) == [])
     assert SECRET not in gateway.log
 
@@ -112,7 +102,7 @@ async def test_each_call_runs_in_its_own_pod_that_is_gone_after(
 async def test_job_per_call_cleans_up(cluster: Any, namespace: str, cluster_gateway: Any) -> None:
     gateway = cluster_gateway(perCallKind="Job")
     async with Client(gateway.url) as client:
-        echoed = _json(await client.call_tool("echo", {"text": "through a Job"}))
+        echoed = tool_value(await client.call_tool("echo", {"text": "through a Job"}))
     assert echoed == "through a Job"
 
     def jobs() -> list[Any]:
@@ -130,7 +120,7 @@ async def test_failures_name_the_server(cluster: Any, namespace: str, cluster_ga
             await client.call_tool("crash", {"code": 5})
         assert "probe" in crashed.value.error.message
         assert "5" in crashed.value.error.message
-        assert _json(await client.call_tool("echo", {"text": "still fine"})) == "still fine"
+        assert tool_value(await client.call_tool("echo", {"text": "still fine"})) == "still fine"
     assert await _until(lambda: _pods(cluster, namespace, "kubemcp.dev/server=probe") == [])
 
 
@@ -170,6 +160,6 @@ async def test_warm_pool_pods_are_claimed(
     names = {p["metadata"]["name"] for p in ready}
     gateway = cluster_gateway(warmPool=2)
     async with Client(gateway.url) as client:
-        served = _json(await client.call_tool("whoami", {}))
+        served = tool_value(await client.call_tool("whoami", {}))
     assert served["hostname"] in names  # a pre-started Pod answered
     assert await _until(lambda: len(_pods(cluster, namespace, pool)) == 1), "the claimed Pod is gone, one is left"
