@@ -19,7 +19,7 @@ def test_kubectl_apply_path(cluster: Any, namespace: str, product_images: dict[s
     manifest = (REPO / "deploy" / "kubemcp.yaml").read_text()
     manifest = (
         manifest.replace("kubemcp-system", namespace)
-        .replace("name: kubemcp-operator", f"name: {namespace}-operator")
+        .replace("kubemcp-operator", f"{namespace}-operator")
         .replace("image: kubemcp/kubemcp:0.1.0", f"image: {product_images['kubemcp']}")
         .replace("--gateway-image=kubemcp/kubemcp:0.1.0", f"--gateway-image={product_images['kubemcp']}")
         .replace("imagePullPolicy: IfNotPresent", "imagePullPolicy: Never")
@@ -38,7 +38,14 @@ def test_kubectl_apply_path(cluster: Any, namespace: str, product_images: dict[s
         server["metadata"]["labels"] = {"kubemcp.dev/gateway": "plain"}
         for document in (gateway, server):
             cluster.kubectl("apply", "-n", namespace, "-f", "-", input=json.dumps(document))
-        wait_for(lambda: gateway_ready_named(cluster, namespace, "plain"), 240, "the plain path's gateway")
+        try:
+            wait_for(lambda: gateway_ready_named(cluster, namespace, "plain"), 240, "the plain path's gateway")
+        except AssertionError:
+            for what in (["get", "mcpgateways,mcpservers,deployments,pods", "-o", "wide"],
+                         ["logs", f"deployment/{namespace}-operator", "--tail=60"],
+                         ["describe", "deployment", "plain"]):  # fmt: skip
+                print(cluster.kubectl(*what, "-n", namespace, check=False).stdout)
+            raise
         with port_forward(cluster, namespace, "svc/plain", 8811) as url:
             result = wait_for(lambda: echo_once(url), 120, "a tool call through the plain path's gateway")
         assert result == "plain path"

@@ -159,7 +159,26 @@ async def test_warm_pool_pods_are_claimed(
     ready = await _until(lambda: len(running()) == 2 and running(), 120)
     names = {p["metadata"]["name"] for p in ready}
     gateway = cluster_gateway(warmPool=2)
+    # The gateway claims the pre-started Pods for its warm instances (attached and initialized ahead of
+    # demand): once both are claimed, a call is answered by one of them.
+    assert await _until(lambda: _pods(cluster, namespace, pool) == [], 120), "the pool Pods were not claimed"
     async with Client(gateway.url) as client:
         served = tool_value(await client.call_tool("whoami", {}))
     assert served["hostname"] in names  # a pre-started Pod answered
-    assert await _until(lambda: len(_pods(cluster, namespace, pool)) == 1), "the claimed Pod is gone, one is left"
+
+
+async def test_per_session_and_long_lived_pods(cluster: Any, namespace: str, cluster_gateway: Any) -> None:
+    gateway = cluster_gateway(lifecycle="perSession", idleTimeoutSeconds=30)
+    seen = []
+    for _ in range(2):  # two client sessions (2025-era sessions: a stateless request has no session)
+        async with Client(gateway.url, mode="legacy") as client:
+            first = tool_value(await client.call_tool("whoami", {}))
+            second = tool_value(await client.call_tool("whoami", {}))
+            assert first["hostname"] == second["hostname"]  # one Pod for the whole session
+            seen.append(first["hostname"])
+    assert seen[0] != seen[1]  # a Pod per session
+    pods = _pods(cluster, namespace, "kubemcp.dev/server=probe,kubemcp.dev/role=resident")
+    assert pods, "per-session Pods are labelled resident"
+    assert all("activeDeadlineSeconds" not in pod["spec"] for pod in pods)
+    gateway.stop()
+    assert await _until(lambda: _pods(cluster, namespace, "kubemcp.dev/server=probe") == [], 120)
