@@ -182,3 +182,19 @@ async def test_per_session_and_long_lived_pods(cluster: Any, namespace: str, clu
     assert all("activeDeadlineSeconds" not in pod["spec"] for pod in pods)
     gateway.stop()
     assert await _until(lambda: _pods(cluster, namespace, "kubemcp.dev/server=probe") == [], 120)
+
+
+async def test_desktop_client_over_stdio_uses_cluster_run_servers(
+    cluster: Any, namespace: str, product_images: dict[str, str], tmp_path: Path, secret: None
+) -> None:
+    from mcp.client.stdio import StdioServerParameters
+    from support import KUBEMCP
+
+    catalog = write_catalog(tmp_path / "catalog.yaml", {"probe": _entry(product_images["probe"])})
+    args = ["gateway", "run", "--transport", "stdio", "--catalog", str(catalog), "--runtime", "kubernetes",
+            "--kubeconfig", str(cluster.kubeconfig), "--namespace", namespace]  # fmt: skip
+    params = StdioServerParameters(command=str(KUBEMCP), args=args)
+    async with Client(params) as client:
+        served = tool_value(await client.call_tool("whoami", {}))
+    assert served["hostname"].startswith("mcp-probe-call-")  # the call ran in a Pod of the cluster
+    assert await _until(lambda: _pods(cluster, namespace, "kubemcp.dev/server=probe") == [])
