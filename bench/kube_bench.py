@@ -65,14 +65,15 @@ def pods(cluster: harness.Cluster, namespace: str, selector: str) -> list[dict[s
 
 
 def refill(cluster: harness.Cluster, namespace: str, server: str, manifest: dict[str, Any], cap: float = 120) -> None:
-    """Keep one operator-style pool Pod ready, then give the gateway time to attach its next warm instance."""
-    time.sleep(REFILL_PAUSE)
+    """Keep one operator-style pool Pod ready; then pause, so the Pod's server has started and the gateway
+    has attached and initialized its next warm instance before the timed call."""
     selector = f"kubemcp.dev/server={server},kubemcp.dev/role=pool"
     if not pods(cluster, namespace, selector):
         cluster.kubectl("create", "-n", namespace, "-f", "-", input=json.dumps(manifest))
     deadline = time.monotonic() + cap
     while time.monotonic() < deadline:
         if any(p["status"].get("phase") == "Running" for p in pods(cluster, namespace, selector)):
+            time.sleep(REFILL_PAUSE)
             return
         time.sleep(0.2)
     raise RuntimeError(f"warm pool of {server} did not refill within {cap}s")
@@ -187,15 +188,14 @@ def report(results: dict[str, list[float]], calls: int, first_call: tuple[float,
         "- Each per-call configuration runs every call in its own Pod (or Job), deleted after the answer."
         " Warm pool: the gateway keeps `warmPool` instances started, attached and MCP-initialized ahead of"
         " demand (claimed from the operator's pre-started Pods when there are some); a call takes one, uses it"
-        f" once, and a replacement is prepared in the background. Between warm calls the bench pauses"
-        f" {REFILL_PAUSE:.0f} s (not timed) so the replacement is ready: the figure is the latency at a call"
+        " once, and a replacement is prepared in the background. Between warm calls the bench waits until a"
+        f" pre-started Pod is Running again and then {REFILL_PAUSE:.0f} s more (not timed), so the replacement"
+        " is ready and its start-up no longer competes for the 2 CPUs: the figure is the latency at a call"
         " rate the pool sustains.",
         f"- {calls} calls per per-call configuration, {calls * 5} on the long-lived path, sequential, after a warm-up.",
-        f"- Where the warm-pool time goes: a fresh probe process answers its first tools/call in"
-        f" {first_call[0]:.1f} ms and its second in {first_call[1]:.1f} ms (median of 7 local processes, same"
-        " server code): the Python MCP server warms itself up on its first call. A per-call instance serves"
-        " exactly one call, so it always pays that; the long-lived path pays it once. The gateway's own share"
-        " of a warm call is the long-lived figure.",
+        f"- A fresh probe process answers its first tools/call in {first_call[0]:.1f} ms and its second in"
+        f" {first_call[1]:.1f} ms (median of 7 local processes, same server code): a per-call instance serves"
+        " exactly one call, so it always pays the server's first-call cost, which the long-lived path pays once.",
     ]
     return "\n".join(lines)
 
