@@ -9,6 +9,8 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -175,3 +177,27 @@ def tool_value(result: types.CallToolResult) -> Any:
     block = result.content[0]
     assert isinstance(block, types.TextContent)
     return json.loads(block.text) if block.text[:1] in "[{" else block.text
+
+
+def isolated_env(root: Path) -> dict[str, str]:
+    """KUBEMCP_HOME and the cache under `root`, for gateways started outside a test's own fixtures."""
+    (root / "home").mkdir(exist_ok=True)
+    return {"KUBEMCP_HOME": str(root / "home"), "XDG_CACHE_HOME": str(root / "cache")}
+
+
+@contextmanager
+def http_and_sse_gateways(
+    root: Path, catalog: Path, env: dict[str, str]
+) -> Iterator[tuple[GatewayProcess, GatewayProcess]]:
+    """Two gateways on one catalog: streamable HTTP (`/mcp`) and legacy SSE (`/sse`); stopped by PID after."""
+    http = GatewayProcess(
+        ["--transport", "streaming", "--port", "0", "--catalog", str(catalog)], root / "http.log", env
+    )
+    sse = GatewayProcess(["--transport", "sse", "--port", "0", "--catalog", str(catalog)], root / "sse.log", env)
+    try:
+        http.start()
+        sse.start()
+        yield http, sse
+    finally:
+        sse.stop()
+        http.stop()

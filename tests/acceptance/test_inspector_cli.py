@@ -35,6 +35,8 @@ from support import (
     NODE_MODULES,
     GatewayProcess,
     everything_entry,
+    http_and_sse_gateways,
+    isolated_env,
     memory_entry,
     probe_entry,
     time_entry,
@@ -92,7 +94,6 @@ class Gateways:
 @pytest.fixture(scope="module")
 def gateways(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateways]:
     root = tmp_path_factory.mktemp("inspector")
-    (root / "home").mkdir()
     catalog = write_catalog(
         root / "catalog.yaml",
         {
@@ -102,18 +103,9 @@ def gateways(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateways]:
             "memory": memory_entry(root / "memory.jsonl"),
         },
     )
-    env = {"KUBEMCP_HOME": str(root / "home"), "XDG_CACHE_HOME": str(root / "cache")}
-    http = GatewayProcess(
-        ["--transport", "streaming", "--port", "0", "--catalog", str(catalog)], root / "http.log", env
-    )
-    sse = GatewayProcess(["--transport", "sse", "--port", "0", "--catalog", str(catalog)], root / "sse.log", env)
-    try:
-        http.start()
-        sse.start()
+    env = isolated_env(root)
+    with http_and_sse_gateways(root, catalog, env) as (http, sse):
         yield Gateways(catalog, env, http, sse)
-    finally:
-        sse.stop()
-        http.stop()
 
 
 # -- running the Inspector ----------------------------------------------------------------------

@@ -20,7 +20,15 @@ import httpx2
 import mcp_types as types
 import pytest
 from mcp.client import Client
-from support import GatewayProcess, everything_entry, probe_entry, time_entry, write_catalog
+from support import (
+    GatewayProcess,
+    everything_entry,
+    http_and_sse_gateways,
+    isolated_env,
+    probe_entry,
+    time_entry,
+    write_catalog,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -40,23 +48,12 @@ class Gateways:
 @pytest.fixture(scope="module")
 def gateways(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateways]:
     root = tmp_path_factory.mktemp("protocol-versions")
-    (root / "home").mkdir()
     catalog = write_catalog(
         root / "catalog.yaml",
         {"probe": probe_entry(), "time": time_entry(), "everything": everything_entry(longLived=True)},
     )
-    env = {"KUBEMCP_HOME": str(root / "home"), "XDG_CACHE_HOME": str(root / "cache")}
-    http = GatewayProcess(
-        ["--transport", "streaming", "--port", "0", "--catalog", str(catalog)], root / "http.log", env
-    )
-    sse = GatewayProcess(["--transport", "sse", "--port", "0", "--catalog", str(catalog)], root / "sse.log", env)
-    try:
-        http.start()
-        sse.start()
-        yield Gateways(http, sse)
-    finally:
-        sse.stop()
-        http.stop()
+    with http_and_sse_gateways(root, catalog, isolated_env(root)) as pair:
+        yield Gateways(*pair)
 
 
 @pytest.fixture
