@@ -47,7 +47,10 @@ def wheelhouse() -> Path:
 
 def build_kubemcp() -> str:
     wheelhouse()
-    return images.build_and_load(REPO, "Dockerfile", KUBEMCP)
+    ref = images.build_and_load(REPO, "Dockerfile", KUBEMCP)
+    # Each source change makes new layers; drop the untagged ones so the build cache does not fill the disk.
+    images.buildah("rmi", "--prune", check=False)
+    return ref
 
 
 def build_probe() -> str:

@@ -151,6 +151,9 @@ async def test_warm_instances_are_ready_before_calls_and_serve_one_call_each() -
         pool.warm_up([spec])
         await _settled(runtime, 2)  # prepared ahead of any call
         assert runtime.started == 2
+        with anyio.fail_after(5):
+            while pool.warm_ready() != {"s": 2}:
+                await anyio.sleep(0.01)
         first = await _instance(pool, spec)
         second = await _instance(pool, spec)
         assert {first, second} == {1, 2}  # the prepared ones answered, one call each

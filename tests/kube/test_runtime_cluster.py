@@ -159,9 +159,10 @@ async def test_warm_pool_pods_are_claimed(
     ready = await _until(lambda: len(running()) == 2 and running(), 120)
     names = {p["metadata"]["name"] for p in ready}
     gateway = cluster_gateway(warmPool=2)
-    # The gateway claims the pre-started Pods for its warm instances (attached and initialized ahead of
-    # demand): once both are claimed, a call is answered by one of them.
+    # The gateway claims the pre-started Pods for its warm instances and attaches and initializes them
+    # ahead of demand (its /health counts the ready ones): then a call is answered by one of them.
     assert await _until(lambda: _pods(cluster, namespace, pool) == [], 120), "the pool Pods were not claimed"
+    assert await _until(lambda: _warm_ready(gateway.base) == 2, 120), "the warm instances did not get ready"
     async with Client(gateway.url) as client:
         served = tool_value(await client.call_tool("whoami", {}))
     assert served["hostname"] in names  # a pre-started Pod answered
@@ -198,3 +199,11 @@ async def test_desktop_client_over_stdio_uses_cluster_run_servers(
         served = tool_value(await client.call_tool("whoami", {}))
     assert served["hostname"].startswith("mcp-probe-call-")  # the call ran in a Pod of the cluster
     assert await _until(lambda: _pods(cluster, namespace, "kubemcp.dev/server=probe") == [])
+
+
+def _warm_ready(base: str) -> int:
+    import urllib.request
+
+    with urllib.request.urlopen(f"{base}/health", timeout=5) as response:  # loopback only
+        count: int = json.load(response)["warm"].get("probe", 0)
+    return count

@@ -214,6 +214,10 @@ class BackendPool:
                     raise
             return resident
 
+    def warm_ready(self) -> dict[str, int]:
+        """Per server, how many warm instances are started and initialized, waiting for a call."""
+        return {name: len(warm.ready) for name, warm in sorted(self._warm.items())}
+
     def resident_names(self) -> list[str]:
         return sorted({name for name, _ in self._residents})
 

@@ -44,6 +44,7 @@ def _health(gateway: Gateway) -> Route:
                 "version": kubemcp.__version__,
                 "servers": list(gateway.specs),
                 "resident": gateway.pool.resident_names(),
+                "warm": gateway.pool.warm_ready(),
             }
         )
 
