@@ -19,7 +19,7 @@ metadata:
     pod-security.kubernetes.io/enforce: restricted
 NS
   "$helm" template kubemcp charts/kubemcp --namespace kubemcp-system \
-    --set crds.install=false --set gateway.create=false
+    --set gateway.create=false
 }
 if [[ "${1:-}" == "--check" ]]; then
   if ! diff <(render) deploy/kubemcp.yaml >/dev/null; then

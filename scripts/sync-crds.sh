@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
-# crds/ is the one source of truth; the chart carries byte-for-byte copies.
-#   scripts/sync-crds.sh          copy crds/*.yaml into charts/kubemcp/files/crds/
+# crds/ is the one source of truth; the chart carries byte-for-byte copies in its crds/ folder, which
+# Helm installs before any template (so the chart's MCPGateway maps on a cluster that never had them).
+#   scripts/sync-crds.sh          copy crds/*.yaml into charts/kubemcp/crds/
 #   scripts/sync-crds.sh --check  fail if the copies drifted (CI runs this)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-target=charts/kubemcp/files/crds
+target=charts/kubemcp/crds
 if [[ "${1:-}" == "--check" ]]; then
   if ! diff -r crds "$target"; then
-    echo "charts/kubemcp/files/crds differs from crds/: run scripts/sync-crds.sh" >&2
+    echo "charts/kubemcp/crds differs from crds/: run scripts/sync-crds.sh" >&2
     exit 1
   fi
   exit 0

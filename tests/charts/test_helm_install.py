@@ -35,7 +35,6 @@ def helm_release(cluster: Any, namespace: str, product_images: dict[str, str]) -
     values = [
         "image.repository=kubemcp/kubemcp", "image.tag=dev", "image.pullPolicy=Never",
         "servers.imagePullPolicy=Never", f"operator.watchNamespaces={{{namespace}}}",
-        "crds.install=false",  # the session applied crds/ already: the plain path's first step
     ]  # fmt: skip
 
     def helm(action: str, *extra: str) -> Any:
