@@ -25,6 +25,7 @@ run: $(BIN)/kubemcp
 lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	PYTHONPATH=operator $(BIN)/lint-imports --no-cache
 
 typecheck: setup
 	$(BIN)/mypy

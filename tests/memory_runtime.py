@@ -8,8 +8,8 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
-from kubemcp.gateway.link import BackendLink
-from kubemcp.gateway.spec import ServerSpec
+from kubemcp.model.link import BackendLink
+from kubemcp.model.spec import ServerSpec
 from mcp.client._memory import InMemoryTransport
 from mcp.server.mcpserver import MCPServer
 

@@ -50,7 +50,3 @@ class ServerUnavailableError(ServerError):
 
 class ServerCrashedError(ServerError):
     """The server's process or connection ended while a request was open."""
-
-
-class ServerNotServedError(ServerError):
-    """The server is not part of the served set (not enabled, or filtered out)."""

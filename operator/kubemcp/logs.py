@@ -8,29 +8,24 @@ import os
 import sys
 import time
 
-MASK = "***"
+from kubemcp.masking import SecretValues, known_secrets
 
 
 class SecretMask(logging.Filter):
-    """Replaces every known secret value in a record's final message with `***`."""
+    """Masks every known secret value, in any of its spellings, in a record's message and traceback."""
 
-    def __init__(self) -> None:
+    def __init__(self, values: SecretValues) -> None:
         super().__init__()
-        self.values: set[str] = set()
+        self.values = values
 
     def filter(self, record: logging.LogRecord) -> bool:
         if not self.values:
             return True
         message = record.getMessage()
-        masked = message
-        for value in sorted(self.values, key=len, reverse=True):
-            masked = masked.replace(value, MASK)
+        masked = self.values.mask(message)
         if masked != message or record.exc_info:
             if record.exc_info:
-                text = logging.Formatter().formatException(record.exc_info)
-                for value in self.values:
-                    text = text.replace(value, MASK)
-                masked = f"{masked}\n{text}"
+                masked = f"{masked}\n{self.values.mask(logging.Formatter().formatException(record.exc_info))}"
                 record.exc_info = None
                 record.exc_text = None
             record.msg, record.args = masked, None
@@ -50,7 +45,7 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry)
 
 
-secret_mask = SecretMask()
+secret_mask = SecretMask(known_secrets)
 
 
 def setup_logging(*, debug: bool = False, json_format: bool = False) -> None:

@@ -1,4 +1,5 @@
-"""An in-memory stand-in for `KubeClient`: enough of the API's behaviour for the reconcilers' unit tests."""
+"""An in-memory implementation of the `KubePodApi` seam: enough of the API's behaviour for the
+reconcilers' unit tests. mypy checks it against the protocol `KubeClient` implements too."""
 
 from __future__ import annotations
 
@@ -6,9 +7,12 @@ import copy
 import itertools
 import json
 import re
+from collections.abc import AsyncIterator, Mapping
+from contextlib import AbstractAsyncContextManager
 from typing import Any
 
-from kubemcp.kube.client import ConflictError, NotFoundError
+from kubemcp.kube.api import AttachedStreams, KubePodApi
+from kubemcp.kube.client import ConflictError, KubeApiError, NotFoundError
 
 Obj = dict[str, Any]
 _COUNTER = itertools.count(1)
@@ -68,7 +72,7 @@ class FakeKube:
 
     # -- the KubeClient surface the controller uses --------------------------------------
 
-    async def get(self, path: str, params: Any = None) -> Obj:
+    async def get(self, path: str, params: Mapping[str, str] | None = None) -> Obj:
         if path not in self.objects:
             raise NotFoundError(404, "NotFound", f"{path} not found")
         return copy.deepcopy(self.objects[path])
@@ -126,3 +130,23 @@ class FakeKube:
     ) -> Obj | None:
         self.writes.append(("delete", path))
         return self.objects.pop(path, None)
+
+    async def watch(
+        self,
+        path: str,
+        *,
+        resource_version: str | None = None,
+        field_selector: str | None = None,
+        label_selector: str | None = None,
+        timeout_seconds: int = 60,
+    ) -> AsyncIterator[Obj]:
+        """No events: nothing in the fake changes by itself (a watch ends as at its timeout)."""
+        events: list[Obj] = []
+        for event in events:
+            yield event
+
+    def attach(self, namespace: str, pod: str, container: str) -> AbstractAsyncContextManager[AttachedStreams]:
+        raise KubeApiError(501, "NotImplemented", "the in-memory API runs no containers to attach to")
+
+
+_CHECKED: type[KubePodApi] = FakeKube  # mypy: the fake implements the whole seam

@@ -7,9 +7,9 @@ import asyncio
 import mcp_types as types
 import pytest
 from controller.objects import catalog, server
-from kubemcp.controller.discovery import DiscoveryTasks, discovery_status, failure_reason, once, summary
+from kubemcp.backend.offerings import Offerings
 from kubemcp.controller.resolve import resolve
-from kubemcp.gateway.discovery import Offerings
+from kubemcp.controller.server_discovery import DiscoveryTasks, discovery_status, failure_reason, once, summary
 
 pytestmark = pytest.mark.anyio
 
@@ -56,7 +56,7 @@ def test_failure_reasons(message: str, reason: str) -> None:
 
 def test_backoff_grows_per_digest_and_resets(monkeypatch: pytest.MonkeyPatch) -> None:
     clock = [1000.0]
-    monkeypatch.setattr("kubemcp.controller.discovery.time.monotonic", lambda: clock[0])
+    monkeypatch.setattr("kubemcp.controller.server_discovery.time.monotonic", lambda: clock[0])
     tasks = DiscoveryTasks()
     key = ("team", "dice")
     assert tasks.due(key, "d1")

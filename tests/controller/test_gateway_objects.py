@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from controller.objects import gateway
-from kubemcp.controller import gateway_objects as objects
+from kubemcp.controller import mcpgateway_objects as objects
 from kubemcp.controller.kinds import owner_reference
 from kubemcp.crd.models import MCPGatewaySpec
 

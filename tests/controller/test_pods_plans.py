@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from kubemcp.controller.sweeper import sweep_plan
-from kubemcp.controller.warmpool import MAX_AGE, plan_pool, pool_selector
+from kubemcp.controller.warm_pool_pods import MAX_AGE, plan_pool, pool_selector
 
 NOW = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 

@@ -3,23 +3,22 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any, cast
+from typing import Any
 
 import pytest
 import yaml
 from controller.fakekube import FakeKube
 from controller.objects import DICE, catalog, gateway, server
 from kubemcp.controller import kinds
-from kubemcp.controller.catalog import reconcile_catalog
 from kubemcp.controller.context import Controller
-from kubemcp.controller.gateway import reconcile_gateway
+from kubemcp.controller.mcpcatalog import reconcile_catalog
+from kubemcp.controller.mcpgateway import reconcile_gateway
+from kubemcp.controller.mcpserver import reconcile_server
 from kubemcp.controller.options import OperatorOptions
 from kubemcp.controller.resolve import resolve
-from kubemcp.controller.server import reconcile_server
 from kubemcp.crd.conditions import find
 from kubemcp.errors import ServerUnavailableError
-from kubemcp.gateway.spec import ServerSpec
-from kubemcp.kube.client import KubeClient
+from kubemcp.model.spec import ServerSpec
 
 pytestmark = pytest.mark.anyio
 
@@ -34,7 +33,7 @@ def kube() -> FakeKube:
 
 @pytest.fixture
 def ctl(kube: FakeKube) -> Controller:
-    return Controller(cast(KubeClient, kube), OperatorOptions(namespaces=(NS,), gateway_image="kubemcp/kubemcp:dev"))
+    return Controller(kube, OperatorOptions(namespaces=(NS,), gateway_image="kubemcp/kubemcp:dev"))
 
 
 def put(kube: FakeKube, plural: str, obj: Obj) -> Obj:
@@ -77,7 +76,7 @@ def fake_discovery(monkeypatch: pytest.MonkeyPatch, result: Exception | None = N
             "resourceTemplates": [],
         }
 
-    monkeypatch.setattr("kubemcp.controller.server.discover", discover)
+    monkeypatch.setattr("kubemcp.controller.mcpserver.discover", discover)
     return calls
 
 

@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 import yaml
 from controller.objects import DICE, NOTES, catalog, server
-from kubemcp.controller.gateway_config import ServedServer, render_files, select_unique, served_server
+from kubemcp.controller.mcpgateway_files import ServedServer, render_files, select_unique, served_server
 from kubemcp.controller.resolve import ResolveError, resolve
-from kubemcp.gateway.discovery import from_recorded
+from kubemcp.gateway.known_offerings import from_recorded
 from kubemcp.gateway.served import load_served
 from kubemcp.gateway.settings import GatewaySettings
 from kubemcp.kube.pods import server_pod

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 import anyio
 import mcp_types as types
 import pytest
+from kubemcp.backend.hooks import CallHooks
+from kubemcp.backend.pool import BackendPool
 from kubemcp.errors import ServerUnavailableError
-from kubemcp.files.catalog import CatalogEntry, CatalogSource
-from kubemcp.gateway.backends import BackendPool, CallHooks
-from kubemcp.gateway.spec import ServerSpec, build_spec
+from kubemcp.model.entry import CatalogEntry, CatalogSource
+from kubemcp.model.link import BackendLink
+from kubemcp.model.spec import ServerSpec, build_spec
 from mcp.client import Client
 from mcp.server.mcpserver import MCPServer
 from memory_runtime import MemoryRuntime, counter_server
@@ -103,7 +108,7 @@ async def test_protocol_era_is_remembered_per_server() -> None:
     async with pool.running():
         version = await pool.call(spec, version_of)
         assert version == "2026-07-28"
-        assert pool._modes[spec.digest] == "auto"
+        assert pool.sessions._modes[spec.digest] == "auto"
         tools = await pool.call(spec, lambda c: c.list_tools())  # the second connection still sees capabilities
     assert {tool.name for tool in tools.tools} == {"instance_number", "greet"}
 
@@ -161,3 +166,68 @@ async def test_warm_instances_are_ready_before_calls_and_serve_one_call_each() -
         assert runtime.started == 4
         pool.warm_up([])  # the server is no longer served: its warm instances stop
         await _settled(runtime, 0)
+
+
+class GatedRuntime(MemoryRuntime):
+    """A memory runtime whose instances start and stop only when the test opens a gate."""
+
+    def __init__(self) -> None:
+        super().__init__(counter_server)
+        self.starting = anyio.Event()
+        self.start_gate = anyio.Event()
+        self.stopping = anyio.Event()
+        self.stop_gate = anyio.Event()
+
+    @asynccontextmanager
+    async def connect(self, spec: ServerSpec) -> AsyncIterator[BackendLink]:
+        self.starting.set()
+        await self.start_gate.wait()
+        try:
+            async with super().connect(spec) as link:
+                yield link
+        finally:
+            self.stopping.set()
+            with anyio.CancelScope(shield=True):
+                await self.stop_gate.wait()
+
+
+async def _elapse(seconds: float) -> None:
+    """Let `seconds` pass (the idle timers run meanwhile)."""
+    deadline = anyio.current_time() + seconds
+    while anyio.current_time() < deadline:
+        await anyio.sleep(0.01)
+
+
+async def test_a_long_lived_server_slower_to_start_than_its_idle_timeout_still_serves_its_call() -> None:
+    runtime = GatedRuntime()
+    runtime.stop_gate.set()
+    pool = BackendPool(runtime, idle_timeout=0.05)
+    spec = _spec(long_lived=True)
+    results: list[int] = []
+    with anyio.fail_after(10):
+        async with pool.running(), anyio.create_task_group() as tg:
+
+            async def call() -> None:
+                results.append(await _instance(pool, spec))
+
+            tg.start_soon(call)
+            await runtime.starting.wait()
+            await _elapse(0.2)  # the start takes four idle timeouts
+            runtime.start_gate.set()
+    assert results == [1]
+
+
+async def test_a_call_arriving_while_an_idle_instance_stops_gets_a_new_instance() -> None:
+    runtime = GatedRuntime()
+    runtime.start_gate.set()
+    pool = BackendPool(runtime, idle_timeout=0.05)
+    spec = _spec(long_lived=True)
+    with anyio.fail_after(10):
+        async with pool.running():
+            try:
+                assert await _instance(pool, spec) == 1
+                await runtime.stopping.wait()  # the idle timer ended the first instance; it has not gone yet
+                assert pool.resident_names() == ["s"]
+                assert await _instance(pool, spec) == 2
+            finally:
+                runtime.stop_gate.set()

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from kubemcp.gateway.backends import CallHooks
+from kubemcp.backend.hooks import CallHooks
 from kubemcp.gateway.core import Gateway
 from kubemcp.gateway.settings import GatewaySettings
 from mcp.shared.exceptions import MCPError

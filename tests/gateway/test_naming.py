@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import mcp_types as types
-from kubemcp.gateway.discovery import Offerings
+from kubemcp.backend.offerings import Offerings
 from kubemcp.gateway.listing import Route, build_listing
-from kubemcp.gateway.naming import public_names
+from kubemcp.model.names import public_names
 
 
 def _tools(*names: str) -> Offerings:

@@ -6,8 +6,8 @@ import sys
 
 import pytest
 from kubemcp.errors import ServerUnavailableError
-from kubemcp.files.catalog import CatalogEntry, CatalogSource
-from kubemcp.gateway.spec import build_spec
+from kubemcp.model.entry import CatalogEntry, CatalogSource
+from kubemcp.model.spec import build_spec
 
 SOURCE = CatalogSource(path="/c/catalog.yaml", line=3, directory="/c")
 

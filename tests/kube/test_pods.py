@@ -6,9 +6,9 @@ from typing import Any
 
 import pytest
 from kubemcp.errors import ServerUnavailableError
-from kubemcp.files.catalog import CatalogEntry, CatalogSource
-from kubemcp.gateway.spec import ServerSpec, build_spec
 from kubemcp.kube.pods import LABEL_DIGEST, LABEL_ROLE, LABEL_SERVER, server_job, server_pod
+from kubemcp.model.entry import CatalogEntry, CatalogSource
+from kubemcp.model.spec import ServerSpec, build_spec
 
 SOURCE = CatalogSource(path="c.yaml", line=1, directory=".")
 

@@ -143,9 +143,9 @@ async def test_missing_image_fails_its_call_with_the_reason(
 async def test_warm_pool_pods_are_claimed(
     cluster: Any, namespace: str, cluster_gateway: Any, product_images: dict[str, str], tmp_path: Path
 ) -> None:
-    from kubemcp.files.catalog import CatalogEntry, CatalogSource
-    from kubemcp.gateway.spec import build_spec
     from kubemcp.kube.pods import server_pod
+    from kubemcp.model.entry import CatalogEntry, CatalogSource
+    from kubemcp.model.spec import build_spec
 
     entry = CatalogEntry.model_validate(_entry(product_images["probe"], warmPool=2))
     spec = build_spec("probe", entry, CatalogSource(path=str(tmp_path / "catalog.yaml"), line=1, directory="."), {}, {})

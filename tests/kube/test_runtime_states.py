@@ -6,10 +6,11 @@ from typing import Any
 
 import pytest
 from kubemcp.errors import ServerUnavailableError
-from kubemcp.files.catalog import CatalogEntry, CatalogSource
-from kubemcp.gateway.spec import build_spec
 from kubemcp.kube.client import ConflictError, ForbiddenError, KubeApiError, NotFoundError, _error, path_for
-from kubemcp.kube.runtime import KubernetesRuntime, container_state
+from kubemcp.kube.pod_status import container_state
+from kubemcp.model.entry import CatalogEntry, CatalogSource
+from kubemcp.model.spec import build_spec
+from kubemcp.runtimes.kubernetes_pods import KubernetesRuntime
 
 SPEC = build_spec("srv", CatalogEntry(image="x"), CatalogSource(path="c", line=1, directory="."), {}, {})
 

@@ -11,19 +11,17 @@ from __future__ import annotations
 
 import logging
 from collections import deque
-from typing import TYPE_CHECKING
 
 import anyio
 import mcp_types as types
 from anyio.abc import TaskGroup
 from mcp.client import Client
 
+from kubemcp.backend.hooks import CallHooks
+from kubemcp.backend.session import Sessions
 from kubemcp.errors import ServerError
-from kubemcp.gateway.link import BackendLink
-from kubemcp.gateway.spec import ServerSpec
-
-if TYPE_CHECKING:
-    from kubemcp.gateway.backends import BackendPool, CallHooks
+from kubemcp.model.link import BackendLink
+from kubemcp.model.spec import ServerSpec
 
 logger = logging.getLogger(__name__)
 
@@ -45,8 +43,8 @@ class Prepared:
 
 
 class WarmSet:
-    def __init__(self, pool: BackendPool, spec: ServerSpec, size: int, tg: TaskGroup, max_idle: float) -> None:
-        self.pool = pool
+    def __init__(self, sessions: Sessions, spec: ServerSpec, size: int, tg: TaskGroup, max_idle: float) -> None:
+        self.sessions = sessions
         self.spec = spec
         self.size = size
         self.tg = tg
@@ -79,7 +77,7 @@ class WarmSet:
 
         counted = True
         try:
-            async with self.pool.open(self.spec, on_log) as (client, link):
+            async with self.sessions.open(self.spec, on_log) as (client, link):
                 prepared = Prepared(client, link)
                 holder.append(prepared)
                 self.starting -= 1

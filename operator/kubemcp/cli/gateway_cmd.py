@@ -11,41 +11,66 @@ import anyio
 from kubemcp.cli._common import add_file_options, split_list
 from kubemcp.errors import SettingsError
 from kubemcp.files.secrets import read_secrets
-from kubemcp.gateway.settings import DEFAULT_PORT, GatewaySettings
-from kubemcp.logs import secret_mask, setup_logging
+from kubemcp.gateway.settings import GatewaySettings
+from kubemcp.logs import setup_logging
+from kubemcp.masking import known_secrets
+from kubemcp.validation import one_line
+
+
+def default(name: str) -> Any:
+    """A setting's default: `GatewaySettings` is the one place defaults are written."""
+    return GatewaySettings.model_fields[name].get_default(call_default_factory=True)
 
 
 def register(commands: Any) -> None:
     parser = commands.add_parser("gateway", help="run the gateway")
     actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
     run = actions.add_parser("run", help="serve every enabled server's tools on one MCP endpoint")
-    run.add_argument("--transport", choices=["stdio", "sse", "streaming"], default="stdio")
-    run.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"HTTP port (default {DEFAULT_PORT}; 0 picks one)")
-    run.add_argument("--host", default="127.0.0.1", help="HTTP bind address (default 127.0.0.1)")
+    run.add_argument("--transport", choices=["stdio", "sse", "streaming"], default=default("transport"))
+    run.add_argument(
+        "--port", type=int, default=default("port"), help=f"HTTP port (default {default('port')}; 0 picks one)"
+    )
+    run.add_argument("--host", default=default("host"), help=f"HTTP bind address (default {default('host')})")
     add_file_options(run)
     run.add_argument("--servers", action="append", metavar="A,B", help="serve only these servers")
     run.add_argument("--tools", action="append", metavar="T,U", help="serve only these tools (name or server:tool)")
     run.add_argument("--long-lived", action="store_true", help="keep every server running between calls")
-    run.add_argument("--idle-timeout", type=float, default=300.0, help="seconds before an idle long-lived server stops")
-    run.add_argument("--call-timeout", type=float, default=None, help="seconds a backend request may take")
+    run.add_argument(
+        "--idle-timeout",
+        type=float,
+        default=default("idle_timeout"),
+        help=f"seconds before an idle long-lived server stops (default {default('idle_timeout'):g})",
+    )
+    run.add_argument(
+        "--call-timeout", type=float, default=default("call_timeout"), help="seconds a backend request may take"
+    )
     run.add_argument("--prefix-tools", action="store_true", help="serve every tool as <server>__<tool>")
     run.add_argument("--dry-run", action="store_true", help="load everything, list what would be served, exit")
     run.add_argument("--log-calls", action="store_true", help="log every tool call")
     run.add_argument("--debug", action="store_true", help="debug logging (also DEBUG=1 or LOG_LEVEL=debug)")
     run.add_argument("--log-format", choices=["text", "json"], default="text")
     run.add_argument("--no-watch", action="store_true", help="do not reload when the files change")
-    run.add_argument("--watch-interval", type=float, default=1.0, help="seconds between checks for file changes")
+    run.add_argument(
+        "--watch-interval",
+        type=float,
+        default=default("watch_interval"),
+        help="seconds between checks for file changes",
+    )
     run.add_argument("--allowed-host", action="append", default=[], metavar="HOST[:PORT|:*]")
     run.add_argument("--allowed-origin", action="append", default=[], metavar="ORIGIN")
-    run.add_argument("--max-body-bytes", type=int, default=4 * 1024 * 1024)
+    run.add_argument("--max-body-bytes", type=int, default=default("max_body_bytes"))
     cluster = run.add_argument_group("Kubernetes runtime")
-    cluster.add_argument("--runtime", choices=["local", "kubernetes"], default="local", help="where servers run")
+    cluster.add_argument(
+        "--runtime", choices=["local", "kubernetes"], default=default("runtime"), help="where servers run"
+    )
     cluster.add_argument("--kubeconfig", help="kubeconfig file (default: in-cluster, then $KUBECONFIG)")
     cluster.add_argument("--namespace", help="namespace for server Pods (default: the context's)")
     cluster.add_argument("--from-configmap", metavar="NAME", help="serve an MCPGateway's ConfigMap instead of files")
     cluster.add_argument("--gateway-name", help="label server Pods with this gateway name")
     cluster.add_argument("--image-pull-policy", choices=["Always", "IfNotPresent", "Never"])
-    cluster.add_argument("--start-timeout", type=float, default=120.0, help="seconds a server Pod may take to start")
+    cluster.add_argument(
+        "--start-timeout", type=float, default=default("start_timeout"), help="seconds a server Pod may take to start"
+    )
     run.set_defaults(handler=_run)
 
 
@@ -85,17 +110,14 @@ def settings_from(args: argparse.Namespace) -> GatewaySettings:
     try:
         return GatewaySettings.with_defaults(**values)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or 'settings'}: {err['msg']}" for err in exc.errors()
-        )
-        raise SettingsError(problems) from None
+        raise SettingsError(one_line(exc, root="settings")) from None
 
 
 def _run(args: argparse.Namespace) -> int:
     setup_logging(debug=args.debug, json_format=args.log_format == "json")
     settings = settings_from(args)
     if settings.secrets is not None:
-        secret_mask.values.update(v for v in read_secrets(settings.secrets).values() if v)
+        known_secrets.add(read_secrets(settings.secrets).values())
     from kubemcp.gateway.app import dry_run, run_gateway
 
     if settings.dry_run:

@@ -10,7 +10,7 @@ from kubemcp.errors import SettingsError
 
 
 def register(commands: Any) -> None:
-    from kubemcp.controller.options import DEFAULT_GATEWAY_IMAGE
+    from kubemcp.controller.options import DEFAULT_GATEWAY_IMAGE, OperatorOptions
 
     parser = commands.add_parser("operator", help="run the Kubernetes operator")
     scope = parser.add_mutually_exclusive_group()
@@ -37,9 +37,22 @@ def register(commands: Any) -> None:
     parser.add_argument(
         "--liveness", metavar="URL", help="serve kopf's liveness probe, e.g. http://0.0.0.0:8080/healthz"
     )
-    parser.add_argument("--interval", type=float, default=10.0, help="seconds between level-based passes (default 10)")
-    parser.add_argument("--discovery-timeout", type=float, default=180.0, help="seconds one tool discovery may take")
-    parser.add_argument("--start-timeout", type=float, default=120.0, help="seconds a server Pod may take to start")
+    defaults = OperatorOptions()
+    parser.add_argument(
+        "--interval",
+        type=float,
+        default=defaults.interval,
+        help=f"seconds between level-based passes (default {defaults.interval:g})",
+    )
+    parser.add_argument(
+        "--discovery-timeout",
+        type=float,
+        default=defaults.discovery_timeout,
+        help="seconds one tool discovery may take",
+    )
+    parser.add_argument(
+        "--start-timeout", type=float, default=defaults.start_timeout, help="seconds a server Pod may take to start"
+    )
     parser.add_argument("--debug", action="store_true", help="debug logging, including kopf's")
     parser.set_defaults(handler=_run)
 

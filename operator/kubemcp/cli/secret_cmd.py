@@ -11,7 +11,8 @@ from typing import Any
 
 from kubemcp.cli._common import default_secrets
 from kubemcp.errors import SecretStoreError
-from kubemcp.files.secrets import check_name, parse_assignment, read_secrets, write_secrets
+from kubemcp.files.secrets import parse_assignment, read_secrets, write_secrets
+from kubemcp.model.names import check_secret_name
 
 
 def register(commands: Any) -> None:
@@ -42,7 +43,7 @@ def _in_kubernetes(args: argparse.Namespace, action: str, values: dict[str, str]
     """Run one action against the Kubernetes Secret; returns key names (ls) or the missing ones (rm)."""
     import anyio
 
-    from kubemcp.controller import secrets as kube_secrets
+    from kubemcp.kube import secret_keys as kube_secrets
     from kubemcp.kube.client import KubeClient
     from kubemcp.kube.config import load_config
 
@@ -67,7 +68,7 @@ def _set(args: argparse.Namespace) -> int:
         if "=" in text:
             name, value = parse_assignment(text)
         else:
-            name, value = check_name(text), sys.stdin.read().rstrip("\n")
+            name, value = check_secret_name(text), sys.stdin.read().rstrip("\n")
         secrets[name] = value
     if args.kubernetes:
         _in_kubernetes(args, "set", secrets, [])
@@ -86,7 +87,7 @@ def _ls(args: argparse.Namespace) -> int:
 
 def _rm(args: argparse.Namespace) -> int:
     if args.kubernetes:
-        absent = _in_kubernetes(args, "rm", None, [check_name(name) for name in args.names])
+        absent = _in_kubernetes(args, "rm", None, [check_secret_name(name) for name in args.names])
         if absent:
             raise SecretStoreError(f"no such secret: {', '.join(absent)}")
         return 0

@@ -7,17 +7,18 @@ from collections.abc import Coroutine
 from typing import Any
 
 from kubemcp.controller import kinds
-from kubemcp.controller.discovery import DiscoveryTasks
 from kubemcp.controller.options import OperatorOptions
 from kubemcp.controller.report import Reporter
+from kubemcp.controller.server_discovery import DiscoveryTasks
 from kubemcp.crd.models import API_VERSION
-from kubemcp.kube.client import KubeClient, NotFoundError, path_for
+from kubemcp.kube.api import KubePodApi
+from kubemcp.kube.client import NotFoundError, path_for
 
 Obj = dict[str, Any]
 
 
 class Controller:
-    def __init__(self, kube: KubeClient, options: OperatorOptions) -> None:
+    def __init__(self, kube: KubePodApi, options: OperatorOptions) -> None:
         self.kube = kube
         self.options = options
         self.reporter = Reporter(kube)

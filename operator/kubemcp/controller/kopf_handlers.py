@@ -15,12 +15,12 @@ from typing import Any
 import kopf
 
 from kubemcp.controller import kinds
-from kubemcp.controller.catalog import reconcile_catalog, reconcile_users
 from kubemcp.controller.context import Controller
-from kubemcp.controller.gateway import reconcile_gateway, reconcile_gateways_in
+from kubemcp.controller.mcpcatalog import reconcile_catalog, reconcile_users
+from kubemcp.controller.mcpgateway import reconcile_gateway, reconcile_gateways_in
+from kubemcp.controller.mcpserver import reconcile_server, server_removed
 from kubemcp.controller.options import OperatorOptions
 from kubemcp.controller.resync import resync_forever
-from kubemcp.controller.server import reconcile_server, server_removed
 from kubemcp.crd.models import GROUP
 from kubemcp.kube.client import KubeApiError, KubeClient
 from kubemcp.kube.config import SERVICE_ACCOUNT, KubeConfig
@@ -65,7 +65,7 @@ def register(registry: kopf.OperatorRegistry, options: OperatorOptions, config: 
         kube = KubeClient(config)
         await kube.__aenter__()
         ctl = Controller(kube, options)
-        memo["controller"] = ctl
+        memo["controller"], memo["kube"] = ctl, kube
         ctl.spawn(resync_forever(ctl), "resync")
 
     @kopf.on.login(registry=registry)
@@ -85,7 +85,8 @@ def register(registry: kopf.OperatorRegistry, options: OperatorOptions, config: 
     async def cleanup(memo: Any, **_: Any) -> None:
         ctl = controller(memo)
         await ctl.close()
-        await ctl.kube.__aexit__(None, None, None)
+        kube: KubeClient = memo["kube"]
+        await kube.__aexit__(None, None, None)
 
     # -- MCPCatalog --------------------------------------------------------------------------
 

@@ -9,11 +9,11 @@ from pydantic import ValidationError
 
 from kubemcp.controller import kinds
 from kubemcp.controller.context import Controller
-from kubemcp.controller.resolve import pydantic_problems
-from kubemcp.controller.server import reconcile_server
+from kubemcp.controller.mcpserver import reconcile_server
 from kubemcp.crd.conditions import Condition, merge_conditions
 from kubemcp.crd.models import MCPCatalogSpec
 from kubemcp.kube.client import KubeApiError
+from kubemcp.validation import one_line
 
 logger = logging.getLogger(__name__)
 
@@ -25,13 +25,13 @@ def validate_catalog(spec: Obj) -> tuple[int, list[str]]:
     try:
         parsed = MCPCatalogSpec.model_validate(spec)
     except ValidationError as exc:
-        return len(spec.get("entries") or {}), [pydantic_problems(exc)]
+        return len(spec.get("entries") or {}), [one_line(exc, root="spec")]
     problems = []
     for name, entry in sorted(parsed.entries.items()):
         try:
             entry.to_catalog_entry()
         except ValidationError as exc:
-            problems.append(f"{name}: {pydantic_problems(exc)}")
+            problems.append(f"{name}: {one_line(exc, root='entry')}")
     return len(parsed.entries), problems
 
 

@@ -8,16 +8,18 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from kubemcp.controller import gateway_objects as objects
 from kubemcp.controller import kinds
+from kubemcp.controller import mcpgateway_objects as objects
 from kubemcp.controller.context import Controller
-from kubemcp.controller.gateway_config import ServedServer, render_files, select_unique, served_server
-from kubemcp.controller.resolve import ResolveError, pydantic_problems, resolve
+from kubemcp.controller.mcpgateway_files import ServedServer, render_files, select_unique, served_server
+from kubemcp.controller.resolve import ResolveError, resolve
 from kubemcp.controller.sweeper import sweep
 from kubemcp.crd.conditions import Condition, merge_conditions
 from kubemcp.crd.models import MCPGatewaySpec
 from kubemcp.kube.client import ForbiddenError, KubeApiError, NotFoundError, path_for
-from kubemcp.kube.pods import LABEL_GATEWAY, LABEL_ROLE, dns_label
+from kubemcp.kube.pods import LABEL_GATEWAY, LABEL_ROLE
+from kubemcp.model.names import dns_label
+from kubemcp.validation import one_line
 
 logger = logging.getLogger(__name__)
 
@@ -165,7 +167,7 @@ async def _reconcile(ctl: Controller, namespace: str, name: str) -> None:
     try:
         spec = MCPGatewaySpec.model_validate(obj.get("spec") or {})
     except ValidationError as exc:
-        message = pydantic_problems(exc)
+        message = one_line(exc, root="spec")
         await report(
             [Condition.false("Reconciled", "InvalidSpec", message), Condition.false("Ready", "InvalidSpec", message)]
         )

@@ -13,7 +13,8 @@ from typing import Any
 import yaml
 
 from kubemcp.controller.resolve import Resolved
-from kubemcp.files.catalog import CatalogEntry, Discovered
+from kubemcp.model.entry import CatalogEntry, Discovered
+from kubemcp.model.names import unique_by_name
 
 Obj = dict[str, Any]
 
@@ -67,11 +68,6 @@ def render_files(gateway: str, servers: list[ServedServer]) -> dict[str, str]:
 
 def select_unique(servers: list[ServedServer], own_namespace: str) -> tuple[list[ServedServer], list[str]]:
     """One server per name: the gateway's own namespace wins, then the first listed; the rest are reported."""
-    chosen: dict[str, ServedServer] = {}
-    dropped: list[str] = []
-    for server in sorted(servers, key=lambda s: (s.namespace != own_namespace,)):
-        if server.name in chosen:
-            dropped.append(f"{server.namespace}/{server.name} (name taken by {chosen[server.name].namespace})")
-            continue
-        chosen[server.name] = server
-    return list(chosen.values()), dropped
+    chosen, dropped = unique_by_name(servers, lambda s: s.name, lambda s: s.namespace == own_namespace)
+    owner = {server.name: server.namespace for server in chosen}
+    return chosen, [f"{s.namespace}/{s.name} (name taken by {owner[s.name]})" for s in dropped]

@@ -11,15 +11,16 @@ from typing import Any
 
 from kubemcp.controller import kinds
 from kubemcp.controller.context import Controller
-from kubemcp.controller.discovery import discover, summary
-from kubemcp.controller.gateway import reconcile_gateways_in
+from kubemcp.controller.mcpgateway import reconcile_gateways_in
 from kubemcp.controller.resolve import Resolved, ResolveError, resolve
+from kubemcp.controller.server_discovery import discover, summary
 from kubemcp.controller.sweeper import sweep
-from kubemcp.controller.warmpool import PoolPlan, reconcile_pool
+from kubemcp.controller.warm_pool_pods import PoolPlan, reconcile_pool
 from kubemcp.crd.conditions import Condition, merge_conditions
 from kubemcp.errors import ServerError
 from kubemcp.kube.client import KubeApiError, path_for
-from kubemcp.kube.pods import LABEL_ROLE, LABEL_SERVER, dns_label
+from kubemcp.kube.pods import LABEL_ROLE, LABEL_SERVER
+from kubemcp.model.names import dns_label
 
 logger = logging.getLogger(__name__)
 

@@ -13,7 +13,8 @@ from typing import Any
 
 from kubemcp.controller import kinds
 from kubemcp.crd.conditions import now_rfc3339, transitions
-from kubemcp.kube.client import KubeApiError, KubeClient, NotFoundError, path_for
+from kubemcp.kube.api import KubeApi
+from kubemcp.kube.client import KubeApiError, NotFoundError, path_for
 
 logger = logging.getLogger(__name__)
 
@@ -58,7 +59,7 @@ def worth_an_event(before: list[Obj] | None, after: list[Obj] | None) -> list[tu
 
 
 class Reporter:
-    def __init__(self, kube: KubeClient) -> None:
+    def __init__(self, kube: KubeApi) -> None:
         self.kube = kube
         self.instance = os.environ.get("POD_NAME") or socket.gethostname()
 

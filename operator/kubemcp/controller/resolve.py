@@ -16,9 +16,12 @@ from pydantic import ValidationError
 from kubemcp.controller import kinds
 from kubemcp.crd.models import EntrySpec, MCPCatalogSpec, MCPServerSpec
 from kubemcp.errors import ServerError
-from kubemcp.files.catalog import SERVER_NAME, CatalogEntry, CatalogSource
-from kubemcp.gateway.spec import ServerSpec, build_spec
 from kubemcp.kube.pods import server_pod
+from kubemcp.model.entry import CatalogEntry, CatalogSource
+from kubemcp.model.lifecycle import Lifecycle
+from kubemcp.model.names import SERVER_NAME
+from kubemcp.model.spec import ServerSpec, build_spec
+from kubemcp.validation import one_line
 
 Obj = dict[str, Any]
 
@@ -51,16 +54,11 @@ class Resolved:
         return self.entry.image or ""
 
 
-def pydantic_problems(exc: ValidationError) -> str:
-    """A ValidationError as one line; only locations and messages (never input values)."""
-    return "; ".join(f"{'.'.join(str(p) for p in err['loc']) or 'spec'}: {err['msg']}" for err in exc.errors())
-
-
 def parse_server(obj: Obj) -> MCPServerSpec:
     try:
         return MCPServerSpec.model_validate(obj.get("spec") or {})
     except ValidationError as exc:
-        raise ResolveError("InvalidSpec", pydantic_problems(exc)) from None
+        raise ResolveError("InvalidSpec", one_line(exc, root="spec")) from None
 
 
 def catalog_entry(server: MCPServerSpec, catalog: Obj | None) -> tuple[EntrySpec | None, str | None, str | None, str]:
@@ -74,7 +72,7 @@ def catalog_entry(server: MCPServerSpec, catalog: Obj | None) -> tuple[EntrySpec
     try:
         spec = MCPCatalogSpec.model_validate(catalog.get("spec") or {})
     except ValidationError as exc:
-        raise ResolveError("InvalidCatalog", f"MCPCatalog {ref.name!r}: {pydantic_problems(exc)}") from None
+        raise ResolveError("InvalidCatalog", f"MCPCatalog {ref.name!r}: {one_line(exc, root='spec')}") from None
     return spec.entries.get(ref.entry or ""), ref.name, ref.entry, f"mcpcatalog/{ref.name}"
 
 
@@ -82,7 +80,7 @@ def kubernetes_form(server: MCPServerSpec, namespace: str, entry: EntrySpec, pul
     form: Obj = {
         "namespace": namespace,
         "secretName": server.secret_name,
-        "lifecycle": effective_lifecycle(server, entry),
+        "lifecycle": effective_lifecycle(server, entry).value,
         "perCallKind": server.per_call_kind,
         "warmPool": server.warm_pool,
         "deadlineSeconds": server.deadline_seconds,
@@ -94,11 +92,9 @@ def kubernetes_form(server: MCPServerSpec, namespace: str, entry: EntrySpec, pul
     return {key: value for key, value in form.items() if value is not None}
 
 
-def effective_lifecycle(server: MCPServerSpec, entry: EntrySpec) -> str:
+def effective_lifecycle(server: MCPServerSpec, entry: EntrySpec) -> Lifecycle:
     """The MCPServer's lifecycle; unset, the entry's `longLived` decides."""
-    if server.lifecycle is not None:
-        return server.lifecycle
-    return "longLived" if entry.long_lived else "perCall"
+    return Lifecycle.effective(server.lifecycle, long_lived=bool(entry.long_lived))
 
 
 def resolve(obj: Obj, catalog: Obj | None, *, pull_policy: str | None = None) -> Resolved:
@@ -115,12 +111,12 @@ def resolve(obj: Obj, catalog: Obj | None, *, pull_policy: str | None = None) ->
     data = entry_spec.model_dump(mode="json", by_alias=True, exclude_none=True)
     if server.resources is not None:
         data["resources"] = server.resources.model_dump(mode="json", exclude_none=True)
-    data["longLived"] = effective_lifecycle(server, entry_spec) == "longLived"
+    data["longLived"] = effective_lifecycle(server, entry_spec) is Lifecycle.LONG_LIVED
     data["kubernetes"] = kubernetes_form(server, namespace, entry_spec, pull_policy)
     try:
         entry = CatalogEntry.model_validate(data)
     except ValidationError as exc:
-        raise ResolveError("InvalidEntry", pydantic_problems(exc)) from None
+        raise ResolveError("InvalidEntry", one_line(exc, root="spec")) from None
     source = CatalogSource(path=f"{origin} in namespace {namespace}", line=None, directory="/")
     spec = build_spec(name, entry, source, dict(server.config), {})
     try:

@@ -13,10 +13,10 @@ import logging
 from collections.abc import Awaitable, Callable
 
 from kubemcp.controller import kinds
-from kubemcp.controller.catalog import reconcile_catalog
 from kubemcp.controller.context import Controller
-from kubemcp.controller.gateway import reconcile_gateway
-from kubemcp.controller.server import reconcile_server
+from kubemcp.controller.mcpcatalog import reconcile_catalog
+from kubemcp.controller.mcpgateway import reconcile_gateway
+from kubemcp.controller.mcpserver import reconcile_server
 from kubemcp.kube.client import KubeApiError, NotFoundError, path_for
 
 logger = logging.getLogger(__name__)

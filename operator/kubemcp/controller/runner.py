@@ -7,7 +7,7 @@ import os
 
 import kopf
 
-from kubemcp.controller.handlers import register
+from kubemcp.controller.kopf_handlers import register
 from kubemcp.controller.options import OperatorOptions
 from kubemcp.kube.config import load_config
 from kubemcp.logs import setup_logging

@@ -17,14 +17,15 @@ from typing import Any
 
 import anyio
 
+from kubemcp.backend.offerings import Offerings, list_offerings
+from kubemcp.backend.pool import BackendPool
 from kubemcp.crd.conditions import now_rfc3339
 from kubemcp.errors import ServerError
-from kubemcp.gateway.backends import BackendPool
-from kubemcp.gateway.discovery import Offerings, list_offerings
-from kubemcp.gateway.spec import ServerSpec
-from kubemcp.kube.client import KubeClient
-from kubemcp.kube.pods import form_of
-from kubemcp.kube.runtime import FATAL_WAITING, KubernetesRuntime
+from kubemcp.kube.api import KubePodApi
+from kubemcp.kube.pod_status import FATAL_WAITING
+from kubemcp.model.lifecycle import Lifecycle
+from kubemcp.model.spec import ServerSpec
+from kubemcp.runtimes.kubernetes_pods import KubernetesRuntime
 
 logger = logging.getLogger(__name__)
 
@@ -43,8 +44,9 @@ class DiscoveryRuntime(KubernetesRuntime):
 
 def once(spec: ServerSpec) -> ServerSpec:
     """The same server (same digest) run as a single per-call Pod, whatever its lifecycle and pool."""
-    form = form_of(spec).model_copy(update={"lifecycle": "perCall", "warm_pool": 0, "per_call_kind": "Pod"})
-    return dataclasses.replace(spec, long_lived=False, entry=spec.entry.model_copy(update={"kubernetes": form}))
+    form = spec.form.model_copy(update={"lifecycle": Lifecycle.PER_CALL, "warm_pool": 0, "per_call_kind": "Pod"})
+    entry = spec.entry.model_copy(update={"kubernetes": form})
+    return dataclasses.replace(spec, lifecycle=Lifecycle.PER_CALL, entry=entry)
 
 
 def discovery_status(found: Offerings, digest: str, when: str | None = None) -> Obj:
@@ -78,10 +80,10 @@ def failure_reason(message: str) -> str:
 
 
 async def discover(
-    kube: KubeClient, spec: ServerSpec, owner: Obj, *, limit: float = 180.0, start_timeout: float = 120.0
+    kube: KubePodApi, spec: ServerSpec, owner: Obj, *, limit: float = 180.0, start_timeout: float = 120.0
 ) -> Obj:
     """Run the server once and return its `status.discovery`; raises `ServerError` naming the cause."""
-    namespace = form_of(spec).namespace or "default"
+    namespace = spec.form.namespace or "default"
     runtime = DiscoveryRuntime(kube, namespace, owner=owner, start_timeout=start_timeout)
     pool = BackendPool(runtime, call_timeout=min(60.0, limit))
     found: Offerings | None = None

@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from kubemcp.kube.client import KubeApiError, KubeClient, path_for
+from kubemcp.kube.api import KubeApi
+from kubemcp.kube.client import KubeApiError, path_for
 from kubemcp.kube.pods import CONTAINER, LABEL_ROLE
 
 logger = logging.getLogger(__name__)
@@ -78,7 +79,7 @@ def sweep_plan(pods: list[Obj], now: datetime | None = None) -> list[Removal]:
     return removals
 
 
-async def sweep(kube: KubeClient, namespace: str, selector: str) -> list[Removal]:
+async def sweep(kube: KubeApi, namespace: str, selector: str) -> list[Removal]:
     """Delete the Pods `sweep_plan` picks among those matching `selector` in `namespace`."""
     listed = await kube.list(path_for("v1", "pods", namespace), label_selector=selector)
     removals = sweep_plan(listed.get("items", []))

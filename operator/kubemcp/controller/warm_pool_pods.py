@@ -13,10 +13,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 from kubemcp.controller.sweeper import Removal, finished_at, parse_time
-from kubemcp.gateway.spec import ServerSpec
-from kubemcp.kube.client import KubeApiError, KubeClient, path_for
-from kubemcp.kube.pods import LABEL_CLAIMED, LABEL_DIGEST, LABEL_ROLE, LABEL_SERVER, dns_label, form_of, server_pod
-from kubemcp.kube.runtime import FATAL_WAITING, container_state
+from kubemcp.kube.api import KubeApi
+from kubemcp.kube.client import KubeApiError, path_for
+from kubemcp.kube.pod_status import FATAL_WAITING, container_state
+from kubemcp.kube.pods import LABEL_CLAIMED, LABEL_DIGEST, LABEL_ROLE, LABEL_SERVER, server_pod
+from kubemcp.model.names import dns_label
+from kubemcp.model.spec import ServerSpec
 
 logger = logging.getLogger(__name__)
 
@@ -71,12 +73,10 @@ def plan_pool(pods: list[Obj], desired: int, digest: str | None, now: datetime |
     return plan
 
 
-async def reconcile_pool(
-    kube: KubeClient, spec: ServerSpec | None, server: str, namespace: str, owner: Obj
-) -> PoolPlan:
+async def reconcile_pool(kube: KubeApi, spec: ServerSpec | None, server: str, namespace: str, owner: Obj) -> PoolPlan:
     """Bring the pool to `spec`'s warmPool (none when `spec` is None); returns what was planned."""
     pods = await kube.list(path_for("v1", "pods", namespace), label_selector=pool_selector(server))
-    desired = form_of(spec).warm_pool if spec is not None else 0
+    desired = spec.form.warm_pool if spec is not None else 0
     plan = plan_pool(pods.get("items", []), desired, spec.digest if spec is not None else None)
     for removal in plan.remove:
         try:
@@ -85,7 +85,7 @@ async def reconcile_pool(
         except KubeApiError as exc:
             logger.warning("warm pool of %s/%s: cannot remove pod %s: %s", namespace, server, removal.name, exc)
     if spec is not None:
-        deadline = int(MAX_AGE) + form_of(spec).deadline_seconds
+        deadline = int(MAX_AGE) + spec.form.deadline_seconds
         for _ in range(plan.create):
             body = server_pod(spec, "pool", owner=owner, deadline_seconds=deadline)
             created = await kube.create(path_for("v1", "pods", namespace), body)

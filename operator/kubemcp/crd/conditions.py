@@ -18,10 +18,6 @@ def now_rfc3339() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def as_status(value: bool | None) -> Status:
-    return "Unknown" if value is None else "True" if value else "False"
-
-
 @dataclass(frozen=True)
 class Condition:
     type: str

@@ -10,7 +10,8 @@ from typing import Any
 from pydantic import ValidationError
 
 from kubemcp.crd.models import API_VERSION, EntrySpec, MCPCatalogSpec
-from kubemcp.files.catalog import CatalogEntry, load_catalog_file
+from kubemcp.files.catalog import load_catalog_file
+from kubemcp.model.entry import CatalogEntry
 
 # Fields that say how to run an entry somewhere else than in a container, or that the operator writes.
 NOT_IMPORTED = {"process", "remote", "kubernetes", "discovered"}

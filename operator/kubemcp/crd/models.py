@@ -11,13 +11,14 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from kubemcp.files.catalog import CatalogEntry
+from kubemcp.model.entry import CatalogEntry
+from kubemcp.model.fields import DEFAULT_PORT
 
 GROUP = "kubemcp.dev"
 VERSION = "v1alpha1"
 API_VERSION = f"{GROUP}/{VERSION}"
 DEFAULT_SECRET_NAME = "kubemcp-secrets"  # noqa: S105 - the name of a Secret, not a value
-DEFAULT_PORT = 8811
+
 ENTRY_NAME = re.compile(r"^[a-z0-9]([a-z0-9_-]{0,61}[a-z0-9])?$")
 
 PullPolicy = Literal["Always", "IfNotPresent", "Never"]

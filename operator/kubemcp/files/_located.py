@@ -9,9 +9,10 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from kubemcp.errors import FileFormatError, FileFormatErrors
+from kubemcp.validation import Location, dotted, problems
 
 Model = TypeVar("Model", bound=BaseModel)
-PathKey = tuple[str | int, ...]
+PathKey = Location
 
 
 class LocatedDocument:
@@ -30,15 +31,8 @@ class LocatedDocument:
                 return line
         return None
 
-    def error(self, loc: PathKey, message: str) -> FileFormatError:
-        return FileFormatError(self.path, self.line_of(loc), _dotted(loc) or None, message)
-
-
-def _dotted(loc: PathKey) -> str:
-    out = ""
-    for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out
+    def error(self, loc: Location, message: str) -> FileFormatError:
+        return FileFormatError(self.path, self.line_of(loc), dotted(loc) or None, message)
 
 
 def _construct(loader: yaml.SafeLoader, node: yaml.Node, here: PathKey, lines: dict[PathKey, int]) -> Any:
@@ -85,20 +79,7 @@ def validate(document: LocatedDocument, model: type[Model], *, empty: Any = None
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        problems = []
-        for err in exc.errors(include_url=False, include_input=False):
-            loc = tuple(part for part in err["loc"] if not _is_union_tag(part))
-            problems.append(document.error(loc, err["msg"]))
-        if len(problems) == 1:
-            raise problems[0] from None
-        raise FileFormatErrors(problems) from None
-
-
-def _is_union_tag(part: str | int) -> bool:
-    # pydantic inserts the chosen type's name for unions/tagged unions, e.g. 'function-after[...]'.
-    return isinstance(part, str) and ("[" in part or part in {"str", "int", "list[str]", "dict[str,str]"})
-
-
-def load_model(path: Path, model: type[Model], *, empty: Any = None) -> tuple[Model, LocatedDocument]:
-    document = parse_yaml(path)
-    return validate(document, model, empty=empty), document
+        found = [document.error(loc, message) for loc, message in problems(exc)]
+        if len(found) == 1:
+            raise found[0] from None
+        raise FileFormatErrors(found) from None

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
+from kubemcp.atomic import write_text
 from kubemcp.files._located import parse_yaml, validate
 
 
@@ -32,8 +32,5 @@ def load_registry(path: Path) -> RegistryFile:
 
 def save_registry(path: Path, registry: RegistryFile) -> None:
     """Write atomically, so a reader (the gateway's file watcher) never sees half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
     data = {"registry": {name: item.model_dump() for name, item in sorted(registry.registry.items())}}
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
-    tmp.replace(path)
+    write_text(path, yaml.safe_dump(data, sort_keys=False))

@@ -6,19 +6,11 @@ name it needs to the environment variable its server reads.
 
 from __future__ import annotations
 
-import os
-import re
 from pathlib import Path
 
+from kubemcp.atomic import write_text
 from kubemcp.errors import FileFormatError, SecretStoreError
-
-SECRET_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
-
-
-def check_name(name: str) -> str:
-    if not SECRET_NAME.match(name):
-        raise SecretStoreError(f"secret name {name!r} must be letters, digits, '.', '_' or '-'")
-    return name
+from kubemcp.model.names import SECRET_NAME, check_secret_name
 
 
 def parse_assignment(text: str) -> tuple[str, str]:
@@ -26,7 +18,7 @@ def parse_assignment(text: str) -> tuple[str, str]:
     name, sep, value = text.partition("=")
     if not sep:
         raise SecretStoreError("expected NAME=value")
-    return check_name(name.strip()), value
+    return check_secret_name(name.strip()), value
 
 
 def read_secrets(path: Path) -> dict[str, str]:
@@ -58,16 +50,8 @@ def _unquote(value: str) -> str:
 
 def write_secrets(path: Path, secrets: dict[str, str]) -> None:
     """Write the store atomically with mode 0600 (its folder 0700)."""
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    text = "".join(f"{name}={secrets[name]}".replace("\n", "\\n") + "\n" for name in sorted(secrets))
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            for name in sorted(secrets):
-                value = secrets[name].replace("\n", "\\n")
-                handle.write(f"{name}={value}\n")
-        os.chmod(tmp, 0o600)
-        tmp.replace(path)
+        write_text(path, text, mode=0o600, folder_mode=0o700)
     except OSError as exc:
-        tmp.unlink(missing_ok=True)
         raise SecretStoreError(f"cannot write secret store {path}: {exc.strerror or exc}") from exc

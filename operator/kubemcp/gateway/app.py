@@ -14,11 +14,11 @@ from typing import Any, TextIO
 import anyio
 
 from kubemcp.gateway.core import Gateway
-from kubemcp.gateway.local_runtime import LocalProcessRuntime
-from kubemcp.gateway.mcp_server import build_server
-from kubemcp.gateway.runtime import Runtime
+from kubemcp.gateway.mcp_handlers import build_server
 from kubemcp.gateway.settings import GatewaySettings
 from kubemcp.gateway.transports import serve_http, serve_stdio
+from kubemcp.model.runtime import Runtime
+from kubemcp.runtimes.local_process import LocalProcessRuntime
 
 logger = logging.getLogger(__name__)
 
@@ -37,10 +37,10 @@ async def prepared(settings: GatewaySettings) -> AsyncIterator[tuple[GatewaySett
     if settings.runtime == "local":
         yield settings, LocalProcessRuntime()
         return
+    from kubemcp.gateway.configmap_files import ConfigMapFiles
     from kubemcp.kube.client import KubeClient
     from kubemcp.kube.config import load_config
-    from kubemcp.kube.configmap_source import ConfigMapFiles
-    from kubemcp.kube.runtime import KubernetesRuntime
+    from kubemcp.runtimes.kubernetes_pods import KubernetesRuntime
 
     config = load_config(settings.kubeconfig, namespace=settings.namespace)
     async with AsyncExitStack() as stack:
@@ -108,8 +108,7 @@ async def dry_run(settings: GatewaySettings, out: TextIO) -> None:
             listing = await gateway.listing(full=True)
     print(f"{len(gateway.specs)} servers, {len(listing.tools)} tools", file=out)
     for name, spec in gateway.specs.items():
-        mode = {"longLived": "long-lived", "perSession": "per session"}.get(spec.lifecycle, "per call")
-        print(f"server {name} ({mode})", file=out)
+        print(f"server {name} ({spec.lifecycle.words})", file=out)
         for public, route in listing.tool_routes.items():
             if route.server == name:
                 print(f"  tool {public}" + ("" if public == route.name else f" -> {route.name}"), file=out)

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import anyio
 
-from kubemcp.kube.client import KubeApiError, KubeClient, path_for
+from kubemcp.kube.api import KubeApi
+from kubemcp.kube.client import KubeApiError, path_for
 
 logger = logging.getLogger(__name__)
 
@@ -19,7 +20,7 @@ FILES = ("catalog.yaml", "registry.yaml", "config.yaml")
 
 
 class ConfigMapFiles:
-    def __init__(self, kube: KubeClient, namespace: str, name: str, folder: Path) -> None:
+    def __init__(self, kube: KubeApi, namespace: str, name: str, folder: Path) -> None:
         self.kube = kube
         self.namespace = namespace
         self.name = name

@@ -14,15 +14,17 @@ from mcp.shared.exceptions import MCPError
 from mcp.shared.uri_template import UriTemplate
 from mcp_types import SERVER_INFO_META_KEY
 
+from kubemcp.backend.hooks import CallHooks
+from kubemcp.backend.offerings import Offerings, list_offerings
+from kubemcp.backend.pool import BackendPool
 from kubemcp.errors import FileFormatError, FileFormatErrors, ServerError, SettingsError
-from kubemcp.gateway.backends import BackendPool, CallHooks
-from kubemcp.gateway.discovery import DiscoveryCache, Offerings, from_catalog, from_recorded, list_offerings
+from kubemcp.gateway.known_offerings import DiscoveryCache, from_catalog, from_recorded
 from kubemcp.gateway.listing import Listing, build_listing
-from kubemcp.gateway.runtime import Runtime
 from kubemcp.gateway.served import load_served
 from kubemcp.gateway.sessions import SessionNotifier
 from kubemcp.gateway.settings import GatewaySettings
-from kubemcp.gateway.spec import ServerSpec
+from kubemcp.model.runtime import Runtime
+from kubemcp.model.spec import ServerSpec
 
 logger = logging.getLogger(__name__)
 

@@ -1,4 +1,5 @@
-"""What each server offers (tools, prompts, resources, templates), learnt once and kept on disk.
+"""What each server offers, known without starting it: declared in its catalog entry, recorded by the
+operator's discovery, or learnt once and kept on disk.
 
 A server's definitions are keyed by its spec digest, so a changed image, command, env or config
 is discovered again while an unchanged one never starts just to be listed.
@@ -8,62 +9,16 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from pathlib import Path
 
 import mcp_types as types
-from mcp.client import Client
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import ValidationError
 
-from kubemcp.gateway.spec import ServerSpec
+from kubemcp.atomic import write_text
+from kubemcp.backend.offerings import Offerings
+from kubemcp.model.spec import ServerSpec
 
 logger = logging.getLogger(__name__)
-
-
-class Offerings(BaseModel):
-    """Everything one server lists."""
-
-    tools: list[types.Tool] = Field(default_factory=list)
-    prompts: list[types.Prompt] = Field(default_factory=list)
-    resources: list[types.Resource] = Field(default_factory=list)
-    resource_templates: list[types.ResourceTemplate] = Field(default_factory=list)
-
-
-MAX_PAGES = 100
-
-
-async def list_offerings(client: Client) -> Offerings:
-    """List everything a connected server offers, following pagination."""
-    caps = client.server_capabilities
-    found = Offerings()
-    if caps.tools is not None:
-        cursor: str | None = None
-        for _ in range(MAX_PAGES):
-            tools = await client.list_tools(cursor=cursor)
-            found.tools.extend(tools.tools)
-            if not (cursor := tools.next_cursor):
-                break
-    if caps.prompts is not None:
-        cursor = None
-        for _ in range(MAX_PAGES):
-            prompts = await client.list_prompts(cursor=cursor)
-            found.prompts.extend(prompts.prompts)
-            if not (cursor := prompts.next_cursor):
-                break
-    if caps.resources is not None:
-        cursor = None
-        for _ in range(MAX_PAGES):
-            resources = await client.list_resources(cursor=cursor)
-            found.resources.extend(resources.resources)
-            if not (cursor := resources.next_cursor):
-                break
-        cursor = None
-        for _ in range(MAX_PAGES):
-            templates = await client.list_resource_templates(cursor=cursor)
-            found.resource_templates.extend(templates.resource_templates)
-            if not (cursor := templates.next_cursor):
-                break
-    return found
 
 
 def from_recorded(spec: ServerSpec) -> Offerings | None:
@@ -129,9 +84,6 @@ class DiscoveryCache:
         if path is None:
             return
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_name(f".{path.name}.{os.getpid()}")
-            tmp.write_text(json.dumps(found.model_dump(mode="json", by_alias=True, exclude_none=True)), "utf-8")
-            tmp.replace(path)
+            write_text(path, json.dumps(found.model_dump(mode="json", by_alias=True, exclude_none=True)))
         except OSError as exc:
             logger.warning("cannot write discovery cache %s: %s", path, exc)

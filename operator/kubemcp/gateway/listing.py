@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 
 import mcp_types as types
 
-from kubemcp.gateway.discovery import Offerings
-from kubemcp.gateway.naming import public_names
+from kubemcp.backend.offerings import Offerings
+from kubemcp.model.names import public_names, tool_selected
 
 logger = logging.getLogger(__name__)
 
@@ -39,12 +39,6 @@ class Listing:
         )
 
 
-def _allowed(tool_filter: set[str] | None, server: str, name: str, public: str) -> bool:
-    if not tool_filter:
-        return True
-    return bool({name, public, f"{server}:{name}", f"{server}:*"} & tool_filter)
-
-
 def build_listing(
     offerings: dict[str, Offerings], *, prefix_all: bool = False, tool_filter: set[str] | None = None
 ) -> Listing:
@@ -60,7 +54,7 @@ def build_listing(
     for server, found in offerings.items():
         for tool in found.tools:
             public = tool_names[(server, tool.name)]
-            if _allowed(tool_filter, server, tool.name, public):
+            if tool_selected(tool_filter, server, tool.name, public):
                 listing.tools.append(tool.model_copy(update={"name": public}))
                 listing.tool_routes[public] = Route(server, tool.name)
         for prompt in found.prompts:

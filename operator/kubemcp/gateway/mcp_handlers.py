@@ -11,7 +11,7 @@ from mcp.server.lowlevel.server import NotificationOptions
 from mcp.server.models import InitializationOptions
 
 import kubemcp
-from kubemcp.gateway.backends import CallHooks
+from kubemcp.backend.hooks import CallHooks
 from kubemcp.gateway.core import Gateway
 
 Ctx = ServerRequestContext[Any, Any]

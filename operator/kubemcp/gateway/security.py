@@ -12,8 +12,6 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 logger = logging.getLogger(__name__)
 
-LOOPBACK_NAMES = {"localhost", "127.0.0.1", "::1", "[::1]"}
-
 
 def _is_loopback(host: str) -> bool:
     host = host.strip("[]").lower()

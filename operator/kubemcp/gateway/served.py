@@ -10,7 +10,7 @@ from kubemcp.files.registry import load_registry
 from kubemcp.files.secrets import read_secrets
 from kubemcp.files.userconfig import UserConfig, load_user_config
 from kubemcp.gateway.settings import GatewaySettings
-from kubemcp.gateway.spec import ServerSpec, build_spec
+from kubemcp.model.spec import ServerSpec, build_spec
 
 logger = logging.getLogger(__name__)
 

@@ -40,10 +40,6 @@ class SessionNotifier:
                 self._sessions.add(connection)
         return await call_next(ctx)
 
-    @property
-    def session_count(self) -> int:
-        return len(self._sessions)
-
     async def lists_changed(self) -> None:
         """Tell every client that tools, prompts and resources may have changed."""
         for event in (ToolsListChanged(), PromptsListChanged(), ResourcesListChanged()):

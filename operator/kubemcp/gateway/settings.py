@@ -8,7 +8,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-DEFAULT_PORT = 8811
+from kubemcp.model.fields import DEFAULT_PORT
 
 
 def kubemcp_home() -> Path:

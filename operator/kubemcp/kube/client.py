@@ -262,6 +262,9 @@ class AttachStream:
             if message.type == aiohttp.WSMsgType.ERROR:
                 raise anyio.BrokenResourceError(str(self.ws.exception()))
 
+    async def close_stdin(self) -> None:
+        await self.stdin.send_eof()
+
     def describe(self) -> str:
         parts = []
         if self.status and self.status.get("status") != "Success":

@@ -6,12 +6,12 @@ stdin the server sees end-of-input, exits, and the Pod completes.
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from kubemcp.errors import ServerUnavailableError
-from kubemcp.files.catalog import KubernetesForm
-from kubemcp.gateway.spec import ServerSpec
+from kubemcp.model.entry import KubernetesForm
+from kubemcp.model.names import dns_label
+from kubemcp.model.spec import ServerSpec
 
 GROUP = "kubemcp.dev"
 LABEL_SERVER = f"{GROUP}/server"
@@ -27,15 +27,6 @@ JOB_TTL_SECONDS = 30
 Obj = dict[str, Any]
 
 
-def form_of(spec: ServerSpec) -> KubernetesForm:
-    return spec.entry.kubernetes or KubernetesForm()
-
-
-def dns_label(text: str, limit: int = 40) -> str:
-    cleaned = re.sub(r"[^a-z0-9-]+", "-", text.lower()).strip("-")
-    return cleaned[:limit].strip("-") or "server"
-
-
 def labels_for(spec: ServerSpec, role: str, gateway: str | None = None) -> dict[str, str]:
     labels = {
         "app.kubernetes.io/managed-by": "kubemcp",
@@ -46,7 +37,7 @@ def labels_for(spec: ServerSpec, role: str, gateway: str | None = None) -> dict[
     }
     if gateway:
         labels[LABEL_GATEWAY] = dns_label(gateway, 63)
-    labels.update(form_of(spec).labels)
+    labels.update(spec.form.labels)
     return labels
 
 
@@ -80,7 +71,7 @@ def pod_spec(spec: ServerSpec, *, deadline_seconds: int | None = None, pull_poli
     if not spec.entry.image:
         raise ServerUnavailableError(spec.name, "its catalog entry has no 'image', so it cannot run on Kubernetes")
     spec.check_config()
-    form = form_of(spec)
+    form = spec.form
     user = form.run_as_user or DEFAULT_RUN_AS_USER
     container: Obj = {
         "name": CONTAINER,
@@ -137,7 +128,7 @@ def server_pod(
     deadline: bool = True,
 ) -> Obj:
     """A server Pod. With `deadline`, `activeDeadlineSeconds` is `deadline_seconds` or the entry's."""
-    form = form_of(spec)
+    form = spec.form
     metadata: Obj = {
         "generateName": f"mcp-{dns_label(spec.name)}-{role}-",
         "labels": labels_for(spec, role, gateway),
@@ -158,7 +149,7 @@ def server_job(
     spec: ServerSpec, *, gateway: str | None = None, owner: Obj | None = None, pull_policy: str | None = None
 ) -> Obj:
     """A Job for one call: the Job controller removes it `JOB_TTL_SECONDS` after it ends, whatever happens."""
-    form = form_of(spec)
+    form = spec.form
     labels = labels_for(spec, "call", gateway)
     metadata: Obj = {"generateName": f"mcp-{dns_label(spec.name)}-call-", "labels": labels}
     if owner is not None:

@@ -8,17 +8,18 @@ from __future__ import annotations
 import base64
 from typing import Any
 
-from kubemcp.files.secrets import check_name
-from kubemcp.kube.client import KubeClient, NotFoundError, path_for
+from kubemcp.kube.api import KubeApi
+from kubemcp.kube.client import NotFoundError, path_for
+from kubemcp.model.names import check_secret_name
 
 Obj = dict[str, Any]
 
 
 def _encoded(values: dict[str, str]) -> dict[str, str]:
-    return {check_name(name): base64.b64encode(value.encode()).decode() for name, value in values.items()}
+    return {check_secret_name(name): base64.b64encode(value.encode()).decode() for name, value in values.items()}
 
 
-async def set_keys(kube: KubeClient, namespace: str, secret: str, values: dict[str, str]) -> None:
+async def set_keys(kube: KubeApi, namespace: str, secret: str, values: dict[str, str]) -> None:
     """Create the Secret, or add and replace keys in it; other keys stay."""
     data = _encoded(values)
     try:
@@ -34,7 +35,7 @@ async def set_keys(kube: KubeClient, namespace: str, secret: str, values: dict[s
         await kube.create(path_for("v1", "secrets", namespace), body)
 
 
-async def list_keys(kube: KubeClient, namespace: str, secret: str) -> list[str]:
+async def list_keys(kube: KubeApi, namespace: str, secret: str) -> list[str]:
     """The Secret's key names (an absent Secret has none)."""
     try:
         found = await kube.get(path_for("v1", "secrets", namespace, secret))
@@ -43,7 +44,7 @@ async def list_keys(kube: KubeClient, namespace: str, secret: str) -> list[str]:
     return sorted((found.get("data") or {}).keys())
 
 
-async def remove_keys(kube: KubeClient, namespace: str, secret: str, names: list[str]) -> list[str]:
+async def remove_keys(kube: KubeApi, namespace: str, secret: str, names: list[str]) -> list[str]:
     """Remove keys; returns the names that were not there (nothing is removed then)."""
     present = set(await list_keys(kube, namespace, secret))
     missing = [name for name in names if name not in present]

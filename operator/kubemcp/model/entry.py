@@ -1,6 +1,6 @@
-"""The catalog file format, compatible with Docker's MCP Toolkit (`version: 2`), plus a local-process form.
+"""A catalog entry: how to run one MCP server. Docker's MCP Toolkit fields plus kubemcp's own forms.
 
-An entry says how to run one MCP server. Two ways to run it sit side by side:
+Two ways to run an entry sit side by side:
 
 - `image` (+ `command` as the container's arguments): run by a container runtime (Kubernetes).
 - `process.command`: the full command line that runs the server as a local process, used by the
@@ -8,21 +8,19 @@ An entry says how to run one MCP server. Two ways to run it sit side by side:
   `{{catalog_dir}}` to the folder holding the catalog file.
 
 An entry may carry both; each runtime uses the form it can run and reports a clear error otherwise.
+The field types and bounds in `model.fields` are shared with the custom resources' models, from
+which the CRD schemas are generated.
 """
 
 from __future__ import annotations
 
-import re
-from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from kubemcp.errors import FileFormatError, FileFormatErrors
-from kubemcp.files._located import LocatedDocument, parse_yaml, validate
-
-SERVER_NAME = re.compile(r"^[a-z0-9]([a-z0-9_-]{0,61}[a-z0-9])?$")
-ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+from kubemcp.model import fields as f
+from kubemcp.model.lifecycle import Lifecycle
+from kubemcp.model.names import ENV_NAME
 
 
 class _Strict(BaseModel):
@@ -118,14 +116,14 @@ class KubernetesForm(_Strict):
 
     namespace: str | None = None
     secret_name: str | None = Field(default=None, alias="secretName")
-    lifecycle: Literal["perCall", "perSession", "longLived"] = "perCall"
-    per_call_kind: Literal["Pod", "Job"] = Field(default="Pod", alias="perCallKind")
-    warm_pool: int = Field(default=0, ge=0, le=100, alias="warmPool")
-    image_pull_policy: Literal["Always", "IfNotPresent", "Never"] | None = Field(default=None, alias="imagePullPolicy")
-    deadline_seconds: int = Field(default=600, ge=10, alias="deadlineSeconds")
-    idle_timeout_seconds: int | None = Field(default=None, ge=1, alias="idleTimeoutSeconds")
+    lifecycle: Lifecycle = Lifecycle.PER_CALL
+    per_call_kind: f.PerCallKind = Field(default="Pod", alias="perCallKind")
+    warm_pool: f.WarmPool = Field(default=0, alias="warmPool")
+    image_pull_policy: f.PullPolicy | None = Field(default=None, alias="imagePullPolicy")
+    deadline_seconds: f.DeadlineSeconds = Field(default=f.DEFAULT_DEADLINE_SECONDS, alias="deadlineSeconds")
+    idle_timeout_seconds: f.IdleTimeoutSeconds | None = Field(default=None, alias="idleTimeoutSeconds")
     read_only_root: bool = Field(default=True, alias="readOnlyRootFilesystem")
-    run_as_user: int | None = Field(default=None, ge=1, alias="runAsUser")
+    run_as_user: f.RunAsUser | None = Field(default=None, alias="runAsUser")
     labels: dict[str, str] = Field(default_factory=dict)
 
 
@@ -178,67 +176,9 @@ class CatalogEntry(_Open):
         return self
 
 
-class CatalogFile(_Open):
-    version: Literal[2] = 2
-    name: str = "catalog"
-    display_name: str | None = Field(default=None, alias="displayName")
-    registry: dict[str, CatalogEntry] = Field(default_factory=dict)
-
-    @field_validator("registry")
-    @classmethod
-    def _names(cls, value: dict[str, CatalogEntry]) -> dict[str, CatalogEntry]:
-        for name in value:
-            if not SERVER_NAME.match(name):
-                raise ValueError(
-                    f"server name {name!r} must be lowercase letters, digits, '-' or '_' (at most 63), "
-                    "starting and ending with a letter or digit"
-                )
-        return value
-
-
 class CatalogSource(BaseModel):
     """Where a merged catalog entry came from, so errors and `catalog show` can name it."""
 
     path: str
     line: int | None
     directory: str
-
-
-class Catalog(BaseModel):
-    """Several catalog files merged: later files win, entry by entry."""
-
-    entries: dict[str, CatalogEntry] = Field(default_factory=dict)
-    sources: dict[str, CatalogSource] = Field(default_factory=dict)
-    names: list[str] = Field(default_factory=list)
-
-
-def load_catalog_file(path: Path) -> tuple[CatalogFile, LocatedDocument]:
-    document = parse_yaml(path)
-    return validate(document, CatalogFile, empty={}), document
-
-
-def load_catalogs(paths: list[Path]) -> Catalog:
-    """Load and merge catalog files in order; all problems of all files are reported together."""
-    merged = Catalog()
-    problems: list[FileFormatError] = []
-    for path in paths:
-        try:
-            parsed, document = load_catalog_file(path)
-        except FileFormatError as exc:
-            problems.append(exc)
-            continue
-        except FileFormatErrors as exc:
-            problems.extend(exc.errors)
-            continue
-        merged.names.append(parsed.name)
-        directory = str(path.resolve().parent)
-        for name, entry in parsed.registry.items():
-            merged.entries[name] = entry
-            merged.sources[name] = CatalogSource(
-                path=str(path), line=document.line_of(("registry", name)), directory=directory
-            )
-    if len(problems) == 1:
-        raise problems[0]
-    if problems:
-        raise FileFormatErrors(problems)
-    return merged

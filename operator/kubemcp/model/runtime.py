@@ -5,8 +5,8 @@ from __future__ import annotations
 from contextlib import AbstractAsyncContextManager
 from typing import Protocol
 
-from kubemcp.gateway.link import BackendLink
-from kubemcp.gateway.spec import ServerSpec
+from kubemcp.model.link import BackendLink
+from kubemcp.model.spec import ServerSpec
 
 
 class Runtime(Protocol):

@@ -11,7 +11,9 @@ from functools import cached_property
 from typing import Any
 
 from kubemcp.errors import ServerUnavailableError
-from kubemcp.files.catalog import CatalogEntry, CatalogSource
+from kubemcp.model.entry import CatalogEntry, CatalogSource, KubernetesForm
+from kubemcp.model.fields import DEFAULT_DEADLINE_SECONDS
+from kubemcp.model.lifecycle import Lifecycle
 
 _TEMPLATE = re.compile(r"\{\{\s*([A-Za-z0-9_.-]+)\s*\}\}")
 
@@ -26,30 +28,26 @@ class ServerSpec:
     config: dict[str, Any] = field(default_factory=dict)
     secret_env: dict[str, str] = field(default_factory=dict, repr=False)
     missing_secrets: tuple[str, ...] = ()
-    long_lived: bool = False
+    lifecycle: Lifecycle = Lifecycle.PER_CALL
 
     @property
-    def lifecycle(self) -> str:
-        """perCall (default), perSession (one instance per client session) or longLived."""
-        if self.long_lived:
-            return "longLived"
-        form = self.entry.kubernetes
-        return form.lifecycle if form is not None else "perCall"
+    def form(self) -> KubernetesForm:
+        """The entry's `kubernetes:` form, or its defaults."""
+        return self.entry.kubernetes or KubernetesForm()
 
     @property
     def warm_pool(self) -> int:
-        form = self.entry.kubernetes
-        return form.warm_pool if form is not None else 0
+        return self.form.warm_pool if self.lifecycle.poolable else 0
 
     @property
     def deadline_seconds(self) -> int:
         form = self.entry.kubernetes
-        return form.deadline_seconds if form is not None else 600
+        return form.deadline_seconds if form is not None else DEFAULT_DEADLINE_SECONDS
 
     @property
     def idle_timeout(self) -> float | None:
-        form = self.entry.kubernetes
-        return float(form.idle_timeout_seconds) if form is not None and form.idle_timeout_seconds else None
+        seconds = self.form.idle_timeout_seconds
+        return float(seconds) if seconds else None
 
     @cached_property
     def digest(self) -> str:
@@ -123,6 +121,10 @@ def build_spec(
             secret_env[ref.env] = secrets[ref.name]
         else:
             missing.append(ref.name)
+    if force_long_lived or entry.long_lived:
+        lifecycle = Lifecycle.LONG_LIVED
+    else:
+        lifecycle = entry.kubernetes.lifecycle if entry.kubernetes is not None else Lifecycle.PER_CALL
     return ServerSpec(
         name=name,
         entry=entry,
@@ -130,7 +132,5 @@ def build_spec(
         config=config,
         secret_env=secret_env,
         missing_secrets=tuple(missing),
-        long_lived=force_long_lived
-        or entry.long_lived
-        or (entry.kubernetes is not None and entry.kubernetes.lifecycle == "longLived"),
+        lifecycle=lifecycle,
     )

@@ -17,52 +17,26 @@ from typing import Any
 import anyio
 
 from kubemcp.errors import ServerUnavailableError
-from kubemcp.gateway.link import BackendLink, jsonrpc_streams
-from kubemcp.gateway.spec import ServerSpec
-from kubemcp.kube.client import AttachStream, ConflictError, KubeApiError, KubeClient, path_for
+from kubemcp.kube.api import AttachedStreams, KubePodApi
+from kubemcp.kube.client import ConflictError, KubeApiError, path_for
+from kubemcp.kube.pod_status import FATAL_WAITING, container_state
 from kubemcp.kube.pods import (
     CONTAINER,
     LABEL_CLAIMED,
     LABEL_DIGEST,
     LABEL_ROLE,
     LABEL_SERVER,
-    dns_label,
-    form_of,
     server_job,
     server_pod,
 )
+from kubemcp.model.link import BackendLink, jsonrpc_streams
+from kubemcp.model.names import dns_label
+from kubemcp.model.spec import ServerSpec
 
 logger = logging.getLogger(__name__)
 
 Obj = dict[str, Any]
 Cleanup = Callable[[], Awaitable[None]]
-
-# Waiting reasons that will not resolve by themselves: fail the call at once, naming the reason.
-FATAL_WAITING = {
-    "ErrImagePull",
-    "ImagePullBackOff",
-    "ErrImageNeverPull",
-    "InvalidImageName",
-    "CreateContainerConfigError",
-    "CreateContainerError",
-    "CrashLoopBackOff",
-    "RunContainerError",
-}
-
-
-def container_state(pod: Obj) -> tuple[str, str, str]:
-    """(state, reason, message) of the server container: state is waiting, running, terminated or ''."""
-    for status in pod.get("status", {}).get("containerStatuses", []) or []:
-        if status.get("name") != CONTAINER:
-            continue
-        for state in ("terminated", "running", "waiting"):
-            detail = (status.get("state") or {}).get(state)
-            if detail is not None:
-                reason = str(detail.get("reason", ""))
-                if state == "terminated":
-                    reason = f"{reason or 'Terminated'} (exit code {detail.get('exitCode')})"
-                return state, reason, str(detail.get("message", ""))
-    return "", "", ""
 
 
 class KubernetesRuntime:
@@ -70,7 +44,7 @@ class KubernetesRuntime:
 
     def __init__(
         self,
-        kube: KubeClient,
+        kube: KubePodApi,
         namespace: str,
         *,
         gateway: str | None = None,
@@ -90,7 +64,7 @@ class KubernetesRuntime:
 
     @asynccontextmanager
     async def connect(self, spec: ServerSpec) -> AsyncIterator[BackendLink]:
-        namespace = form_of(spec).namespace or self.namespace
+        namespace = spec.form.namespace or self.namespace
         started = time.perf_counter()
         pod, cleanup = await self._acquire(spec, namespace)
         try:
@@ -111,7 +85,7 @@ class KubernetesRuntime:
                 async with jsonrpc_streams(stream.stdout, stream.stdin) as streams:
                     yield BackendLink(streams=streams, describe_exit=describe)
                 with suppress(Exception):
-                    await stream.stdin.send_eof()
+                    await stream.close_stdin()
             finally:
                 await attach.__aexit__(None, None, None)
         finally:
@@ -124,19 +98,19 @@ class KubernetesRuntime:
     # -- getting a Pod -----------------------------------------------------------------------
 
     async def _acquire(self, spec: ServerSpec, namespace: str) -> tuple[str, Cleanup]:
-        form = form_of(spec)
+        form = spec.form
         # An ownerReference cannot cross namespaces: Pods in another namespace are not owned by the gateway
         # (the deadline and the operator's sweeper still remove them).
         owner = self.owner if namespace == self.namespace else None
         # Only a per-call Pod has a deadline: a long-lived or per-session one runs until it is idle.
-        deadline = form.deadline_seconds if spec.lifecycle == "perCall" else None
+        deadline = form.deadline_seconds if spec.lifecycle.has_deadline else None
         if form.warm_pool > 0 and self.role == "call":
             claimed = await self.claim_warm(spec, namespace)
             if claimed is not None:
                 return claimed, self._pod_remover(namespace, claimed)
             logger.info("server %s: warm pool empty, starting a cold pod", spec.name)
         try:
-            if form.per_call_kind == "Job" and self.role == "call" and spec.lifecycle == "perCall":
+            if form.per_call_kind == "Job" and self.role == "call" and not spec.lifecycle.resident:
                 job = await self.kube.create(
                     path_for("batch/v1", "jobs", namespace),
                     server_job(spec, gateway=self.gateway, owner=owner, pull_policy=self.pull_policy),
@@ -152,7 +126,7 @@ class KubernetesRuntime:
                     with anyio.CancelScope(shield=True):
                         await remove_job()
                     raise
-            role = self.role if spec.lifecycle == "perCall" or self.role != "call" else "resident"
+            role = spec.lifecycle.pod_role if self.role == "call" else self.role
             pod = await self.kube.create(
                 path_for("v1", "pods", namespace),
                 server_pod(
@@ -254,7 +228,7 @@ class KubernetesRuntime:
             raise ServerUnavailableError(spec.name, f"pod {name} ended before the call: {detail} {message}".strip())
         return False
 
-    async def _describe(self, namespace: str, pod: str, stream: AttachStream) -> str:
+    async def _describe(self, namespace: str, pod: str, stream: AttachedStreams) -> str:
         parts = [stream.describe()]
         with anyio.move_on_after(3), suppress(KubeApiError):
             for _ in range(10):

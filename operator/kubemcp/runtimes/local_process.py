@@ -15,8 +15,9 @@ import anyio.lowlevel
 from anyio.abc import Process
 
 from kubemcp.errors import ServerUnavailableError
-from kubemcp.gateway.link import BackendLink, jsonrpc_streams
-from kubemcp.gateway.spec import ServerSpec
+from kubemcp.masking import mask
+from kubemcp.model.link import BackendLink, jsonrpc_streams
+from kubemcp.model.spec import ServerSpec
 
 logger = logging.getLogger(__name__)
 
@@ -66,10 +67,7 @@ class LocalProcessRuntime:
                     buffer += chunk
                     *lines, buffer = buffer.split(b"\n")
                     for line in lines:
-                        text = line.decode(errors="replace")
-                        for value in redact:
-                            if value:
-                                text = text.replace(value, "***")
+                        text = mask(line.decode(errors="replace"), redact)
                         tail.append(text)
                         logger.debug("[%s] %s", spec.name, text)
             except (anyio.ClosedResourceError, anyio.BrokenResourceError, OSError):
