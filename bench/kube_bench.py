@@ -32,9 +32,9 @@ sys.path.insert(0, str(REPO / "tests"))
 
 import product_images  # noqa: E402
 from cluster import harness  # noqa: E402
-from kubemcp.files.catalog import CatalogEntry, CatalogSource  # noqa: E402
-from kubemcp.gateway.spec import build_spec  # noqa: E402
 from kubemcp.kube.pods import server_pod  # noqa: E402
+from kubemcp.model.entry import CatalogEntry, CatalogSource  # noqa: E402
+from kubemcp.model.spec import build_spec  # noqa: E402
 from support import GatewayProcess, write_catalog  # noqa: E402
 
 DOCS = REPO / "docs" / "benchmarks.md"
