@@ -19,6 +19,7 @@ import fcntl
 import hashlib
 import json
 import os
+import re
 import shutil
 import ssl
 import subprocess
@@ -100,7 +101,7 @@ def _info_path() -> Path:
 
 
 def _cgroup_root_name() -> str:
-    return "kubemcp-cluster"
+    return S.CGROUP_ROOT
 
 
 @contextlib.contextmanager
@@ -1065,17 +1066,40 @@ def _remove_host_paths() -> None:
     if not f.exists():
         return
     recorded = json.loads(f.read_text())
+    keep: list[str] = []
     if f"mount:{NETNS_DIR}" in recorded and _is_mountpoint(NETNS_DIR) and not any(Path(NETNS_DIR).iterdir()):
         subprocess.run(["umount", NETNS_DIR], capture_output=True)
     for p in sorted((p for p in recorded if not p.startswith("mount:")), key=len, reverse=True):
         d = Path(p)
         if d.is_dir() and not _mounts_under(d):
             if p.endswith("device-plugins"):
+                if _other_kubelets():
+                    # Every kubelet keeps its registration socket there, whatever its --root-dir.
+                    keep.append(p)
+                    continue
                 shutil.rmtree(d, ignore_errors=True)
             else:
                 with contextlib.suppress(OSError):
                     d.rmdir()  # only when empty: never remove anything else's files
-    f.unlink(missing_ok=True)
+    if keep:
+        f.write_text(json.dumps(keep))  # removed by a later down(), once no other kubelet runs
+    else:
+        f.unlink(missing_ok=True)
+
+
+def _other_kubelets() -> list[int]:
+    """Kubelets of other clusters (other instances) running on this machine."""
+    mine = f"--root-dir={S.STATE}/"
+    out = []
+    for pid in procs.pids_with_cmdline("--root-dir="):
+        try:
+            exe = os.readlink(f"/proc/{pid}/exe")
+            cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if Path(exe).name == "kubelet" and mine not in cmd:
+            out.append(pid)
+    return out
 
 
 def _remove_cni_cache() -> None:
@@ -1093,8 +1117,10 @@ def _remove_cni_cache() -> None:
         if d.is_dir()
         for p in d.iterdir()
     }
+    # libcni names them <network>-<container id>-<interface>.
+    mine = re.compile(rf"{re.escape(S.CNI_NETWORK)}-[0-9a-f]{{64}}-")
     for f in cache.iterdir():
-        if f.name.startswith(f"{S.CNI_NETWORK}-") or any(f"-{sid}-" in f.name for sid in sandboxes):
+        if mine.match(f.name) or any(f"-{sid}-" in f.name for sid in sandboxes):
             f.unlink(missing_ok=True)
 
 

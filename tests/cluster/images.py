@@ -380,7 +380,7 @@ def build_image(
 
 def _push(ref: str, out: Path) -> Path:
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_suffix(".tmp")
+    tmp = out.with_name(f"{out.name}.{os.getpid()}.tmp")  # the cache is shared by concurrent sessions
     tmp.unlink(missing_ok=True)
     buildah("push", "--quiet", ref, f"docker-archive:{tmp}:{ref}")
     os.replace(tmp, out)

@@ -7,6 +7,7 @@ runs can move the cache or the state elsewhere.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -15,13 +16,31 @@ REPO = HERE.parent.parent
 K8S_VERSION = os.environ.get("KUBEMCP_K8S_VERSION", "v1.37.2")
 HELM_VERSION = os.environ.get("KUBEMCP_HELM_VERSION", "v3.22.0")
 
+
+def _instance() -> str:
+    value = os.environ.get("KUBEMCP_CLUSTER_INSTANCE", "")
+    if value and not re.fullmatch(r"[a-z0-9]([a-z0-9-]{0,14}[a-z0-9])?", value):
+        raise ValueError(f"KUBEMCP_CLUSTER_INSTANCE={value!r}: use 1-16 of a-z, 0-9 and '-' (not at either end)")
+    return value
+
+
+# Several clusters can run side by side: every per-cluster name on the host
+# (state folder, network namespace, cgroup root, containerd root, lock and
+# users files) derives from the instance name. Unset: the default instance.
+INSTANCE = _instance()
+_SUFFIX = f"-{INSTANCE}" if INSTANCE else ""
+NAME = f"kubemcp-cluster{_SUFFIX}"
+
 # Cache that survives clusters: binaries, image tarballs, buildah storage.
 CACHE = Path(os.environ.get("KUBEMCP_CLUSTER_CACHE", str(Path.home() / ".cache" / "kubemcp-cluster")))
 # Runtime state of one cluster: pki, etcd data, containerd, kubelet, logs, pids.
-STATE = Path(os.environ.get("KUBEMCP_CLUSTER_STATE", "/var/lib/kubemcp-cluster"))
+STATE = Path(os.environ.get("KUBEMCP_CLUSTER_STATE", f"/var/lib/{NAME}"))
 
 # containerd's image store survives clusters, so images are imported once.
-CONTAINERD_ROOT = Path(os.environ.get("KUBEMCP_CONTAINERD_ROOT", str(CACHE / "containerd-root")))
+# One per instance: two running containerds never share a root.
+CONTAINERD_ROOT = Path(os.environ.get("KUBEMCP_CONTAINERD_ROOT", str(CACHE / f"containerd-root{_SUFFIX}")))
+# The kubelet's cgroup root, in every cgroup hierarchy.
+CGROUP_ROOT = NAME
 
 BIN_DIR = CACHE / "bin" / K8S_VERSION
 HELM_DIR = CACHE / "bin" / f"helm-{HELM_VERSION}"
@@ -30,7 +49,7 @@ IMAGE_CACHE = CACHE / "images"
 K8S_COMPONENTS = ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubelet", "kube-proxy", "kubectl")
 
 # Network: the whole cluster lives in a network namespace made by the harness.
-NETNS = os.environ.get("KUBEMCP_CLUSTER_NETNS", "kubemcp-cluster")
+NETNS = os.environ.get("KUBEMCP_CLUSTER_NETNS", NAME)
 NETNS_PATH = Path("/var/run/netns") / NETNS
 VETH_NODE = "kmcp-node"
 VETH_PEER = "kmcp-peer"
@@ -42,7 +61,8 @@ CLUSTER_CIDR = "10.214.0.0/16"
 SERVICE_CIDR = "10.215.0.0/16"
 KUBERNETES_SERVICE_IP = "10.215.0.1"
 CNI_BRIDGE = "kmcp-cni0"
-CNI_NETWORK = "kubemcp-pods"
+# Also names libcni's result cache files in /var/lib/cni/results (shared by all instances).
+CNI_NETWORK = f"kubemcp-pods.{INSTANCE}" if INSTANCE else "kubemcp-pods"
 NODE_NAME = "kubemcp-node"
 APISERVER_PORT = 6443
 # Host side port of the loopback forwarder to the apiserver (0 = pick a free one).
