@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import ipaddress
 import subprocess
-import time
 from pathlib import Path
 from typing import Any
 
@@ -91,16 +90,14 @@ async def test_attach_carries_stdin_to_stdout(
         lambda: wait_for(lambda: pod_phase(v1, namespace, "echo", ("Running",)), 60, "echo pod to run")
     )
     async with attach(cluster.server, namespace, "echo", ssl_context=cluster.ssl_context()) as session:
-        t0 = time.monotonic()
         await session.write(b"ping\n")
-        assert await session.read_until(b"ping\n") == b"ping\n"
-        round_trip = time.monotonic() - t0
+        with anyio.fail_after(5):  # a bounded wait, not a timing claim
+            assert await session.read_until(b"ping\n") == b"ping\n"
         payload = bytes(range(256)) + b"\n"
         await session.write(payload)
         assert await session.read_until(b"\xfe\xff\n") == payload
         await session.close_stdin()
         status = await session.wait_closed(timeout=30)
-    assert round_trip < 5
     if session.protocol.startswith("v5."):
         # stdin closed -> cat exits -> the stream ends with the container.
         assert status is None or status.get("status") == "Success", status
