@@ -30,6 +30,7 @@ class Cluster:
     port: int
     state: Path
     reused: bool = False  # True when up() found it already running
+    nodes: tuple[str, ...] = (S.NODE_NAME,)  # node names, node 1 (the control plane's) first
 
     @property
     def kubectl_path(self) -> Path:
@@ -41,6 +42,7 @@ class Cluster:
 
     @property
     def containerd_socket(self) -> Path:
+        """Node 1's containerd (each node has its own: see harness.nodes())."""
         return containerd_socket()
 
     @property

@@ -1,30 +1,70 @@
-"""The cluster's processes: their start order and command lines."""
+"""The cluster's processes: their names, start order and command lines."""
 
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 
 from . import settings as S
 from .state import pki_dir
+from .topology import Node
 
-# Start order; down() stops them in reverse.
-COMPONENTS = (
-    "containerd",
+# The control plane, in start order (node 1's containerd starts first); down() stops them in reverse.
+CONTROL_PLANE = (
     "etcd",
     "kube-apiserver",
     "apiserver-forward",
     "kube-controller-manager",
     "kube-scheduler",
-    "kube-proxy",
-    "kubelet",
 )
 
 
-def argv(name: str) -> list[str]:
-    """Command line of one cluster component."""
-    st, p, kc = S.STATE, pki_dir(), S.STATE / "kubeconfigs"
-    if name == "containerd":
+def components(nodes: Sequence[Node]) -> tuple[str, ...]:
+    """Every process of a cluster with these nodes (names of pid and log files)."""
+    return CONTROL_PLANE + tuple(p for n in nodes for p in n.processes())
+
+
+# A one-node cluster's processes.
+COMPONENTS = components([Node(1)])
+
+
+def node_argv(node: Node, component: str) -> list[str]:
+    """Command line of one of a node's processes (containerd, kubelet, kube-proxy, kube-router)."""
+    st, kc = node.state, S.STATE / "kubeconfigs"
+    if component == "containerd":
         return [S.CONTAINERD, "--config", str(st / "containerd" / "config.toml")]
+    if component == "kube-proxy":
+        return [str(S.binary("kube-proxy")), f"--config={st / 'kube-proxy-config.yaml'}", "--v=1"]
+    if component == "kubelet":
+        return [
+            str(S.binary("kubelet")),
+            f"--config={st / 'kubelet-config.yaml'}",
+            f"--kubeconfig={kc / node.cert}",
+            f"--root-dir={st / 'kubelet'}",
+            f"--hostname-override={node.name}",
+            f"--node-ip={node.ip}",
+            "--v=1",
+        ]
+    if component == "kube-router":
+        # Only the firewall: Pods keep the bridge CNI plugin and kube-proxy keeps Services.
+        return [
+            str(S.kube_router_path()),
+            f"--kubeconfig={kc / 'kube-router'}",
+            "--run-firewall=true",
+            "--run-router=false",
+            "--run-service-proxy=false",
+            f"--hostname-override={node.name}",
+            f"--service-cluster-ip-range={S.SERVICE_CIDR}",
+            "--metrics-port=0",
+            "--health-port=0",
+            "--v=1",
+        ]
+    raise KeyError(component)
+
+
+def argv(name: str) -> list[str]:
+    """Command line of one control-plane component."""
+    st, p, kc = S.STATE, pki_dir(), S.STATE / "kubeconfigs"
     if name == "etcd":
         return [
             S.ETCD,
@@ -93,6 +133,9 @@ def argv(name: str) -> list[str]:
             "--cluster-name=kubemcp",
             f"--flex-volume-plugin-dir={st / 'kubelet-plugins'}",
             "--allocate-node-cidrs=false",
+            # Notice a lost node within seconds (the kubelets renew their lease every 2.5 s).
+            "--node-monitor-period=2s",
+            "--node-monitor-grace-period=20s",
             f"--service-cluster-ip-range={S.SERVICE_CIDR}",
             "--profiling=false",
             "--v=1",
@@ -107,18 +150,6 @@ def argv(name: str) -> list[str]:
             "--bind-address=127.0.0.1",
             "--leader-elect=false",
             "--profiling=false",
-            "--v=1",
-        ]
-    if name == "kube-proxy":
-        return [str(S.binary("kube-proxy")), f"--config={st / 'kube-proxy-config.yaml'}", "--v=1"]
-    if name == "kubelet":
-        return [
-            str(S.binary("kubelet")),
-            f"--config={st / 'kubelet-config.yaml'}",
-            f"--kubeconfig={kc / 'kubelet'}",
-            f"--root-dir={st / 'kubelet'}",
-            f"--hostname-override={S.NODE_NAME}",
-            f"--node-ip={S.NODE_IP}",
             "--v=1",
         ]
     if name == "apiserver-forward":

@@ -6,18 +6,29 @@ import json
 
 from . import pki
 from . import settings as S
-from .state import containerd_root, containerd_socket, pki_dir
+from .state import pki_dir
+from .topology import Node
+
+# Every node reaches the apiserver at node 1's address.
+SERVER_IN_NS = f"https://{S.NODE_IP}:{S.APISERVER_PORT}"
+NODE_LEASE_SECONDS = 10
 
 
-def write_configs() -> None:
-    """Kubeconfigs of the components, containerd, CNI, kubelet and kube-proxy configuration."""
-    st = S.STATE
-    p = pki_dir()
-    server_in_ns = f"https://{S.NODE_IP}:{S.APISERVER_PORT}"
-    kcfg = st / "kubeconfigs"
+def write_cluster_configs() -> None:
+    """Kubeconfigs of the control-plane components and the agents every node shares."""
+    kcfg = S.STATE / "kubeconfigs"
     kcfg.mkdir(parents=True, exist_ok=True)
-    for user in ("controller-manager", "scheduler", "kube-proxy", "kubelet"):
-        pki.kubeconfig(kcfg / user, p, user, server_in_ns)
+    for user in ("controller-manager", "scheduler", "kube-proxy", "kube-router"):
+        pki.kubeconfig(kcfg / user, pki_dir(), user, SERVER_IN_NS)
+
+
+def write_node_configs(node: Node) -> None:
+    """One node's kubelet kubeconfig, containerd, CNI, kubelet and kube-proxy configuration."""
+    st = node.state
+    p = pki_dir()
+    kcfg = S.STATE / "kubeconfigs"
+    kcfg.mkdir(parents=True, exist_ok=True)
+    pki.kubeconfig(kcfg / node.cert, p, node.cert, SERVER_IN_NS)
 
     cd = st / "containerd"
     for sub in ("state", "runc", "opt"):
@@ -29,17 +40,17 @@ def write_configs() -> None:
         json.dumps(
             {
                 "cniVersion": "1.0.0",
-                "name": S.CNI_NETWORK,
+                "name": node.cni_network,
                 "plugins": [
                     {
                         "type": "bridge",
-                        "bridge": S.CNI_BRIDGE,
+                        "bridge": node.bridge,
                         "isGateway": True,
                         "ipMasq": False,
                         "hairpinMode": True,
                         "ipam": {
                             "type": "host-local",
-                            "ranges": [[{"subnet": S.POD_CIDR, "gateway": S.POD_GATEWAY}]],
+                            "ranges": [[{"subnet": node.pod_cidr, "gateway": node.pod_gateway}]],
                             "routes": [{"dst": "0.0.0.0/0"}],
                             "dataDir": str(st / "cni" / "networks"),
                         },
@@ -50,7 +61,7 @@ def write_configs() -> None:
         )
     )
     (cd / "config.toml").write_text(f"""version = 2
-root = "{containerd_root()}"
+root = "{node.containerd_root}"
 state = "{cd / "state"}"
 oom_score = 0
 disabled_plugins = [
@@ -62,7 +73,7 @@ disabled_plugins = [
 ]
 
 [grpc]
-  address = "{containerd_socket()}"
+  address = "{node.containerd_socket}"
 
 [ttrpc]
   address = ""
@@ -109,7 +120,7 @@ disabled_plugins = [
     (st / "pod-logs").mkdir(parents=True, exist_ok=True)
     (st / "kubelet-config.yaml").write_text(f"""apiVersion: kubelet.config.k8s.io/v1beta1
 kind: KubeletConfiguration
-address: {S.NODE_IP}
+address: {node.ip}
 port: 10250
 readOnlyPort: 0
 healthzBindAddress: 127.0.0.1
@@ -123,11 +134,11 @@ authentication:
     clientCAFile: {p / "ca.crt"}
 authorization:
   mode: Webhook
-tlsCertFile: {p / "kubelet-serving.crt"}
-tlsPrivateKeyFile: {p / "kubelet-serving.key"}
-containerRuntimeEndpoint: unix://{containerd_socket()}
+tlsCertFile: {p / f"{node.serving_cert}.crt"}
+tlsPrivateKeyFile: {p / f"{node.serving_cert}.key"}
+containerRuntimeEndpoint: unix://{node.containerd_socket}
 cgroupDriver: cgroupfs
-cgroupRoot: /{S.CGROUP_ROOT}
+cgroupRoot: /{node.cgroup_root}
 failCgroupV1: false
 failSwapOn: false
 resolvConf: ""
@@ -149,6 +160,9 @@ fileCheckFrequency: 10s
 maxPods: 110
 shutdownGracePeriod: 0s
 shutdownGracePeriodCriticalPods: 0s
+# The lease is renewed every quarter of its duration: a lost node is noticed
+# within the controller manager's --node-monitor-grace-period.
+nodeLeaseDurationSeconds: {NODE_LEASE_SECONDS}
 """)
     (st / "kube-proxy-config.yaml").write_text(f"""apiVersion: kubeproxy.config.k8s.io/v1alpha1
 kind: KubeProxyConfiguration
@@ -156,8 +170,8 @@ clientConnection:
   kubeconfig: {kcfg / "kube-proxy"}
 mode: iptables
 clusterCIDR: {S.CLUSTER_CIDR}
-hostnameOverride: {S.NODE_NAME}
-bindAddress: {S.NODE_IP}
+hostnameOverride: {node.name}
+bindAddress: {node.ip}
 healthzBindAddress: 127.0.0.1:10256
 metricsBindAddress: 127.0.0.1:10249
 nodePortAddresses: ["primary"]

@@ -9,42 +9,52 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from . import cgroups, procs, runtime
+from . import cgroups, procs, runtime, topology
 from . import settings as S
-from .components import COMPONENTS
+from .components import CONTROL_PLANE, components
 from .lifecycle import node_ready, readyz
 from .mounts import mounts_under
-from .state import containerd_root, info_path
+from .state import info_path
 
 
 def leftovers() -> dict[str, list[Any]]:
     """What would remain of a cluster: processes, mounts, netns, cgroups. Empty lists when clean."""
+    nodes = topology.known_nodes()
+    names = {n.netns for n in nodes}
     netns = list(os.listdir("/var/run/netns")) if os.path.isdir("/var/run/netns") else []
     return {
         "processes": sorted(
             set(procs.recorded().values())
-            | set(runtime.shims())
-            | set(cgroups.pids())
-            | set(procs.pids_in_netns(S.NETNS_PATH))
+            | {pid for n in nodes for pid in runtime.shims(n)}
+            | set(cgroups.pids(nodes))
+            | {pid for n in nodes for pid in procs.pids_in_netns(n.netns_path)}
         ),
         "mounts": mounts_under(S.STATE)
-        + mounts_under(containerd_root())
-        + [m for m in mounts_under(Path("/var/run/netns")) if Path(m).name == S.NETNS],
-        "netns": [n for n in netns if n == S.NETNS],
-        "cgroups": cgroups.existing(),
+        + [m for n in nodes for m in mounts_under(n.containerd_root)]
+        + [m for m in mounts_under(Path("/var/run/netns")) if Path(m).name in names],
+        "netns": sorted(n for n in netns if n in names),
+        "cgroups": cgroups.existing(nodes),
     }
 
 
 def status() -> dict[str, Any]:
-    """A summary: which processes run, where the kubeconfig is, whether the node is Ready."""
+    """A summary: which processes run, where the kubeconfig is, whether the nodes are Ready."""
     running = procs.recorded()
-    out: dict[str, Any] = {"state": str(S.STATE), "processes": running}
+    out: dict[str, Any] = {"state": str(S.STATE), "instance": S.INSTANCE, "processes": running}
     with contextlib.suppress(OSError, ValueError):
         out.update(json.loads(info_path().read_text()))
+    nodes = topology.nodes()
+    ready: dict[str, bool] = {}
+    if all(c in running for c in CONTROL_PLANE):
+        for n in nodes:
+            with contextlib.suppress(Exception):
+                ready[n.name] = node_ready(n.name)
+    out["nodes_ready"] = ready
+    out["stopped_nodes"] = [n.name for n in nodes if n.stopped_mark.exists()]
     healthy = False
-    if all(c in running for c in COMPONENTS):
+    if all(c in running for c in components(nodes)):
         with contextlib.suppress(Exception):
-            healthy = readyz() and node_ready()
+            healthy = readyz() and all(ready.get(n.name) for n in nodes)
     out["healthy"] = healthy
     out["leftovers"] = leftovers() if not running else None
     return out
@@ -60,7 +70,7 @@ def rss_kib(
         "containerd",
     ),
 ) -> dict[str, int]:
-    """Resident memory (KiB) of the named cluster processes."""
+    """Resident memory (KiB) of the named cluster processes (node 2's are ``kubelet-node2``, ...)."""
     out = {}
     for name, pid in procs.recorded().items():
         if name not in names:

@@ -45,31 +45,46 @@ def record() -> None:
     f.write_text(json.dumps(sorted(created)))
 
 
+def _record_files() -> list[Path]:
+    """This cluster's record and those of the other instances beside it."""
+    own = host_paths_file()
+    return sorted({own, *own.parent.glob(".kubemcp-cluster*.host-paths")})
+
+
 def remove() -> None:
-    """Remove the recorded host paths that are empty again."""
-    f = host_paths_file()
-    if not f.exists():
-        return
-    recorded = json.loads(f.read_text())
+    """Remove the recorded host paths that are empty again (those of every instance: the
+    paths are shared, and whichever instance goes down last cleans up). What another
+    cluster still uses stays recorded, for a later down()."""
+    files = [f for f in _record_files() if f.exists()]
+    recorded: set[str] = set()
+    for f in files:
+        with contextlib.suppress(OSError, ValueError):
+            recorded |= set(json.loads(f.read_text()))
     keep: list[str] = []
-    if f"mount:{NETNS_DIR}" in recorded and is_mountpoint(NETNS_DIR) and not any(Path(NETNS_DIR).iterdir()):
-        subprocess.run(["umount", NETNS_DIR], capture_output=True)
+    if f"mount:{NETNS_DIR}" in recorded:
+        if is_mountpoint(NETNS_DIR) and not any(Path(NETNS_DIR).iterdir()):
+            subprocess.run(["umount", NETNS_DIR], capture_output=True)
+        if is_mountpoint(NETNS_DIR):
+            keep.append(f"mount:{NETNS_DIR}")
     for p in sorted((p for p in recorded if not p.startswith("mount:")), key=len, reverse=True):
         d = Path(p)
         if d.is_dir() and not mounts_under(d):
-            if p.endswith("device-plugins"):
-                if other_kubelets():
-                    # Every kubelet keeps its registration socket there, whatever its --root-dir.
-                    keep.append(p)
-                    continue
+            if p.endswith("device-plugins") and not other_kubelets():
+                # Every kubelet keeps its registration socket there, whatever its --root-dir.
                 shutil.rmtree(d, ignore_errors=True)
             else:
                 with contextlib.suppress(OSError):
                     d.rmdir()  # only when empty: never remove anything else's files
-    if keep:
-        f.write_text(json.dumps(keep))  # removed by a later down(), once no other kubelet runs
-    else:
-        f.unlink(missing_ok=True)
+        if d.exists():
+            keep.append(p)
+    own = host_paths_file()
+    for f in files:
+        if f != own and f.name == ".kubemcp-cluster.host-paths":
+            continue  # the default instance's record is only read by the others
+        if keep:
+            f.write_text(json.dumps(sorted(keep)))
+        else:
+            f.unlink(missing_ok=True)
 
 
 def other_kubelets() -> list[int]:

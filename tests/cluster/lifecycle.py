@@ -1,4 +1,5 @@
-"""Bring the cluster up and down: the order of things, health probes, and reuse of a running cluster."""
+"""Bring the cluster up and down: the order of things, health probes, reuse of a running cluster,
+and stopping or starting one node for tests."""
 
 from __future__ import annotations
 
@@ -7,16 +8,18 @@ import os
 import shutil
 import time
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from pathlib import Path
 
-from . import cgroups, configs, hostpaths, netns, pki, procs, runtime
+from . import cgroups, configs, hostpaths, netns, node, pki, policy_agent, procs, runtime, topology
 from . import settings as S
 from .client import Cluster, api
 from .common import ClusterError, log, wait
-from .components import COMPONENTS, argv
+from .components import CONTROL_PLANE, argv, components
 from .mounts import mounts_under, unmount_all
 from .prereqs import ensure_binaries, missing_prerequisites
-from .state import active_users, containerd_socket, info_path, kubeconfig_path, lock, pki_dir
+from .state import active_users, info_path, kubeconfig_path, lock, pki_dir
+from .topology import Node
 
 # ---------------------------------------------------------------- probes
 
@@ -32,10 +35,11 @@ def readyz() -> bool:
 
 
 def node_ready(name: str = S.NODE_NAME) -> bool:
-    status, node = api(port(), "GET", f"/api/v1/nodes/{name}", timeout=3)
+    """Whether the node's Ready condition is True."""
+    status, obj = api(port(), "GET", f"/api/v1/nodes/{name}", timeout=3)
     if status != 200:
         return False
-    return any(c["type"] == "Ready" and c["status"] == "True" for c in node["status"].get("conditions", []))
+    return any(c["type"] == "Ready" and c["status"] == "True" for c in obj["status"].get("conditions", []))
 
 
 def _default_sa() -> bool:
@@ -43,36 +47,57 @@ def _default_sa() -> bool:
     return status == 200
 
 
+def _live(nodes: list[Node]) -> list[Node]:
+    """The nodes not stopped on purpose by a test (see stop_node)."""
+    return [n for n in nodes if not n.stopped_mark.exists()]
+
+
 # ---------------------------------------------------------------- up
 
 
 def current() -> Cluster | None:
-    """The running cluster if it is healthy, else None."""
+    """The running cluster if it is healthy, else None. A node that a test stopped
+    on purpose (stop_node) does not count against its health."""
     try:
         info = json.loads(info_path().read_text())
     except (OSError, ValueError):
         return None
+    nodes = topology.nodes()
+    live = _live(nodes)
     running = procs.recorded()
-    if any(c not in running for c in COMPONENTS):
+    if any(c not in running for c in components(live)):
         return None
     try:
-        if not (readyz() and node_ready()):
+        if not (readyz() and all(node_ready(n.name) for n in live)):
             return None
     except OSError:
         return None
     return Cluster(
-        kubeconfig=Path(info["kubeconfig"]), server=info["server"], port=info["port"], state=S.STATE, reused=True
+        kubeconfig=Path(info["kubeconfig"]),
+        server=info["server"],
+        port=info["port"],
+        state=S.STATE,
+        reused=True,
+        nodes=tuple(n.name for n in nodes),
     )
 
 
 def up(*, build: bool = True, images: bool = True, timeout: float = 180) -> Cluster:
-    """Start the cluster, or return the running one. Raises ClusterError on failure."""
+    """Start the cluster, or return the running one. Raises ClusterError on failure.
+
+    A running cluster is reused whatever its number of nodes, unless
+    KUBEMCP_CLUSTER_NODES asks for another number and no other session uses it."""
     with lock():
         c = current()
         if c is not None:
-            return c
+            if "KUBEMCP_CLUSTER_NODES" not in os.environ or len(c.nodes) == S.NODES:
+                return c
+            if active_users():
+                log(f"reusing the running cluster with {len(c.nodes)} nodes: other sessions use it")
+                return c
+            log(f"the running cluster has {len(c.nodes)} nodes, {S.NODES} asked: starting it again")
         if info_path().exists() or procs.recorded() or S.NETNS_PATH.exists():
-            log("cleaning up a previous cluster that is not healthy")
+            log("cleaning up a previous cluster")
             _down_locked()
         try:
             return _up_locked(build=build, images=images, timeout=timeout)
@@ -82,12 +107,12 @@ def up(*, build: bool = True, images: bool = True, timeout: float = 180) -> Clus
             raise
 
 
-def _import_system_images(enabled: bool, phases: dict[str, float], t0: float) -> None:
+def _import_system_images(enabled: bool, n: Node, phases: dict[str, float], t0: float) -> None:
     if enabled:
         from . import images as img
 
-        img.load_system_images()
-    phases["images imported"] = time.monotonic() - t0
+        img.load_system_images(n.containerd_socket)
+    phases[f"images imported ({n.name})"] = time.monotonic() - t0
 
 
 def _fresh_state() -> None:
@@ -110,24 +135,30 @@ def _up_locked(*, build: bool, images: bool, timeout: float) -> Cluster:
         raise ClusterError(f"missing Debian packages: {' '.join(missing)}; run tests/cluster/setup.sh")
     ensure_binaries(build=build)
     t0 = time.monotonic()
+    nodes = topology.nodes(S.NODES)
     _fresh_state()
-    pki.generate(pki_dir())
-    runtime.prepare_root()
-    configs.write_configs()
+    topology.record_count(len(nodes))
+    pki.generate(pki_dir(), nodes)
+    configs.write_cluster_configs()
+    for n in nodes:
+        runtime.prepare_root(n)
+        configs.write_node_configs(n)
     hostpaths.record()
-    netns.up()
-    cgroups.up()
+    netns.up(nodes)
+    cgroups.up(nodes)
     phases = {"pki, configs, netns": time.monotonic() - t0}
 
-    procs.spawn("containerd", argv("containerd"))
+    for n in nodes:
+        node.spawn_runtime(n)
     procs.spawn("etcd", argv("etcd"))
     procs.spawn("kube-apiserver", argv("kube-apiserver"))
     procs.spawn("apiserver-forward", argv("apiserver-forward"), netns=False)
-    wait("containerd", lambda: containerd_socket().exists(), 30, ["containerd"])
+    for n in nodes:
+        node.wait_runtime(n)
     phases["containerd up"] = time.monotonic() - t0
-    # The pause and base images go into containerd while the control plane starts.
-    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="image-import")
-    imported = pool.submit(_import_system_images, images, phases, t0)
+    # The pause and base images go into each containerd while the control plane starts.
+    pool = ThreadPoolExecutor(max_workers=len(nodes), thread_name_prefix="image-import")
+    imported = [pool.submit(_import_system_images, images, n, phases, t0) for n in nodes]
     pool.shutdown(wait=False)
     wait("forwarder port", lambda: (S.STATE / "apiserver-forward.port").exists(), 10, ["apiserver-forward"])
     server = f"https://127.0.0.1:{port()}"
@@ -135,12 +166,25 @@ def _up_locked(*, build: bool, images: bool, timeout: float) -> Cluster:
     wait("kube-apiserver /readyz", readyz, timeout, ["etcd", "kube-apiserver", "apiserver-forward"])
     phases["apiserver ready"] = time.monotonic() - t0
 
-    for name in ("kube-controller-manager", "kube-scheduler", "kube-proxy", "kubelet"):
+    if S.NETWORK_POLICY:
+        policy_agent.grant_access(port())
+    for name in ("kube-controller-manager", "kube-scheduler"):
         procs.spawn(name, argv(name))
-    wait(f"node {S.NODE_NAME} Ready", node_ready, timeout, COMPONENTS)
-    phases["node ready"] = time.monotonic() - t0
-    wait("default service account", _default_sa, timeout, COMPONENTS)
-    imported.result(timeout=600)
+    for n in nodes:
+        node.spawn_agents(n)
+    started = [c for c in components(nodes) if not c.startswith("kube-router")]  # it follows
+    for n in nodes:
+        wait(f"node {n.name} Ready", partial(node_ready, n.name), timeout, started)
+    phases["nodes ready"] = time.monotonic() - t0
+    if S.NETWORK_POLICY:
+        offsets = [node.spawn_policy_agent(n) for n in nodes]
+        for n, offset in zip(nodes, offsets, strict=True):
+            synced = partial(node.policy_agent_synced, n, offset)
+            wait(f"{n.name}: kube-router's first sync", synced, 60, components(nodes))
+        phases["network policy agents synced"] = time.monotonic() - t0
+    wait("default service account", _default_sa, timeout, components(nodes))
+    for f in imported:
+        f.result(timeout=600)
     info_path().write_text(
         json.dumps(
             {
@@ -151,6 +195,8 @@ def _up_locked(*, build: bool, images: bool, timeout: float) -> Cluster:
                 "instance": S.INSTANCE,
                 "netns": S.NETNS,
                 "node_ip": S.NODE_IP,
+                "nodes": {n.name: {"ip": n.ip, "netns": n.netns, "pod_cidr": n.pod_cidr} for n in nodes},
+                "network_policy": S.NETWORK_POLICY,
                 "started": time.time(),
                 "start_seconds": round(time.monotonic() - t0, 2),
                 "start_phases": {k: round(v, 2) for k, v in phases.items()},
@@ -159,7 +205,36 @@ def _up_locked(*, build: bool, images: bool, timeout: float) -> Cluster:
         )
     )
     log(f"cluster ready in {time.monotonic() - t0:.1f}s; KUBECONFIG={kubeconfig_path()}")
-    return Cluster(kubeconfig=kubeconfig_path(), server=server, port=port(), state=S.STATE)
+    return Cluster(
+        kubeconfig=kubeconfig_path(), server=server, port=port(), state=S.STATE, nodes=tuple(n.name for n in nodes)
+    )
+
+
+# ---------------------------------------------------------------- one node
+
+
+def nodes() -> list[Node]:
+    """The nodes of the running cluster (node 1 first)."""
+    return topology.nodes()
+
+
+def stop_node(name: str, *, kill_pods: bool = False, timeout: float = 15) -> None:
+    """Stop one node's kubelet, containerd and agents, as if the node were lost (see node.stop).
+    Node 1 carries the control plane and cannot be stopped."""
+    with lock():
+        node.stop(topology.by_name(name), kill_pods=kill_pods, timeout=timeout)
+
+
+def start_node(name: str, *, timeout: float = 120) -> None:
+    """Start a node stopped by stop_node and wait until it is Ready again."""
+    n = topology.by_name(name)
+    with lock():
+        node.start(n, timeout)
+    wait(f"node {name} Ready", lambda: node_ready(name), timeout, node.core_processes(n))
+    if S.NETWORK_POLICY:
+        with lock():
+            offset = node.spawn_policy_agent(n)
+        wait(f"{name}: kube-router's first sync", partial(node.policy_agent_synced, n, offset), 60, n.processes())
 
 
 # ---------------------------------------------------------------- down
@@ -177,35 +252,41 @@ def down(*, keep_logs: bool = True, force: bool = False) -> None:
 
 
 def _down_locked(keep_logs: bool = True) -> None:
-    running = procs.recorded()
-    # Control plane and node agents first, so nothing restarts containers.
-    for name in reversed(COMPONENTS):
-        if name in running and name != "containerd":
-            procs.stop(name, timeout=10)
-    graceful = runtime.remove_containers()
+    nodes = topology.known_nodes()
+    # Node agents and the control plane first, so nothing restarts containers.
+    for n in nodes:
+        for component in node.AGENTS:
+            procs.stop(n.proc(component), timeout=10)
+    for name in reversed(CONTROL_PLANE):
+        procs.stop(name, timeout=10)
+    graceful = {n.index: runtime.remove_containers(n) for n in nodes}
     # Whatever is left in the pods' cgroups.
     for _ in range(3):
-        pids = cgroups.pids()
+        pids = cgroups.pids(nodes)
         if not pids:
             break
         procs.stop_pids(pids, timeout=0, sig=9)
-    shims = runtime.shims()
+    shims = [pid for n in nodes for pid in runtime.shims(n)]
     sockets = runtime.shim_sockets(shims)
     procs.stop_pids(shims, timeout=5)
-    graceful = procs.stop("containerd", timeout=15) and graceful
-    # Anything else still running inside the cluster's network namespace.
-    procs.stop_pids([p for p in procs.pids_in_netns(S.NETNS_PATH) if p != os.getpid()], timeout=5)
-    for name in COMPONENTS:
+    for n in nodes:
+        graceful[n.index] = procs.stop(n.proc("containerd"), timeout=15) and graceful[n.index]
+    # Anything else still running inside the cluster's network namespaces.
+    procs.stop_pids([p for n in nodes for p in procs.pids_in_netns(n.netns_path) if p != os.getpid()], timeout=5)
+    for name in procs.recorded():
         procs.stop(name, timeout=5)
     for sock in sockets:
         sock.unlink(missing_ok=True)
+    for n in nodes:
+        node.remove_stale_sockets(n)
     unmount_all(S.STATE)
-    cgroups.down()
-    netns.down()
+    cgroups.down(nodes)
+    netns.down(nodes)
     hostpaths.remove_container_log_links()
-    hostpaths.remove_cni_cache([S.CNI_NETWORK], runtime.sandbox_dirs())
+    hostpaths.remove_cni_cache([n.cni_network for n in nodes], [d for n in nodes for d in runtime.sandbox_dirs(n)])
     hostpaths.remove()
-    runtime.finish_root(graceful)
+    for n in nodes:
+        runtime.finish_root(n, graceful[n.index])
     if S.STATE.exists():
         for child in S.STATE.iterdir():
             if keep_logs and child.name == "logs":

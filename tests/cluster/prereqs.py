@@ -21,6 +21,7 @@ REQUIRED_FILES = {
     S.NSENTER: "util-linux",
     S.IP: "iproute2",
     "/usr/sbin/iptables": "iptables",
+    S.IPSET: "ipset",
 }
 
 
@@ -33,21 +34,30 @@ def missing_prerequisites() -> list[str]:
 
 
 def binaries_present() -> bool:
-    return all(S.binary(c).is_file() for c in S.K8S_COMPONENTS)
+    return (
+        all(S.binary(c).is_file() for c in S.K8S_COMPONENTS)
+        and S.helm_path().is_file()
+        and S.kube_router_path().is_file()
+    )
 
 
 def ensure_binaries(build: bool = True) -> None:
-    """Build the pinned Kubernetes binaries and helm into the cache if missing."""
-    if binaries_present() and S.helm_path().is_file():
+    """Build the pinned Kubernetes binaries, helm and kube-router into the cache if missing."""
+    if binaries_present():
         return
     if not build:
-        raise ClusterError(f"Kubernetes binaries missing in {S.BIN_DIR}; run tests/cluster/setup.sh")
-    log(f"building Kubernetes {S.K8S_VERSION} and helm {S.HELM_VERSION} (first run takes minutes)")
+        raise ClusterError(f"binaries missing in {S.CACHE / 'bin'}; run tests/cluster/setup.sh")
+    log(
+        f"building Kubernetes {S.K8S_VERSION}, helm {S.HELM_VERSION} and kube-router {S.KUBE_ROUTER_VERSION}"
+        " (first run takes minutes)"
+    )
     res = subprocess.run(
-        ["bash", str(S.HERE / "build-bins.sh"), S.K8S_VERSION, S.HELM_VERSION], stdout=sys.stderr, stderr=sys.stderr
+        ["bash", str(S.HERE / "build-bins.sh"), S.K8S_VERSION, S.HELM_VERSION, S.KUBE_ROUTER_VERSION],
+        stdout=sys.stderr,
+        stderr=sys.stderr,
     )
     if res.returncode != 0 or not binaries_present():
-        raise ClusterError("building the Kubernetes binaries failed (see output above)")
+        raise ClusterError("building the binaries failed (see output above)")
 
 
 def helm_path(build: bool = True) -> Path:

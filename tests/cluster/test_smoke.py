@@ -13,7 +13,7 @@ import pytest
 from kubernetes import client
 from kubernetes.client import ApiException
 
-from . import harness, images, manifests
+from . import harness, images, manifests, netns
 from . import settings as S
 from .attach import attach
 from .plugin import wait_for
@@ -164,15 +164,28 @@ def test_cluster_is_contained_in_its_network_namespace(
     cluster: harness.Cluster, api_client: client.ApiClient, namespace: str
 ) -> None:
     assert cluster.server.startswith("https://127.0.0.1:")
-    node = core(api_client).read_node(S.NODE_NAME)
-    addrs = {a.type: a.address for a in node.status.addresses}
+    k8s_node = core(api_client).read_node(S.NODE_NAME)
+    addrs = {a.type: a.address for a in k8s_node.status.addresses}
     assert addrs["InternalIP"] == S.NODE_IP
-    routes = subprocess.run([S.IP, "-n", S.NETNS, "-4", "route", "show"], capture_output=True, text=True, check=True)
-    default = [r.split() for r in routes.stdout.splitlines() if r.startswith("default")]
-    assert default == [["default", "dev", S.VETH_NODE, "scope", "link"]], routes.stdout
-    links = subprocess.run([S.IP, "-n", S.NETNS, "-o", "link", "show"], capture_output=True, text=True, check=True)
-    names = {line.split(":")[1].strip().split("@")[0] for line in links.stdout.splitlines()}
-    assert names <= {"lo", S.VETH_NODE, S.VETH_PEER, S.CNI_BRIDGE} | {n for n in names if n.startswith("veth")}
+    nodes = harness.nodes()
+    first = nodes[0]
+    assert first.netns == S.NETNS
+    for node in nodes:
+        routes = subprocess.run(
+            [S.IP, "-n", node.netns, "-4", "route", "show"], capture_output=True, text=True, check=True
+        )
+        default = [r.split() for r in routes.stdout.splitlines() if r.startswith("default")]
+        names = set(netns.links(node))
+        bridges = {n for n in names if n.startswith("veth")} | {node.bridge}  # Pods' veths
+        if node.first:
+            # Into a veth pair whose both ends stay in the namespace: a dead end.
+            assert default == [["default", "dev", S.VETH_NODE, "scope", "link"]], routes.stdout
+            uplinks = {other.uplink for other in nodes[1:]}
+            assert names <= {"lo", S.VETH_NODE, S.VETH_PEER} | uplinks | bridges, names
+        else:
+            # Into node 1's namespace, which has no way out.
+            assert default == [["default", "via", first.ip, "dev", S.VETH_NODE, "src", node.ip]], routes.stdout
+            assert names <= {"lo", S.VETH_NODE} | bridges, names
     # Pods do not inherit the machine's resolver: at most their own loopback.
     v1 = core(api_client)
     conf = run_to_completion(v1, namespace, manifests.pod("resolv", BASE, ["cat", "/etc/resolv.conf"]))
