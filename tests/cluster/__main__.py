@@ -8,6 +8,11 @@ python -m tests.cluster build-bins     # Kubernetes + helm binaries into the cac
 python -m tests.cluster env            # `export KUBECONFIG=...` for a shell
 python -m tests.cluster kubectl get pods -A
 python -m tests.cluster helm-path
+python -m tests.cluster stop-node NAME [--kill-pods]  # simulate losing a node (not node 1)
+python -m tests.cluster start-node NAME                # bring it back, wait until Ready
+
+Environment: KUBEMCP_CLUSTER_INSTANCE (run several clusters side by side),
+KUBEMCP_CLUSTER_NODES (1..8, default 1), KUBEMCP_CLUSTER_NETWORK_POLICY (0: no kube-router).
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ def main(argv: list[str]) -> int:
         print(__doc__.strip())
         return 0
     cmd, rest = argv[0], argv[1:]
-    if os.geteuid() != 0 and cmd in ("up", "down", "build-images"):
+    if os.geteuid() != 0 and cmd in ("up", "down", "build-images", "stop-node", "start-node"):
         print("the cluster harness needs root (network namespaces, mounts, cgroups)", file=sys.stderr)
         return 1
     try:
@@ -43,7 +48,7 @@ def main(argv: list[str]) -> int:
             return 0
         if cmd == "status":
             st = harness.status()
-            st["rss_kib"] = harness.rss_kib()
+            st["rss_kib"] = harness.rss_kib(list(st["processes"]))
             st["rss_total_mib"] = round(sum(st["rss_kib"].values()) / 1024, 1)
             print(json.dumps(st, indent=2, default=str))
             return 0 if st["healthy"] else 3
@@ -63,6 +68,12 @@ def main(argv: list[str]) -> int:
             return subprocess.call(
                 [str(settings.binary("kubectl")), "--kubeconfig", str(harness.kubeconfig_path()), *rest]
             )
+        if cmd in ("stop-node", "start-node") and rest:
+            if cmd == "stop-node":
+                harness.stop_node(rest[0], kill_pods="--kill-pods" in rest)
+            else:
+                harness.start_node(rest[0])
+            return 0
         if cmd == "helm-path":
             print(harness.helm_path())
             return 0

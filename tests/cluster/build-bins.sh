@@ -1,15 +1,20 @@
 #!/usr/bin/env bash
-# Build pinned Kubernetes components and helm from the Go module proxy into a
-# per-version cache. Re-running is cheap: finished binaries are reused.
+# Build pinned Kubernetes components, helm and kube-router (the NetworkPolicy
+# agent) from the Go module proxy into a per-version cache. Re-running is cheap:
+# finished binaries are reused.
 #
-#   build-bins.sh [K8S_VERSION] [HELM_VERSION]
+#   build-bins.sh [K8S_VERSION] [HELM_VERSION] [KUBE_ROUTER_VERSION]
 #
 # Output: $KUBEMCP_CLUSTER_CACHE/bin/<K8S_VERSION>/{kube-apiserver,...,kubectl}
 #         $KUBEMCP_CLUSTER_CACHE/bin/helm-<HELM_VERSION>/helm
+#         $KUBEMCP_CLUSTER_CACHE/bin/kube-router-<KUBE_ROUTER_VERSION>/kube-router
 set -euo pipefail
 
 K8S_VERSION="${1:-${KUBEMCP_K8S_VERSION:-v1.37.2}}"
 HELM_VERSION="${2:-${KUBEMCP_HELM_VERSION:-v3.22.0}}"
+# The newest v2 release on the Go module proxy (GOFLAGS=-mod=mod go list -m -versions
+# github.com/cloudnativelabs/kube-router/v2) when this was pinned.
+KUBE_ROUTER_VERSION="${3:-${KUBEMCP_KUBE_ROUTER_VERSION:-v2.1.0}}"
 CACHE="${KUBEMCP_CLUSTER_CACHE:-$HOME/.cache/kubemcp-cluster}"
 JOBS="${KUBEMCP_BUILD_JOBS:-2}"
 
@@ -88,5 +93,19 @@ if [[ ! -x "$HBIN/helm" ]]; then
   rmdir "$tmp"
 fi
 
+RBIN="$CACHE/bin/kube-router-$KUBE_ROUTER_VERSION"
+if [[ ! -x "$RBIN/kube-router" ]]; then
+  echo "building kube-router $KUBE_ROUTER_VERSION into $RBIN"
+  mkdir -p "$RBIN"
+  tmp="$RBIN/.tmp.$$"
+  mkdir -p "$tmp"
+  rldflags="-s -w -X github.com/cloudnativelabs/kube-router/v2/pkg/version.Version=$KUBE_ROUTER_VERSION"
+  GOBIN="$tmp" go install -p "$JOBS" -trimpath -ldflags "$rldflags" \
+    "github.com/cloudnativelabs/kube-router/v2/cmd/kube-router@$KUBE_ROUTER_VERSION"
+  mv "$tmp/kube-router" "$RBIN/kube-router"
+  rmdir "$tmp"
+fi
+
 "$BIN/kubectl" version --client 2>/dev/null | head -1 || true
 "$HBIN/helm" version --short 2>/dev/null || true
+"$RBIN/kube-router" --version 2>/dev/null | head -1 || true

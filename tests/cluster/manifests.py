@@ -92,3 +92,16 @@ def job(
     if ttl_seconds_after_finished is not None:
         spec["ttlSecondsAfterFinished"] = ttl_seconds_after_finished
     return {"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": name}, "spec": spec}
+
+
+def on_node(manifest: Manifest, node: str, *, toleration_seconds: int | None = None) -> Manifest:
+    """Pin a Pod to a node (``kubernetes.io/hostname``). With ``toleration_seconds`` it is evicted
+    that soon after its node is lost (not-ready/unreachable), instead of the default 300 s."""
+    spec = manifest["spec"]
+    spec["nodeSelector"] = {"kubernetes.io/hostname": node}
+    if toleration_seconds is not None:
+        spec["tolerations"] = [
+            {"key": key, "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": toleration_seconds}
+            for key in ("node.kubernetes.io/not-ready", "node.kubernetes.io/unreachable")
+        ]
+    return manifest

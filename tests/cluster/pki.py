@@ -5,9 +5,11 @@ from __future__ import annotations
 import base64
 import os
 import subprocess
+from collections.abc import Sequence
 from pathlib import Path
 
 from . import settings
+from .topology import Node
 
 OPENSSL = "openssl"
 
@@ -79,11 +81,12 @@ CLIENTS = {
     "controller-manager": ("system:kube-controller-manager", ()),
     "scheduler": ("system:kube-scheduler", ()),
     "kube-proxy": ("system:kube-proxy", ()),
-    "kubelet": (f"system:node:{settings.NODE_NAME}", ("system:nodes",)),
+    # The NetworkPolicy agent on every node; RBAC grants it reading (policy_agent.py).
+    "kube-router": ("kubemcp:kube-router", ()),
 }
 
 
-def generate(pki: Path) -> None:
+def generate(pki: Path, nodes: Sequence[Node] = (Node(1),)) -> None:
     """Create a fresh CA, serving and client certificates and the service-account key."""
     pki.mkdir(parents=True, exist_ok=True)
     os.chmod(pki, 0o700)
@@ -122,19 +125,18 @@ def generate(pki: Path) -> None:
         ),
         ips=("127.0.0.1", "::1", settings.NODE_IP, settings.KUBERNETES_SERVICE_IP),
     )
-    _sign(
-        pki,
-        "kubelet-serving",
-        settings.NODE_NAME,
-        server=True,
-        client=False,
-        dns=(settings.NODE_NAME,),
-        ips=(settings.NODE_IP,),
-    )
     for name, (cn, orgs) in CLIENTS.items():
         _sign(pki, name, cn, orgs=orgs)
+    for node in nodes:
+        node_certs(pki, node)
     _key(pki / "sa.key")
     _run("pkey", "-in", str(pki / "sa.key"), "-pubout", "-out", str(pki / "sa.pub"))
+
+
+def node_certs(pki: Path, node: Node) -> None:
+    """A node's kubelet certificates: serving (its name and address) and client (``system:node:<name>``)."""
+    _sign(pki, node.serving_cert, node.name, server=True, client=False, dns=(node.name,), ips=(node.ip,))
+    _sign(pki, node.cert, f"system:node:{node.name}", orgs=("system:nodes",))
 
 
 def _b64(path: Path) -> str:

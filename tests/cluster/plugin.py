@@ -12,19 +12,20 @@ from __future__ import annotations
 import json
 import os
 import re
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
 
 from . import harness
 from . import settings as S
+from .waiting import holds_for, holds_for_async, wait_for
+
+__all__ = ["holds_for", "holds_for_async", "wait_for"]
 
 ENABLE_HINT = "cluster tests are off; enable them with: KUBEMCP_CLUSTER=1 pytest tests/cluster"
 HERE = Path(__file__).resolve().parent
-T = TypeVar("T")
 
 
 def cluster_enabled() -> bool:
@@ -32,7 +33,7 @@ def cluster_enabled() -> bool:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "cluster: needs the real single-node Kubernetes cluster (tests/cluster)")
+    config.addinivalue_line("markers", "cluster: needs the real Kubernetes cluster (tests/cluster)")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -42,21 +43,6 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.cluster)
         if not enabled and item.get_closest_marker("cluster") is not None:
             item.add_marker(pytest.mark.skip(reason=ENABLE_HINT))
-
-
-def wait_for(check: Callable[[], T | None], timeout: float = 60, what: str = "condition", interval: float = 0.2) -> T:
-    """Poll ``check`` until it returns something truthy; returns that value."""
-    deadline = time.monotonic() + timeout
-    last: BaseException | None = None
-    while time.monotonic() < deadline:
-        try:
-            value = check()
-            if value:
-                return value
-        except Exception as e:
-            last = e
-        time.sleep(interval)
-    raise TimeoutError(f"timed out after {timeout}s waiting for {what}" + (f" (last error: {last!r})" if last else ""))
 
 
 def _owner_path() -> Path:

@@ -45,14 +45,22 @@ def alive(pid: int) -> bool:
     return state not in ("Z", "X")
 
 
-def spawn(name: str, argv: Sequence[str], *, netns: bool = True, env: dict[str, str] | None = None) -> int:
-    """Start ``argv`` in its own session (inside the cluster netns if asked) and record its PID."""
+def spawn(
+    name: str,
+    argv: Sequence[str],
+    *,
+    netns: bool = True,
+    netns_path: Path | None = None,
+    env: dict[str, str] | None = None,
+) -> int:
+    """Start ``argv`` in its own session and record its PID; inside a network namespace
+    if ``netns`` (``netns_path``, by default the cluster's: node 1's)."""
     log_dir().mkdir(parents=True, exist_ok=True)
     _pid_dir().mkdir(parents=True, exist_ok=True)
     if netns:
         # nsenter execs the command: the PID stays the same. `ip netns exec`
         # is not used because it remounts /sys and hides the cgroup mounts.
-        argv = [settings.NSENTER, f"--net={settings.NETNS_PATH}", "--", *argv]
+        argv = [settings.NSENTER, f"--net={netns_path or settings.NETNS_PATH}", "--", *argv]
     with open(log_dir() / f"{name}.log", "ab") as log:
         proc = subprocess.Popen(
             list(argv),
@@ -83,7 +91,9 @@ _own: set[int] = set()
 def _clean_env() -> dict[str, str]:
     keep = ("PATH", "HOME", "LANG", "LC_ALL", "TZ")
     env = {k: v for k, v in os.environ.items() if k in keep}
-    env.setdefault("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
+    path = env.get("PATH", "/usr/local/sbin:/usr/local/bin").split(":")
+    # The node agents call iptables, ipset and ip from the system folders.
+    env["PATH"] = ":".join([*path, *(d for d in ("/usr/sbin", "/usr/bin", "/sbin", "/bin") if d not in path)])
     # Nothing in the cluster may use a proxy outside it.
     return env
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Prepare this machine for the test cluster. Idempotent: re-running only does what is missing.
 #   1. Debian packages (containerd, runc, CNI plugins, etcd, buildah, debootstrap, ...)
-#   2. pinned Kubernetes components and helm, built from the Go module proxy into
+#   2. pinned Kubernetes components, helm and kube-router, built from the Go module proxy into
 #      ~/.cache/kubemcp-cluster/bin/ (reused by later runs)
 #   3. the pause and base images (debootstrap of Debian with python3) into
 #      ~/.cache/kubemcp-cluster/images/
@@ -19,7 +19,7 @@ fi
 
 PACKAGES=(
   containerd runc containernetworking-plugins etcd-server
-  iproute2 iptables conntrack util-linux procps
+  iproute2 iptables ipset conntrack util-linux procps
   buildah debootstrap tar ca-certificates
   openssl gcc libc6-dev binutils python3
 )

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import ipaddress
 import subprocess
-import time
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +13,7 @@ import pytest
 from kubernetes import client
 from kubernetes.client import ApiException
 
-from . import harness, images, manifests
+from . import harness, images, manifests, netns
 from . import settings as S
 from .attach import attach
 from .plugin import wait_for
@@ -91,16 +90,14 @@ async def test_attach_carries_stdin_to_stdout(
         lambda: wait_for(lambda: pod_phase(v1, namespace, "echo", ("Running",)), 60, "echo pod to run")
     )
     async with attach(cluster.server, namespace, "echo", ssl_context=cluster.ssl_context()) as session:
-        t0 = time.monotonic()
         await session.write(b"ping\n")
-        assert await session.read_until(b"ping\n") == b"ping\n"
-        round_trip = time.monotonic() - t0
+        with anyio.fail_after(5):  # a bounded wait, not a timing claim
+            assert await session.read_until(b"ping\n") == b"ping\n"
         payload = bytes(range(256)) + b"\n"
         await session.write(payload)
         assert await session.read_until(b"\xfe\xff\n") == payload
         await session.close_stdin()
         status = await session.wait_closed(timeout=30)
-    assert round_trip < 5
     if session.protocol.startswith("v5."):
         # stdin closed -> cat exits -> the stream ends with the container.
         assert status is None or status.get("status") == "Success", status
@@ -167,15 +164,28 @@ def test_cluster_is_contained_in_its_network_namespace(
     cluster: harness.Cluster, api_client: client.ApiClient, namespace: str
 ) -> None:
     assert cluster.server.startswith("https://127.0.0.1:")
-    node = core(api_client).read_node(S.NODE_NAME)
-    addrs = {a.type: a.address for a in node.status.addresses}
+    k8s_node = core(api_client).read_node(S.NODE_NAME)
+    addrs = {a.type: a.address for a in k8s_node.status.addresses}
     assert addrs["InternalIP"] == S.NODE_IP
-    routes = subprocess.run([S.IP, "-n", S.NETNS, "-4", "route", "show"], capture_output=True, text=True, check=True)
-    default = [r.split() for r in routes.stdout.splitlines() if r.startswith("default")]
-    assert default == [["default", "dev", S.VETH_NODE, "scope", "link"]], routes.stdout
-    links = subprocess.run([S.IP, "-n", S.NETNS, "-o", "link", "show"], capture_output=True, text=True, check=True)
-    names = {line.split(":")[1].strip().split("@")[0] for line in links.stdout.splitlines()}
-    assert names <= {"lo", S.VETH_NODE, S.VETH_PEER, S.CNI_BRIDGE} | {n for n in names if n.startswith("veth")}
+    nodes = harness.nodes()
+    first = nodes[0]
+    assert first.netns == S.NETNS
+    for node in nodes:
+        routes = subprocess.run(
+            [S.IP, "-n", node.netns, "-4", "route", "show"], capture_output=True, text=True, check=True
+        )
+        default = [r.split() for r in routes.stdout.splitlines() if r.startswith("default")]
+        names = set(netns.links(node))
+        bridges = {n for n in names if n.startswith("veth")} | {node.bridge}  # Pods' veths
+        if node.first:
+            # Into a veth pair whose both ends stay in the namespace: a dead end.
+            assert default == [["default", "dev", S.VETH_NODE, "scope", "link"]], routes.stdout
+            uplinks = {other.uplink for other in nodes[1:]}
+            assert names <= {"lo", S.VETH_NODE, S.VETH_PEER} | uplinks | bridges, names
+        else:
+            # Into node 1's namespace, which has no way out.
+            assert default == [["default", "via", first.ip, "dev", S.VETH_NODE, "src", node.ip]], routes.stdout
+            assert names <= {"lo", S.VETH_NODE} | bridges, names
     # Pods do not inherit the machine's resolver: at most their own loopback.
     v1 = core(api_client)
     conf = run_to_completion(v1, namespace, manifests.pod("resolv", BASE, ["cat", "/etc/resolv.conf"]))
