@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 from typing import Any
 
 import anyio
@@ -71,6 +72,11 @@ def register(commands: Any) -> None:
     cluster.add_argument(
         "--start-timeout", type=float, default=default("start_timeout"), help="seconds a server Pod may take to start"
     )
+    replicas = run.add_argument_group("replicas (several gateways behind one Service)")
+    replicas.add_argument("--replica-key-file", type=Path, help="the key the replicas share (sessions work on any)")
+    replicas.add_argument("--advertise", metavar="HOST:PORT", help="where the other replicas reach this one")
+    replicas.add_argument("--peer", action="append", default=[], metavar="HOST:PORT", help="another replica")
+    replicas.add_argument("--peers-service", metavar="NAME", help="find the replicas from this Service's endpoints")
     run.set_defaults(handler=_run)
 
 
@@ -106,6 +112,10 @@ def settings_from(args: argparse.Namespace) -> GatewaySettings:
         "gateway_name": args.gateway_name,
         "image_pull_policy": args.image_pull_policy,
         "start_timeout": args.start_timeout,
+        "replica_key_file": args.replica_key_file,
+        "advertise": args.advertise,
+        "peers": args.peer,
+        "peers_service": args.peers_service,
     }
     try:
         return GatewaySettings.with_defaults(**values)

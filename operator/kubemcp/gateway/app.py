@@ -15,6 +15,7 @@ import anyio
 
 from kubemcp.gateway.core import Gateway
 from kubemcp.gateway.mcp_handlers import build_server
+from kubemcp.gateway.replicas.setup import replicas_from
 from kubemcp.gateway.settings import GatewaySettings
 from kubemcp.gateway.transports import serve_http, serve_stdio
 from kubemcp.model.runtime import Runtime
@@ -72,6 +73,8 @@ async def prepared(settings: GatewaySettings) -> AsyncIterator[tuple[GatewaySett
 
 async def run_gateway(settings: GatewaySettings) -> None:
     async with prepared(settings) as (settings, runtime):
+        kube = getattr(runtime, "kube", None)
+        replicas = replicas_from(settings, kube, getattr(runtime, "namespace", None))
         gateway = Gateway(settings, runtime)
         server = build_server(gateway)
         logger.info(
@@ -96,7 +99,7 @@ async def run_gateway(settings: GatewaySettings) -> None:
             if settings.transport == "stdio":
                 await serve_stdio(server)
             else:
-                await serve_http(gateway, server, settings, stop)
+                await serve_http(gateway, server, settings, stop, replicas)
             tg.cancel_scope.cancel()
         logger.info("gateway stopped")
 

@@ -52,6 +52,10 @@ class GatewaySettings(BaseModel):
     gateway_name: str | None = None
     image_pull_policy: Literal["Always", "IfNotPresent", "Never"] | None = None
     start_timeout: float = Field(default=120.0, gt=0)
+    replica_key_file: Path | None = None
+    advertise: str | None = None
+    peers: list[str] = Field(default_factory=list)
+    peers_service: str | None = None
 
     @model_validator(mode="after")
     def _catalogs_exist(self) -> GatewaySettings:
