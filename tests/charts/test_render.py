@@ -78,7 +78,8 @@ def test_defaults(helm: Path) -> None:
         ("kubemcp.dev", "mcpservers/status"),
         ("rbac.authorization.k8s.io", "roles"),
     } <= granted
-    assert ("", "secrets") not in granted  # the operator never reads Secrets: Pods reference them
+    secrets = [rule for rule in role["rules"] if "secrets" in rule["resources"]]
+    assert [rule["verbs"] for rule in secrets] == [["create"]]  # it makes the replicas' key; it never reads Secrets
 
 
 def test_non_default_values(helm: Path) -> None:

@@ -16,9 +16,10 @@ from kubemcp.controller.resolve import ResolveError, resolve
 from kubemcp.controller.sweeper import sweep
 from kubemcp.crd.conditions import Condition, merge_conditions
 from kubemcp.crd.models import MCPGatewaySpec
-from kubemcp.kube.client import ForbiddenError, KubeApiError, NotFoundError, path_for
+from kubemcp.kube.client import ConflictError, ForbiddenError, KubeApiError, NotFoundError, path_for
 from kubemcp.kube.pods import LABEL_GATEWAY, LABEL_ROLE
 from kubemcp.model.names import dns_label
+from kubemcp.signing import new_key
 from kubemcp.validation import one_line
 
 logger = logging.getLogger(__name__)
@@ -31,6 +32,8 @@ PLURALS = {
     "Deployment": "deployments",
     "Role": "roles",
     "RoleBinding": "rolebindings",
+    "PodDisruptionBudget": "poddisruptionbudgets",
+    "Secret": "secrets",
 }
 
 
@@ -125,6 +128,7 @@ def desired_objects(
 ) -> list[Obj]:
     """Everything the gateway is made of, in the order it is applied (the Deployment after its ConfigMap)."""
     elsewhere = [ns for ns in namespaces if ns != names.namespace]
+    budget = [objects.disruption_budget(names, owner)] if spec.replicas >= 2 else []
     return [
         objects.service_account(names, owner),
         objects.role(names, owner),
@@ -133,7 +137,35 @@ def desired_objects(
         objects.configmap(names, owner, files),
         objects.deployment(names, owner, spec, image),
         objects.service(names, owner, spec),
+        *budget,
     ]
+
+
+async def ensure_replica_key(ctl: Controller, names: objects.Names, owner: Obj) -> None:
+    """Create the replicas' key once. Only `create` is needed (and granted): an existing key is kept as it is,
+    so sessions stay valid across reconciles and operator restarts; nobody here reads it back."""
+    done = ("replica-key", names.namespace, names.gateway, str(owner["uid"]))
+    if done in ctl.ensured:
+        return
+    body = objects.replica_key(names, owner, new_key())
+    try:
+        await ctl.kube.create(path_for("v1", "secrets", names.namespace), body)
+        logger.info("gateway %s/%s: created its replicas' key", names.namespace, names.gateway)
+    except ConflictError:
+        pass
+    ctl.ensured.add(done)
+
+
+async def remove_budget_if_unused(ctl: Controller, names: objects.Names, spec: MCPGatewaySpec) -> None:
+    """One replica needs no PodDisruptionBudget (it would block every node drain): remove one left by more."""
+    if spec.replicas >= 2:
+        return
+    path = path_for("policy/v1", "poddisruptionbudgets", names.namespace, names.disruption_budget)
+    try:
+        await ctl.kube.get(path)
+    except NotFoundError:
+        return
+    await ctl.kube.delete(path)
 
 
 def _ready(deployment: Obj, replicas: int) -> Condition:
@@ -193,6 +225,7 @@ async def _reconcile(ctl: Controller, namespace: str, name: str) -> None:
                 ]
             )
             return
+        await ensure_replica_key(ctl, names, owner)
         applied = {}
         for body in bodies:
             applied[(body["kind"], body["metadata"]["namespace"])] = await ctl.kube.apply(
@@ -200,6 +233,7 @@ async def _reconcile(ctl: Controller, namespace: str, name: str) -> None:
             )
         previous = [ns for ns in status.get("namespaces") or [] if ns not in namespaces]
         await remove_rbac(ctl, names, previous)
+        await remove_budget_if_unused(ctl, names, spec)
     except ForbiddenError as exc:
         await report(
             [Condition.false("Reconciled", "Forbidden", str(exc)), Condition.false("Ready", "Forbidden", str(exc))]

@@ -1,4 +1,5 @@
-"""What an MCPGateway becomes: ServiceAccount, Role, RoleBinding, ConfigMap, Deployment and Service.
+"""What an MCPGateway becomes: ServiceAccount, Role, RoleBinding, ConfigMap, the replicas' key Secret,
+Deployment, Service and (with two replicas or more) a PodDisruptionBudget.
 
 Pure builders; every object carries an ownerReference to the MCPGateway (in its namespace), so
 deleting the MCPGateway removes them all. Roles in other namespaces cannot be owned across
@@ -18,6 +19,12 @@ Obj = dict[str, Any]
 CONTAINER = "gateway"
 USER = 1000
 HEALTH = "/health"
+READY = "/ready"
+REPLICA_KEY_DIR = "/etc/kubemcp/replicas"
+REPLICA_KEY = "key"
+# The gateway drains for up to this long on SIGTERM (calls in flight finish); the Pod gets a little more.
+DRAIN_SECONDS = 30
+TERMINATION_GRACE_SECONDS = DRAIN_SECONDS + 15
 DEFAULT_RESOURCES: Obj = {"requests": {"cpu": "50m", "memory": "128Mi"}, "limits": {"memory": "512Mi"}}
 
 
@@ -45,6 +52,14 @@ class Names:
     @property
     def configmap(self) -> str:
         return f"{self.gateway}-kubemcp-gateway"[:253]
+
+    @property
+    def replica_key(self) -> str:
+        return f"{self.gateway}-kubemcp-replicas"[:253]
+
+    @property
+    def disruption_budget(self) -> str:
+        return self.gateway
 
     def endpoint(self, port: int) -> str:
         return f"{self.service}.{self.namespace}.svc:{port}"
@@ -97,6 +112,10 @@ def role_rules(configmap: str | None) -> list[Obj]:
                 "verbs": ["get", "list", "watch"],
             }
         )
+        # Its own namespace only: the replicas find each other through their Service's endpoints.
+        rules.append(
+            {"apiGroups": ["discovery.k8s.io"], "resources": ["endpointslices"], "verbs": ["get", "list", "watch"]}
+        )
     return rules
 
 
@@ -138,6 +157,27 @@ def _resources(spec: ResourcesSpec | None) -> Obj:
     return dumped
 
 
+def replica_key(names: Names, owner: Obj, value: str) -> Obj:
+    """The key the gateway's replicas share (session IDs any replica can verify): created once, never changed."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "type": "Opaque",
+        "metadata": _metadata(names, names.replica_key, owner),
+        "stringData": {REPLICA_KEY: value},
+    }
+
+
+def disruption_budget(names: Names, owner: Obj) -> Obj:
+    """With two replicas or more, a voluntary disruption (a node drain) keeps one serving."""
+    return {
+        "apiVersion": "policy/v1",
+        "kind": "PodDisruptionBudget",
+        "metadata": _metadata(names, names.disruption_budget, owner),
+        "spec": {"maxUnavailable": 1, "selector": {"matchLabels": selector_labels(names)}},
+    }
+
+
 def gateway_args(names: Names, spec: MCPGatewaySpec) -> list[str]:
     return [
         "gateway",
@@ -154,11 +194,16 @@ def gateway_args(names: Names, spec: MCPGatewaySpec) -> list[str]:
         str(spec.port),
         "--gateway-name",
         names.gateway,
+        "--replica-key-file",
+        f"{REPLICA_KEY_DIR}/{REPLICA_KEY}",
+        "--peers-service",
+        names.service,
     ]
 
 
 def deployment(names: Names, owner: Obj, spec: MCPGatewaySpec, image: str) -> Obj:
     probe = {"httpGet": {"path": HEALTH, "port": "mcp"}}
+    readiness = {"httpGet": {"path": READY, "port": "mcp"}}
     container: Obj = {
         "name": CONTAINER,
         "image": image,
@@ -168,11 +213,12 @@ def deployment(names: Names, owner: Obj, spec: MCPGatewaySpec, image: str) -> Ob
         "env": [
             {"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
             {"name": "POD_UID", "valueFrom": {"fieldRef": {"fieldPath": "metadata.uid"}}},
+            {"name": "POD_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}},
             {"name": "HOME", "value": "/tmp"},  # noqa: S108 - the Pod's own emptyDir
             {"name": "XDG_CACHE_HOME", "value": "/tmp/cache"},  # noqa: S108
             {"name": "KUBEMCP_HOME", "value": "/tmp/kubemcp"},  # noqa: S108
         ],
-        "readinessProbe": {**probe, "periodSeconds": 5, "timeoutSeconds": 3, "failureThreshold": 3},
+        "readinessProbe": {**readiness, "periodSeconds": 2, "timeoutSeconds": 3, "failureThreshold": 1},
         "livenessProbe": {
             **probe,
             "initialDelaySeconds": 10,
@@ -189,7 +235,10 @@ def deployment(names: Names, owner: Obj, spec: MCPGatewaySpec, image: str) -> Ob
             "runAsUser": USER,
             "runAsGroup": USER,
         },
-        "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],  # noqa: S108
+        "volumeMounts": [
+            {"name": "tmp", "mountPath": "/tmp"},  # noqa: S108
+            {"name": "replica-key", "mountPath": REPLICA_KEY_DIR, "readOnly": True},
+        ],
     }
     if spec.image_pull_policy:
         container["imagePullPolicy"] = spec.image_pull_policy
@@ -201,6 +250,8 @@ def deployment(names: Names, owner: Obj, spec: MCPGatewaySpec, image: str) -> Ob
         "spec": {
             "replicas": spec.replicas,
             "selector": {"matchLabels": selector_labels(names)},
+            # A new replica is ready before an old one goes; the old one drains its calls.
+            "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1}},
             "template": {
                 "metadata": {"labels": pod_labels},
                 "spec": {
@@ -215,7 +266,23 @@ def deployment(names: Names, owner: Obj, spec: MCPGatewaySpec, image: str) -> Ob
                         "seccompProfile": {"type": "RuntimeDefault"},
                     },
                     "containers": [container],
-                    "volumes": [{"name": "tmp", "emptyDir": {"sizeLimit": "256Mi"}}],
+                    "terminationGracePeriodSeconds": TERMINATION_GRACE_SECONDS,
+                    # Replicas spread over nodes, so losing one node leaves the others serving.
+                    "topologySpreadConstraints": [
+                        {
+                            "maxSkew": 1,
+                            "topologyKey": "kubernetes.io/hostname",
+                            "whenUnsatisfiable": "ScheduleAnyway",
+                            "labelSelector": {"matchLabels": selector_labels(names)},
+                        }
+                    ],
+                    "volumes": [
+                        {"name": "tmp", "emptyDir": {"sizeLimit": "256Mi"}},
+                        {
+                            "name": "replica-key",
+                            "secret": {"secretName": names.replica_key, "defaultMode": 0o440},
+                        },
+                    ],
                 },
             },
         },

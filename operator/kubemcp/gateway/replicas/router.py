@@ -20,7 +20,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from kubemcp.gateway.replicas.peers import Peers
 from kubemcp.gateway.replicas.session_ids import SessionClaims, SessionIds
-from kubemcp.gateway.replicas.signing import Signer
+from kubemcp.signing import Signer
 
 logger = logging.getLogger(__name__)
 

@@ -7,7 +7,7 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
-from kubemcp.gateway.replicas.signing import Signer
+from kubemcp.signing import Signer
 
 PREFIX = "k1."
 

@@ -8,9 +8,9 @@ from dataclasses import dataclass
 from kubemcp.errors import SettingsError
 from kubemcp.gateway.replicas.peers import EndpointSlicePeers, Peers
 from kubemcp.gateway.replicas.session_ids import SessionIds
-from kubemcp.gateway.replicas.signing import Signer
 from kubemcp.gateway.settings import GatewaySettings
 from kubemcp.kube.api import KubeApi
+from kubemcp.signing import Signer
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""Values the replicas hand out and check again later: signed with a key they share."""
+"""Values handed out and checked again later (the gateway replicas' session IDs): signed with a shared key."""
 
 from __future__ import annotations
 
