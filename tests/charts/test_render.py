@@ -64,7 +64,12 @@ def test_defaults(helm: Path) -> None:
     assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "health"}
     assert container["readinessProbe"]["httpGet"] == {"path": "/healthz", "port": "health"}
     assert "--liveness=http://0.0.0.0:8080/healthz" in container["args"]
-    assert by_kind(docs, "PodDisruptionBudget") == []  # one operator replica: nothing to keep up
+    assert deployment["spec"]["replicas"] == 2
+    assert "--leader-election" in container["args"]  # the replicas take turns through a Lease
+    (budget,) = by_kind(docs, "PodDisruptionBudget")
+    assert budget["spec"]["minAvailable"] == 1
+    (lease_role,) = [r for r in by_kind(docs, "Role") if r["metadata"]["name"].endswith("-operator-lease")]
+    assert {verb for rule in lease_role["rules"] for verb in rule["verbs"]} == {"create", "get", "update"}
     assert container["args"][:2] == ["operator", "--all-namespaces"]
     assert container["securityContext"]["allowPrivilegeEscalation"] is False
     assert container["securityContext"]["capabilities"] == {"drop": ["ALL"]}
@@ -89,7 +94,7 @@ def test_non_default_values(helm: Path) -> None:
         "image.tag=9.9.9",
         "image.pullPolicy=Never",
         "operator.watchNamespaces={team-a,team-b}",
-        "operator.replicas=2",
+        "operator.replicas=3",
         "gateway.name=edge",
         "gateway.serviceType=NodePort",
         "gateway.nodePort=30811",
@@ -103,7 +108,7 @@ def test_non_default_values(helm: Path) -> None:
     assert "--namespace=team-b" in container["args"]
     assert "--all-namespaces" not in container["args"]
     assert "--gateway-image=registry.example/kubemcp:9.9.9" in container["args"]
-    assert deployment["spec"]["replicas"] == 2
+    assert deployment["spec"]["replicas"] == 3
     (gateway,) = by_kind(docs, "MCPGateway")
     assert gateway["metadata"]["name"] == "edge"
     assert gateway["spec"]["serviceType"] == "NodePort"
@@ -115,10 +120,12 @@ def test_non_default_values(helm: Path) -> None:
 
 
 def test_optional_parts_can_be_left_out(helm: Path) -> None:
-    docs = render(helm, "gateway.create=false", "operator.replicas=2", "operator.podDisruptionBudget=false")
+    docs = render(helm, "gateway.create=false", "operator.podDisruptionBudget=false")
     assert by_kind(docs, "MCPGateway") == []
     assert by_kind(docs, "PodDisruptionBudget") == []
     assert len(by_kind(docs, "Deployment")) == 1
+    single = render(helm, "operator.replicas=1")
+    assert by_kind(single, "PodDisruptionBudget") == []  # one replica: a budget would block every drain
 
 
 @pytest.mark.parametrize(
@@ -146,7 +153,7 @@ def test_every_value_is_used_by_a_template(helm: Path) -> None:
     defaults = yaml.safe_load((CHART / "values.yaml").read_text())
     changed = {
         "image.repository": "other/kubemcp", "image.tag": "1.2.3", "image.pullPolicy": "Always",
-        "operator.replicas": "2", "operator.watchNamespaces": "{a}", "operator.logFormat": "text",
+        "operator.replicas": "3", "operator.watchNamespaces": "{a}", "operator.logFormat": "text",
         "operator.resources.requests.cpu": "75m", "operator.resources.requests.memory": "99Mi",
         "operator.resources.limits.cpu": "2", "operator.resources.limits.memory": "400Mi",
         "operator.nodeSelector.zone": "a", "operator.tolerations[0].key": "k",
@@ -167,11 +174,7 @@ def test_every_value_is_used_by_a_template(helm: Path) -> None:
     for leaf in leaves(defaults):
         assert any(key == leaf or key.startswith((f"{leaf}.", f"{leaf}[")) for key in changed), f"{leaf}: untested"
     baseline = helm_template(helm).stdout
-    # podDisruptionBudget only matters with 2 operator replicas; the others are compared to the defaults.
-    with_two = helm_template(helm, "operator.replicas=2").stdout
     for key, value in changed.items():
-        base = with_two if key == "operator.podDisruptionBudget" else baseline
-        extra = ("operator.replicas=2",) if key == "operator.podDisruptionBudget" else ()
-        rendered = helm_template(helm, f"{key}={value}", *extra)
+        rendered = helm_template(helm, f"{key}={value}")
         assert rendered.returncode == 0, rendered.stderr
-        assert rendered.stdout != base, f"{key} changes nothing the chart renders"
+        assert rendered.stdout != baseline, f"{key} changes nothing the chart renders"

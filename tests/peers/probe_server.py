@@ -1,6 +1,6 @@
 """A test MCP server (stdio) whose tools expose what the gateway did to it.
 
-`python probe_server.py [NAME]` serves tools `whoami`, `env`, `crash`, `progress`, `log`, `sleep`,
+`python probe_server.py [NAME]` serves tools `whoami`, `env`, `crash`, `progress`, `log`, `sleep`, `fetch`,
 `echo` and, to test name collisions, `shared`.
 """
 
@@ -10,6 +10,7 @@ import os
 import socket
 import sys
 import time
+import urllib.request
 
 import anyio
 from mcp.server.mcpserver import Context, MCPServer
@@ -71,6 +72,20 @@ async def sleep(seconds: float) -> str:
     """Sleep, so a call can be cancelled or overlap others."""
     await anyio.sleep(seconds)
     return f"slept {seconds}"
+
+
+@server.tool()
+async def fetch(url: str, timeout: float = 3.0) -> dict[str, object]:
+    """GET `url` from where the server runs: whether it could connect, and the status."""
+
+    def get() -> dict[str, object]:
+        try:
+            with urllib.request.urlopen(url, timeout=timeout) as response:
+                return {"ok": True, "status": response.status}
+        except (OSError, ValueError) as exc:
+            return {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
+
+    return await anyio.to_thread.run_sync(get)
 
 
 @server.tool()

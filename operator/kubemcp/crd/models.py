@@ -178,6 +178,18 @@ class CatalogRef(_Spec):
     )
 
 
+class EgressSpec(_Spec):
+    """Where a server Pod may connect to. Nothing, unless allowed here or by its entry's `allowHosts`."""
+
+    allow_all: bool = Field(default=False, alias="allowAll", description="Any destination (no egress limit).")
+    to: list[Annotated[str, Field(min_length=1, max_length=260)]] = Field(
+        default_factory=list,
+        max_length=64,
+        description="Destinations: an address or CIDR, or a DNS name (resolved by the operator), each with an "
+        "optional :port, e.g. 10.0.0.0/8, api.github.com:443, [2001:db8::1]:8443.",
+    )
+
+
 class MCPServerSpec(_Spec):
     model_config = ConfigDict(
         extra="forbid",
@@ -219,6 +231,7 @@ class MCPServerSpec(_Spec):
     image_pull_policy: PullPolicy | None = Field(default=None, alias="imagePullPolicy")
     read_only_root_filesystem: bool = Field(default=True, alias="readOnlyRootFilesystem")
     run_as_user: f.RunAsUser | None = Field(default=None, alias="runAsUser")
+    egress: EgressSpec | None = None
 
     @model_validator(mode="after")
     def _one_source(self) -> MCPServerSpec:

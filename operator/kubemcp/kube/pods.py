@@ -20,6 +20,9 @@ LABEL_DIGEST = f"{GROUP}/digest"
 LABEL_GATEWAY = f"{GROUP}/gateway"
 LABEL_CLAIMED = f"{GROUP}/claimed"
 CONTAINER = "server"
+# Every server Pod runs as this ServiceAccount: no rights, and no token mounted (the operator makes it
+# in each namespace that holds servers; the chart's admission policy allows no other).
+SERVER_SERVICE_ACCOUNT = "kubemcp-server"
 DEFAULT_RUN_AS_USER = 1000
 TMP_MOUNT = "/tmp"  # noqa: S108 - the Pod's own emptyDir, not the host's
 JOB_TTL_SECONDS = 30
@@ -99,6 +102,7 @@ def pod_spec(spec: ServerSpec, *, deadline_seconds: int | None = None, pull_poli
         container["imagePullPolicy"] = policy
     result: Obj = {
         "restartPolicy": "Never",
+        "serviceAccountName": SERVER_SERVICE_ACCOUNT,
         "automountServiceAccountToken": False,
         "enableServiceLinks": False,
         "terminationGracePeriodSeconds": 2,

@@ -1,0 +1,127 @@
+"""Gateway replicas on the real cluster: three of them behind the Service, and clients inside the
+cluster whose every request opens a new connection (so the Service spreads each session over the
+replicas). Every request of every kind is answered; a per-session server stays one instance."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from cluster import manifests
+from cluster_client import GATEWAY, get, probe_server, wait_for
+from support import REPO
+
+pytestmark = pytest.mark.cluster
+CHART = REPO / "charts" / "kubemcp"
+RELEASE = "kubemcp"
+REPLICAS = 3
+
+
+def sessioned_server(image: str) -> dict[str, Any]:
+    server = probe_server(image)
+    server["metadata"]["name"] = "sessioned"
+    server["spec"]["inline"]["command"] = ["sessioned"]
+    server["spec"]["lifecycle"] = "perSession"
+    return server
+
+
+@pytest.fixture
+def release(cluster: Any, namespace: str, product_images: dict[str, str]) -> Iterator[Callable[..., Any]]:
+    values = [
+        "image.repository=kubemcp/kubemcp", "image.tag=dev", "image.pullPolicy=Never",
+        "servers.imagePullPolicy=Never", f"operator.watchNamespaces={{{namespace}}}",
+        f"gateway.replicas={REPLICAS}",
+    ]  # fmt: skip
+
+    def helm(action: str, *extra: str) -> Any:
+        args = [action, RELEASE, str(CHART), "-n", namespace, "--wait", "--timeout", "240s"]
+        for value in [*values, *extra]:
+            args += ["--set", value]
+        return cluster.helm(*args)
+
+    yield helm
+    cluster.helm("uninstall", RELEASE, "-n", namespace, "--wait", check=False)
+
+
+def serving(cluster: Any, namespace: str, name: str, servers: set[str]) -> bool:
+    gateway = get(cluster, namespace, "mcpgateway", name) or {}
+    deployment = get(cluster, namespace, "deployment", name) or {}
+    served = set(gateway.get("status", {}).get("servers") or [])
+    ready = int(deployment.get("status", {}).get("readyReplicas") or 0)
+    return served >= servers and ready == REPLICAS
+
+
+def run_clients(cluster: Any, namespace: str, image: str, url: str, *args: str, name: str = "clients") -> Any:
+    """The load client in a Pod of its own; returns its JSON summary."""
+    command = ["python", "/app/session_load.py", "--url", url, *args]
+    pod = manifests.pod(name, image, command=command)
+    cluster.kubectl("apply", "-n", namespace, "-f", "-", input=json.dumps(pod))
+    wait_for_phase = wait_for(
+        lambda: (get(cluster, namespace, "pod", name) or {}).get("status", {}).get("phase") in {"Succeeded", "Failed"},
+        300,
+        f"the {name} Pod to finish",
+    )
+    assert wait_for_phase
+    logs = cluster.kubectl("logs", "-n", namespace, name).stdout
+    phase = get(cluster, namespace, "pod", name)["status"]["phase"]
+    assert phase == "Succeeded", logs
+    return json.loads(logs.strip().splitlines()[-1])
+
+
+def replica_reports(cluster: Any, namespace: str, gateway: str) -> list[dict[str, Any]]:
+    pods = get(cluster, namespace, "pods", "-l", f"app.kubernetes.io/instance={gateway}")["items"]
+    reports = []
+    for pod in pods:
+        script = (
+            "import json,urllib.request;print(urllib.request.urlopen('http://127.0.0.1:8811/health').read().decode())"
+        )
+        out = cluster.kubectl("exec", "-n", namespace, pod["metadata"]["name"], "--", "python", "-c", script).stdout
+        reports.append(json.loads(out)["replica"])
+    return reports
+
+
+def assert_all_answered(summary: dict[str, Any], kinds: set[str]) -> None:
+    found = summary["kinds"]
+    assert set(found) == kinds, found  # no "...-instance-changed" entry either
+    for kind in kinds:
+        assert found[kind]["ok"] > 0, found
+        assert found[kind]["failed"] == 0, found
+
+
+def test_three_replicas_answer_every_request_of_every_session(
+    cluster: Any, namespace: str, release: Callable[..., Any], product_images: dict[str, str]
+) -> None:
+    release("install")
+    probe = product_images["probe"]
+    for server in (probe_server(probe), sessioned_server(probe)):
+        cluster.kubectl("apply", "-n", namespace, "-f", "-", input=json.dumps(server))
+    sse = {
+        "apiVersion": "kubemcp.dev/v1alpha1",
+        "kind": "MCPGateway",
+        "metadata": {"name": "legacy"},
+        "spec": {
+            "serverSelector": {"matchLabels": {"kubemcp.dev/gateway": GATEWAY}},
+            "transport": "sse",
+            "replicas": REPLICAS,
+            "imagePullPolicy": "Never",
+        },
+    }
+    cluster.kubectl("apply", "-n", namespace, "-f", "-", input=json.dumps(sse))
+    for name in (GATEWAY, "legacy"):
+        wait_for(lambda: serving(cluster, namespace, name, {"probe", "sessioned"}), 300, f"{name}'s replicas")  # noqa: B023
+
+    address = get(cluster, namespace, "service", GATEWAY)["spec"]["clusterIP"]
+    summary = run_clients(cluster, namespace, probe, f"http://{address}:8811", "--seconds", "25", "--sessions", "2")
+    assert_all_answered(summary, {"2025", "2026", "persession"})
+    reports = replica_reports(cluster, namespace, GATEWAY)
+    assert len(reports) == REPLICAS
+    assert sum(report["forwarded"] for report in reports) > 0, reports  # sessions were spread over replicas
+
+    address = get(cluster, namespace, "service", "legacy")["spec"]["clusterIP"]
+    summary = run_clients(
+        cluster, namespace, probe, f"http://{address}:8811", "--transport", "sse", "--seconds", "20", name="sse-clients"
+    )
+    assert_all_answered(summary, {"sse"})
+    assert sum(report["forwarded"] for report in replica_reports(cluster, namespace, "legacy")) > 0

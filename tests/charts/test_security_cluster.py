@@ -1,0 +1,158 @@
+"""Least privilege on the real cluster, as the chart installs it: the API server refuses any Pod a gateway
+might try to create beyond a restricted server Pod (so controlling a gateway gives no one the
+operator's rights), server Pods run as an account with nothing, and a server Pod reaches only the
+destinations its MCPServer allows."""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import anyio
+import pytest
+from cluster import manifests
+from cluster_client import GATEWAY, call, get, port_forward, probe_server, wait_for
+from support import REPO, tool_value
+
+pytestmark = pytest.mark.cluster
+CHART = REPO / "charts" / "kubemcp"
+RELEASE = "kubemcp"
+
+
+@pytest.fixture
+def installed(cluster: Any, namespace: str, product_images: dict[str, str]) -> Iterator[None]:
+    values = [
+        "image.repository=kubemcp/kubemcp", "image.tag=dev", "image.pullPolicy=Never",
+        "servers.imagePullPolicy=Never", f"operator.watchNamespaces={{{namespace}}}",
+    ]  # fmt: skip
+    args = ["install", RELEASE, str(CHART), "-n", namespace, "--wait", "--timeout", "240s"]
+    for value in values:
+        args += ["--set", value]
+    cluster.helm(*args)
+    yield
+    cluster.helm("uninstall", RELEASE, "-n", namespace, "--wait", check=False)
+
+
+def server_pod(image: str) -> dict[str, Any]:
+    """A Pod as the gateway makes them for a call."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {
+            "generateName": "mcp-probe-call-",
+            "labels": {"app.kubernetes.io/managed-by": "kubemcp", "kubemcp.dev/role": "call"},
+        },
+        "spec": {
+            "serviceAccountName": "kubemcp-server",
+            "automountServiceAccountToken": False,
+            "restartPolicy": "Never",
+            "securityContext": {"runAsNonRoot": True, "runAsUser": 1000, "seccompProfile": {"type": "RuntimeDefault"}},
+            "containers": [
+                {
+                    "name": "server",
+                    "image": image,
+                    "imagePullPolicy": "Never",
+                    "stdin": True,
+                    "stdinOnce": True,
+                    "securityContext": {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}},
+                }
+            ],
+        },
+    }
+
+
+def as_gateway(cluster: Any, namespace: str, body: dict[str, Any]) -> Any:
+    account = f"system:serviceaccount:{namespace}:{GATEWAY}-kubemcp-gateway"
+    return cluster.kubectl(
+        "create", "--dry-run=server", "-n", namespace, "--as", account, "-f", "-", input=json.dumps(body), check=False
+    )
+
+
+def test_a_gateway_may_create_restricted_server_pods_and_nothing_else(
+    cluster: Any, namespace: str, installed: None, product_images: dict[str, str]
+) -> None:
+    wait_for(lambda: get(cluster, namespace, "rolebinding", f"kubemcp-gateway-{GATEWAY}"), 120, "the gateway's Role")
+    good = server_pod(product_images["probe"])
+    admitted = as_gateway(cluster, namespace, good)
+    assert admitted.returncode == 0, admitted.stderr
+
+    def variant(change: Any) -> dict[str, Any]:
+        body = copy.deepcopy(good)
+        change(body["spec"])
+        return body
+
+    refused = {
+        "as the operator": variant(lambda s: s.update(serviceAccountName=f"{RELEASE}-operator")),
+        "with a token": variant(lambda s: s.update(automountServiceAccountToken=True)),
+        "privileged": variant(lambda s: s["containers"][0]["securityContext"].update(privileged=True)),
+        "host network": variant(lambda s: s.update(hostNetwork=True)),
+        "host path": variant(lambda s: s.update(volumes=[{"name": "h", "hostPath": {"path": "/"}}])),
+        "added capability": variant(
+            lambda s: s["containers"][0]["securityContext"].update(capabilities={"drop": ["ALL"], "add": ["NET_RAW"]})
+        ),
+        "init container": variant(lambda s: s.update(initContainers=[copy.deepcopy(s["containers"][0])])),
+    }
+    for what, body in refused.items():
+        result = as_gateway(cluster, namespace, body)
+        assert result.returncode != 0, f"a Pod {what} was admitted"
+        assert "ValidatingAdmissionPolicy" in result.stderr or "denied" in result.stderr, (what, result.stderr)
+    unlabelled = copy.deepcopy(good)
+    unlabelled["metadata"]["labels"] = {}
+    assert as_gateway(cluster, namespace, unlabelled).returncode != 0
+
+
+def web_server(name: str, image: str) -> dict[str, Any]:
+    pod = manifests.pod(name, image, command=["python3", "-m", "http.server", "8080", "--bind", "0.0.0.0"])
+    pod["metadata"]["labels"] = {"app": name}
+    return pod
+
+
+def test_a_server_reaches_the_hosts_it_is_allowed_and_no_other(
+    cluster: Any, namespace: str, installed: None, product_images: dict[str, str]
+) -> None:
+    for name in ("allowed", "forbidden"):
+        cluster.kubectl(
+            "apply", "-n", namespace, "-f", "-", input=json.dumps(web_server(name, product_images["probe"]))
+        )
+    address = {
+        name: wait_for(
+            lambda: (get(cluster, namespace, "pod", name) or {}).get("status", {}).get("podIP"),  # noqa: B023
+            120,
+            f"the {name} web server's address",
+        )
+        for name in ("allowed", "forbidden")
+    }
+    server = probe_server(product_images["probe"])
+    server["spec"]["egress"] = {"to": [f"{address['allowed']}:8080"]}
+    cluster.kubectl("apply", "-n", namespace, "-f", "-", input=json.dumps(server))
+    account = wait_for(lambda: get(cluster, namespace, "serviceaccount", "kubemcp-server"), 120, "the servers' account")
+    assert account["automountServiceAccountToken"] is False
+    wait_for(
+        lambda: (get(cluster, namespace, "networkpolicy", "kubemcp-server-probe-egress") or {}).get("spec"),
+        120,
+        "the probe's egress policy",
+    )
+    labels = json.loads(cluster.kubectl("get", "namespace", namespace, "-o", "json").stdout)["metadata"]["labels"]
+    assert labels["pod-security.kubernetes.io/enforce"] == "restricted"
+
+    with port_forward(cluster, namespace, f"svc/{GATEWAY}", 8811) as url:
+
+        def fetch(name: str) -> Any:
+            return tool_value(anyio.run(call, url, "fetch", {"url": f"http://{address[name]}:8080/", "timeout": 3}))
+
+        allowed = wait_for(lambda: _try(fetch, "allowed"), 180, "the probe to be served and reach its allowed host")
+        assert allowed == {"ok": True, "status": 200}
+        # Each call is a new Pod: the policy agent programs it as it starts, so allow it a few tries.
+        blocked = wait_for(lambda: (found := fetch("forbidden"))["ok"] is False and found, 60, "the refusal")
+        assert "error" in blocked
+        assert fetch("allowed") == {"ok": True, "status": 200}  # still, after the refusal
+
+
+def _try(fetch: Any, name: str) -> Any:
+    try:
+        found = fetch(name)
+    except Exception:  # not served yet
+        return None
+    return found if found.get("ok") else None
