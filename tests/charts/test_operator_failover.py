@@ -1,6 +1,6 @@
-"""The operator's two replicas on the real cluster: one leads through a Lease; killing it hands the work
-to the other within seconds, and the takeover makes no duplicate discovery and leaves the warm pool
-as it was (no Pod deleted by the wrong replica)."""
+"""The operator's two replicas on the real cluster: one leads through a Lease and the other does nothing
+meanwhile; killing the leader hands the work to the other within seconds, and the takeover makes no
+duplicate discovery and keeps the warm pool at its size."""
 
 from __future__ import annotations
 
@@ -54,9 +54,20 @@ def discovery_pods(cluster: Any, namespace: str) -> int:
     return len(get(cluster, namespace, "pods", "-l", "kubemcp.dev/role=discovery")["items"])
 
 
+def idle(cluster: Any, namespace: str, pod: str) -> bool:
+    """Whether a replica's log shows no reconciling at all (it only waited for the Lease)."""
+    log = cluster.kubectl("logs", "-n", namespace, pod).stdout
+    return "waiting for the operator lease" in log and not any(
+        word in log for word in ("warm pool of", "discovering", "removed pod", "created its replicas' key")
+    )
+
+
 def takeover(cluster: Any, namespace: str, kill: list[str]) -> tuple[str, str, float]:
     """Kill the leader; (old leader, new leader, seconds until the new one held the Lease)."""
     leader = wait_for(lambda: holder(cluster, namespace), 120, "a leader")
+    standby = [pod for pod in operator_pods(cluster, namespace) if pod != leader]
+    assert standby, "a standby replica"
+    assert all(idle(cluster, namespace, pod) for pod in standby), "a standby replica reconciled"
     started = time.monotonic()
     cluster.kubectl("delete", "pod", "-n", namespace, leader, *kill, "--wait=false")
     successor = wait_for(
@@ -76,7 +87,6 @@ def test_killing_the_leading_operator_hands_over_within_seconds(
     cluster.kubectl("apply", "-n", namespace, "-f", "-", input=json.dumps(server))
     wait_for(lambda: len(pool_pods(cluster, namespace)) == 2, 180, "the warm pool")
     wait_for(lambda: discovery_pods(cluster, namespace) == 0, 180, "discovery to finish")
-    pool = pool_pods(cluster, namespace)
 
     figures = {}
     for how, flags in (("graceful", []), ("forced", ["--grace-period=0", "--force"])):
@@ -84,8 +94,10 @@ def test_killing_the_leading_operator_hands_over_within_seconds(
         assert old != new
         assert new in operator_pods(cluster, namespace)
         figures[how] = round(seconds, 1)
-        # The new leader reconciles what is there: nothing duplicated, nothing churned.
-        holds_for(lambda: pool_pods(cluster, namespace) == pool, 10, "the warm pool as it was")
+        # The new leader reconciles what is there: no second pool, no discovery run again. (The pool's
+        # members change by design: the gateway keeps taking warm Pods and the leader refills it.)
+        holds_for(lambda: len(pool_pods(cluster, namespace)) <= 2, 10, "a pool no larger than warmPool")
+        wait_for(lambda: len(pool_pods(cluster, namespace)) == 2, 60, "the pool at its size")
         assert discovery_pods(cluster, namespace) == 0
         wait_for(lambda: len(operator_pods(cluster, namespace)) == 2, 120, "the replaced replica")
     print(f"operator takeover seconds: {json.dumps(figures)}")  # recorded in docs/high-availability.md

@@ -71,7 +71,8 @@ def run_clients(cluster: Any, namespace: str, image: str, url: str, *args: str, 
 
 
 def replica_reports(cluster: Any, namespace: str, gateway: str) -> list[dict[str, Any]]:
-    pods = get(cluster, namespace, "pods", "-l", f"app.kubernetes.io/instance={gateway}")["items"]
+    selector = f"app.kubernetes.io/name=kubemcp-gateway,app.kubernetes.io/instance={gateway}"
+    pods = get(cluster, namespace, "pods", "-l", selector)["items"]
     reports = []
     for pod in pods:
         script = (

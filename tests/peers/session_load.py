@@ -32,8 +32,10 @@ BOUND = 60.0  # no session opening and no call may take longer than this
 class Tally:
     def __init__(self) -> None:
         self.kinds: dict[str, dict[str, Any]] = {}
+        self.events: list[tuple[float, str, bool]] = []  # (wall clock, kind, ok): when each result came
 
     def add(self, kind: str, ok: bool, error: str = "") -> None:
+        self.events.append((round(time.time(), 2), kind, ok))
         entry = self.kinds.setdefault(kind, {"ok": 0, "failed": 0, "errors": []})
         entry["ok" if ok else "failed"] += 1
         if error and len(entry["errors"]) < 10:
@@ -92,6 +94,7 @@ async def main() -> None:
     parser.add_argument("--sessions", type=int, default=2)
     parser.add_argument("--transport", choices=["streaming", "sse"], default="streaming")
     parser.add_argument("--token", default=None)
+    parser.add_argument("--events", action="store_true", help="also print when each result came")
     args = parser.parse_args()
     headers = {"Authorization": f"Bearer {args.token}"} if args.token else None
     deadline = time.monotonic() + args.seconds
@@ -115,7 +118,10 @@ async def main() -> None:
             tg.start_soon(run_sessions, "2025", streaming("legacy"), "probe__echo", deadline, tally)
             tg.start_soon(run_sessions, "2026", streaming("auto"), "probe__echo", deadline, tally)
             tg.start_soon(run_sessions, "persession", streaming("legacy"), "sessioned__whoami", deadline, tally, True)
-    json.dump({"kinds": tally.kinds}, sys.stdout)
+    summary: dict[str, Any] = {"kinds": tally.kinds}
+    if args.events:
+        summary["events"] = tally.events
+    json.dump(summary, sys.stdout)
     sys.stdout.write("\n")
 
 

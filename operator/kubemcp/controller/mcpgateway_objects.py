@@ -13,6 +13,7 @@ from typing import Any
 
 from kubemcp.controller import kinds
 from kubemcp.crd.models import MCPGatewaySpec, ResourcesSpec
+from kubemcp.kube.pods import TOLERATIONS
 
 Obj = dict[str, Any]
 
@@ -267,6 +268,8 @@ def deployment(names: Names, owner: Obj, spec: MCPGatewaySpec, image: str) -> Ob
                     },
                     "containers": [container],
                     "terminationGracePeriodSeconds": TERMINATION_GRACE_SECONDS,
+                    # A replica on a node that stops answering is replaced within a minute, not five.
+                    "tolerations": [dict(toleration) for toleration in TOLERATIONS],
                     # Replicas spread over nodes, so losing one node leaves the others serving.
                     "topologySpreadConstraints": [
                         {

@@ -26,6 +26,13 @@ SERVER_SERVICE_ACCOUNT = "kubemcp-server"
 DEFAULT_RUN_AS_USER = 1000
 TMP_MOUNT = "/tmp"  # noqa: S108 - the Pod's own emptyDir, not the host's
 JOB_TTL_SECONDS = 30
+# A server Pod on a node that stops answering is evicted this soon (Kubernetes' default is 300 s), so the
+# gateway starts the next ones elsewhere.
+LOST_NODE_TOLERATION_SECONDS = 30
+TOLERATIONS = [
+    {"key": key, "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": LOST_NODE_TOLERATION_SECONDS}
+    for key in ("node.kubernetes.io/not-ready", "node.kubernetes.io/unreachable")
+]
 
 Obj = dict[str, Any]
 
@@ -103,6 +110,7 @@ def pod_spec(spec: ServerSpec, *, deadline_seconds: int | None = None, pull_poli
     result: Obj = {
         "restartPolicy": "Never",
         "serviceAccountName": SERVER_SERVICE_ACCOUNT,
+        "tolerations": [dict(toleration) for toleration in TOLERATIONS],
         "automountServiceAccountToken": False,
         "enableServiceLinks": False,
         "terminationGracePeriodSeconds": 2,
