@@ -59,6 +59,11 @@ def register(commands: Any) -> None:
     run.add_argument("--allowed-host", action="append", default=[], metavar="HOST[:PORT|:*]")
     run.add_argument("--allowed-origin", action="append", default=[], metavar="ORIGIN")
     run.add_argument("--max-body-bytes", type=int, default=default("max_body_bytes"))
+    local = run.add_argument_group("local containers (image entries without a 'process' form)")
+    local.add_argument(
+        "--engine", metavar="URL", help="container engine (default $DOCKER_HOST, then well-known sockets)"
+    )
+    local.add_argument("--container-network", metavar="NAME", help="engine network for server containers")
     cluster = run.add_argument_group("Kubernetes runtime")
     cluster.add_argument(
         "--runtime", choices=["local", "kubernetes"], default=default("runtime"), help="where servers run"
@@ -100,6 +105,8 @@ def settings_from(args: argparse.Namespace) -> GatewaySettings:
         "allowed_origins": args.allowed_origin,
         "max_body_bytes": args.max_body_bytes,
         "runtime": args.runtime,
+        "engine": args.engine,
+        "container_network": args.container_network,
         "kubeconfig": args.kubeconfig,
         "namespace": args.namespace,
         "from_configmap": args.from_configmap,

@@ -18,7 +18,8 @@ from kubemcp.gateway.mcp_handlers import build_server
 from kubemcp.gateway.settings import GatewaySettings
 from kubemcp.gateway.transports import serve_http, serve_stdio
 from kubemcp.model.runtime import Runtime
-from kubemcp.runtimes.local_process import LocalProcessRuntime
+from kubemcp.runtimes.docker_engine import DockerEngineRuntime
+from kubemcp.runtimes.local import LocalRuntime
 
 logger = logging.getLogger(__name__)
 
@@ -35,7 +36,12 @@ def _owner_from_environment() -> dict[str, Any] | None:
 async def prepared(settings: GatewaySettings) -> AsyncIterator[tuple[GatewaySettings, Runtime]]:
     """The runtime the settings ask for, and settings completed from a cluster ConfigMap if named."""
     if settings.runtime == "local":
-        yield settings, LocalProcessRuntime()
+        local = LocalRuntime(DockerEngineRuntime(settings.engine, network=settings.container_network))
+        try:
+            yield settings, local
+        finally:
+            with anyio.CancelScope(shield=True):
+                await local.aclose()
         return
     from kubemcp.gateway.configmap_files import ConfigMapFiles
     from kubemcp.kube.client import KubeClient

@@ -117,7 +117,10 @@ class Gateway:
             return cached
         specs = self.specs
         found = await self.offerings(full=full)
-        listing = build_listing(found, prefix_all=self.settings.prefix_tools, tool_filter=self._tool_filter)
+        prefixes = {name: spec.entry.prefix for name, spec in specs.items() if spec.entry.prefix}
+        listing = build_listing(
+            found, prefix_all=self.settings.prefix_tools, tool_filter=self._tool_filter, prefixes=prefixes
+        )
         complete = all(self._known(spec, full=full) for spec in specs.values())
         if specs is self.specs and complete:
             self._listings[full] = listing
@@ -127,7 +130,7 @@ class Gateway:
         """Whether a listing can be kept: every server's offerings came from somewhere lasting."""
         if self.cache.get(spec) is not None or from_recorded(spec) is not None:
             return True
-        return not full and spec.entry.tools is not None
+        return not full and from_catalog(spec) is not None
 
     def cached_tool_schema(self, name: str) -> dict[str, Any] | None:
         """A served tool's input schema from the last listing, without awaiting anything."""

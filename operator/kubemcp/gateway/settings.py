@@ -46,6 +46,8 @@ class GatewaySettings(BaseModel):
     allowed_origins: list[str] = Field(default_factory=list)
     max_body_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
     runtime: Literal["local", "kubernetes"] = "local"
+    engine: str | None = None  # the container engine's address (default DOCKER_HOST, then well-known sockets)
+    container_network: str | None = None  # the engine network server containers join (default: the engine's)
     kubeconfig: str | None = None
     namespace: str | None = None
     from_configmap: str | None = None
