@@ -144,7 +144,7 @@ def test_tools_given_by_name_only_are_discovered_not_listed_empty() -> None:
     github = build_spec("github-official", catalog.entries["github-official"], catalog.sources["files"], {}, {})
     declared = from_catalog(github)
     assert declared is not None
-    assert [tool.name for tool in declared.tools] == ["whoami", "env"]
+    assert [tool.name for tool in declared.tools] == ["whoami", "env", "interfaces", "hosts"]
 
 
 def _write(path: Path, text: str) -> Path:
