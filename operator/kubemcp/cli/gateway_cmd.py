@@ -8,7 +8,7 @@ from typing import Any
 
 import anyio
 
-from kubemcp.cli._common import add_file_options, split_list
+from kubemcp.cli._common import add_file_options, examples, split_list
 from kubemcp.errors import SettingsError
 from kubemcp.files.secrets import read_secrets
 from kubemcp.gateway.settings import GatewaySettings
@@ -23,9 +23,17 @@ def default(name: str) -> Any:
 
 
 def register(commands: Any) -> None:
-    parser = commands.add_parser("gateway", help="run the gateway")
+    parser = commands.add_parser("gateway", help="run the gateway", **examples("kubemcp gateway run"))
     actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
-    run = actions.add_parser("run", help="serve every enabled server's tools on one MCP endpoint")
+    run = actions.add_parser(
+        "run",
+        help="serve every enabled server's tools on one MCP endpoint",
+        **examples(
+            "kubemcp gateway run                                   # stdio, files from $KUBEMCP_HOME",
+            "kubemcp gateway run --transport streaming --port 8811  # http://127.0.0.1:8811/mcp",
+            "kubemcp gateway run --catalog docker-mcp.yaml --registry registry.yaml --config config.yaml",
+        ),
+    )
     run.add_argument("--transport", choices=["stdio", "sse", "streaming"], default=default("transport"))
     run.add_argument(
         "--port", type=int, default=default("port"), help=f"HTTP port (default {default('port')}; 0 picks one)"
