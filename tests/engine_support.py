@@ -86,8 +86,16 @@ def engine() -> Iterator[str]:
                 os.kill(process.pid, signal.SIGKILL)
                 process.wait()
         log.close()
-        subprocess.run(["umount", "-R", str(folder / "root")], capture_output=True, check=False)
+        _unmount_under(folder)
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def _unmount_under(folder: Path) -> None:
+    """dockerd leaves mounts in its folders (its default network namespace, overlays): deepest first."""
+    prefix = str(folder) + "/"
+    mounts = [line.split()[1] for line in Path("/proc/mounts").read_text().splitlines() if len(line.split()) > 1]
+    for point in sorted((m for m in mounts if m.startswith(prefix)), key=len, reverse=True):
+        subprocess.run(["umount", "-l", point], capture_output=True, check=False)
 
 
 def peer_image(host: str) -> str:
