@@ -127,3 +127,12 @@ def test_docker_fields_in_a_pod_mounts_user_hosts_and_variables() -> None:
 def test_a_user_a_pod_cannot_take_fails_that_server(user: str, words: str) -> None:
     with pytest.raises(ServerUnavailableError, match=words):
         server_pod(_spec(user=user), "call")
+
+
+def test_docker_volumes_map_to_claims_and_empty_dirs_and_host_paths_fail_the_server() -> None:
+    pod = server_pod(_spec(volumes=["data:/data:ro", "/cache"]), "call")["spec"]
+    volumes = {volume["name"]: volume for volume in pod["volumes"]}
+    assert volumes["data-0"]["persistentVolumeClaim"] == {"claimName": "data", "readOnly": True}
+    assert volumes["anonymous-1"]["emptyDir"] == {}
+    with pytest.raises(ServerUnavailableError, match=r"volumes\[0\]: .*no hostPath"):
+        server_pod(_spec(volumes=["/home/me:/work"]), "call")

@@ -19,6 +19,7 @@ from typing import Any
 from kubemcp.errors import ServerUnavailableError
 from kubemcp.model import templates
 from kubemcp.model.entry import KubernetesForm
+from kubemcp.model.mounts import Mount, from_docker_volume
 from kubemcp.model.names import dns_label
 from kubemcp.model.spec import ServerSpec
 
@@ -95,6 +96,18 @@ def _user(spec: ServerSpec) -> tuple[int | None, int | None]:
     return uid, int(match.group(2)) if match.group(2) else None
 
 
+def _mounts(spec: ServerSpec) -> list[Mount]:
+    """The entry's `mounts`, then its Docker `volumes` mapped the way `catalog import` maps them; a host
+    path fails the server with the reason (a Pod never gets hostPath)."""
+    mounts = list(spec.entry.mounts)
+    for index, volume in enumerate(spec.container_volumes()):
+        try:
+            mounts.append(from_docker_volume(volume, index))
+        except ValueError as exc:
+            raise ServerUnavailableError(spec.name, f"volumes[{index}]: {exc}") from None
+    return mounts
+
+
 def _host_aliases(spec: ServerSpec) -> list[Obj]:
     by_address: dict[str, list[str]] = {}
     for line in spec.entry.extra_hosts:
@@ -133,6 +146,7 @@ def pod_spec(spec: ServerSpec, *, deadline_seconds: int | None = None, pull_poli
     user = form.run_as_user or entry_uid or DEFAULT_RUN_AS_USER
     group = entry_gid if entry_gid is not None and not form.run_as_user else user
     env, defined = _env(spec, form)
+    mounts = _mounts(spec)
     container: Obj = {
         "name": CONTAINER,
         "image": spec.entry.image,
@@ -149,7 +163,7 @@ def pod_spec(spec: ServerSpec, *, deadline_seconds: int | None = None, pull_poli
             "runAsUser": user,
             "runAsGroup": group,
         },
-        "volumeMounts": [{"name": "tmp", "mountPath": TMP_MOUNT}, *(m.volume_mount() for m in spec.entry.mounts)],
+        "volumeMounts": [{"name": "tmp", "mountPath": TMP_MOUNT}, *(m.volume_mount() for m in mounts)],
         "terminationMessagePolicy": "FallbackToLogsOnError",
     }
     if spec.entry.command:
@@ -170,7 +184,7 @@ def pod_spec(spec: ServerSpec, *, deadline_seconds: int | None = None, pull_poli
             "seccompProfile": {"type": "RuntimeDefault"},
         },
         "containers": [container],
-        "volumes": [{"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}}, *(m.volume() for m in spec.entry.mounts)],
+        "volumes": [{"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}}, *(m.volume() for m in mounts)],
     }
     aliases = _host_aliases(spec)
     if aliases:
