@@ -125,3 +125,23 @@ async def test_a_dead_gateway_leaves_no_container(
     gateway.process.wait()
     # Its attach stream closed, so the server's stdin did: it exits and is removed on its own.
     assert await until(lambda: _server_containers(docker_host) == [], 20)
+
+
+async def test_a_gateway_start_removes_containers_dead_gateways_left(
+    gateway_process: Any, tmp_path: Path, docker_host: str, peer: str
+) -> None:
+    import socket
+
+    labels = ["kubemcp.dev/managed-by=kubemcp", "kubemcp.dev/gateway-pid=999999999",
+              f"kubemcp.dev/gateway-host={socket.gethostname()}"]  # fmt: skip
+    left = docker(docker_host, "create", *(f"--label={label}" for label in labels), peer).stdout.strip()
+    assert left in "\n".join(docker(docker_host, "ps", "-aq", "--no-trunc").stdout.split())
+    catalog = tmp_path / "catalog.yaml"
+    catalog.write_text(
+        json.dumps({"version": 3, "registry": {"peer": {"image": peer, "allowHosts": ["a.example:443"]}}})
+    )
+    gateway = gateway_process("--catalog", str(catalog), env={"DOCKER_HOST": docker_host})
+    assert await until(lambda: left not in docker(docker_host, "ps", "-aq", "--no-trunc").stdout, 20)
+    async with Client(gateway.url) as client:
+        await client.list_tools()
+    assert "allowHosts is enforced in a cluster" in gateway.log  # said, not silently dropped

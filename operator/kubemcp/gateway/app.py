@@ -37,6 +37,7 @@ async def prepared(settings: GatewaySettings) -> AsyncIterator[tuple[GatewaySett
     """The runtime the settings ask for, and settings completed from a cluster ConfigMap if named."""
     if settings.runtime == "local":
         local = LocalRuntime(DockerEngineRuntime(settings.engine, network=settings.container_network))
+        await local.engine.start()
         try:
             yield settings, local
         finally:
@@ -124,3 +125,7 @@ async def dry_run(settings: GatewaySettings, out: TextIO) -> None:
         for uri, owner in listing.resource_routes.items():
             if owner == name:
                 print(f"  resource {uri}", file=out)
+    for name, problems in gateway.refused.items():
+        print(f"server {name} refused", file=out)
+        for problem in problems:
+            print(f"  {problem}", file=out)

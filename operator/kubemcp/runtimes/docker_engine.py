@@ -59,6 +59,7 @@ class DockerEngineRuntime:
         self._client: aiodocker.Docker | None = None
         self._lock = anyio.Lock()
         self._failed: tuple[float, str] | None = None
+        self._told: set[str] = set()
 
     async def client(self, server: str) -> aiodocker.Docker:
         """The engine client, opened (and swept) on first use; a clear error when there is no engine."""
@@ -113,9 +114,27 @@ class DockerEngineRuntime:
                 spec.name, f"image {image} is not on the engine and cannot be pulled: {describe_error(exc)}"
             ) from None
 
+    async def start(self) -> None:
+        """At the gateway's start: reach the engine if there is one, removing what dead gateways left."""
+        if self.address is None:
+            return
+        with anyio.move_on_after(5):
+            try:
+                await self.client("")
+            except ServerUnavailableError as exc:
+                logger.info("%s", str(exc).removeprefix("server '': "))
+
     @asynccontextmanager
     async def connect(self, spec: ServerSpec) -> AsyncIterator[BackendLink]:
         body = server_body(spec, self.network)
+        if spec.entry.allow_hosts and not spec.entry.disable_network and spec.name not in self._told:
+            self._told.add(spec.name)
+            logger.warning(
+                "server %s: allowHosts is enforced in a cluster (NetworkPolicy); this local container is not "
+                "limited to %s",
+                spec.name,
+                ", ".join(spec.entry.allow_hosts),
+            )
         client = await self.client(spec.name)
         async with self.attached(client, spec, body) as attached:
 
