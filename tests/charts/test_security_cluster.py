@@ -97,7 +97,9 @@ def test_a_gateway_may_create_restricted_server_pods_and_nothing_else(
         "added capability": variant(
             lambda s: s["containers"][0]["securityContext"].update(capabilities={"drop": ["ALL"], "add": ["NET_RAW"]})
         ),
-        "init container": variant(lambda s: s.update(initContainers=[copy.deepcopy(s["containers"][0])])),
+        "init container": variant(
+            lambda s: s.update(initContainers=[{**copy.deepcopy(s["containers"][0]), "name": "i"}])
+        ),
     }
     policy = "ValidatingAdmissionPolicy"
     for what, body in refused.items():

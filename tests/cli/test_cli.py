@@ -89,7 +89,7 @@ def test_dry_run_lists_what_would_be_served(tmp_path: Path) -> None:
     run = _gateway("--catalog", str(catalog), "--dry-run", "--tools", "alpha:echo,beta:*")
     assert run.returncode == 0, run.stderr
     lines = run.stdout.splitlines()
-    assert lines[0] == "2 servers, 10 tools"
+    assert lines[0] == "2 servers, 11 tools"  # alpha:echo and the ten tools of beta
     assert "server alpha (per call)" in lines
     assert "  tool alpha__echo -> echo" in lines
     assert "  tool alpha__whoami -> whoami" not in lines
@@ -107,3 +107,12 @@ def test_dry_run_of_the_example_catalog(tmp_path: Path) -> None:
     assert "  tool roll_notation" in run.stdout
     assert "  tool get_current_time" in run.stdout
     assert "  prompt initiative" in run.stdout
+
+
+def test_dry_run_names_refused_servers_and_serves_the_rest() -> None:
+    run = _gateway("--catalog", str(REPO / "tests" / "fixtures" / "docker" / "refused.yaml"), "--dry-run")
+    assert run.returncode == 0, run.stderr
+    assert "server fine (per call)" in run.stdout
+    assert "server piped refused" in run.stdout
+    assert "unknown template function 'sparkle'" in run.stdout
+    assert "field 'registry.piped.command[0]'" in run.stderr  # logged too

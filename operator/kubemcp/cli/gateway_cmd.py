@@ -9,7 +9,7 @@ from typing import Any
 
 import anyio
 
-from kubemcp.cli._common import add_file_options, split_list
+from kubemcp.cli._common import add_file_options, examples, split_list
 from kubemcp.errors import SettingsError
 from kubemcp.files.secrets import read_secrets
 from kubemcp.gateway.settings import GatewaySettings
@@ -24,9 +24,17 @@ def default(name: str) -> Any:
 
 
 def register(commands: Any) -> None:
-    parser = commands.add_parser("gateway", help="run the gateway")
+    parser = commands.add_parser("gateway", help="run the gateway", **examples("kubemcp gateway run"))
     actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
-    run = actions.add_parser("run", help="serve every enabled server's tools on one MCP endpoint")
+    run = actions.add_parser(
+        "run",
+        help="serve every enabled server's tools on one MCP endpoint",
+        **examples(
+            "kubemcp gateway run                                   # stdio, files from $KUBEMCP_HOME",
+            "kubemcp gateway run --transport streaming --port 8811  # http://127.0.0.1:8811/mcp",
+            "kubemcp gateway run --catalog docker-mcp.yaml --registry registry.yaml --config config.yaml",
+        ),
+    )
     run.add_argument("--transport", choices=["stdio", "sse", "streaming"], default=default("transport"))
     run.add_argument(
         "--port", type=int, default=default("port"), help=f"HTTP port (default {default('port')}; 0 picks one)"
@@ -60,6 +68,11 @@ def register(commands: Any) -> None:
     run.add_argument("--allowed-host", action="append", default=[], metavar="HOST[:PORT|:*]")
     run.add_argument("--allowed-origin", action="append", default=[], metavar="ORIGIN")
     run.add_argument("--max-body-bytes", type=int, default=default("max_body_bytes"))
+    local = run.add_argument_group("local containers (image entries without a 'process' form)")
+    local.add_argument(
+        "--engine", metavar="URL", help="container engine (default $DOCKER_HOST, then well-known sockets)"
+    )
+    local.add_argument("--container-network", metavar="NAME", help="engine network for server containers")
     cluster = run.add_argument_group("Kubernetes runtime")
     cluster.add_argument(
         "--runtime", choices=["local", "kubernetes"], default=default("runtime"), help="where servers run"
@@ -106,6 +119,8 @@ def settings_from(args: argparse.Namespace) -> GatewaySettings:
         "allowed_origins": args.allowed_origin,
         "max_body_bytes": args.max_body_bytes,
         "runtime": args.runtime,
+        "engine": args.engine,
+        "container_network": args.container_network,
         "kubeconfig": args.kubeconfig,
         "namespace": args.namespace,
         "from_configmap": args.from_configmap,

@@ -10,9 +10,12 @@ from kubemcp.errors import SettingsError
 
 
 def register(commands: Any) -> None:
+    from kubemcp.cli._common import examples
     from kubemcp.controller.options import DEFAULT_GATEWAY_IMAGE, OperatorOptions
 
-    parser = commands.add_parser("operator", help="run the Kubernetes operator")
+    parser = commands.add_parser(
+        "operator", help="run the Kubernetes operator", **examples("kubemcp operator --namespace kubemcp-system")
+    )
     scope = parser.add_mutually_exclusive_group()
     scope.add_argument(
         "--namespace",

@@ -9,22 +9,30 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from kubemcp.cli._common import default_secrets
+from kubemcp.cli._common import default_secrets, examples
 from kubemcp.errors import SecretStoreError
 from kubemcp.files.secrets import parse_assignment, read_secrets, write_secrets
 from kubemcp.model.names import check_secret_name
 
 
 def register(commands: Any) -> None:
-    parser = commands.add_parser("secret", help="manage secrets (values are never shown)")
+    parser = commands.add_parser(
+        "secret", help="manage secrets (values are never shown)", **examples("kubemcp secret set github.token=ghp_...")
+    )
     parser.add_argument("--store", type=Path, help="secret store file (default: $KUBEMCP_HOME/secrets.env)")
     actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
-    set_parser = actions.add_parser("set", help="set NAME=value, or NAME with the value on standard input")
+    set_parser = actions.add_parser(
+        "set",
+        help="set NAME=value, or NAME with the value on standard input",
+        **examples(
+            "kubemcp secret set github.personal_access_token=ghp_...", "kubemcp secret set docs.token < token.txt"
+        ),
+    )
     set_parser.add_argument("assignments", nargs="+", metavar="NAME=value")
     set_parser.set_defaults(handler=_set)
-    ls_parser = actions.add_parser("ls", help="list secret names")
+    ls_parser = actions.add_parser("ls", help="list secret names", **examples("kubemcp secret ls"))
     ls_parser.set_defaults(handler=_ls)
-    rm_parser = actions.add_parser("rm", help="remove secrets")
+    rm_parser = actions.add_parser("rm", help="remove secrets", **examples("kubemcp secret rm docs.token"))
     rm_parser.add_argument("names", nargs="+", metavar="NAME")
     rm_parser.set_defaults(handler=_rm)
     for action in (set_parser, ls_parser, rm_parser):

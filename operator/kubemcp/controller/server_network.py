@@ -122,8 +122,8 @@ async def apply_egress(
 ) -> str | None:
     """Level-based: the server's egress policy as its MCPServer and catalog entry say; a problem line or None."""
     allow_all = bool(spec is not None and spec.allow_all)
-    targets = [*(spec.to if spec is not None else []), *(getattr(entry, "allow_hosts", None) or [])]
-    if getattr(entry, "disable_network", False):
+    targets = [*(spec.to if spec is not None else []), *entry.allow_hosts]
+    if entry.disable_network:
         rules: list[Obj] | None = []
         problems: list[str] = []
     elif allow_all:

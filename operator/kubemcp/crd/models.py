@@ -15,8 +15,9 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 
 from kubemcp.model import fields as f
 from kubemcp.model.entry import CatalogEntry
+from kubemcp.model.mounts import Mount
 from kubemcp.model.names import SERVER_NAME_PATTERN
-from kubemcp.validation import one_line
+from kubemcp.validation import dotted, one_line
 
 GROUP = "kubemcp.dev"
 VERSION = "v1alpha1"
@@ -81,12 +82,17 @@ class ToolSpec(_Spec):
     arguments: list[ToolArgumentSpec] | None = None
 
 
-class ConfigSchemaSpec(_Spec):
-    name: str | None = None
-    description: str | None = None
-    type: str | None = None
-    properties: AnyObject | None = None
-    required: list[str] | None = None
+USER_PATTERN = r"^[0-9]+(:[0-9]+)?$|\{\{"
+EXTRA_HOST_PATTERN = r"^[A-Za-z0-9.-]+:[0-9A-Fa-f.:]+$"
+Mounts = Annotated[
+    list[Mount],
+    Field(
+        max_length=32,
+        description="Volumes mounted into the server's container: PersistentVolumeClaims, ConfigMaps, Secrets "
+        "and emptyDirs (never host paths).",
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"]},
+    ),
+]
 
 
 class EntrySpec(_Spec):
@@ -116,11 +122,35 @@ class EntrySpec(_Spec):
         max_length=1024,
         description="Tools the entry declares; discovery records what the server really lists.",
     )
-    config: list[ConfigSchemaSpec] | None = Field(
-        default=None, max_length=16, description="JSON schemas of the configuration the entry reads ({{server.key}})."
+    config: list[AnyObject] | None = Field(
+        default=None,
+        max_length=16,
+        description="JSON schemas the server's configuration must satisfy ({{server.key}} reads it).",
     )
     resources: ResourcesSpec | None = None
     long_lived: bool | None = Field(default=None, alias="longLived")
+    prefix: str | None = Field(
+        default=None, max_length=64, pattern=r"^[A-Za-z0-9_-]+$", description="Serve every tool as <prefix>__<tool>."
+    )
+    user: str | None = Field(
+        default=None,
+        max_length=256,
+        pattern=USER_PATTERN,
+        description="uid[:gid] the server runs as (Docker's `user`; a template may give it from config).",
+    )
+    disable_network: bool | None = Field(
+        default=None, alias="disableNetwork", description="The server needs no network at all (Docker's field)."
+    )
+    allow_hosts: list[Annotated[str, Field(max_length=253)]] | None = Field(
+        default=None,
+        alias="allowHosts",
+        max_length=64,
+        description="host[:port] the server may reach; all else is refused (Docker's field).",
+    )
+    extra_hosts: list[Annotated[str, Field(max_length=300, pattern=EXTRA_HOST_PATTERN)]] | None = Field(
+        default=None, alias="extraHosts", max_length=32, description="host:address lines for the server's /etc/hosts."
+    )
+    mounts: Mounts | None = None
 
     def to_catalog_entry(self) -> CatalogEntry:
         """The gateway's model of the same entry (raises pydantic's ValidationError when it would not load)."""
@@ -161,9 +191,12 @@ def parse_entries(spec: Any) -> tuple[dict[str, EntrySpec], dict[str, str]]:
             continue
         try:
             entry = EntrySpec.model_validate(data)
-            entry.to_catalog_entry()
+            refusals = entry.to_catalog_entry().check()
         except ValidationError as exc:
             problems[name] = one_line(exc, root="entry")
+            continue
+        if refusals:
+            problems[name] = "; ".join(f"{dotted(loc)}: {message}" for loc, message in refusals)
             continue
         valid[name] = entry
     return valid, problems
@@ -231,6 +264,9 @@ class MCPServerSpec(_Spec):
     image_pull_policy: PullPolicy | None = Field(default=None, alias="imagePullPolicy")
     read_only_root_filesystem: bool = Field(default=True, alias="readOnlyRootFilesystem")
     run_as_user: f.RunAsUser | None = Field(default=None, alias="runAsUser")
+    mounts: Mounts | None = Field(
+        default=None, description="Volumes added to the entry's (same name: this one wins), e.g. a workspace PVC."
+    )
     egress: EgressSpec | None = None
 
     @model_validator(mode="after")

@@ -19,7 +19,8 @@ from kubemcp.gateway.replicas.setup import replicas_from
 from kubemcp.gateway.settings import GatewaySettings
 from kubemcp.gateway.transports import serve_http, serve_stdio
 from kubemcp.model.runtime import Runtime
-from kubemcp.runtimes.local_process import LocalProcessRuntime
+from kubemcp.runtimes.docker_engine import DockerEngineRuntime
+from kubemcp.runtimes.local import LocalRuntime
 
 logger = logging.getLogger(__name__)
 
@@ -36,7 +37,13 @@ def _owner_from_environment() -> dict[str, Any] | None:
 async def prepared(settings: GatewaySettings) -> AsyncIterator[tuple[GatewaySettings, Runtime]]:
     """The runtime the settings ask for, and settings completed from a cluster ConfigMap if named."""
     if settings.runtime == "local":
-        yield settings, LocalProcessRuntime()
+        local = LocalRuntime(DockerEngineRuntime(settings.engine, network=settings.container_network))
+        await local.engine.start()
+        try:
+            yield settings, local
+        finally:
+            with anyio.CancelScope(shield=True):
+                await local.aclose()
         return
     from kubemcp.gateway.configmap_files import ConfigMapFiles
     from kubemcp.kube.client import KubeClient
@@ -121,3 +128,7 @@ async def dry_run(settings: GatewaySettings, out: TextIO) -> None:
         for uri, owner in listing.resource_routes.items():
             if owner == name:
                 print(f"  resource {uri}", file=out)
+    for name, problems in gateway.refused.items():
+        print(f"server {name} refused", file=out)
+        for problem in problems:
+            print(f"  {problem}", file=out)

@@ -20,7 +20,7 @@ from kubemcp.backend.pool import BackendPool
 from kubemcp.errors import FileFormatError, FileFormatErrors, ServerError, SettingsError
 from kubemcp.gateway.known_offerings import DiscoveryCache, from_catalog, from_recorded
 from kubemcp.gateway.listing import Listing, build_listing
-from kubemcp.gateway.served import load_served
+from kubemcp.gateway.served import load_served_set
 from kubemcp.gateway.sessions import SessionNotifier
 from kubemcp.gateway.settings import GatewaySettings
 from kubemcp.model.runtime import Runtime
@@ -43,7 +43,9 @@ class Gateway:
         self.pool = BackendPool(runtime, idle_timeout=settings.idle_timeout, call_timeout=settings.call_timeout)
         self.cache = DiscoveryCache(settings.cache_dir / "discovery" if settings.cache_dir else None)
         self.notifier = SessionNotifier()
-        _, self.specs = load_served(settings)
+        served = load_served_set(settings)
+        self.specs = served.specs
+        self.refused = served.refused
         self._locks: dict[str, anyio.Lock] = {}
         self._failed: dict[str, tuple[float, str]] = {}
         self._tool_filter = set(settings.tools) or None
@@ -117,7 +119,10 @@ class Gateway:
             return cached
         specs = self.specs
         found = await self.offerings(full=full)
-        listing = build_listing(found, prefix_all=self.settings.prefix_tools, tool_filter=self._tool_filter)
+        prefixes = {name: spec.entry.prefix for name, spec in specs.items() if spec.entry.prefix}
+        listing = build_listing(
+            found, prefix_all=self.settings.prefix_tools, tool_filter=self._tool_filter, prefixes=prefixes
+        )
         complete = all(self._known(spec, full=full) for spec in specs.values())
         if specs is self.specs and complete:
             self._listings[full] = listing
@@ -127,7 +132,7 @@ class Gateway:
         """Whether a listing can be kept: every server's offerings came from somewhere lasting."""
         if self.cache.get(spec) is not None or from_recorded(spec) is not None:
             return True
-        return not full and spec.entry.tools is not None
+        return not full and from_catalog(spec) is not None
 
     def cached_tool_schema(self, name: str) -> dict[str, Any] | None:
         """A served tool's input schema from the last listing, without awaiting anything."""
@@ -203,7 +208,9 @@ class Gateway:
     async def reload(self) -> bool:
         """Load the files again; on a change of the served set, notify every client. Bad files change nothing."""
         try:
-            _, specs = load_served(self.settings)
+            served = load_served_set(self.settings)
+            specs = served.specs
+            self.refused = served.refused
         except (FileFormatError, FileFormatErrors, SettingsError) as exc:
             logger.error("not reloading, the files have errors:\n%s", exc)
             return False

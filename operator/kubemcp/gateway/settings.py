@@ -15,6 +15,16 @@ def kubemcp_home() -> Path:
     return Path(os.environ.get("KUBEMCP_HOME") or Path.home() / ".kubemcp")
 
 
+def default_catalogs() -> list[Path]:
+    """`$KUBEMCP_HOME/catalog.yaml`, then every `$KUBEMCP_HOME/catalogs/*.yaml` (`kubemcp catalog add`), sorted."""
+    home = kubemcp_home()
+    found = [home / "catalog.yaml"] if (home / "catalog.yaml").is_file() else []
+    folder = home / "catalogs"
+    if folder.is_dir():
+        found += sorted(path for path in folder.glob("*.yaml") if path.is_file())
+    return found
+
+
 def default_cache_dir() -> Path:
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(base) / "kubemcp"
@@ -46,6 +56,8 @@ class GatewaySettings(BaseModel):
     allowed_origins: list[str] = Field(default_factory=list)
     max_body_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
     runtime: Literal["local", "kubernetes"] = "local"
+    engine: str | None = None  # the container engine's address (default DOCKER_HOST, then well-known sockets)
+    container_network: str | None = None  # the engine network server containers join (default: the engine's)
     kubeconfig: str | None = None
     namespace: str | None = None
     from_configmap: str | None = None
@@ -73,8 +85,8 @@ class GatewaySettings(BaseModel):
     def with_defaults(cls, **values: object) -> GatewaySettings:
         """Fill unset file locations from `$KUBEMCP_HOME` (default `~/.kubemcp`) when those files exist."""
         home = kubemcp_home()
-        if not values.get("catalogs") and (home / "catalog.yaml").is_file():
-            values["catalogs"] = [home / "catalog.yaml"]
+        if not values.get("catalogs"):
+            values["catalogs"] = default_catalogs()
         for key, name in (("registry", "registry.yaml"), ("config", "config.yaml"), ("secrets", "secrets.env")):
             if values.get(key) is None and (home / name).is_file():
                 values[key] = home / name
