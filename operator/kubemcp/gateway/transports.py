@@ -19,8 +19,10 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
 
 import kubemcp
+from kubemcp.gateway.auth_http import BearerAuth
 from kubemcp.gateway.body_check import JsonRpcBodyCheck
 from kubemcp.gateway.core import Gateway
+from kubemcp.gateway.principal import GatewayUser
 from kubemcp.gateway.security import HostOriginGuard
 from kubemcp.gateway.settings import GatewaySettings
 
@@ -38,6 +40,9 @@ async def serve_stdio(server: Server[Any]) -> None:
 
 def _health(gateway: Gateway) -> Route:
     async def health(request: Request) -> Response:
+        # Unauthenticated callers (probes) learn only that the gateway is up; details need a token.
+        if gateway.access.authentication is not None and not isinstance(request.scope.get("user"), GatewayUser):
+            return JSONResponse({"status": "ok"})
         return JSONResponse(
             {
                 "status": "ok",
@@ -79,8 +84,12 @@ def build_http_app(gateway: Gateway, server: Server[Any], settings: GatewaySetti
         routes.append(Route(SSE_PATH, handle_sse, methods=["GET"]))
         routes.append(Mount(MESSAGE_PATH, app=JsonRpcBodyCheck(sse.handle_post_message, settings.max_body_bytes)))
     app = Starlette(routes=routes, lifespan=lifespan)
+    authentication = gateway.access.authentication
     return HostOriginGuard(
-        app, bind_host=settings.host, allowed_hosts=settings.allowed_hosts, allowed_origins=settings.allowed_origins
+        app if authentication is None else BearerAuth(app, authentication),
+        bind_host=settings.host,
+        allowed_hosts=settings.allowed_hosts,
+        allowed_origins=settings.allowed_origins,
     )
 
 

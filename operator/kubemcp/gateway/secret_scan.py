@@ -1,0 +1,134 @@
+"""Secret scanning of what crosses the gateway: tool arguments, prompt arguments, resource URIs, and
+the results of tools, prompts and resource reads.
+
+Two kinds of finding:
+- a value the gateway knows is secret (from the secret store or the bearer tokens), in any of the
+  spellings `kubemcp.masking.forms` knows (raw, JSON- and repr-escaped); values shorter than
+  `MIN_KNOWN_LENGTH` characters are masked in logs but not scanned for (too many false alarms);
+- a well-known token format: GitHub, GitLab, AWS, Slack, Google API keys, Stripe live keys,
+  private key blocks and signed JWTs.
+
+Binary payloads (base64 image, audio and blob data) are not scanned.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from kubemcp.masking import MASK, SecretValues, forms, known_secrets
+
+Mode = Literal["block", "redact", "off"]
+MIN_KNOWN_LENGTH = 8
+KNOWN = "a secret value the gateway holds"
+
+TOKEN_FORMATS: dict[str, str] = {
+    "GitHub token": r"\b(?:gh[pousr]_[A-Za-z0-9]{36,255}|github_pat_[A-Za-z0-9_]{22,255})",
+    "GitLab token": r"\bgl(?:pat|dt|rt|ptt|soat|cbt|imt|ft|oas)-[A-Za-z0-9_\-]{20,}",
+    "AWS access key": r"\b(?:AKIA|ASIA|ABIA|ACCA)[A-Z0-9]{16}\b",
+    "AWS secret key": r"(?i:aws_?secret_?access_?key)[\"']?\s*[:=]\s*[\"']?[A-Za-z0-9/+]{40}(?![A-Za-z0-9/+])",
+    "Slack token": r"\bxox[abposr]-[A-Za-z0-9-]{10,}",
+    "Slack webhook": r"https://hooks\.slack\.com/services/T[A-Z0-9]+/B[A-Z0-9]+/[A-Za-z0-9]{20,}",
+    "Google API key": r"\bAIza[0-9A-Za-z_\-]{35}",
+    "Stripe key": r"\b[sr]k_live_[0-9A-Za-z]{24,}",
+    "private key": (
+        r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----"
+        r"(?:[\s\S]{0,16384}?-----END (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----)?"
+    ),
+    "JSON Web Token": r"\beyJ[A-Za-z0-9_-]{10,}\.eyJ[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{16,}",
+}
+_GROUPS = {f"f{i}": kind for i, kind in enumerate(TOKEN_FORMATS)}
+_FORMATS = re.compile("|".join(f"(?P<{group}>{TOKEN_FORMATS[kind]})" for group, kind in _GROUPS.items()))
+_BINARY_TYPES = {"image", "audio"}
+
+
+@dataclass(frozen=True)
+class Finding:
+    kind: str  # what was found: a token format's name, or `KNOWN`
+    where: str  # where: `arguments.body`, `content[0].text`
+
+
+def describe(findings: list[Finding]) -> str:
+    """`GitHub token at arguments.body; ...` (never the value)."""
+    return "; ".join(f"{finding.kind} at {finding.where}" for finding in findings)
+
+
+class SecretScanner:
+    def __init__(self, mode: Mode, known: SecretValues = known_secrets) -> None:
+        self.mode = mode
+        self.known = known
+        self._values: frozenset[str] | None = None
+        self._spellings: tuple[str, ...] = ()
+
+    def _known_spellings(self) -> tuple[str, ...]:
+        values = self.known.values
+        if values is not self._values:
+            spellings = {form for value in values if len(value) >= MIN_KNOWN_LENGTH for form in forms(value)}
+            self._spellings = tuple(sorted(spellings, key=len, reverse=True))
+            self._values = values
+        return self._spellings
+
+    def scan(self, data: Any, where: str) -> list[Finding]:
+        """Every finding in `data` (JSON-like: dicts, lists, strings)."""
+        found: list[Finding] = []
+        spellings = self._known_spellings()
+        for text, at in _strings(data, where):
+            if any(spelling in text for spelling in spellings):
+                found.append(Finding(KNOWN, at))
+            found.extend(Finding(_GROUPS[str(m.lastgroup)], at) for m in _FORMATS.finditer(text))
+        return found
+
+    def redact(self, data: Any, where: str) -> tuple[Any, list[Finding]]:
+        """`data` with every finding replaced by `***`, and the findings."""
+        found: list[Finding] = []
+        spellings = self._known_spellings()
+
+        def visit(text: str, at: str) -> str:
+            for spelling in spellings:
+                if spelling in text:
+                    text = text.replace(spelling, MASK)
+                    if not found or found[-1] != Finding(KNOWN, at):
+                        found.append(Finding(KNOWN, at))
+
+            def replace(match: re.Match[str]) -> str:
+                found.append(Finding(_GROUPS[str(match.lastgroup)], at))
+                return MASK
+
+            return _FORMATS.sub(replace, text)
+
+        return _walk(data, where, visit), found
+
+
+def _scanned(data: dict[Any, Any]) -> Iterator[tuple[Any, Any, bool]]:
+    """(key, value, whether to scan it) for a mapping: base64 payloads are not scanned."""
+    binary = data.get("type") in _BINARY_TYPES
+    for key, value in data.items():
+        yield key, value, not (key == "blob" or (binary and key == "data"))
+
+
+def _strings(data: Any, where: str) -> Iterator[tuple[str, str]]:
+    """Every string in JSON-like `data`, with where it is."""
+    if isinstance(data, str):
+        yield data, where
+    elif isinstance(data, dict):
+        for key, value, scanned in _scanned(data):
+            if scanned:
+                yield from _strings(value, f"{where}.{key}" if where else str(key))
+    elif isinstance(data, list):
+        for index, item in enumerate(data):
+            yield from _strings(item, f"{where}[{index}]")
+
+
+def _walk(data: Any, where: str, visit: Callable[[str, str], str]) -> Any:
+    if isinstance(data, str):
+        return visit(data, where)
+    if isinstance(data, dict):
+        return {
+            key: _walk(value, f"{where}.{key}" if where else str(key), visit) if scanned else value
+            for key, value, scanned in _scanned(data)
+        }
+    if isinstance(data, list):
+        return [_walk(item, f"{where}[{index}]", visit) for index, item in enumerate(data)]
+    return data
