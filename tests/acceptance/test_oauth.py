@@ -191,7 +191,7 @@ def _wrong_tokens(issuer: Issuer) -> dict[str, tuple[str, str]]:
         "no subject": (issuer.token(sub=None), "'sub'"),
         # HS256 with the public key as the secret (algorithm confusion) and no signature at all.
         "hs256": (_hs256(payload, public_pem), "algorithm"),
-        "none": (jwt.encode({"sub": "x"}, None, algorithm="none"), "algorithm"),
+        "none": (jwt.encode({"sub": "x"}, "", algorithm="none"), "algorithm"),
         "not a jwt": ("opaque-" + secrets.token_urlsafe(32), "not valid"),
     }
 

@@ -200,5 +200,6 @@ def test_policy_errors_name_the_line_and_field(tmp_path: Path, text: str, line: 
     with pytest.raises((FileFormatError, FileFormatErrors)) as caught:
         load_policy(path)
     error = caught.value.errors[0] if isinstance(caught.value, FileFormatErrors) else caught.value
+    assert isinstance(error, FileFormatError)
     assert (error.line, error.field) == (line, field)
     assert message in error.message
