@@ -1,6 +1,6 @@
 """Which authentication a gateway's settings ask for, decided once at start-up.
 
-- stdio: none (the desktop's own process is trusted);
+- stdio (and a dry run): none (the desktop's own process is trusted);
 - HTTP with `--allow-unauthenticated`: none, said loudly;
 - HTTP otherwise: the named tokens of `--tokens-file` and `--tokens-dir`, OAuth access tokens when
   `--oauth-issuer` is set, and, when neither tokens nor OAuth are configured, the tokens file
@@ -24,7 +24,7 @@ logger = logging.getLogger(__name__)
 
 def authentication_for(settings: GatewaySettings) -> Authentication | None:
     """The authentication to require, or None; raises a `KubemcpError` when tokens cannot be read."""
-    if not settings.http:
+    if not settings.http or settings.dry_run:
         return None
     if settings.allow_unauthenticated:
         where = "on loopback only" if is_loopback(settings.host) else f"on {settings.host}: anyone who can reach it"
@@ -52,11 +52,11 @@ def authentication_for(settings: GatewaySettings) -> Authentication | None:
             min_refresh=settings.oauth_jwks_min_refresh,
         )
     authentication = Authentication(tokens, verifier)
+    if created:
+        logger.info("created a random bearer token %r in %s", DEFAULT_TOKEN_NAME, tokens_file)
     for line in authentication.describe():
         logger.info("clients authenticate with %s", line)
     if tokens is not None:
-        if created:
-            logger.info("created a random bearer token %r in %s", DEFAULT_TOKEN_NAME, tokens_file)
         if tokens_file is not None and tokens.names():
             option = "" if tokens_file == default_tokens_file() else f" --tokens-file {shlex.quote(str(tokens_file))}"
             logger.info(

@@ -24,24 +24,56 @@ Mode = Literal["block", "redact", "off"]
 MIN_KNOWN_LENGTH = 8
 KNOWN = "a secret value the gateway holds"
 
-TOKEN_FORMATS: dict[str, str] = {
-    "GitHub token": r"\b(?:gh[pousr]_[A-Za-z0-9]{36,255}|github_pat_[A-Za-z0-9_]{22,255})",
-    "GitLab token": r"\bgl(?:pat|dt|rt|ptt|soat|cbt|imt|ft|oas)-[A-Za-z0-9_\-]{20,}",
-    "AWS access key": r"\b(?:AKIA|ASIA|ABIA|ACCA)[A-Z0-9]{16}\b",
-    "AWS secret key": r"(?i:aws_?secret_?access_?key)[\"']?\s*[:=]\s*[\"']?[A-Za-z0-9/+]{40}(?![A-Za-z0-9/+])",
-    "Slack token": r"\bxox[abposr]-[A-Za-z0-9-]{10,}",
-    "Slack webhook": r"https://hooks\.slack\.com/services/T[A-Z0-9]+/B[A-Z0-9]+/[A-Za-z0-9]{20,}",
-    "Google API key": r"\bAIza[0-9A-Za-z_\-]{35}",
-    "Stripe key": r"\b[sr]k_live_[0-9A-Za-z]{24,}",
-    "private key": (
-        r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----"
-        r"(?:[\s\S]{0,16384}?-----END (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----)?"
+
+@dataclass(frozen=True)
+class TokenFormat:
+    kind: str
+    anchors: tuple[str, ...]  # one of them is in every match: a cheap test before the expression runs
+    pattern: re.Pattern[str]
+
+
+def _format(kind: str, anchors: tuple[str, ...], pattern: str) -> TokenFormat:
+    return TokenFormat(kind, anchors, re.compile(pattern))
+
+
+TOKEN_FORMATS = (
+    _format(
+        "GitHub token",
+        ("ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_"),
+        r"\b(?:gh[pousr]_[A-Za-z0-9]{36,255}|github_pat_[A-Za-z0-9_]{22,255})",
     ),
-    "JSON Web Token": r"\beyJ[A-Za-z0-9_-]{10,}\.eyJ[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{16,}",
-}
-_GROUPS = {f"f{i}": kind for i, kind in enumerate(TOKEN_FORMATS)}
-_FORMATS = re.compile("|".join(f"(?P<{group}>{TOKEN_FORMATS[kind]})" for group, kind in _GROUPS.items()))
+    _format(
+        "GitLab token",
+        ("glpat-", "gldt-", "glrt-", "glptt-", "glsoat-", "glcbt-", "glimt-", "glft-", "gloas-"),
+        r"\bgl(?:pat|dt|rt|ptt|soat|cbt|imt|ft|oas)-[A-Za-z0-9_\-]{20,}",
+    ),
+    _format("AWS access key", ("AKIA", "ASIA", "ABIA", "ACCA"), r"\b(?:AKIA|ASIA|ABIA|ACCA)[A-Z0-9]{16}\b"),
+    _format(
+        "AWS secret key",
+        ("ecret", "ECRET"),
+        r"(?i:aws_?secret_?access_?key)[\"']?\s*[:=]\s*[\"']?[A-Za-z0-9/+]{40}(?![A-Za-z0-9/+])",
+    ),
+    _format("Slack token", ("xox",), r"\bxox[abposr]-[A-Za-z0-9-]{10,}"),
+    _format(
+        "Slack webhook",
+        ("hooks.slack.com",),
+        r"https://hooks\.slack\.com/services/T[A-Z0-9]+/B[A-Z0-9]+/[A-Za-z0-9]{20,}",
+    ),
+    _format("Google API key", ("AIza",), r"\bAIza[0-9A-Za-z_\-]{35}"),
+    _format("Stripe key", ("k_live_",), r"\b[sr]k_live_[0-9A-Za-z]{24,}"),
+    _format(
+        "private key",
+        ("PRIVATE KEY",),
+        r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----"
+        r"(?:[\s\S]{0,16384}?-----END (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----)?",
+    ),
+    _format("JSON Web Token", ("eyJ",), r"\beyJ[A-Za-z0-9_-]{10,}\.eyJ[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{16,}"),
+)
 _BINARY_TYPES = {"image", "audio"}
+
+
+def _formats_in(text: str) -> list[TokenFormat]:
+    return [found for found in TOKEN_FORMATS if any(anchor in text for anchor in found.anchors)]
 
 
 @dataclass(frozen=True)
@@ -77,7 +109,8 @@ class SecretScanner:
         for text, at in _strings(data, where):
             if any(spelling in text for spelling in spellings):
                 found.append(Finding(KNOWN, at))
-            found.extend(Finding(_GROUPS[str(m.lastgroup)], at) for m in _FORMATS.finditer(text))
+            for candidate in _formats_in(text):
+                found.extend(Finding(candidate.kind, at) for _ in candidate.pattern.finditer(text))
         return found
 
     def redact(self, data: Any, where: str) -> tuple[Any, list[Finding]]:
@@ -92,11 +125,10 @@ class SecretScanner:
                     if not found or found[-1] != Finding(KNOWN, at):
                         found.append(Finding(KNOWN, at))
 
-            def replace(match: re.Match[str]) -> str:
-                found.append(Finding(_GROUPS[str(match.lastgroup)], at))
-                return MASK
-
-            return _FORMATS.sub(replace, text)
+            for candidate in _formats_in(text):
+                text, count = candidate.pattern.subn(MASK, text)
+                found.extend([Finding(candidate.kind, at)] * count)
+            return text
 
         return _walk(data, where, visit), found
 
