@@ -81,6 +81,17 @@ def test_known_values_are_found_in_every_spelling(spelled: str) -> None:
     assert scanner.scan({"text": "a short word"}, "result") == []  # too short to scan for
 
 
+def test_keys_are_scanned_and_never_shown() -> None:
+    scanner = SecretScanner("redact", SecretValues())
+    token = SAMPLES["GitHub token"]
+    arguments = {"plain_key": {token: "value"}}
+    assert scanner.scan(arguments, "arguments") == [Finding("GitHub token", "arguments.plain_key.<key>")]
+    assert scanner.redact(arguments, "arguments") == (
+        {"plain_key": {"***": "value"}},
+        [Finding("GitHub token", "arguments.plain_key.<key>")],
+    )
+
+
 def test_base64_payloads_are_not_scanned() -> None:
     scanner = SecretScanner("block", SecretValues())
     image = {"type": "image", "data": SAMPLES["GitHub token"], "mimeType": "image/png"}
