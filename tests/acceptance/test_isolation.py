@@ -99,7 +99,7 @@ async def test_secrets_reach_only_their_server(gateway_process: Any, tmp_path: P
         assert "alpha" in message
         assert SECRET not in message
     log = gateway.log
-    assert "alpha__env" in log  # --log-calls logged the calls...
+    assert "call alpha__env_sha256 -> alpha/env_sha256 for token:test" in log  # --log-calls logged the calls...
     assert SECRET not in log  # ...but never a secret value
     assert OTHER_SECRET not in log
 

@@ -1,10 +1,12 @@
 """Named bearer tokens, from a tokens file and/or a tokens folder, reloaded when they change.
 
-A presented token is compared with every known token in constant time; tokens are never logged.
+A presented token's SHA-256 digest is compared with every known token's in constant time (digests
+have one length, so not even a token's length shows); tokens are never logged.
 """
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import logging
 from collections.abc import Hashable
@@ -22,6 +24,10 @@ def _file_stamp(path: Path) -> tuple[int, int, int]:
     except OSError:
         return (0, 0, 0)
     return (found.st_ino, found.st_mtime_ns, found.st_size)
+
+
+def _digest(token: str) -> bytes:
+    return hashlib.sha256(token.encode("utf-8", "surrogateescape")).digest()
 
 
 class StaticTokens:
@@ -63,7 +69,7 @@ class StaticTokens:
         if self.folder is not None:
             for name, token in read_tokens_dir(self.folder).items():
                 found.setdefault(name, set()).add(token)
-        self._tokens = tuple((name, token.encode()) for name, tokens in sorted(found.items()) for token in tokens)
+        self._tokens = tuple((name, _digest(token)) for name, tokens in sorted(found.items()) for token in tokens)
         self._stamp = stamp
 
     def changed(self) -> bool:
@@ -85,7 +91,7 @@ class StaticTokens:
 
     def principal_name(self, presented: str) -> str | None:
         """The name of the token `presented` is, compared with every token in constant time."""
-        candidate = presented.encode("utf-8", "surrogateescape")
+        candidate = _digest(presented)
         found: str | None = None
         for name, token in self._tokens:
             if hmac.compare_digest(candidate, token) and found is None:

@@ -169,10 +169,11 @@ class Gateway:
         result = self.access.screen_tool_result(name, _without_backend_identity(result), principal)
         if self.settings.log_calls:
             logger.info(
-                "call %s -> %s/%s in %.1f ms%s",
+                "call %s -> %s/%s for %s in %.1f ms%s",
                 name,
                 route.server,
                 route.name,
+                principal,
                 (time.perf_counter() - started) * 1000,
                 " (error result)" if result.is_error else "",
             )
