@@ -5,11 +5,17 @@ Keys come from the JWKS URL through PyJWT's `PyJWKClient`: the key set is cached
 `JWKS_LIFESPAN` seconds, and a token signed with a key id that is not in the cached set makes it
 fetch the set again (at most once per `min_refresh` seconds), so the issuer can rotate its keys.
 Only asymmetric algorithms are accepted. Tokens are never logged or passed on to servers.
+
+A client sends its access token with every request: a verified token is remembered (by its digest)
+for at most `VERIFIED_FOR` seconds and never past its `exp`, so a session's requests do not pay for a
+signature check each.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,6 +29,8 @@ ALGORITHMS = ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES
 JWKS_LIFESPAN = 300.0
 JWKS_TIMEOUT = 10.0
 LEEWAY_SECONDS = 30
+VERIFIED_FOR = 60.0
+VERIFIED_KEPT = 1024
 
 
 class InvalidToken(Exception):
@@ -74,6 +82,7 @@ class JwtVerifier:
         self.jwks = PyJWKClient(
             jwks_url, cache_jwk_set=True, lifespan=JWKS_LIFESPAN, timeout=JWKS_TIMEOUT, cooldown_duration=min_refresh
         )
+        self._verified: dict[bytes, tuple[float, VerifiedJwt]] = {}
 
     @staticmethod
     def looks_like_jwt(token: str) -> bool:
@@ -105,6 +114,21 @@ class JwtVerifier:
             raise InvalidToken("the token's signing key is not one of the issuer's") from None
 
     async def verify(self, token: str) -> VerifiedJwt:
+        digest = hashlib.sha256(token.encode("utf-8", "surrogateescape")).digest()
+        remembered = self._verified.get(digest)
+        now = time.monotonic()
+        if remembered is not None:
+            until, verified = remembered
+            if now < until and time.time() < verified.expires_at:
+                return verified
+            del self._verified[digest]
+        verified = await self._verify(token)
+        if len(self._verified) >= VERIFIED_KEPT:
+            del self._verified[next(iter(self._verified))]  # the oldest
+        self._verified[digest] = (now + VERIFIED_FOR, verified)
+        return verified
+
+    async def _verify(self, token: str) -> VerifiedJwt:
         try:
             header = jwt.get_unverified_header(token)
         except jwt.DecodeError:
