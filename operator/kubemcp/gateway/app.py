@@ -68,7 +68,12 @@ async def prepared(settings: GatewaySettings) -> AsyncIterator[tuple[GatewaySett
         files = ConfigMapFiles(kube, config.namespace, settings.from_configmap, folder)
         await files.sync()
         settings = settings.model_copy(
-            update={"catalogs": [files.catalog], "registry": files.registry, "config": files.config}
+            update={
+                "catalogs": [files.catalog],
+                "registry": files.registry,
+                "config": files.config,
+                "authz": files.authz,
+            }
         )
         tg = await stack.enter_async_context(anyio.create_task_group())
         tg.start_soon(files.follow, settings.watch_interval)

@@ -18,6 +18,7 @@ from kubemcp.backend.hooks import CallHooks
 from kubemcp.backend.offerings import Offerings, list_offerings
 from kubemcp.backend.pool import BackendPool
 from kubemcp.errors import FileFormatError, FileFormatErrors, ServerError, SettingsError
+from kubemcp.gateway.access import Access
 from kubemcp.gateway.known_offerings import DiscoveryCache, from_catalog, from_recorded
 from kubemcp.gateway.listing import Listing, build_listing
 from kubemcp.gateway.served import load_served_set
@@ -50,6 +51,7 @@ class Gateway:
         self._failed: dict[str, tuple[float, str]] = {}
         self._tool_filter = set(settings.tools) or None
         self._listings: dict[bool, Listing] = {}
+        self.access = Access(settings)  # authentication, authorization, secret scanning
 
     @asynccontextmanager
     async def running(self) -> AsyncIterator[Gateway]:
@@ -113,6 +115,10 @@ class Gateway:
             return discovered
 
     async def listing(self, *, full: bool) -> Listing:
+        """What the caller may see of the served view (everything for a trusted caller)."""
+        return self.access.view(await self.served_listing(full=full))
+
+    async def served_listing(self, *, full: bool) -> Listing:
         """The served view; kept until the served set or a server's known offerings change."""
         cached = self._listings.get(full)
         if cached is not None:
@@ -150,9 +156,11 @@ class Gateway:
         return self.specs[server]
 
     async def call_tool(self, name: str, arguments: dict[str, Any] | None, hooks: CallHooks) -> types.CallToolResult:
-        route = (await self.listing(full=False)).tool_routes.get(name)
+        route = (await self.served_listing(full=False)).tool_routes.get(name)
         if route is None:
             raise MCPError(types.INVALID_PARAMS, f"unknown tool {name!r}")
+        principal = self.access.admit("tool", name, route.server, route.name)
+        arguments = self.access.screen_arguments("tool", name, arguments, principal)
         started = time.perf_counter()
         try:
             result = await self.pool.call(
@@ -163,45 +171,49 @@ class Gateway:
         except ServerError as exc:
             logger.warning("tool %s failed: %s", name, exc)
             raise server_error(exc) from exc
-        result = _without_backend_identity(result)
+        result = self.access.screen_tool_result(name, _without_backend_identity(result), principal)
         if self.settings.log_calls:
             logger.info(
-                "call %s -> %s/%s in %.1f ms%s",
+                "call %s -> %s/%s for %s in %.1f ms%s",
                 name,
                 route.server,
                 route.name,
+                principal,
                 (time.perf_counter() - started) * 1000,
                 " (error result)" if result.is_error else "",
             )
         return result
 
     async def get_prompt(self, name: str, arguments: dict[str, str] | None, hooks: CallHooks) -> types.GetPromptResult:
-        route = (await self.listing(full=True)).prompt_routes.get(name)
+        route = (await self.served_listing(full=True)).prompt_routes.get(name)
         if route is None:
             raise MCPError(types.INVALID_PARAMS, f"unknown prompt {name!r}")
+        principal = self.access.admit("prompt", name, route.server, route.name)
+        arguments = self.access.screen_arguments("prompt", name, arguments, principal)
         try:
             prompt = await self.pool.call(
                 self._spec(route.server), lambda client: client.get_prompt(route.name, arguments), hooks
             )
         except ServerError as exc:
             raise server_error(exc) from exc
-        return _without_backend_identity(prompt)
+        return self.access.screen_result("prompt", name, _without_backend_identity(prompt), principal)
 
     async def read_resource(self, uri: str, hooks: CallHooks) -> types.ReadResourceResult:
-        listing = await self.listing(full=True)
-        server = listing.resource_routes.get(uri)
+        listing = await self.served_listing(full=True)
+        server, name = listing.resource_routes.get(uri), uri
         if server is None:
             for template, owner in listing.template_routes:
                 if UriTemplate.parse(template).match(uri) is not None:
-                    server = owner
+                    server, name = owner, template
                     break
         if server is None:
             raise MCPError(types.INVALID_PARAMS, f"unknown resource {uri!r}")
+        principal = self.access.admit("resource", uri, server, name)
         try:
             read = await self.pool.call(self._spec(server), lambda client: client.read_resource(uri), hooks)
         except ServerError as exc:
             raise server_error(exc) from exc
-        return _without_backend_identity(read)
+        return self.access.screen_result("resource", uri, _without_backend_identity(read), principal)
 
     # -- reloading -------------------------------------------------------------------------
 
@@ -236,13 +248,17 @@ class Gateway:
         return tuple(stamps)
 
     async def _watch_files(self) -> None:
-        stamp = self._stamp()
+        stamp, access = self._stamp(), self.access.stamp()
         while True:
             await anyio.sleep(self.settings.watch_interval)
             current = self._stamp()
             if current != stamp:
                 stamp = current
                 await self.reload()
+            if (current_access := self.access.stamp()) != access:
+                access = current_access
+                if self.access.reload():
+                    await self.notifier.lists_changed()
 
 
 def _prefer_declared(declared: list[types.Tool], discovered: list[types.Tool]) -> list[types.Tool]:

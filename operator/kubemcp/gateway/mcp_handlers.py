@@ -13,6 +13,7 @@ from mcp.server.models import InitializationOptions
 import kubemcp
 from kubemcp.backend.hooks import CallHooks
 from kubemcp.gateway.core import Gateway
+from kubemcp.gateway.principal import PrincipalBinding
 
 Ctx = ServerRequestContext[Any, Any]
 
@@ -93,6 +94,7 @@ def build_server(gateway: Gateway) -> Server[Any]:
         on_subscriptions_listen=gateway.notifier.listen,
         get_tool_input_schema=gateway.cached_tool_schema,
     )
-    # Only the session registry: the SDK's default tracing middleware costs time on every request.
-    server.middleware = [gateway.notifier]
+    # The session registry and the caller's principal: the SDK's default tracing middleware costs
+    # time on every request.
+    server.middleware = [gateway.notifier, PrincipalBinding(http=gateway.settings.http)]
     return server
