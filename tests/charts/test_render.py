@@ -164,6 +164,8 @@ def test_every_value_is_used_by_a_template(helm: Path) -> None:
         "gateway.serverSelector.matchLabels.team": "a",
         "gateway.resources.requests.cpu": "75m", "gateway.resources.requests.memory": "99Mi",
         "gateway.resources.limits.cpu": "2", "gateway.resources.limits.memory": "600Mi",
+        "gateway.auth.allowUnauthenticated": "true", "gateway.authorization.default": "allow",
+        "gateway.secretScan": "redact",
     }  # fmt: skip
 
     def leaves(data: Any, prefix: str = "") -> list[str]:

@@ -4,6 +4,7 @@ ServiceAccount, Roles, RoleBindings, ConfigMap, Deployment and Service that make
 from __future__ import annotations
 
 import logging
+import secrets
 from typing import Any
 
 from pydantic import ValidationError
@@ -156,6 +157,21 @@ async def ensure_replica_key(ctl: Controller, names: objects.Names, owner: Obj) 
     ctl.ensured.add(done)
 
 
+async def ensure_tokens(ctl: Controller, names: objects.Names, owner: Obj) -> None:
+    """Create the gateway's tokens Secret once, with a random `default` token (create-only, as the key)."""
+    done = ("tokens", names.namespace, names.gateway, str(owner["uid"]))
+    if done in ctl.ensured:
+        return
+    try:
+        await ctl.kube.create(
+            path_for("v1", "secrets", names.namespace), objects.tokens_secret(names, owner, secrets.token_urlsafe(32))
+        )
+        logger.info("gateway %s/%s: created its bearer tokens Secret %s", names.namespace, names.gateway, names.tokens)
+    except ConflictError:
+        pass
+    ctl.ensured.add(done)
+
+
 async def remove_budget_if_unused(ctl: Controller, names: objects.Names, spec: MCPGatewaySpec) -> None:
     """One replica needs no PodDisruptionBudget (it would block every node drain): remove one left by more."""
     if spec.replicas >= 2:
@@ -211,7 +227,8 @@ async def _reconcile(ctl: Controller, namespace: str, name: str) -> None:
     chosen, dropped = select_unique(served, namespace)
     problems += [f"{item} is not served: its name is taken" for item in dropped]
     image = spec.image or ctl.options.gateway_image
-    bodies = desired_objects(names, owner, spec, namespaces, render_files(name, chosen), image)
+    files = render_files(name, chosen, spec.authorization)
+    bodies = desired_objects(names, owner, spec, namespaces, files, image)
     owner_labels = {kinds.LABEL_OWNER_GATEWAY: name, kinds.LABEL_OWNER_NAMESPACE: namespace}
     ctl.rbac_namespaces.update(ns for ns in namespaces if ns != namespace)
     try:
@@ -226,6 +243,8 @@ async def _reconcile(ctl: Controller, namespace: str, name: str) -> None:
             )
             return
         await ensure_replica_key(ctl, names, owner)
+        if objects.tokens_secret_name(names, spec) == names.tokens:
+            await ensure_tokens(ctl, names, owner)
         applied = {}
         for body in bodies:
             applied[(body["kind"], body["metadata"]["namespace"])] = await ctl.kube.apply(

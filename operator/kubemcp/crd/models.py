@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, WithJsonSchema, model_validator
 
+from kubemcp.files.authz_policy import AuthzPolicy
 from kubemcp.model import fields as f
 from kubemcp.model.entry import CatalogEntry
 from kubemcp.model.mounts import Mount
@@ -322,6 +323,53 @@ class LabelSelector(_Spec):
         return True
 
 
+class ConfigMapKey(_Spec):
+    name: str = Field(min_length=1, max_length=253, pattern=DNS_SUBDOMAIN_PATTERN)
+    key: str = Field(min_length=1, max_length=253)
+
+
+class OAuthSpec(_Spec):
+    """Clients may authenticate with OAuth 2.1 access tokens (JWTs) of this issuer."""
+
+    issuer: str = Field(min_length=1, max_length=2048)
+    audience: str = Field(
+        min_length=1, max_length=2048, description="The gateway's resource URL the tokens must be issued for."
+    )
+    jwks_url: str | None = Field(
+        default=None, alias="jwksUrl", max_length=2048, description="Where the issuer's signing keys are (https)."
+    )
+    jwks_config_map: ConfigMapKey | None = Field(
+        default=None, alias="jwksConfigMap", description="The issuer's signing keys (a JWKS), kept in a ConfigMap."
+    )
+    scopes: list[str] = Field(default_factory=list, max_length=32, description="Scopes every token must carry.")
+    groups_claim: str | None = Field(default=None, alias="groupsClaim", max_length=256)
+
+    @model_validator(mode="after")
+    def _keys(self) -> OAuthSpec:
+        if (self.jwks_url is None) == (self.jwks_config_map is None):
+            raise ValueError("set exactly one of jwksUrl or jwksConfigMap")
+        return self
+
+
+class AuthSpec(_Spec):
+    """Who may call the gateway. By default a bearer token of the Secret `<gateway>-kubemcp-tokens`
+    (made by the operator with one random `default` token; each key names a principal)."""
+
+    tokens_secret: str | None = Field(
+        default=None,
+        alias="tokensSecret",
+        max_length=253,
+        pattern=DNS_SUBDOMAIN_PATTERN,
+        description="Your own Secret of tokens (key: principal name, value: token) instead of the generated one.",
+    )
+    oauth: OAuthSpec | None = None
+    allow_unauthenticated: bool = Field(
+        default=False,
+        alias="allowUnauthenticated",
+        description="Serve anyone who can reach the gateway, without a token.",
+    )
+
+
 class MCPGatewaySpec(_Spec):
     server_selector: LabelSelector | None = Field(default=None, alias="serverSelector")
     namespaces: list[Annotated[str, Field(max_length=63, pattern=DNS_LABEL_PATTERN)]] | None = Field(
@@ -343,3 +391,12 @@ class MCPGatewaySpec(_Spec):
     )
     image_pull_policy: PullPolicy | None = Field(default=None, alias="imagePullPolicy")
     resources: ResourcesSpec | None = None
+    auth: AuthSpec | None = None
+    authorization: AuthzPolicy | None = Field(
+        default=None, description="Which servers and tools each principal may list and call (default: all)."
+    )
+    secret_scan: Literal["block", "redact", "off"] = Field(
+        default="block",
+        alias="secretScan",
+        description="What a tool call's arguments or result holding a secret get: blocked, redacted, or nothing.",
+    )

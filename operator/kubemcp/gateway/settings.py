@@ -32,8 +32,9 @@ def default_tokens_file() -> Path:
 
 
 def _https_or_loopback(url: str) -> bool:
+    """Where keys may come from: https, http on loopback, or a local file (a mounted key set)."""
     parts = urlsplit(url)
-    if parts.scheme == "https":
+    if parts.scheme == "https" or (parts.scheme == "file" and parts.path.startswith("/")):
         return True
     host = (parts.hostname or "").lower()
     return parts.scheme == "http" and (host == "localhost" or host.startswith("127.") or host == "::1")
@@ -102,7 +103,7 @@ class GatewaySettings(BaseModel):
         if self.oauth_issuer is None and (self.oauth_jwks_url or self.oauth_audience or self.oauth_scopes):
             raise ValueError("the --oauth-* options need --oauth-issuer")
         if self.oauth_jwks_url is not None and not _https_or_loopback(self.oauth_jwks_url):
-            raise ValueError("--oauth-jwks-url must be an https URL (http only on loopback)")
+            raise ValueError("--oauth-jwks-url must be an https URL (http only on loopback), or file:///path")
         if self.oauth_audience is not None and urlsplit(self.oauth_audience).scheme not in {"http", "https"}:
             raise ValueError("--oauth-audience must be the gateway's http(s) URL, e.g. https://mcp.example.com/mcp")
         if self.from_configmap is not None:
