@@ -117,6 +117,22 @@ def test_non_default_values(helm: Path) -> None:
     (budget,) = by_kind(docs, "PodDisruptionBudget")
     assert budget["spec"]["minAvailable"] == 1
     assert budget["spec"]["selector"]["matchLabels"] == deployment["spec"]["selector"]["matchLabels"]
+    # Watching some namespaces: the operator's rights are Roles there; cluster-wide it only reads CRDs
+    # and labels the namespaces it watches, by name.
+    (cluster_role,) = by_kind(docs, "ClusterRole")
+    cluster_wide = {r for rule in cluster_role["rules"] for r in rule["resources"]}
+    assert cluster_wide == {"customresourcedefinitions", "namespaces"}
+    (namespaces_rule,) = [rule for rule in cluster_role["rules"] if rule["resources"] == ["namespaces"]]
+    assert namespaces_rule["resourceNames"] == ["team-a", "team-b"]
+    roles = {
+        role["metadata"]["namespace"]: role
+        for role in by_kind(docs, "Role")
+        if role["metadata"]["name"] == "mcp-operator"
+    }
+    assert set(roles) == {"team-a", "team-b"}
+    assert any("pods" in rule["resources"] for rule in roles["team-a"]["rules"])
+    bound = {b["metadata"]["namespace"] for b in by_kind(docs, "RoleBinding") if b["roleRef"]["name"] == "mcp-operator"}
+    assert bound == {"team-a", "team-b"}
 
 
 def test_optional_parts_can_be_left_out(helm: Path) -> None:
