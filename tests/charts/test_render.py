@@ -181,7 +181,7 @@ def test_every_value_is_used_by_a_template(helm: Path) -> None:
         "gateway.resources.requests.cpu": "75m", "gateway.resources.requests.memory": "99Mi",
         "gateway.resources.limits.cpu": "2", "gateway.resources.limits.memory": "600Mi",
         "gateway.auth.allowUnauthenticated": "true", "gateway.authorization.default": "allow",
-        "gateway.secretScan": "redact",
+        "gateway.secretScan": "redact", "gateway.allowedFrom[0].podSelector.matchLabels.role": "client",
     }  # fmt: skip
 
     def leaves(data: Any, prefix: str = "") -> list[str]:

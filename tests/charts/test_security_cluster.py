@@ -276,3 +276,37 @@ def test_callers_need_a_credential_and_see_only_what_they_may_use(
         assert found["stranger"] == {"status": 200, "tools": []}  # authenticated, allowed nothing
     finally:
         cluster.helm("uninstall", RELEASE, "-n", namespace, "--wait", check=False)
+
+
+def test_only_the_allowed_pods_reach_the_gateway(
+    cluster: Any, namespace: str, product_images: dict[str, str], tmp_path: Any
+) -> None:
+    values = {
+        "image": {"repository": "kubemcp/kubemcp", "tag": "dev", "pullPolicy": "Never"},
+        "servers": {"imagePullPolicy": "Never"},
+        "operator": {"watchNamespaces": [namespace]},
+        "gateway": {"allowedFrom": [{"podSelector": {"matchLabels": {"role": "client"}}}]},
+    }
+    values_file = tmp_path / "values.yaml"
+    values_file.write_text(json.dumps(values))
+    cluster.helm("install", RELEASE, str(CHART), "-n", namespace, "-f", str(values_file), "--wait", "--timeout", "240s")
+    try:
+        wait_for(
+            lambda: get(cluster, namespace, "networkpolicy", f"{GATEWAY}-kubemcp-gateway-ingress"), 120, "the policy"
+        )
+        wait_for(lambda: (get(cluster, namespace, "deployment", GATEWAY) or {}).get("status", {}).get("readyReplicas"),
+                 240, "the gateway")  # fmt: skip
+        url = f"http://{get(cluster, namespace, 'service', GATEWAY)['spec']['clusterIP']}:8811/mcp"
+        found = {}
+        for name, labels in (("client", {"role": "client"}), ("stranger", {"role": "other"})):
+            pod = manifests.pod(name, product_images["probe"], command=["python", "/app/auth_check.py", url,
+                                json.dumps([{"name": "reach", "token": None}])], labels=labels)  # fmt: skip
+            cluster.kubectl("apply", "-n", namespace, "-f", "-", input=json.dumps(pod))
+        for name in ("client", "stranger"):
+            wait_for(lambda: (get(cluster, namespace, "pod", name) or {}).get("status", {}).get("phase")  # noqa: B023
+                     in {"Succeeded", "Failed"}, 180, f"the {name}'s check")  # fmt: skip
+            found[name] = json.loads(cluster.kubectl("logs", "-n", namespace, name).stdout.strip().splitlines()[-1])
+        assert found["client"]["reach"]["status"] == 401  # reached: it only lacks a credential
+        assert found["stranger"]["reach"]["status"] is None  # never reached the gateway
+    finally:
+        cluster.helm("uninstall", RELEASE, "-n", namespace, "--wait", check=False)

@@ -149,6 +149,18 @@ def test_callers_authenticate_with_the_generated_tokens_or_as_the_gateway_says()
     assert "tokens" not in {volume["name"] for volume in pod["volumes"]}
 
 
+def test_allowed_from_admits_its_peers_and_the_gateways_own_replicas() -> None:
+    spec = MCPGatewaySpec.model_validate(
+        {"port": 9000, "allowedFrom": [{"namespaceSelector": {"matchLabels": {"team": "a"}}}]}
+    )
+    policy = objects.ingress_policy(NAMES, OWNER, spec)
+    [rule] = policy["spec"]["ingress"]
+    own = {"podSelector": {"matchLabels": objects.selector_labels(NAMES)}}
+    assert rule["from"] == [own, {"namespaceSelector": {"matchLabels": {"team": "a"}}}]
+    assert rule["ports"] == [{"protocol": "TCP", "port": 9000}]
+    assert policy["spec"]["podSelector"] == own["podSelector"]
+
+
 def test_the_replicas_key_and_disruption_budget() -> None:
     key = objects.replica_key(NAMES, OWNER, "k" * 64)
     assert key["metadata"]["name"] == NAMES.replica_key

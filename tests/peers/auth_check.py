@@ -30,7 +30,10 @@ def check(url: str, token: str | None) -> dict[str, Any]:
     if token:
         headers["Authorization"] = f"Bearer {token}"
     body = {"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {"_meta": META}}
-    response = httpx2.post(url, json=body, headers=headers, timeout=30)
+    try:
+        response = httpx2.post(url, json=body, headers=headers, timeout=httpx2.Timeout(30.0, connect=5.0))
+    except httpx2.HTTPError as exc:  # not reached at all (a network policy, say)
+        return {"status": None, "error": type(exc).__name__}
     found: dict[str, Any] = {"status": response.status_code, "tools": None}
     if response.status_code == 200:
         text = response.text

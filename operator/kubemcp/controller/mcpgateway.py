@@ -34,6 +34,7 @@ PLURALS = {
     "Role": "roles",
     "RoleBinding": "rolebindings",
     "PodDisruptionBudget": "poddisruptionbudgets",
+    "NetworkPolicy": "networkpolicies",
     "Secret": "secrets",
 }
 
@@ -130,6 +131,7 @@ def desired_objects(
     """Everything the gateway is made of, in the order it is applied (the Deployment after its ConfigMap)."""
     elsewhere = [ns for ns in namespaces if ns != names.namespace]
     budget = [objects.disruption_budget(names, owner)] if spec.replicas >= 2 else []
+    ingress = [objects.ingress_policy(names, owner, spec)] if spec.allowed_from is not None else []
     return [
         objects.service_account(names, owner),
         objects.role(names, owner),
@@ -139,6 +141,7 @@ def desired_objects(
         objects.deployment(names, owner, spec, image),
         objects.service(names, owner, spec),
         *budget,
+        *ingress,
     ]
 
 
@@ -172,16 +175,20 @@ async def ensure_tokens(ctl: Controller, names: objects.Names, owner: Obj) -> No
     ctl.ensured.add(done)
 
 
-async def remove_budget_if_unused(ctl: Controller, names: objects.Names, spec: MCPGatewaySpec) -> None:
-    """One replica needs no PodDisruptionBudget (it would block every node drain): remove one left by more."""
-    if spec.replicas >= 2:
-        return
-    path = path_for("policy/v1", "poddisruptionbudgets", names.namespace, names.disruption_budget)
-    try:
-        await ctl.kube.get(path)
-    except NotFoundError:
-        return
-    await ctl.kube.delete(path)
+async def remove_unused(ctl: Controller, names: objects.Names, spec: MCPGatewaySpec) -> None:
+    """Objects the spec no longer asks for: a PodDisruptionBudget for one replica (it would block every node
+    drain), an ingress policy once `allowedFrom` is gone."""
+    unused = []
+    if spec.replicas < 2:
+        unused.append(path_for("policy/v1", "poddisruptionbudgets", names.namespace, names.disruption_budget))
+    if spec.allowed_from is None:
+        unused.append(path_for("networking.k8s.io/v1", "networkpolicies", names.namespace, names.ingress_policy))
+    for path in unused:
+        try:
+            await ctl.kube.get(path)
+        except NotFoundError:
+            continue
+        await ctl.kube.delete(path)
 
 
 def _ready(deployment: Obj, replicas: int) -> Condition:
@@ -252,7 +259,7 @@ async def _reconcile(ctl: Controller, namespace: str, name: str) -> None:
             )
         previous = [ns for ns in status.get("namespaces") or [] if ns not in namespaces]
         await remove_rbac(ctl, names, previous)
-        await remove_budget_if_unused(ctl, names, spec)
+        await remove_unused(ctl, names, spec)
     except ForbiddenError as exc:
         await report(
             [Condition.false("Reconciled", "Forbidden", str(exc)), Condition.false("Ready", "Forbidden", str(exc))]

@@ -66,6 +66,10 @@ class Names:
         return f"{self.gateway}-kubemcp-tokens"[:253]
 
     @property
+    def ingress_policy(self) -> str:
+        return f"{self.gateway}-kubemcp-gateway-ingress"[:253]
+
+    @property
     def disruption_budget(self) -> str:
         return self.gateway
 
@@ -226,6 +230,23 @@ def auth_volumes(names: Names, spec: MCPGatewaySpec) -> list[tuple[Obj, str]]:
         source = {"name": oauth.jwks_config_map.name, "defaultMode": 0o444}
         found.append(({"name": "oauth-keys", "configMap": source}, JWKS_DIR))
     return found
+
+
+def ingress_policy(names: Names, owner: Obj, spec: MCPGatewaySpec) -> Obj:
+    """Only `allowedFrom`, and the gateway's own replicas (they forward sessions to each other), may connect."""
+    peers: list[Obj] = [{"podSelector": {"matchLabels": selector_labels(names)}}]
+    for peer in spec.allowed_from or []:
+        peers.append(peer.model_dump(mode="json", by_alias=True, exclude_none=True))
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": _metadata(names, names.ingress_policy, owner),
+        "spec": {
+            "podSelector": {"matchLabels": selector_labels(names)},
+            "policyTypes": ["Ingress"],
+            "ingress": [{"from": peers, "ports": [{"protocol": "TCP", "port": spec.port}]}],
+        },
+    }
 
 
 def disruption_budget(names: Names, owner: Obj) -> Obj:

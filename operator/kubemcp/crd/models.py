@@ -370,8 +370,29 @@ class AuthSpec(_Spec):
     )
 
 
+class IPBlockSpec(_Spec):
+    cidr: str = Field(min_length=1, max_length=64)
+    except_: list[str] | None = Field(default=None, alias="except", max_length=32)
+
+
+class PeerSpec(_Spec):
+    """Who may connect, as in a NetworkPolicy rule: namespaces and Pods by label, or addresses."""
+
+    namespace_selector: LabelSelector | None = Field(
+        default=None, alias="namespaceSelector", description="Namespaces by their labels ({} : every namespace)."
+    )
+    pod_selector: LabelSelector | None = Field(
+        default=None,
+        alias="podSelector",
+        description="Pods by their labels (in the gateway's namespace, or those selected).",
+    )
+    ip_block: IPBlockSpec | None = Field(default=None, alias="ipBlock", description="Addresses (a CIDR).")
+
+
 class MCPGatewaySpec(_Spec):
-    server_selector: LabelSelector | None = Field(default=None, alias="serverSelector")
+    server_selector: LabelSelector | None = Field(
+        default=None, alias="serverSelector", description="Which MCPServers to serve (all of them when empty)."
+    )
     namespaces: list[Annotated[str, Field(max_length=63, pattern=DNS_LABEL_PATTERN)]] | None = Field(
         default=None, max_length=32, description="Namespaces to select MCPServers from (default the MCPGateway's own)."
     )
@@ -394,6 +415,13 @@ class MCPGatewaySpec(_Spec):
     auth: AuthSpec | None = None
     authorization: AuthzPolicy | None = Field(
         default=None, description="Which servers and tools each principal may list and call (default: all)."
+    )
+    allowed_from: list[PeerSpec] | None = Field(
+        default=None,
+        alias="allowedFrom",
+        max_length=32,
+        description="Who may connect to the gateway (a NetworkPolicy; its own replicas always may). "
+        "Unset: anyone who can reach its Service (each caller still needs a credential).",
     )
     secret_scan: Literal["block", "redact", "off"] = Field(
         default="block",
