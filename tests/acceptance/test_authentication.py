@@ -104,8 +104,9 @@ async def test_streaming_requires_the_default_token_from_kubemcp_home(
             ]
         )
 
-        # Probes may call /health without a token; it says nothing more than that the gateway is up.
+        # Probes may call /health and /ready without a token; they say nothing more than that the gateway is up.
         assert (await http.get(f"{gateway.base}/health")).json() == {"status": "ok"}
+        assert (await http.get(f"{gateway.base}/ready")).status_code == 200
         detailed = (await http.get(f"{gateway.base}/health", headers=bearer(token))).json()
         assert detailed["servers"] == ["probe"]
 

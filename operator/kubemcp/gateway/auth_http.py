@@ -30,7 +30,7 @@ from kubemcp.gateway.principal import GatewayUser, Principal
 logger = logging.getLogger(__name__)
 
 REALM = "kubemcp"
-OPEN_PATHS = frozenset({"/health"})
+OPEN_PATHS = frozenset({"/health", "/ready"})
 METADATA_PREFIX = "/.well-known/oauth-protected-resource"
 
 
