@@ -3,6 +3,7 @@ groups and subject; a verified token is remembered, a refused one never is."""
 
 from __future__ import annotations
 
+import json
 import time
 from typing import Any
 
@@ -58,3 +59,25 @@ async def test_a_verified_token_is_remembered_and_a_refused_one_is_not(monkeypat
             with pytest.raises(error):
                 await verifier.verify(refused)
         assert checked.count(refused) == 2
+
+
+async def test_keys_from_a_file_url_are_read_and_read_again_for_a_new_key(tmp_path: Any) -> None:
+    # A ConfigMap mounted into the gateway's Pod: its key set is a file, rotated in place.
+    keys = tmp_path / "jwks.json"
+    keys.write_text('{"keys": []}')
+    verifier = JwtVerifier(
+        issuer=ISSUER, jwks_url=keys.as_uri(), audience=AUDIENCE, required_scopes=["mcp"], min_refresh=0
+    )
+    with pytest.raises(InvalidToken, match="not one of the issuer's"):
+        await verifier.verify(_token())
+    jwk = {**RSAAlgorithm.to_jwk(KEY.public_key(), as_dict=True), "kid": "k1", "use": "sig", "alg": "RS256"}
+    keys.write_text(json.dumps({"keys": [jwk]}))
+    assert (await verifier.verify(_token(sub="grace"))).subject == "grace"
+
+
+async def test_an_unreadable_key_file_refuses_tokens_with_a_clear_reason(tmp_path: Any) -> None:
+    verifier = JwtVerifier(
+        issuer=ISSUER, jwks_url=(tmp_path / "missing.json").as_uri(), audience=AUDIENCE, required_scopes=["mcp"]
+    )
+    with pytest.raises(InvalidToken, match="cannot be fetched"):
+        await verifier.verify(_token())

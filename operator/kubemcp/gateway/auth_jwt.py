@@ -1,7 +1,8 @@
 """OAuth 2.1 access tokens (JWTs) checked as a resource server: signature against the issuer's JWKS,
 `iss`, `exp`, the audience bound to the gateway's resource URL (RFC 8707) and the required scopes.
 
-Keys come from the JWKS URL through PyJWT's `PyJWKClient`: the key set is cached for
+Keys come from the JWKS URL through PyJWT's `PyJWKClient` (or, for a `file://` URL, from that file,
+e.g. a mounted ConfigMap, read again on the same schedule): the key set is cached for
 `JWKS_LIFESPAN` seconds, and a token signed with a key id that is not in the cached set makes it
 fetch the set again (at most once per `min_refresh` seconds), so the issuer can rotate its keys.
 Only asymmetric algorithms are accepted. Tokens are never logged or passed on to servers.
@@ -14,10 +15,13 @@ signature check each.
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, urlparse
 
 import anyio.to_thread
 import jwt
@@ -64,6 +68,42 @@ def _strings(value: Any) -> frozenset[str]:
     return frozenset()
 
 
+class FileJWKClient(PyJWKClient):
+    """A key set kept in a local file (a ConfigMap mounted into the gateway's Pod): read like a
+    fetched one, so rotating the ConfigMap's keys reaches the gateway on the same schedule."""
+
+    def __init__(self, uri: str, **options: Any) -> None:
+        # PyJWKClient accepts only http(s) URLs, as a guard against URLs taken from tokens; this
+        # one comes from the gateway's own settings.
+        super().__init__("https://localhost/", **options)
+        self.uri = uri
+        self.path = Path(unquote(urlparse(uri).path))
+
+    def fetch_data(self) -> Any:
+        try:
+            jwk_set = json.loads(self.path.read_bytes())
+        except (OSError, ValueError) as exc:
+            raise jwt.PyJWKClientConnectionError(f"cannot read the key set {self.path}: {exc}") from exc
+        if not isinstance(jwk_set, dict):
+            raise jwt.PyJWKClientError(f"the key set {self.path} is not a JSON object")
+        if self.jwk_set_cache is not None:
+            self.jwk_set_cache.put(jwk_set)
+        self._last_successful_fetch = time.monotonic()
+        return jwk_set
+
+
+def jwk_client(uri: str, min_refresh: float) -> PyJWKClient:
+    options: dict[str, Any] = {
+        "cache_jwk_set": True,
+        "lifespan": JWKS_LIFESPAN,
+        "timeout": JWKS_TIMEOUT,
+        "cooldown_duration": min_refresh,
+    }
+    if urlparse(uri).scheme == "file":
+        return FileJWKClient(uri, **options)
+    return PyJWKClient(uri, **options)
+
+
 class JwtVerifier:
     def __init__(
         self,
@@ -79,9 +119,7 @@ class JwtVerifier:
         self.audience = audience
         self.required_scopes = required_scopes
         self.groups_claim = groups_claim
-        self.jwks = PyJWKClient(
-            jwks_url, cache_jwk_set=True, lifespan=JWKS_LIFESPAN, timeout=JWKS_TIMEOUT, cooldown_duration=min_refresh
-        )
+        self.jwks = jwk_client(jwks_url, min_refresh)
         self._verified: dict[bytes, tuple[float, VerifiedJwt]] = {}
 
     @staticmethod
@@ -110,7 +148,7 @@ class JwtVerifier:
         except jwt.PyJWKClientConnectionError as exc:
             logger.warning("cannot fetch the issuer's keys from %s: %s", self.jwks.uri, exc)
             raise InvalidToken("the issuer's signing keys cannot be fetched") from None
-        except jwt.PyJWKClientError:
+        except (jwt.PyJWKClientError, jwt.PyJWKSetError):
             raise InvalidToken("the token's signing key is not one of the issuer's") from None
 
     async def verify(self, token: str) -> VerifiedJwt:
