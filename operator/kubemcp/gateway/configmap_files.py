@@ -16,7 +16,7 @@ from kubemcp.kube.client import KubeApiError, path_for
 
 logger = logging.getLogger(__name__)
 
-FILES = ("catalog.yaml", "registry.yaml", "config.yaml")
+FILES = ("catalog.yaml", "registry.yaml", "config.yaml", "gateway.yaml")
 
 
 class ConfigMapFiles:
@@ -38,6 +38,10 @@ class ConfigMapFiles:
     @property
     def config(self) -> Path:
         return self.folder / "config.yaml"
+
+    @property
+    def options(self) -> Path:
+        return self.folder / "gateway.yaml"
 
     async def sync(self) -> bool:
         """Fetch the ConfigMap and write its files when it changed; True when something was written."""

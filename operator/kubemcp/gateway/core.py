@@ -18,13 +18,19 @@ from kubemcp.backend.hooks import CallHooks
 from kubemcp.backend.offerings import Offerings, list_offerings
 from kubemcp.backend.pool import BackendPool
 from kubemcp.errors import FileFormatError, FileFormatErrors, ServerError, SettingsError
+from kubemcp.gateway.interceptors import Interceptors
 from kubemcp.gateway.known_offerings import DiscoveryCache, from_catalog, from_recorded
 from kubemcp.gateway.listing import Listing, build_listing
+from kubemcp.gateway.observe.audit import AuditLog
+from kubemcp.gateway.observe.calls import CallObserver
+from kubemcp.gateway.observe.recent import RecentCalls
+from kubemcp.gateway.options import Effective, effective
 from kubemcp.gateway.served import load_served_set
 from kubemcp.gateway.sessions import SessionNotifier
 from kubemcp.gateway.settings import GatewaySettings
 from kubemcp.model.runtime import Runtime
 from kubemcp.model.spec import ServerSpec
+from kubemcp.telemetry.metrics import CONFIG_RELOADS
 
 logger = logging.getLogger(__name__)
 
@@ -48,8 +54,10 @@ class Gateway:
         self.refused = served.refused
         self._locks: dict[str, anyio.Lock] = {}
         self._failed: dict[str, tuple[float, str]] = {}
-        self._tool_filter = set(settings.tools) or None
         self._listings: dict[bool, Listing] = {}
+        self.audit, self.recent, self.interceptors = AuditLog(), RecentCalls(), Interceptors()
+        self.observer = CallObserver(self.audit, self.recent)
+        self._apply_options(effective(settings))
 
     @asynccontextmanager
     async def running(self) -> AsyncIterator[Gateway]:
@@ -61,6 +69,7 @@ class Gateway:
                 yield self
             finally:
                 self.notifier.close()
+                self.audit.close()
                 tg.cancel_scope.cancel()
 
     # -- what is served ---------------------------------------------------------------------
@@ -121,7 +130,7 @@ class Gateway:
         found = await self.offerings(full=full)
         prefixes = {name: spec.entry.prefix for name, spec in specs.items() if spec.entry.prefix}
         listing = build_listing(
-            found, prefix_all=self.settings.prefix_tools, tool_filter=self._tool_filter, prefixes=prefixes
+            found, prefix_all=self.options.prefix_tools, tool_filter=set(self.options.tools) or None, prefixes=prefixes
         )
         complete = all(self._known(spec, full=full) for spec in specs.values())
         if specs is self.specs and complete:
@@ -133,6 +142,11 @@ class Gateway:
         if self.cache.get(spec) is not None or from_recorded(spec) is not None:
             return True
         return not full and from_catalog(spec) is not None
+
+    def discovery_failures(self) -> dict[str, str]:
+        """Servers whose discovery failed lately (retried after DISCOVERY_RETRY_SECONDS), with the reason."""
+        by_digest = {spec.digest: name for name, spec in self.specs.items()}
+        return {by_digest[digest]: reason for digest, (_, reason) in self._failed.items() if digest in by_digest}
 
     def cached_tool_schema(self, name: str) -> dict[str, Any] | None:
         """A served tool's input schema from the last listing, without awaiting anything."""
@@ -152,27 +166,26 @@ class Gateway:
     async def call_tool(self, name: str, arguments: dict[str, Any] | None, hooks: CallHooks) -> types.CallToolResult:
         route = (await self.listing(full=False)).tool_routes.get(name)
         if route is None:
+            self.observer.unknown_tool(name, hooks.principal)
             raise MCPError(types.INVALID_PARAMS, f"unknown tool {name!r}")
-        started = time.perf_counter()
-        try:
-            result = await self.pool.call(
-                self._spec(route.server),
-                lambda client: client.call_tool(route.name, arguments, progress_callback=hooks.on_progress),
-                hooks,
-            )
-        except ServerError as exc:
-            logger.warning("tool %s failed: %s", name, exc)
-            raise server_error(exc) from exc
-        result = _without_backend_identity(result)
-        if self.settings.log_calls:
-            logger.info(
-                "call %s -> %s/%s in %.1f ms%s",
-                name,
-                route.server,
-                route.name,
-                (time.perf_counter() - started) * 1000,
-                " (error result)" if result.is_error else "",
-            )
+        async with self.observer.tool_call(
+            name, route.server, route.name, arguments, hooks.principal, hooks.meta
+        ) as call:
+            answer = await self.interceptors.before(call)
+            if answer is None:
+                try:
+                    answer = await self.pool.call(
+                        self._spec(route.server),
+                        lambda client: client.call_tool(
+                            route.name, call.arguments, progress_callback=hooks.on_progress
+                        ),
+                        hooks,
+                    )
+                except ServerError as exc:
+                    logger.warning("tool %s failed: %s", name, exc)
+                    raise server_error(exc) from exc
+            result = await self.interceptors.after(call, _without_backend_identity(answer))
+            call.answered(result)
         return result
 
     async def get_prompt(self, name: str, arguments: dict[str, str] | None, hooks: CallHooks) -> types.GetPromptResult:
@@ -205,21 +218,37 @@ class Gateway:
 
     # -- reloading -------------------------------------------------------------------------
 
+    def _apply_options(self, options: Effective) -> None:
+        """Options that apply without a restart (see gateway/options.py)."""
+        self.options = options
+        self.pool.idle_timeout = options.idle_timeout
+        self.pool.sessions.call_timeout = options.call_timeout
+        self.audit.configure(enabled=options.audit, file=options.audit_file)
+        self.observer.log_calls = options.log_calls
+        self.interceptors.configure(list(options.interceptors))
+
     async def reload(self) -> bool:
         """Load the files again; on a change of the served set, notify every client. Bad files change nothing."""
         try:
             served = load_served_set(self.settings)
+            options = effective(self.settings)
             specs = served.specs
             self.refused = served.refused
         except (FileFormatError, FileFormatErrors, SettingsError) as exc:
             logger.error("not reloading, the files have errors:\n%s", exc)
+            CONFIG_RELOADS.labels(outcome="rejected").inc()
             return False
         before = {name: spec.digest for name, spec in self.specs.items()}
         after = {name: spec.digest for name, spec in specs.items()}
+        listing_changed = options.listing_key != self.options.listing_key
+        if options != self.options:
+            logger.info("gateway options changed")
+        self._apply_options(options)
         self.specs = specs
         self._listings.clear()
         self.pool.warm_up(list(specs.values()))
-        if before == after:
+        CONFIG_RELOADS.labels(outcome="applied" if before != after or listing_changed else "unchanged").inc()
+        if before == after and not listing_changed:
             return False
         logger.info("served servers changed: %s", ", ".join(specs) or "(none)")
         await self.notifier.lists_changed()

@@ -13,6 +13,7 @@ from mcp.server.models import InitializationOptions
 import kubemcp
 from kubemcp.backend.hooks import CallHooks
 from kubemcp.gateway.core import Gateway
+from kubemcp.gateway.observe.caller import principal_of
 
 Ctx = ServerRequestContext[Any, Any]
 
@@ -49,7 +50,9 @@ def _hooks(ctx: Ctx) -> CallHooks:
         await ctx.session.send_log_message(params.level, params.data, params.logger, related_request_id=ctx.request_id)
 
     session = getattr(ctx.session, "_connection", None)  # the client's connection outlives the request
-    return CallHooks(on_log=on_log, on_progress=on_progress, session=session)
+    return CallHooks(
+        on_log=on_log, on_progress=on_progress, session=session, principal=principal_of(ctx.request), meta=ctx.meta
+    )
 
 
 def build_server(gateway: Gateway) -> Server[Any]:

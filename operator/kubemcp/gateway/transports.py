@@ -21,6 +21,7 @@ from starlette.routing import Mount, Route
 import kubemcp
 from kubemcp.gateway.body_check import JsonRpcBodyCheck
 from kubemcp.gateway.core import Gateway
+from kubemcp.gateway.observe.routes import observe_routes
 from kubemcp.gateway.replicas.router import ReplicaRouter
 from kubemcp.gateway.replicas.session_manager import ReplicatedSessionManager
 from kubemcp.gateway.replicas.setup import Replicas
@@ -75,6 +76,7 @@ def build_http_app(
 ) -> HostOriginGuard:
     """The HTTP application for `--transport streaming` or `--transport sse`."""
     routes: list[Route | Mount] = [_health(gateway, replicas), _ready(stopping)]
+    routes += observe_routes(gateway, replicas.peers if replicas is not None else None)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
