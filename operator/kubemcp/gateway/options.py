@@ -60,7 +60,7 @@ def effective(settings: GatewaySettings) -> Effective:
         call_timeout=_first(limits.call_timeout_seconds if limits else None, settings.call_timeout),
         idle_timeout=_first(limits.idle_timeout_seconds if limits else None, settings.idle_timeout),
         otlp_endpoint=settings.otlp_endpoint or (options.tracing.otlp_endpoint if options.tracing else None),
-        metrics_port=settings.metrics_port or (options.metrics.port if options.metrics else None),
+        metrics_port=_first(settings.metrics_port, options.metrics.port if options.metrics else None),
     )
 
 
