@@ -211,7 +211,7 @@ async def _reconcile(ctl: Controller, namespace: str, name: str) -> None:
     chosen, dropped = select_unique(served, namespace)
     problems += [f"{item} is not served: its name is taken" for item in dropped]
     image = spec.image or ctl.options.gateway_image
-    bodies = desired_objects(names, owner, spec, namespaces, render_files(name, chosen), image)
+    bodies = desired_objects(names, owner, spec, namespaces, render_files(name, chosen, spec.options), image)
     owner_labels = {kinds.LABEL_OWNER_GATEWAY: name, kinds.LABEL_OWNER_NAMESPACE: namespace}
     ctl.rbac_namespaces.update(ns for ns in namespaces if ns != namespace)
     try:

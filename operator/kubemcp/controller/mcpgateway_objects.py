@@ -180,6 +180,26 @@ def disruption_budget(names: Names, owner: Obj) -> Obj:
 
 
 def gateway_args(names: Names, spec: MCPGatewaySpec) -> list[str]:
+    return [*_base_args(names, spec), *_restart_option_args(spec)]
+
+
+def _restart_option_args(spec: MCPGatewaySpec) -> list[str]:
+    """Options read at start: changing them changes the Pod template, so the replicas roll."""
+    options = spec.options
+    args: list[str] = []
+    if options is not None and options.tracing is not None and options.tracing.otlp_endpoint:
+        args += ["--otlp-endpoint", options.tracing.otlp_endpoint]
+    if metrics_port(spec) is not None:
+        args += ["--metrics-port", str(metrics_port(spec))]
+    return args
+
+
+def metrics_port(spec: MCPGatewaySpec) -> int | None:
+    options = spec.options
+    return options.metrics.port if options is not None and options.metrics is not None else None
+
+
+def _base_args(names: Names, spec: MCPGatewaySpec) -> list[str]:
     return [
         "gateway",
         "run",
@@ -210,7 +230,10 @@ def deployment(names: Names, owner: Obj, spec: MCPGatewaySpec, image: str) -> Ob
         "image": image,
         "command": ["kubemcp"],
         "args": gateway_args(names, spec),
-        "ports": [{"name": "mcp", "containerPort": spec.port, "protocol": "TCP"}],
+        "ports": [
+            {"name": "mcp", "containerPort": spec.port, "protocol": "TCP"},
+            *([{"name": "metrics", "containerPort": port, "protocol": "TCP"}] if (port := metrics_port(spec)) else []),
+        ],
         "env": [
             {"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
             {"name": "POD_UID", "valueFrom": {"fieldRef": {"fieldPath": "metadata.uid"}}},
@@ -296,6 +319,9 @@ def service(names: Names, owner: Obj, spec: MCPGatewaySpec) -> Obj:
     port: Obj = {"name": "mcp", "port": spec.port, "targetPort": "mcp", "protocol": "TCP", "appProtocol": "http"}
     if spec.node_port is not None and spec.service_type != "ClusterIP":
         port["nodePort"] = spec.node_port
+    ports = [port]
+    if (scrape := metrics_port(spec)) is not None:
+        ports.append({"name": "metrics", "port": scrape, "targetPort": "metrics", "protocol": "TCP"})
     return {
         "apiVersion": "v1",
         "kind": "Service",
@@ -303,6 +329,6 @@ def service(names: Names, owner: Obj, spec: MCPGatewaySpec) -> Obj:
         "spec": {
             "type": spec.service_type,
             "selector": selector_labels(names),
-            "ports": [port],
+            "ports": ports,
         },
     }

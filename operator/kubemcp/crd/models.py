@@ -15,6 +15,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 
 from kubemcp.model import fields as f
 from kubemcp.model.entry import CatalogEntry
+from kubemcp.model.gateway_options import GatewayOptions
 from kubemcp.model.mounts import Mount
 from kubemcp.model.names import SERVER_NAME_PATTERN
 from kubemcp.validation import dotted, one_line
@@ -343,3 +344,8 @@ class MCPGatewaySpec(_Spec):
     )
     image_pull_policy: PullPolicy | None = Field(default=None, alias="imagePullPolicy")
     resources: ResourcesSpec | None = None
+    options: GatewayOptions | None = Field(
+        default=None,
+        description="The gateway's options: tool filters, audit and call logging, interceptors, limits (applied "
+        "without a restart) and metrics and tracing (applied by rolling the replicas).",
+    )

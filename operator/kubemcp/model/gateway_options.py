@@ -23,6 +23,20 @@ class _Options(BaseModel):
 class InterceptorOption(_Options):
     """A hook around `tools/call`: a command reading the call as JSON on stdin, or a webhook."""
 
+    model_config = ConfigDict(
+        extra="forbid",
+        populate_by_name=True,
+        frozen=True,
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {
+                    "rule": "self.type != 'http' || self.target.matches('^https?://')",
+                    "message": "an http interceptor's target must be an http:// or https:// URL",
+                }
+            ]
+        },
+    )
+
     when: Literal["before", "after"] = Field(description="before the call (arguments) or after it (result).")
     type: Literal["exec", "http"] = Field(description="exec: run a command; http: POST to a URL.")
     target: str = Field(
@@ -32,7 +46,7 @@ class InterceptorOption(_Options):
     )
     timeout_seconds: float = Field(
         default=INTERCEPTOR_TIMEOUT_SECONDS,
-        gt=0,
+        ge=0.1,
         le=300,
         alias="timeoutSeconds",
         description="A hook that takes longer fails the call.",
@@ -75,11 +89,11 @@ class AuditOptions(_Options):
 
 class LimitsOptions(_Options):
     call_timeout_seconds: float | None = Field(
-        default=None, gt=0, le=86_400, alias="callTimeoutSeconds", description="Seconds a backend request may take."
+        default=None, ge=0.1, le=86_400, alias="callTimeoutSeconds", description="Seconds a backend request may take."
     )
     idle_timeout_seconds: float | None = Field(
         default=None,
-        gt=0,
+        ge=1,
         le=86_400,
         alias="idleTimeoutSeconds",
         description="Seconds without calls before a long-lived instance stops.",
