@@ -23,48 +23,53 @@ class GatewayState(Collector):
         self.peers = peers
 
     def describe(self) -> Iterable[Metric]:
-        return list(self._families())
+        return described()
 
     def collect(self) -> Iterable[Metric]:
-        return list(self._families(filled=True))
+        return list(_families(self.gateway, self.peers))
 
-    def _families(self, *, filled: bool = False) -> Iterator[Metric]:
-        gateway = self.gateway
-        ready = GaugeMetricFamily(
-            "kubemcp_warm_pool_ready", "Warm instances started, initialized and waiting for a call.", labels=["server"]
-        )
-        size = GaugeMetricFamily("kubemcp_warm_pool_size", "Warm instances each server asks for.", labels=["server"])
-        residents = GaugeMetricFamily(
-            "kubemcp_resident_instances", "Long-lived and per-session instances running.", labels=["server"]
-        )
-        servers = GaugeMetricFamily("kubemcp_servers", "Servers by state: served or refused.", labels=["state"])
-        sessions = GaugeMetricFamily("kubemcp_sessions", "Client sessions connected (handshake-era protocol).")
-        if filled:
-            for name, count in gateway.pool.warm_ready().items():
-                ready.add_metric([name], count)
-            for name, spec in gateway.specs.items():
-                if spec.warm_pool > 0:
-                    size.add_metric([name], spec.warm_pool)
-            for name, count in gateway.pool.resident_counts().items():
-                residents.add_metric([name], count)
-            servers.add_metric(["served"], len(gateway.specs))
-            servers.add_metric(["refused"], len(gateway.refused))
-            sessions.add_metric([], gateway.notifier.count())
-        yield from (ready, size, residents, servers, sessions)
-        if self.peers is None and filled:
-            return
-        forwarded = CounterMetricFamily(
-            "kubemcp_replica_forwarded", "Requests this replica passed on to the replica owning their session."
-        )
-        adopted = CounterMetricFamily(
-            "kubemcp_replica_adopted", "Sessions this replica took over from a replica that was gone."
-        )
-        peers_ready = GaugeMetricFamily("kubemcp_replica_peers_ready", "Gateway replicas ready, as this one sees them.")
-        if filled and self.peers is not None:
-            forwarded.add_metric([], self.peers.forwarded)
-            adopted.add_metric([], self.peers.adopted)
-            peers_ready.add_metric([], len(self.peers.ready))
-        yield from (forwarded, adopted, peers_ready)
+
+def described() -> list[Metric]:
+    """Every family this collector can give, without values (also what dashboards may reference)."""
+    return list(_families(None, None))
+
+
+def _families(gateway: Gateway | None, peers: Peers | None) -> Iterator[Metric]:
+    ready = GaugeMetricFamily(
+        "kubemcp_warm_pool_ready", "Warm instances started, initialized and waiting for a call.", labels=["server"]
+    )
+    size = GaugeMetricFamily("kubemcp_warm_pool_size", "Warm instances each server asks for.", labels=["server"])
+    residents = GaugeMetricFamily(
+        "kubemcp_resident_instances", "Long-lived and per-session instances running.", labels=["server"]
+    )
+    servers = GaugeMetricFamily("kubemcp_servers", "Servers by state: served or refused.", labels=["state"])
+    sessions = GaugeMetricFamily("kubemcp_sessions", "Client sessions connected (handshake-era protocol).")
+    if gateway is not None:
+        for name, count in gateway.pool.warm_ready().items():
+            ready.add_metric([name], count)
+        for name, spec in gateway.specs.items():
+            if spec.warm_pool > 0:
+                size.add_metric([name], spec.warm_pool)
+        for name, count in gateway.pool.resident_counts().items():
+            residents.add_metric([name], count)
+        servers.add_metric(["served"], len(gateway.specs))
+        servers.add_metric(["refused"], len(gateway.refused))
+        sessions.add_metric([], gateway.notifier.count())
+    yield from (ready, size, residents, servers, sessions)
+    if peers is None and gateway is not None:
+        return
+    forwarded = CounterMetricFamily(
+        "kubemcp_replica_forwarded", "Requests this replica passed on to the replica owning their session."
+    )
+    adopted = CounterMetricFamily(
+        "kubemcp_replica_adopted", "Sessions this replica took over from a replica that was gone."
+    )
+    peers_ready = GaugeMetricFamily("kubemcp_replica_peers_ready", "Gateway replicas ready, as this one sees them.")
+    if peers is not None:
+        forwarded.add_metric([], peers.forwarded)
+        adopted.add_metric([], peers.adopted)
+        peers_ready.add_metric([], len(peers.ready))
+    yield from (forwarded, adopted, peers_ready)
 
 
 @contextmanager
