@@ -102,7 +102,9 @@ async def test_metrics_and_audit_records_after_real_calls(tmp_path: Path, gatewa
 
 async def test_metrics_port_and_no_audit(tmp_path: Path, gateway_process: Any) -> None:
     catalog = write_catalog(tmp_path / "catalog.yaml", {"probe": probe_entry(longLived=True)})
-    gateway: GatewayProcess = gateway_process("--catalog", str(catalog), "--metrics-port", "0", "--no-audit")
+    gateway: GatewayProcess = gateway_process(
+        "--catalog", str(catalog), "--metrics-port", "0", "--no-audit", "--log-calls"
+    )
     assert await until(lambda: "serving metrics on" in gateway.log)
     match = re.search(r"serving metrics on (http://\S+/metrics)", gateway.log)
     assert match is not None
@@ -115,6 +117,7 @@ async def test_metrics_port_and_no_audit(tmp_path: Path, gateway_process: Any) -
     assert httpx2.get(f"{other}/ui", timeout=10).status_code == 404  # the second port serves metrics only
     assert httpx2.get(f"{other}/mcp", timeout=10).status_code == 404
     assert audit_records(gateway.log) == []
+    assert re.search(r"call echo -> probe/echo in [\d.]+ ms \(ok\)", gateway.log)  # --log-calls: a line per call
 
 
 async def test_spans_reach_an_otlp_collector_in_the_callers_trace(tmp_path: Path, gateway_process: Any) -> None:
