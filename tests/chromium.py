@@ -51,6 +51,13 @@ class Chromium:
         self._stack = ExitStack()
 
     def __enter__(self) -> Chromium:
+        try:
+            return self._start()
+        except BaseException:
+            self.__exit__()  # never leave a browser behind
+            raise
+
+    def _start(self) -> Chromium:
         self.profile.mkdir(parents=True, exist_ok=True)
         self._log = (self.profile / "chromium.log").open("wb")
         self.process = subprocess.Popen(
@@ -65,7 +72,6 @@ class Chromium:
         while not port_file.is_file() or not port_file.read_text().strip():
             if self.process.poll() is not None or time.monotonic() > deadline:
                 log = (self.profile / "chromium.log").read_text(errors="replace")
-                self.__exit__()
                 raise AssertionError(f"chromium did not start:\n{log[-2000:]}")
             time.sleep(0.05)
         port = port_file.read_text().split()[0]
