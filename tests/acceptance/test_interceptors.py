@@ -186,6 +186,13 @@ async def test_options_file_sets_interceptors_with_a_timeout_and_is_followed_wit
         assert "gateway.yaml:1" in gateway.log
         assert tool_value(await client.call_tool("echo", {"text": "forbidden"})) == "forbidden"
 
+        blocker = tmp_path / "a-file"
+        blocker.write_text("")
+        options.write_text(yaml.safe_dump({"tools": ["whoami"], "audit": {"file": str(blocker / "audit.jsonl")}}))
+        assert await until(lambda: "cannot open the audit file" in gateway.log)  # refused whole: nothing applied
+        assert {tool.name for tool in (await client.list_tools()).tools} == {"echo", "env"}
+        assert tool_value(await client.call_tool("echo", {"text": "still served"})) == "still served"
+
 
 async def until_async(predicate: Any, timeout: float = 15.0) -> bool:
     import anyio

@@ -220,18 +220,20 @@ class Gateway:
 
     def _apply_options(self, options: Effective) -> None:
         """Options that apply without a restart (see gateway/options.py)."""
+        self.audit.configure(enabled=options.audit, file=options.audit_file)  # first: it may refuse
         self.options = options
         self.pool.idle_timeout = options.idle_timeout
         self.pool.sessions.call_timeout = options.call_timeout
-        self.audit.configure(enabled=options.audit, file=options.audit_file)
         self.observer.log_calls = options.log_calls
         self.interceptors.configure(list(options.interceptors))
 
     async def reload(self) -> bool:
         """Load the files again; on a change of the served set, notify every client. Bad files change nothing."""
+        previous = self.options
         try:
             served = load_served_set(self.settings)
             options = effective(self.settings)
+            self._apply_options(options)
             specs = served.specs
             self.refused = served.refused
         except (FileFormatError, FileFormatErrors, SettingsError) as exc:
@@ -240,10 +242,9 @@ class Gateway:
             return False
         before = {name: spec.digest for name, spec in self.specs.items()}
         after = {name: spec.digest for name, spec in specs.items()}
-        listing_changed = options.listing_key != self.options.listing_key
-        if options != self.options:
+        listing_changed = options.listing_key != previous.listing_key
+        if options != previous:
             logger.info("gateway options changed")
-        self._apply_options(options)
         self.specs = specs
         self._listings.clear()
         self.pool.warm_up(list(specs.values()))

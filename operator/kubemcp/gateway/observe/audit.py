@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from kubemcp.errors import SettingsError
 from kubemcp.logs import secret_mask
 
 AUDIT_LOGGER = "kubemcp.audit"
@@ -54,18 +55,22 @@ class AuditLog:
         self.file: Path | None = None
 
     def configure(self, *, enabled: bool, file: Path | None) -> None:
-        if enabled == self.enabled and file == self.file and self.logger.handlers:
+        """Switch to these settings; a file that cannot be opened raises `SettingsError` and changes nothing."""
+        if enabled == self.enabled and file == self.file and (self.logger.handlers or not enabled):
             return
+        handlers: list[logging.Handler] = []
+        if enabled:
+            handlers.append(logging.StreamHandler(sys.stderr))
+            if file is not None:
+                try:
+                    file.parent.mkdir(parents=True, exist_ok=True)
+                    handlers.append(_PrivateFileHandler(str(file), encoding="utf-8"))
+                except OSError as exc:
+                    raise SettingsError(f"cannot open the audit file {file}: {exc.strerror or exc}") from None
         for handler in list(self.logger.handlers):
             self.logger.removeHandler(handler)
             handler.close()
         self.enabled, self.file = enabled, file
-        if not enabled:
-            return
-        handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
-        if file is not None:
-            file.parent.mkdir(parents=True, exist_ok=True)
-            handlers.append(_PrivateFileHandler(str(file), encoding="utf-8"))
         for handler in handlers:
             handler.setFormatter(logging.Formatter("%(message)s"))
             handler.addFilter(secret_mask)
