@@ -95,8 +95,18 @@ class Chromium:
                 result: dict[str, Any] = message.get("result", {})
                 return result
 
-    def navigate(self, url: str) -> None:
+    def navigate(self, url: str) -> int:
+        """Go to `url`; the HTTP status of the document (0 when none came)."""
+        self.evaluate("window.kubemcpLeft = true")  # gone once the new document is there
         self.send("Page.navigate", url=url)
+        self.wait_for("!window.kubemcpLeft && document.readyState === 'complete'")
+        status = self.evaluate("performance.getEntriesByType('navigation').map(e => e.responseStatus)[0] || 0")
+        return int(status)
+
+    def send_headers(self, headers: dict[str, str]) -> None:
+        """Send these headers with every request from now on (a bearer token, as a header extension would)."""
+        self.send("Network.enable")
+        self.send("Network.setExtraHTTPHeaders", headers=headers)
 
     def evaluate(self, expression: str) -> Any:
         result = self.send("Runtime.evaluate", expression=expression, returnByValue=True, awaitPromise=True)

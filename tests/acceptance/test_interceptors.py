@@ -114,7 +114,7 @@ async def test_exec_and_http_interceptors_allow_deny_rewrite_and_fail_closed(
     gateway: GatewayProcess = gateway_process(
         "--catalog", str(catalog), "--interceptor", exec_hook, "--interceptor", f"after:http:{webhook.url}"
     )
-    async with Client(gateway.url) as client:
+    async with gateway.client() as client:
         assert tool_value(await client.call_tool("echo", {"text": "plain"})) == "plain"  # both allow
         # before: rewrite the arguments; after: the webhook rewrites the result the server gave
         assert _text(await client.call_tool("echo", {"text": "rewrite-me"})) == "rewritten by exec, then by http"
@@ -138,7 +138,7 @@ async def test_exec_and_http_interceptors_allow_deny_rewrite_and_fail_closed(
         "params": {"name": "echo", "arguments": {"text": "plain"}},
         "server": "probe",
         "tool": "echo",
-        "principal": "anonymous",
+        "principal": "token:test",
     }
     rewritten = next(r for r in webhook.seen if r["params"]["arguments"] == {"text": "rewritten by exec"})
     assert rewritten["when"] == "after"
@@ -148,7 +148,7 @@ async def test_exec_and_http_interceptors_allow_deny_rewrite_and_fail_closed(
     answered = next(r for r in webhook.seen if r["params"]["arguments"]["text"] == "short-circuit")
     assert answered["result"]["content"][0]["text"] == "answered by the interceptor"
 
-    metrics = httpx2.get(f"{gateway.base}/metrics", timeout=10).text
+    metrics = httpx2.get(f"{gateway.base}/metrics", headers=gateway.headers, timeout=10).text
     assert _metric(metrics, "kubemcp_tool_calls_total", server="probe", tool="echo", outcome="denied") == 2
     assert _metric(metrics, "kubemcp_interceptor_decisions_total", when="before", kind="exec", decision="rewrite") == 1
     assert _metric(metrics, "kubemcp_interceptor_decisions_total", when="after", kind="http", decision="fail") == 1
@@ -168,7 +168,7 @@ async def test_options_file_sets_interceptors_with_a_timeout_and_is_followed_wit
     gateway: GatewayProcess = gateway_process(
         "--catalog", str(catalog), "--options", str(options), "--watch-interval", "0.2"
     )
-    async with Client(gateway.url) as client:
+    async with gateway.client() as client:
         assert {tool.name for tool in (await client.list_tools()).tools} == {"echo", "whoami"}
         assert "no answer within 2s" in await _refused(client, "slow")
         assert "forbidden words" in await _refused(client, "forbidden")

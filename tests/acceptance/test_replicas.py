@@ -7,6 +7,7 @@ sessions to another one."""
 from __future__ import annotations
 
 import os
+import secrets
 import signal
 import socket
 from collections.abc import AsyncIterator, Iterator
@@ -20,7 +21,7 @@ import pytest
 from mcp.client import Client
 from mcp.client.sse import sse_client
 from mcp.client.streamable_http import streamable_http_client
-from support import GatewayProcess, probe_entry, tool_value, write_catalog
+from support import GatewayProcess, bearer, probe_entry, tool_value, write_catalog, write_tokens
 
 pytestmark = pytest.mark.anyio
 REPLICAS = 3
@@ -65,11 +66,14 @@ class Replicas:
         self.ports = free_ports(REPLICAS)
         key = root / "replica.key"
         key.write_text(os.urandom(32).hex())
+        self.token = secrets.token_urlsafe(32)
+        tokens = write_tokens(root / "tokens.env", test=self.token)  # the same tokens on every replica
         peers = [arg for port in self.ports for arg in ("--peer", f"127.0.0.1:{port}")]
         self.gateways = [
             GatewayProcess(
                 ["--transport", transport, "--port", str(port), "--catalog", str(catalog),
-                 "--replica-key-file", str(key), "--advertise", f"127.0.0.1:{port}", *peers],
+                 "--replica-key-file", str(key), "--advertise", f"127.0.0.1:{port}", "--tokens-file", str(tokens),
+                 *peers],
                 root / f"replica-{port}.log",
                 {"KUBEMCP_HOME": str(root / f"home-{port}"), "XDG_CACHE_HOME": str(root / f"cache-{port}")},
             )
@@ -87,7 +91,8 @@ class Replicas:
         reports = []
         for port, gateway in zip(self.ports, self.gateways, strict=True):
             if gateway.process is not None and gateway.process.poll() is None:
-                reports.append(httpx2.get(f"http://127.0.0.1:{port}/health", timeout=10).json()["replica"])
+                answer = httpx2.get(f"http://127.0.0.1:{port}/health", headers=bearer(self.token), timeout=10)
+                reports.append(answer.json()["replica"])
         return reports
 
     def stop(self) -> None:
@@ -113,7 +118,8 @@ def replicas(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Replica
 async def round_robin_client(group: Replicas, mode: str = "legacy") -> AsyncIterator[tuple[Client, RoundRobin]]:
     """An SDK client whose HTTP requests rotate over the replicas; `legacy` opens a 2025-era session."""
     rotation = RoundRobin(group.ports)
-    async with httpx2.AsyncClient(transport=rotation, timeout=httpx2.Timeout(30.0, read=120.0)) as http:
+    timeout = httpx2.Timeout(30.0, read=120.0)
+    async with httpx2.AsyncClient(transport=rotation, timeout=timeout, headers=bearer(group.token)) as http:
         url = f"http://127.0.0.1:{group.ports[0]}/mcp"
         async with Client(streamable_http_client(url, http_client=http), mode=mode) as client:
             yield client, rotation
@@ -133,7 +139,7 @@ async def test_every_request_of_a_2025_session_is_answered_by_any_replica(replic
     assert all(other["forwarded"] >= 8 for other in others), others  # every request they got went to the owner
     assert all(report["adopted"] == 0 for report in (owner, *others))
     for port, report in zip(replicas.ports, (owner, *others), strict=True):  # the same counts on /metrics
-        scraped = httpx2.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
+        scraped = httpx2.get(f"http://127.0.0.1:{port}/metrics", headers=bearer(replicas.token), timeout=10).text
         assert f"kubemcp_replica_forwarded_total {float(report['forwarded'])}" in scraped
         assert "kubemcp_replica_adopted_total 0.0" in scraped
 
@@ -170,7 +176,8 @@ async def test_legacy_sse_posts_reach_the_replica_holding_the_stream(replicas: R
         return httpx2.AsyncClient(transport=rotation, headers=headers, timeout=timeout, auth=auth)
 
     url = f"http://127.0.0.1:{replicas.ports[0]}/sse"
-    async with Client(sse_client(url, httpx_client_factory=factory)) as client:
+    headers = bearer(replicas.token)
+    async with Client(sse_client(url, headers=headers, httpx_client_factory=factory), mode="legacy") as client:
         for round_ in range(6):
             echoed = tool_value(await client.call_tool("probe__echo", {"text": f"sse {round_}"}))
             assert echoed == f"sse {round_}"

@@ -14,7 +14,6 @@ from typing import Any
 import httpx2
 import pytest
 from chromium import Chromium
-from mcp.client import Client
 from mcp.shared.exceptions import MCPError
 from support import REPO, TESTS, GatewayProcess, probe_entry, tool_value, until, write_catalog
 
@@ -33,7 +32,7 @@ async def test_status_page_in_chromium(tmp_path: Path, gateway_process: Any) -> 
     )
     hook = f"before:exec:{sys.executable} {TESTS / 'peers' / 'interceptor.py'}"
     gateway: GatewayProcess = gateway_process("--catalog", str(catalog), "--interceptor", hook)
-    async with Client(gateway.url) as client:
+    async with gateway.client() as client:
         assert tool_value(await client.call_tool("probe__echo", {"text": "hello"})) == "hello"
         assert tool_value(await client.call_tool("warm__whoami", {}))["name"] == "warm"
         with pytest.raises(MCPError):
@@ -43,17 +42,19 @@ async def test_status_page_in_chromium(tmp_path: Path, gateway_process: Any) -> 
         assert tool_value(await client.call_tool("cold__whoami", {}))["name"] == "cold"  # started for the call
 
     def warm_ready() -> bool:
-        state = httpx2.get(f"{gateway.base}/ui/state", timeout=10).json()
+        state = httpx2.get(f"{gateway.base}/ui/state", headers=gateway.headers, timeout=10).json()
         return any(s["name"] == "warm" and (s["warm"] or {}).get("ready") == 2 for s in state["servers"])
 
     assert await until(warm_ready, timeout=60)
-    page = httpx2.get(f"{gateway.base}/ui", timeout=10)
+    page = httpx2.get(f"{gateway.base}/ui", headers=gateway.headers, timeout=10)
     assert page.status_code == 200
     assert "script-src 'nonce-" in page.headers["content-security-policy"]
     assert "<script src" not in page.text  # no CDN, nothing fetched from anywhere else
 
     with Chromium(tmp_path / "chromium-profile") as browser:
-        browser.navigate(f"{gateway.base}/ui")
+        assert browser.navigate(f"{gateway.base}/ui") == 401  # behind the gateway's authentication
+        browser.send_headers(gateway.headers)
+        assert browser.navigate(f"{gateway.base}/ui") == 200
         browser.wait_for("document.body.dataset.loaded === 'true'")
         servers = browser.evaluate(
             "[...document.querySelectorAll('#servers tbody tr')].map(tr => "

@@ -63,10 +63,18 @@ def test_service_monitors_select_what_is_exposed(helm: Path) -> None:
     container_ports = {p["name"] for p in deployment["spec"]["template"]["spec"]["containers"][0]["ports"]}
     assert service["spec"]["ports"][0]["targetPort"] in container_ports
     assert monitors["mcp-operator"]["spec"]["endpoints"][0]["port"] == service["spec"]["ports"][0]["name"]
-    # the gateways': the Services the operator makes for every MCPGateway, on their MCP port
-    gateway_service = objects.service(objects.Names("kubemcp", "kubemcp-system"), {}, MCPGatewaySpec())
-    assert _matches(monitors["mcp-gateways"]["spec"]["selector"]["matchLabels"], gateway_service["metadata"]["labels"])
-    assert monitors["mcp-gateways"]["spec"]["endpoints"][0]["port"] == "mcp"
+    # the gateways': the metrics Service the operator makes for a gateway with a metrics port (the chart's
+    # own gets 9464), never the MCP Service, whose /metrics needs a token
+    (gateway,) = by_kind(docs, "MCPGateway")
+    spec = MCPGatewaySpec.model_validate(gateway["spec"])
+    assert spec.options is not None
+    assert spec.options.metrics is not None
+    assert spec.options.metrics.port == 9464
+    names = objects.Names("kubemcp", "kubemcp-system")
+    selector = monitors["mcp-gateways"]["spec"]["selector"]["matchLabels"]
+    assert _matches(selector, objects.metrics_service(names, {}, 9464)["metadata"]["labels"])
+    assert not _matches(selector, objects.service(names, {}, spec)["metadata"]["labels"])
+    assert monitors["mcp-gateways"]["spec"]["endpoints"][0]["port"] == "metrics"
     assert monitors["mcp-gateways"]["spec"]["namespaceSelector"] == {"any": True}
 
 
@@ -74,16 +82,21 @@ def test_a_metrics_port_and_tracing_reach_the_gateway(helm: Path) -> None:
     docs = render(
         helm,
         "metrics.serviceMonitor.enabled=true",
-        "gateway.metricsPort=9464",
+        "gateway.metricsPort=9100",
         "gateway.otlpEndpoint=http://otel-collector.observability:4318",
         "operator.watchNamespaces={team-a,team-b}",
+        "gateway.allowedFrom[0].podSelector.matchLabels.role=client",
+        "gateway.metricsAllowedFrom[0].namespaceSelector.matchLabels.name=monitoring",
     )
     (gateway,) = by_kind(docs, "MCPGateway")
     spec = MCPGatewaySpec.model_validate(gateway["spec"])  # what the CRD's model accepts
     assert spec.options is not None
     assert spec.options.metrics is not None
-    assert spec.options.metrics.port == 9464
-    service = objects.service(objects.Names("kubemcp", "kubemcp-system"), {}, spec)
+    assert spec.options.metrics.port == 9100
+    names = objects.Names("kubemcp", "kubemcp-system")
+    service = objects.metrics_service(names, {}, 9100)
+    _, scrape = objects.ingress_policy(names, {}, spec)["spec"]["ingress"]  # Prometheus may reach the port
+    assert scrape["from"] == [{"namespaceSelector": {"matchLabels": {"name": "monitoring"}}}]
     (monitor,) = [m for m in by_kind(docs, "ServiceMonitor") if m["metadata"]["name"] == "mcp-gateways"]
     port = monitor["spec"]["endpoints"][0]["port"]
     assert port == "metrics"

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 from cluster import harness, manifests
-from cluster_client import GATEWAY, call_pods, get, probe_server, wait_for
+from cluster_client import GATEWAY, call_pods, gateway_token, get, probe_server, wait_for
 from support import REPO
 
 pytestmark = pytest.mark.cluster
@@ -85,7 +85,7 @@ def test_losing_a_node_keeps_the_endpoint_serving(
         "servers", []), 180, "the probe to be served")  # fmt: skip
     address = get(cluster, namespace, "service", GATEWAY)["spec"]["clusterIP"]
     command = ["python", "/app/session_load.py", "--url", f"http://{address}:8811", "--seconds", str(LOAD_SECONDS),
-               "--sessions", "2", "--events"]  # fmt: skip
+               "--sessions", "2", "--events", "--token", gateway_token(cluster, namespace)]  # fmt: skip
     clients = manifests.on_node(manifests.pod("clients", probe, command=command), first)
     cluster.kubectl("apply", "-n", namespace, "-f", "-", input=json.dumps(clients))
     wait_for(lambda: (get(cluster, namespace, "pod", "clients") or {}).get("status", {}).get("phase") == "Running",

@@ -117,6 +117,22 @@ def test_non_default_values(helm: Path) -> None:
     (budget,) = by_kind(docs, "PodDisruptionBudget")
     assert budget["spec"]["minAvailable"] == 1
     assert budget["spec"]["selector"]["matchLabels"] == deployment["spec"]["selector"]["matchLabels"]
+    # Watching some namespaces: the operator's rights are Roles there; cluster-wide it only reads CRDs
+    # and labels the namespaces it watches, by name.
+    (cluster_role,) = by_kind(docs, "ClusterRole")
+    cluster_wide = {r for rule in cluster_role["rules"] for r in rule["resources"]}
+    assert cluster_wide == {"customresourcedefinitions", "namespaces"}
+    (namespaces_rule,) = [rule for rule in cluster_role["rules"] if rule["resources"] == ["namespaces"]]
+    assert namespaces_rule["resourceNames"] == ["team-a", "team-b"]
+    roles = {
+        role["metadata"]["namespace"]: role
+        for role in by_kind(docs, "Role")
+        if role["metadata"]["name"] == "mcp-operator"
+    }
+    assert set(roles) == {"team-a", "team-b"}
+    assert any("pods" in rule["resources"] for rule in roles["team-a"]["rules"])
+    bound = {b["metadata"]["namespace"] for b in by_kind(docs, "RoleBinding") if b["roleRef"]["name"] == "mcp-operator"}
+    assert bound == {"team-a", "team-b"}
 
 
 def test_optional_parts_can_be_left_out(helm: Path) -> None:
@@ -164,13 +180,16 @@ def test_every_value_is_used_by_a_template(helm: Path) -> None:
         "gateway.serverSelector.matchLabels.team": "a",
         "gateway.resources.requests.cpu": "75m", "gateway.resources.requests.memory": "99Mi",
         "gateway.resources.limits.cpu": "2", "gateway.resources.limits.memory": "600Mi",
-        "gateway.metricsPort": "9464", "gateway.otlpEndpoint": "http://otel:4318",
+        "gateway.metricsPort": "9464", "gateway.metricsAllowedFrom[0].podSelector.matchLabels.app": "prometheus",
+        "gateway.otlpEndpoint": "http://otel:4318",
         # (a comma sets another value with it: these only render with their feature on)
         "metrics.serviceMonitor.enabled": "true",
         "metrics.serviceMonitor.interval": "15s,metrics.serviceMonitor.enabled=true",
         "metrics.serviceMonitor.labels.release": "prom,metrics.serviceMonitor.enabled=true",
         "metrics.dashboard.enabled": "true",
         "metrics.dashboard.labels.grafana_dashboard": "kubemcp,metrics.dashboard.enabled=true",
+        "gateway.auth.allowUnauthenticated": "true", "gateway.authorization.default": "allow",
+        "gateway.secretScan": "redact", "gateway.allowedFrom[0].podSelector.matchLabels.role": "client",
     }  # fmt: skip
 
     def leaves(data: Any, prefix: str = "") -> list[str]:

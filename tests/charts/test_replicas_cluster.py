@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 from cluster import manifests
-from cluster_client import GATEWAY, call_pods, get, probe_server, wait_for
+from cluster_client import GATEWAY, call_pods, gateway_token, get, probe_server, wait_for
 from support import REPO
 
 pytestmark = pytest.mark.cluster
@@ -58,7 +58,8 @@ def serving(cluster: Any, namespace: str, name: str, servers: set[str]) -> bool:
 
 def run_clients(cluster: Any, namespace: str, image: str, url: str, *args: str, name: str = "clients") -> Any:
     """The load client in a Pod of its own; returns its JSON summary."""
-    command = ["python", "/app/session_load.py", "--url", url, *args]
+    token = gateway_token(cluster, namespace, "legacy" if name == "sse-clients" else GATEWAY)
+    command = ["python", "/app/session_load.py", "--url", url, "--token", token, *args]
     pod = manifests.pod(name, image, command=command)
     cluster.kubectl("apply", "-n", namespace, "-f", "-", input=json.dumps(pod))
     wait_for_phase = wait_for(
@@ -77,9 +78,11 @@ def replica_reports(cluster: Any, namespace: str, gateway: str) -> list[dict[str
     selector = f"app.kubernetes.io/name=kubemcp-gateway,app.kubernetes.io/instance={gateway}"
     pods = get(cluster, namespace, "pods", "-l", selector)["items"]
     reports = []
+    token = gateway_token(cluster, namespace, gateway)
     for pod in pods:
         script = (
-            "import json,urllib.request;print(urllib.request.urlopen('http://127.0.0.1:8811/health').read().decode())"
+            "import urllib.request as u;r=u.Request('http://127.0.0.1:8811/health',"
+            f"headers={{'Authorization':'Bearer {token}'}});print(u.urlopen(r).read().decode())"
         )
         out = cluster.kubectl("exec", "-n", namespace, pod["metadata"]["name"], "--", "python", "-c", script).stdout
         reports.append(json.loads(out)["replica"])
@@ -132,7 +135,8 @@ def test_three_replicas_answer_every_request_of_every_session(
 
 
 def start_clients(cluster: Any, namespace: str, image: str, url: str, seconds: int) -> None:
-    command = ["python", "/app/session_load.py", "--url", url, "--seconds", str(seconds), "--sessions", "2", "--events"]
+    command = ["python", "/app/session_load.py", "--url", url, "--seconds", str(seconds), "--sessions", "2",
+               "--events", "--token", gateway_token(cluster, namespace)]  # fmt: skip
     cluster.kubectl("apply", "-n", namespace, "-f", "-", input=json.dumps(manifests.pod("clients", image, command)))
     wait_for(
         lambda: (get(cluster, namespace, "pod", "clients") or {}).get("status", {}).get("phase") == "Running",

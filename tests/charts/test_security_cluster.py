@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 from collections.abc import Iterator
 from typing import Any
 
 import anyio
 import pytest
 from cluster import manifests
-from cluster_client import GATEWAY, call, get, port_forward, probe_server, wait_for
+from cluster_client import GATEWAY, call, gateway_token, get, port_forward, probe_server, wait_for
 from support import REPO, tool_value
 
 pytestmark = pytest.mark.cluster
@@ -150,10 +151,12 @@ def test_a_server_reaches_the_hosts_it_is_allowed_and_no_other(
     labels = json.loads(cluster.kubectl("get", "namespace", namespace, "-o", "json").stdout)["metadata"]["labels"]
     assert labels["pod-security.kubernetes.io/enforce"] == "restricted"
 
+    token = gateway_token(cluster, namespace)
     with port_forward(cluster, namespace, f"svc/{GATEWAY}", 8811) as url:
 
         def fetch(name: str) -> Any:
-            return tool_value(anyio.run(call, url, "fetch", {"url": f"http://{address[name]}:8080/", "timeout": 3}))
+            arguments = {"url": f"http://{address[name]}:8080/", "timeout": 3}
+            return tool_value(anyio.run(call, url, "fetch", arguments, token))
 
         allowed = wait_for(lambda: _try(fetch, "allowed"), 180, "the probe to be served and reach its allowed host")
         assert allowed == {"ok": True, "status": 200}
@@ -169,3 +172,141 @@ def _try(fetch: Any, name: str) -> Any:
     except Exception:  # not served yet
         return None
     return found if found.get("ok") else None
+
+
+def issuer() -> tuple[Any, dict[str, Any]]:
+    """The test's own OAuth issuer: an RSA key and its public key set (PyJWT signs, `cryptography` makes the key)."""
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from jwt.algorithms import RSAAlgorithm
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    public = json.loads(RSAAlgorithm.to_jwk(key.public_key()))
+    public.update({"kid": "test-key", "use": "sig", "alg": "RS256"})
+    return key, {"keys": [public]}
+
+
+def jwt_for(key: Any, subject: str, audience: str) -> str:
+    import time
+
+    import jwt
+
+    now = int(time.time())
+    claims = {"iss": ISSUER, "sub": subject, "aud": audience, "iat": now, "exp": now + 3600, "scope": "mcp.use"}
+    return jwt.encode(claims, key, algorithm="RS256", headers={"kid": "test-key"})
+
+
+ISSUER = "https://issuer.kubemcp.test"
+
+
+def test_callers_need_a_credential_and_see_only_what_they_may_use(
+    cluster: Any, namespace: str, product_images: dict[str, str], tmp_path: Any
+) -> None:
+    audience = f"http://{GATEWAY}.{namespace}.svc:8811/mcp"
+    key, keys = issuer()
+    tokens = {"default": os.urandom(24).hex(), "limited": os.urandom(24).hex()}
+    secret = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "team-tokens"}, "stringData": tokens}
+    configmap = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "issuer-keys"},
+                 "data": {"jwks.json": json.dumps(keys)}}  # fmt: skip
+    for body in (secret, configmap):
+        cluster.kubectl("apply", "-n", namespace, "-f", "-", input=json.dumps(body))
+    values = {
+        "image": {"repository": "kubemcp/kubemcp", "tag": "dev", "pullPolicy": "Never"},
+        "servers": {"imagePullPolicy": "Never"},
+        "operator": {"watchNamespaces": [namespace]},
+        "gateway": {
+            "auth": {
+                "tokensSecret": "team-tokens",
+                "oauth": {"issuer": ISSUER, "audience": audience, "scopes": ["mcp.use"],
+                          "jwksConfigMap": {"name": "issuer-keys", "key": "jwks.json"}},
+            },
+            "authorization": {
+                "default": "deny",
+                "rules": [
+                    {"principals": ["token:default", "sub:alice"], "allow": ["probe"]},
+                    {"principals": ["token:limited"], "allow": ["probe:echo"]},
+                ],
+            },
+        },
+    }  # fmt: skip
+    values_file = tmp_path / "values.yaml"
+    values_file.write_text(json.dumps(values))
+    cluster.helm("install", RELEASE, str(CHART), "-n", namespace, "-f", str(values_file), "--wait", "--timeout", "240s")
+    try:
+        cluster.kubectl("apply", "-n", namespace, "-f", "-", input=json.dumps(probe_server(product_images["probe"])))
+        wait_for(
+            lambda: (
+                "probe"
+                in ((get(cluster, namespace, "mcpgateway", GATEWAY) or {}).get("status", {}).get("servers") or [])
+            ),
+            240,
+            "the probe to be served",
+        )
+        wait_for(lambda: (get(cluster, namespace, "deployment", GATEWAY) or {}).get("status", {}).get("readyReplicas"),
+                 240, "the gateway")  # fmt: skip
+        cases = [
+            {"name": "none", "token": None},
+            {"name": "default", "token": tokens["default"]},
+            {"name": "limited", "token": tokens["limited"]},
+            {"name": "alice", "token": jwt_for(key, "alice", audience)},
+            {"name": "elsewhere", "token": jwt_for(key, "alice", "https://another.example/mcp")},
+            {"name": "stranger", "token": jwt_for(key, "mallory", audience)},
+        ]
+        other = f"{namespace}-x"[:63]
+        cluster.kubectl("create", "namespace", other)
+        try:
+            address = get(cluster, namespace, "service", GATEWAY)["spec"]["clusterIP"]
+            url = f"http://{address}:8811/mcp"
+            pod = manifests.pod("auth-check", product_images["probe"],
+                                command=["python", "/app/auth_check.py", url, json.dumps(cases)])  # fmt: skip
+            cluster.kubectl("apply", "-n", other, "-f", "-", input=json.dumps(pod))
+            wait_for(lambda: (get(cluster, other, "pod", "auth-check") or {}).get("status", {}).get("phase")
+                     in {"Succeeded", "Failed"}, 180, "the checks from another namespace")  # fmt: skip
+            found = json.loads(cluster.kubectl("logs", "-n", other, "auth-check").stdout.strip().splitlines()[-1])
+        finally:
+            cluster.kubectl("delete", "namespace", other, "--wait=false", check=False)
+        assert found["none"]["status"] == 401
+        assert found["none"]["authenticate"].startswith("Bearer")
+        assert found["elsewhere"]["status"] == 401  # a JWT issued for another audience
+        everything = found["default"]["tools"]
+        assert found["default"]["status"] == 200
+        assert "echo" in everything
+        assert "fetch" in everything
+        assert found["alice"] == {"status": 200, "tools": everything}  # the issuer's JWT, for this gateway
+        assert found["limited"] == {"status": 200, "tools": ["echo"]}  # only what its rule allows
+        assert found["stranger"] == {"status": 200, "tools": []}  # authenticated, allowed nothing
+    finally:
+        cluster.helm("uninstall", RELEASE, "-n", namespace, "--wait", check=False)
+
+
+def test_only_the_allowed_pods_reach_the_gateway(
+    cluster: Any, namespace: str, product_images: dict[str, str], tmp_path: Any
+) -> None:
+    values = {
+        "image": {"repository": "kubemcp/kubemcp", "tag": "dev", "pullPolicy": "Never"},
+        "servers": {"imagePullPolicy": "Never"},
+        "operator": {"watchNamespaces": [namespace]},
+        "gateway": {"allowedFrom": [{"podSelector": {"matchLabels": {"role": "client"}}}]},
+    }
+    values_file = tmp_path / "values.yaml"
+    values_file.write_text(json.dumps(values))
+    cluster.helm("install", RELEASE, str(CHART), "-n", namespace, "-f", str(values_file), "--wait", "--timeout", "240s")
+    try:
+        wait_for(
+            lambda: get(cluster, namespace, "networkpolicy", f"{GATEWAY}-kubemcp-gateway-ingress"), 120, "the policy"
+        )
+        wait_for(lambda: (get(cluster, namespace, "deployment", GATEWAY) or {}).get("status", {}).get("readyReplicas"),
+                 240, "the gateway")  # fmt: skip
+        url = f"http://{get(cluster, namespace, 'service', GATEWAY)['spec']['clusterIP']}:8811/mcp"
+        found = {}
+        for name, labels in (("client", {"role": "client"}), ("stranger", {"role": "other"})):
+            pod = manifests.pod(name, product_images["probe"], command=["python", "/app/auth_check.py", url,
+                                json.dumps([{"name": "reach", "token": None}])], labels=labels)  # fmt: skip
+            cluster.kubectl("apply", "-n", namespace, "-f", "-", input=json.dumps(pod))
+        for name in ("client", "stranger"):
+            wait_for(lambda: (get(cluster, namespace, "pod", name) or {}).get("status", {}).get("phase")  # noqa: B023
+                     in {"Succeeded", "Failed"}, 180, f"the {name}'s check")  # fmt: skip
+            found[name] = json.loads(cluster.kubectl("logs", "-n", namespace, name).stdout.strip().splitlines()[-1])
+        assert found["client"]["reach"]["status"] == 401  # reached: it only lacks a credential
+        assert found["stranger"]["reach"]["status"] is None  # never reached the gateway
+    finally:
+        cluster.helm("uninstall", RELEASE, "-n", namespace, "--wait", check=False)

@@ -11,6 +11,7 @@ import yaml
 from controller.objects import gateway
 from kubemcp.controller import mcpgateway_objects as objects
 from kubemcp.controller.kinds import owner_reference
+from kubemcp.controller.mcpgateway import desired_objects
 from kubemcp.controller.mcpgateway_files import render_files
 from kubemcp.crd.models import MCPGatewaySpec
 from kubemcp.files.gateway_options import load_gateway_options
@@ -37,7 +38,7 @@ OPTIONS = {
 
 def test_reloadable_options_go_to_gateway_yaml_and_the_rest_to_arguments(tmp_path: Path) -> None:
     spec = MCPGatewaySpec.model_validate({"options": OPTIONS})
-    files = render_files("mcp", [], spec.options)
+    files = render_files("mcp", [], options=spec.options)
     written = yaml.safe_load(files["gateway.yaml"])
     assert "metrics" not in written
     assert "tracing" not in written
@@ -67,18 +68,42 @@ def test_reloadable_options_go_to_gateway_yaml_and_the_rest_to_arguments(tmp_pat
     assert args[args.index("--otlp-endpoint") + 1] == "http://otel-collector.observability:4318"
     assert args[args.index("--metrics-port") + 1] == "9464"
     assert {"name": "metrics", "containerPort": 9464, "protocol": "TCP"} in container["ports"]
-    service = objects.service(NAMES, OWNER, spec)
-    assert {"name": "metrics", "port": 9464, "targetPort": "metrics", "protocol": "TCP"} in service["spec"]["ports"]
+    # the port that needs no token is on a ClusterIP Service of its own, never on the MCP Service
+    spec = spec.model_copy(update={"service_type": "LoadBalancer"})
+    assert [port["name"] for port in objects.service(NAMES, OWNER, spec)["spec"]["ports"]] == ["mcp"]
+    bodies = desired_objects(NAMES, OWNER, spec, ["team"], {}, "kubemcp/kubemcp:dev")
+    (scrape,) = [body for body in bodies if body["metadata"]["name"] == "mcp-kubemcp-metrics"]
+    assert scrape["spec"]["type"] == "ClusterIP"
+    assert scrape["spec"]["ports"] == [{"name": "metrics", "port": 9464, "targetPort": "metrics", "protocol": "TCP"}]
+    assert scrape["metadata"]["labels"]["app.kubernetes.io/component"] == "metrics"
+    assert scrape["spec"]["selector"] == objects.selector_labels(NAMES)
+
+
+def test_a_network_policy_admits_only_metrics_allowed_from_to_the_metrics_port() -> None:
+    clients = [{"podSelector": {"matchLabels": {"role": "client"}}}]
+    prometheus = [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}]
+    closed = MCPGatewaySpec.model_validate({"options": OPTIONS, "allowedFrom": clients})
+    rules = objects.ingress_policy(NAMES, OWNER, closed)["spec"]["ingress"]
+    assert [rule["ports"] for rule in rules] == [[{"protocol": "TCP", "port": closed.port}]]  # metrics: nobody
+    scraped = MCPGatewaySpec.model_validate(
+        {"options": OPTIONS, "allowedFrom": clients, "metricsAllowedFrom": prometheus}
+    )
+    mcp, metrics = objects.ingress_policy(NAMES, OWNER, scraped)["spec"]["ingress"]
+    assert clients[0] in mcp["from"]
+    assert prometheus[0] not in mcp["from"]
+    assert metrics == {"from": prometheus, "ports": [{"protocol": "TCP", "port": 9464}]}
 
 
 def test_without_options_nothing_changes() -> None:
     spec = MCPGatewaySpec()
-    assert yaml.safe_load(render_files("mcp", [], None)["gateway.yaml"]) == {}
+    assert yaml.safe_load(render_files("mcp", [])["gateway.yaml"]) == {}
     container = objects.deployment(NAMES, OWNER, spec, "kubemcp/kubemcp:dev")["spec"]["template"]["spec"]
     args = container["containers"][0]["args"]
     assert "--otlp-endpoint" not in args
     assert "--metrics-port" not in args
     assert [port["name"] for port in objects.service(NAMES, OWNER, spec)["spec"]["ports"]] == ["mcp"]
+    bodies = desired_objects(NAMES, OWNER, spec, ["team"], {}, "kubemcp/kubemcp:dev")
+    assert all(body["metadata"]["name"] != "mcp-kubemcp-metrics" for body in bodies)
 
 
 @pytest.mark.parametrize(

@@ -1,11 +1,13 @@
 """A test MCP server (stdio) whose tools expose what the gateway did to it.
 
-`python probe_server.py [NAME]` serves tools `whoami`, `env`, `crash`, `progress`, `log`, `sleep`, `fetch`,
-`echo`, `trace_meta` and, to test name collisions, `shared`.
+`python probe_server.py [NAME]` serves tools `whoami`, `env`, `env_sha256`, `print_env`, `env_names`,
+`crash`, `progress`, `log`, `sleep`, `fetch`, `echo`, `trace_meta` and, to test name collisions, `shared`.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import socket
 import sys
@@ -36,6 +38,23 @@ def whoami() -> dict[str, object]:
 def env(name: str) -> str:
     """The value of an environment variable, or '<unset>'."""
     return os.environ.get(name, "<unset>")
+
+
+@server.tool()
+def env_sha256(name: str) -> str:
+    """The SHA-256 of an environment variable's UTF-8 value, or '<unset>': whether a value arrived exactly,
+    without sending it back."""
+    value = os.environb.get(name.encode())
+    return "<unset>" if value is None else hashlib.sha256(value).hexdigest()
+
+
+@server.tool()
+def print_env(name: str) -> str:
+    """Write an environment variable's value to standard error, as it is and as JSON (a server logging a secret)."""
+    value = os.environ.get(name, "<unset>")
+    sys.stderr.write(f"{name}={value}\n{json.dumps({name: value})}\n")
+    sys.stderr.flush()
+    return "printed"
 
 
 @server.tool()

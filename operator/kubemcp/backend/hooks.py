@@ -18,11 +18,10 @@ Operation = Callable[[Client], Awaitable[T]]
 
 @dataclass(eq=False)
 class CallHooks:
-    """A client request's sinks for the backend's log and progress notifications, its session, who made
-    it and the request's `_meta` (its trace context)."""
+    """A client request's sinks for the backend's log and progress notifications, its session and the
+    request's `_meta` (its trace context)."""
 
     on_log: LogSink | None = None
     on_progress: ProgressSink | None = None
     session: object | None = None
-    principal: str = "anonymous"
     meta: Mapping[str, Any] | None = None

@@ -15,6 +15,7 @@ from kubemcp.cli import (
     operator_cmd,
     secret_cmd,
     server_cmd,
+    token_cmd,
     tools_cmd,
 )
 from kubemcp.cli._common import examples
@@ -27,6 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     gateway_cmd.register(commands)
     tools_cmd.register(commands)
+    token_cmd.register(commands)
     server_cmd.register(commands)
     catalog_cmd.register(commands)
     config_cmd.register(commands)

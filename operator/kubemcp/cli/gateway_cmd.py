@@ -14,7 +14,6 @@ from kubemcp.errors import SettingsError
 from kubemcp.files.secrets import read_secrets
 from kubemcp.gateway.settings import GatewaySettings
 from kubemcp.logs import setup_logging
-from kubemcp.masking import known_secrets
 from kubemcp.model.gateway_options import InterceptorOption
 from kubemcp.validation import one_line
 
@@ -97,6 +96,7 @@ def register(commands: Any) -> None:
         "--engine", metavar="URL", help="container engine (default $DOCKER_HOST, then well-known sockets)"
     )
     local.add_argument("--container-network", metavar="NAME", help="engine network for server containers")
+    _security_options(run)
     cluster = run.add_argument_group("Kubernetes runtime")
     cluster.add_argument(
         "--runtime", choices=["local", "kubernetes"], default=default("runtime"), help="where servers run"
@@ -115,6 +115,49 @@ def register(commands: Any) -> None:
     replicas.add_argument("--peer", action="append", default=[], metavar="HOST:PORT", help="another replica")
     replicas.add_argument("--peers-service", metavar="NAME", help="find the replicas from this Service's endpoints")
     run.set_defaults(handler=_run)
+
+
+def _security_options(run: argparse.ArgumentParser) -> None:
+    auth = run.add_argument_group("authentication (HTTP transports; stdio is trusted)")
+    auth.add_argument(
+        "--tokens-file",
+        type=Path,
+        metavar="FILE",
+        help="bearer tokens, NAME=token lines (default: $KUBEMCP_HOME/tokens.env, created with a 'default' token)",
+    )
+    auth.add_argument(
+        "--tokens-dir", type=Path, metavar="DIR", help="bearer tokens, one file per token named after its principal"
+    )
+    auth.add_argument(
+        "--allow-unauthenticated", action="store_true", help="serve HTTP without authentication (not recommended)"
+    )
+    auth.add_argument("--oauth-issuer", metavar="URL", help="accept OAuth access tokens (JWTs) from this issuer")
+    auth.add_argument("--oauth-jwks-url", metavar="URL", help="the issuer's JSON Web Key Set")
+    auth.add_argument("--oauth-audience", metavar="URL", help="this gateway's resource URL, the tokens' audience")
+    auth.add_argument("--oauth-scopes", action="append", metavar="A,B", help="scopes every access token must have")
+    auth.add_argument(
+        "--oauth-groups-claim",
+        default=default("oauth_groups_claim"),
+        metavar="CLAIM",
+        help=f"the claim listing a caller's groups (default {default('oauth_groups_claim')})",
+    )
+    auth.add_argument(
+        "--oauth-jwks-min-refresh",
+        type=float,
+        default=default("oauth_jwks_min_refresh"),
+        metavar="S",
+        help="seconds between fetches of the key set for unknown key ids",
+    )
+    policy = run.add_argument_group("authorization and secret scanning")
+    policy.add_argument(
+        "--authz", type=Path, metavar="FILE", help="authorization policy (default: $KUBEMCP_HOME/authz.yaml if present)"
+    )
+    policy.add_argument(
+        "--secret-scan",
+        choices=["block", "redact", "off"],
+        default=default("secret_scan"),
+        help=f"secrets in tool arguments and results (default {default('secret_scan')})",
+    )
 
 
 def settings_from(args: argparse.Namespace) -> GatewaySettings:
@@ -161,6 +204,17 @@ def settings_from(args: argparse.Namespace) -> GatewaySettings:
         "otlp_endpoint": args.otlp_endpoint,
         "metrics_port": args.metrics_port,
         "options_file": args.options,
+        "allow_unauthenticated": args.allow_unauthenticated,
+        "tokens_file": args.tokens_file,
+        "tokens_dir": args.tokens_dir,
+        "oauth_issuer": args.oauth_issuer,
+        "oauth_jwks_url": args.oauth_jwks_url,
+        "oauth_audience": args.oauth_audience,
+        "oauth_scopes": split_list(args.oauth_scopes),
+        "oauth_groups_claim": args.oauth_groups_claim,
+        "oauth_jwks_min_refresh": args.oauth_jwks_min_refresh,
+        "authz": args.authz,
+        "secret_scan": args.secret_scan,
     }
     try:
         return GatewaySettings.with_defaults(**values)
@@ -183,7 +237,7 @@ def _run(args: argparse.Namespace) -> int:
     setup_logging(debug=args.debug, json_format=args.log_format == "json")
     settings = settings_from(args)
     if settings.secrets is not None:
-        known_secrets.add(read_secrets(settings.secrets).values())
+        read_secrets(settings.secrets)  # known from now on, so masked in every log line
     from kubemcp.gateway.app import dry_run, run_gateway
 
     if settings.dry_run:

@@ -4,6 +4,7 @@ ServiceAccount, Roles, RoleBindings, ConfigMap, Deployment and Service that make
 from __future__ import annotations
 
 import logging
+import secrets
 from typing import Any
 
 from pydantic import ValidationError
@@ -33,6 +34,7 @@ PLURALS = {
     "Role": "roles",
     "RoleBinding": "rolebindings",
     "PodDisruptionBudget": "poddisruptionbudgets",
+    "NetworkPolicy": "networkpolicies",
     "Secret": "secrets",
 }
 
@@ -129,6 +131,9 @@ def desired_objects(
     """Everything the gateway is made of, in the order it is applied (the Deployment after its ConfigMap)."""
     elsewhere = [ns for ns in namespaces if ns != names.namespace]
     budget = [objects.disruption_budget(names, owner)] if spec.replicas >= 2 else []
+    ingress = [objects.ingress_policy(names, owner, spec)] if spec.allowed_from is not None else []
+    port = objects.metrics_port(spec)
+    scrape = [objects.metrics_service(names, owner, port)] if port is not None else []
     return [
         objects.service_account(names, owner),
         objects.role(names, owner),
@@ -137,7 +142,9 @@ def desired_objects(
         objects.configmap(names, owner, files),
         objects.deployment(names, owner, spec, image),
         objects.service(names, owner, spec),
+        *scrape,
         *budget,
+        *ingress,
     ]
 
 
@@ -156,16 +163,37 @@ async def ensure_replica_key(ctl: Controller, names: objects.Names, owner: Obj) 
     ctl.ensured.add(done)
 
 
-async def remove_budget_if_unused(ctl: Controller, names: objects.Names, spec: MCPGatewaySpec) -> None:
-    """One replica needs no PodDisruptionBudget (it would block every node drain): remove one left by more."""
-    if spec.replicas >= 2:
+async def ensure_tokens(ctl: Controller, names: objects.Names, owner: Obj) -> None:
+    """Create the gateway's tokens Secret once, with a random `default` token (create-only, as the key)."""
+    done = ("tokens", names.namespace, names.gateway, str(owner["uid"]))
+    if done in ctl.ensured:
         return
-    path = path_for("policy/v1", "poddisruptionbudgets", names.namespace, names.disruption_budget)
     try:
-        await ctl.kube.get(path)
-    except NotFoundError:
-        return
-    await ctl.kube.delete(path)
+        await ctl.kube.create(
+            path_for("v1", "secrets", names.namespace), objects.tokens_secret(names, owner, secrets.token_urlsafe(32))
+        )
+        logger.info("gateway %s/%s: created its bearer tokens Secret %s", names.namespace, names.gateway, names.tokens)
+    except ConflictError:
+        pass
+    ctl.ensured.add(done)
+
+
+async def remove_unused(ctl: Controller, names: objects.Names, spec: MCPGatewaySpec) -> None:
+    """Objects the spec no longer asks for: a PodDisruptionBudget for one replica (it would block every node
+    drain), an ingress policy once `allowedFrom` is gone, the metrics Service once the metrics port is."""
+    unused = []
+    if objects.metrics_port(spec) is None:
+        unused.append(path_for("v1", "services", names.namespace, names.metrics_service))
+    if spec.replicas < 2:
+        unused.append(path_for("policy/v1", "poddisruptionbudgets", names.namespace, names.disruption_budget))
+    if spec.allowed_from is None:
+        unused.append(path_for("networking.k8s.io/v1", "networkpolicies", names.namespace, names.ingress_policy))
+    for path in unused:
+        try:
+            await ctl.kube.get(path)
+        except NotFoundError:
+            continue
+        await ctl.kube.delete(path)
 
 
 def _ready(deployment: Obj, replicas: int) -> Condition:
@@ -211,7 +239,8 @@ async def _reconcile(ctl: Controller, namespace: str, name: str) -> None:
     chosen, dropped = select_unique(served, namespace)
     problems += [f"{item} is not served: its name is taken" for item in dropped]
     image = spec.image or ctl.options.gateway_image
-    bodies = desired_objects(names, owner, spec, namespaces, render_files(name, chosen, spec.options), image)
+    files = render_files(name, chosen, spec.authorization, spec.options)
+    bodies = desired_objects(names, owner, spec, namespaces, files, image)
     owner_labels = {kinds.LABEL_OWNER_GATEWAY: name, kinds.LABEL_OWNER_NAMESPACE: namespace}
     ctl.rbac_namespaces.update(ns for ns in namespaces if ns != namespace)
     try:
@@ -226,6 +255,8 @@ async def _reconcile(ctl: Controller, namespace: str, name: str) -> None:
             )
             return
         await ensure_replica_key(ctl, names, owner)
+        if objects.tokens_secret_name(names, spec) == names.tokens:
+            await ensure_tokens(ctl, names, owner)
         applied = {}
         for body in bodies:
             applied[(body["kind"], body["metadata"]["namespace"])] = await ctl.kube.apply(
@@ -233,7 +264,7 @@ async def _reconcile(ctl: Controller, namespace: str, name: str) -> None:
             )
         previous = [ns for ns in status.get("namespaces") or [] if ns not in namespaces]
         await remove_rbac(ctl, names, previous)
-        await remove_budget_if_unused(ctl, names, spec)
+        await remove_unused(ctl, names, spec)
     except ForbiddenError as exc:
         await report(
             [Condition.false("Reconciled", "Forbidden", str(exc)), Condition.false("Ready", "Forbidden", str(exc))]

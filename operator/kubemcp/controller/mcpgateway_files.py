@@ -15,6 +15,7 @@ from typing import Any
 import yaml
 
 from kubemcp.controller.resolve import Resolved
+from kubemcp.files.authz_policy import AuthzPolicy
 from kubemcp.model.entry import CatalogEntry, Discovered
 from kubemcp.model.gateway_options import GatewayOptions
 from kubemcp.model.names import unique_by_name
@@ -66,7 +67,12 @@ def options_file(options: GatewayOptions | None) -> str:
     return _dump(options.model_dump(mode="json", by_alias=True, exclude_none=True, exclude=RESTART_OPTIONS))
 
 
-def render_files(gateway: str, servers: list[ServedServer], options: GatewayOptions | None = None) -> dict[str, str]:
+def render_files(
+    gateway: str,
+    servers: list[ServedServer],
+    authz: AuthzPolicy | None = None,
+    options: GatewayOptions | None = None,
+) -> dict[str, str]:
     ordered = sorted(servers, key=lambda s: s.name)
     catalog = {
         "version": 2,
@@ -76,12 +82,15 @@ def render_files(gateway: str, servers: list[ServedServer], options: GatewayOpti
     }
     registry = {"registry": {server.name: {"ref": ""} for server in ordered}}
     config = {server.name: server.config for server in ordered if server.config}
-    return {
+    files = {
         "catalog.yaml": _dump(catalog),
         "registry.yaml": _dump(registry),
         "config.yaml": _dump(config),
         "gateway.yaml": options_file(options),
     }
+    if authz is not None:  # without it the gateway lets every authenticated caller use everything
+        files["authz.yaml"] = _dump(authz.model_dump(mode="json", exclude_defaults=False))
+    return files
 
 
 def select_unique(servers: list[ServedServer], own_namespace: str) -> tuple[list[ServedServer], list[str]]:

@@ -23,6 +23,9 @@ HEALTH = "/health"
 READY = "/ready"
 REPLICA_KEY_DIR = "/etc/kubemcp/replicas"
 REPLICA_KEY = "key"
+TOKENS_DIR = "/var/run/kubemcp/tokens"
+JWKS_DIR = "/etc/kubemcp/oauth"
+DEFAULT_TOKEN_NAME = "default"  # noqa: S105 - the principal's name, not a token
 # The gateway drains for up to this long on SIGTERM (calls in flight finish); the Pod gets a little more.
 DRAIN_SECONDS = 30
 TERMINATION_GRACE_SECONDS = DRAIN_SECONDS + 15
@@ -59,8 +62,20 @@ class Names:
         return f"{self.gateway}-kubemcp-replicas"[:253]
 
     @property
+    def tokens(self) -> str:
+        return f"{self.gateway}-kubemcp-tokens"[:253]
+
+    @property
+    def ingress_policy(self) -> str:
+        return f"{self.gateway}-kubemcp-gateway-ingress"[:253]
+
+    @property
     def disruption_budget(self) -> str:
         return self.gateway
+
+    @property
+    def metrics_service(self) -> str:
+        return f"{self.gateway}-kubemcp-metrics"[:253]
 
     def endpoint(self, port: int) -> str:
         return f"{self.service}.{self.namespace}.svc:{port}"
@@ -169,6 +184,82 @@ def replica_key(names: Names, owner: Obj, value: str) -> Obj:
     }
 
 
+def tokens_secret(names: Names, owner: Obj, token: str) -> Obj:
+    """The gateway's bearer tokens (key: principal name, value: token), made once with a random `default`;
+    add and rotate keys as you like (the gateway reads the mounted files again when they change)."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "type": "Opaque",
+        "metadata": _metadata(names, names.tokens, owner),
+        "stringData": {DEFAULT_TOKEN_NAME: token},
+    }
+
+
+def tokens_secret_name(names: Names, spec: MCPGatewaySpec) -> str | None:
+    """The Secret of tokens the gateway reads (None when it takes callers without one)."""
+    auth = spec.auth
+    if auth is not None and auth.allow_unauthenticated:
+        return None
+    if auth is not None and auth.tokens_secret is not None:
+        return auth.tokens_secret
+    return names.tokens
+
+
+def auth_args(names: Names, spec: MCPGatewaySpec) -> list[str]:
+    auth = spec.auth
+    args: list[str] = ["--secret-scan", spec.secret_scan]
+    if auth is not None and auth.allow_unauthenticated:
+        return [*args, "--allow-unauthenticated"]
+    args += ["--tokens-dir", TOKENS_DIR]
+    oauth = auth.oauth if auth is not None else None
+    if oauth is not None:
+        jwks = oauth.jwks_url or f"file://{JWKS_DIR}/{oauth.jwks_config_map.key if oauth.jwks_config_map else ''}"
+        args += ["--oauth-issuer", oauth.issuer, "--oauth-audience", oauth.audience, "--oauth-jwks-url", jwks]
+        if oauth.scopes:
+            args += ["--oauth-scopes", ",".join(oauth.scopes)]
+        if oauth.groups_claim:
+            args += ["--oauth-groups-claim", oauth.groups_claim]
+    return args
+
+
+def auth_volumes(names: Names, spec: MCPGatewaySpec) -> list[tuple[Obj, str]]:
+    """(volume, where it is mounted) for the tokens Secret and an OAuth key set kept in a ConfigMap."""
+    found: list[tuple[Obj, str]] = []
+    secret = tokens_secret_name(names, spec)
+    if secret is not None:
+        found.append(({"name": "tokens", "secret": {"secretName": secret, "defaultMode": 0o440}}, TOKENS_DIR))
+    oauth = spec.auth.oauth if spec.auth is not None else None
+    if oauth is not None and oauth.jwks_config_map is not None:
+        source = {"name": oauth.jwks_config_map.name, "defaultMode": 0o444}
+        found.append(({"name": "oauth-keys", "configMap": source}, JWKS_DIR))
+    return found
+
+
+def ingress_policy(names: Names, owner: Obj, spec: MCPGatewaySpec) -> Obj:
+    """Only `allowedFrom`, and the gateway's own replicas (they forward sessions to each other), may connect;
+    only `metricsAllowedFrom` (a Prometheus) may reach the metrics port, and nobody when it is unset."""
+    peers: list[Obj] = [{"podSelector": {"matchLabels": selector_labels(names)}}]
+    for peer in spec.allowed_from or []:
+        peers.append(peer.model_dump(mode="json", by_alias=True, exclude_none=True))
+    rules: list[Obj] = [{"from": peers, "ports": [{"protocol": "TCP", "port": spec.port}]}]
+    if (port := metrics_port(spec)) is not None and spec.metrics_allowed_from:
+        scrapers = [
+            peer.model_dump(mode="json", by_alias=True, exclude_none=True) for peer in spec.metrics_allowed_from
+        ]
+        rules.append({"from": scrapers, "ports": [{"protocol": "TCP", "port": port}]})
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": _metadata(names, names.ingress_policy, owner),
+        "spec": {
+            "podSelector": {"matchLabels": selector_labels(names)},
+            "policyTypes": ["Ingress"],
+            "ingress": rules,
+        },
+    }
+
+
 def disruption_budget(names: Names, owner: Obj) -> Obj:
     """With two replicas or more, a voluntary disruption (a node drain) keeps one serving."""
     return {
@@ -219,6 +310,7 @@ def _base_args(names: Names, spec: MCPGatewaySpec) -> list[str]:
         f"{REPLICA_KEY_DIR}/{REPLICA_KEY}",
         "--peers-service",
         names.service,
+        *auth_args(names, spec),
     ]
 
 
@@ -262,6 +354,10 @@ def deployment(names: Names, owner: Obj, spec: MCPGatewaySpec, image: str) -> Ob
         "volumeMounts": [
             {"name": "tmp", "mountPath": "/tmp"},  # noqa: S108
             {"name": "replica-key", "mountPath": REPLICA_KEY_DIR, "readOnly": True},
+            *[
+                {"name": volume["name"], "mountPath": path, "readOnly": True}
+                for volume, path in auth_volumes(names, spec)
+            ],
         ],
     }
     if spec.image_pull_policy:
@@ -308,6 +404,7 @@ def deployment(names: Names, owner: Obj, spec: MCPGatewaySpec, image: str) -> Ob
                             "name": "replica-key",
                             "secret": {"secretName": names.replica_key, "defaultMode": 0o440},
                         },
+                        *[volume for volume, _ in auth_volumes(names, spec)],
                     ],
                 },
             },
@@ -319,9 +416,6 @@ def service(names: Names, owner: Obj, spec: MCPGatewaySpec) -> Obj:
     port: Obj = {"name": "mcp", "port": spec.port, "targetPort": "mcp", "protocol": "TCP", "appProtocol": "http"}
     if spec.node_port is not None and spec.service_type != "ClusterIP":
         port["nodePort"] = spec.node_port
-    ports = [port]
-    if (scrape := metrics_port(spec)) is not None:
-        ports.append({"name": "metrics", "port": scrape, "targetPort": "metrics", "protocol": "TCP"})
     return {
         "apiVersion": "v1",
         "kind": "Service",
@@ -329,6 +423,23 @@ def service(names: Names, owner: Obj, spec: MCPGatewaySpec) -> Obj:
         "spec": {
             "type": spec.service_type,
             "selector": selector_labels(names),
-            "ports": ports,
+            "ports": [port],
+        },
+    }
+
+
+def metrics_service(names: Names, owner: Obj, port: int) -> Obj:
+    """The metrics port on a Service of its own, always ClusterIP: a NodePort or LoadBalancer MCP Service
+    never exposes the port that needs no token. A ServiceMonitor selects it by its component label."""
+    metadata = _metadata(names, names.metrics_service, owner)
+    metadata["labels"]["app.kubernetes.io/component"] = "metrics"
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": metadata,
+        "spec": {
+            "type": "ClusterIP",
+            "selector": selector_labels(names),
+            "ports": [{"name": "metrics", "port": port, "targetPort": "metrics", "protocol": "TCP"}],
         },
     }

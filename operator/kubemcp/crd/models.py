@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, WithJsonSchema, model_validator
 
+from kubemcp.files.authz_policy import AuthzPolicy
 from kubemcp.model import fields as f
 from kubemcp.model.entry import CatalogEntry
 from kubemcp.model.gateway_options import GatewayOptions
@@ -323,8 +324,76 @@ class LabelSelector(_Spec):
         return True
 
 
+class ConfigMapKey(_Spec):
+    name: str = Field(min_length=1, max_length=253, pattern=DNS_SUBDOMAIN_PATTERN)
+    key: str = Field(min_length=1, max_length=253)
+
+
+class OAuthSpec(_Spec):
+    """Clients may authenticate with OAuth 2.1 access tokens (JWTs) of this issuer."""
+
+    issuer: str = Field(min_length=1, max_length=2048)
+    audience: str = Field(
+        min_length=1, max_length=2048, description="The gateway's resource URL the tokens must be issued for."
+    )
+    jwks_url: str | None = Field(
+        default=None, alias="jwksUrl", max_length=2048, description="Where the issuer's signing keys are (https)."
+    )
+    jwks_config_map: ConfigMapKey | None = Field(
+        default=None, alias="jwksConfigMap", description="The issuer's signing keys (a JWKS), kept in a ConfigMap."
+    )
+    scopes: list[str] = Field(default_factory=list, max_length=32, description="Scopes every token must carry.")
+    groups_claim: str | None = Field(default=None, alias="groupsClaim", max_length=256)
+
+    @model_validator(mode="after")
+    def _keys(self) -> OAuthSpec:
+        if (self.jwks_url is None) == (self.jwks_config_map is None):
+            raise ValueError("set exactly one of jwksUrl or jwksConfigMap")
+        return self
+
+
+class AuthSpec(_Spec):
+    """Who may call the gateway. By default a bearer token of the Secret `<gateway>-kubemcp-tokens`
+    (made by the operator with one random `default` token; each key names a principal)."""
+
+    tokens_secret: str | None = Field(
+        default=None,
+        alias="tokensSecret",
+        max_length=253,
+        pattern=DNS_SUBDOMAIN_PATTERN,
+        description="Your own Secret of tokens (key: principal name, value: token) instead of the generated one.",
+    )
+    oauth: OAuthSpec | None = None
+    allow_unauthenticated: bool = Field(
+        default=False,
+        alias="allowUnauthenticated",
+        description="Serve anyone who can reach the gateway, without a token.",
+    )
+
+
+class IPBlockSpec(_Spec):
+    cidr: str = Field(min_length=1, max_length=64)
+    except_: list[str] | None = Field(default=None, alias="except", max_length=32)
+
+
+class PeerSpec(_Spec):
+    """Who may connect, as in a NetworkPolicy rule: namespaces and Pods by label, or addresses."""
+
+    namespace_selector: LabelSelector | None = Field(
+        default=None, alias="namespaceSelector", description="Namespaces by their labels ({} : every namespace)."
+    )
+    pod_selector: LabelSelector | None = Field(
+        default=None,
+        alias="podSelector",
+        description="Pods by their labels (in the gateway's namespace, or those selected).",
+    )
+    ip_block: IPBlockSpec | None = Field(default=None, alias="ipBlock", description="Addresses (a CIDR).")
+
+
 class MCPGatewaySpec(_Spec):
-    server_selector: LabelSelector | None = Field(default=None, alias="serverSelector")
+    server_selector: LabelSelector | None = Field(
+        default=None, alias="serverSelector", description="Which MCPServers to serve (all of them when empty)."
+    )
     namespaces: list[Annotated[str, Field(max_length=63, pattern=DNS_LABEL_PATTERN)]] | None = Field(
         default=None, max_length=32, description="Namespaces to select MCPServers from (default the MCPGateway's own)."
     )
@@ -348,4 +417,27 @@ class MCPGatewaySpec(_Spec):
         default=None,
         description="The gateway's options: tool filters, audit and call logging, interceptors, limits (applied "
         "without a restart) and metrics and tracing (applied by rolling the replicas).",
+    )
+    auth: AuthSpec | None = None
+    authorization: AuthzPolicy | None = Field(
+        default=None, description="Which servers and tools each principal may list and call (default: all)."
+    )
+    allowed_from: list[PeerSpec] | None = Field(
+        default=None,
+        alias="allowedFrom",
+        max_length=32,
+        description="Who may connect to the gateway (a NetworkPolicy; its own replicas always may). "
+        "Unset: anyone who can reach its Service (each caller still needs a credential).",
+    )
+    metrics_allowed_from: list[PeerSpec] | None = Field(
+        default=None,
+        alias="metricsAllowedFrom",
+        max_length=32,
+        description="Who may reach options.metrics.port (a Prometheus) when allowedFrom limits who may connect; "
+        "unset: nobody.",
+    )
+    secret_scan: Literal["block", "redact", "off"] = Field(
+        default="block",
+        alias="secretScan",
+        description="What a tool call's arguments or result holding a secret get: blocked, redacted, or nothing.",
     )

@@ -77,6 +77,7 @@ async def prepared(settings: GatewaySettings) -> AsyncIterator[tuple[GatewaySett
                 "registry": files.registry,
                 "config": files.config,
                 "options_file": files.options,
+                "authz": files.authz,
             }
         )
         tg = await stack.enter_async_context(anyio.create_task_group())

@@ -18,6 +18,7 @@ from kubemcp.backend.hooks import CallHooks
 from kubemcp.backend.offerings import Offerings, list_offerings
 from kubemcp.backend.pool import BackendPool
 from kubemcp.errors import FileFormatError, FileFormatErrors, ServerError, SettingsError
+from kubemcp.gateway.access import Access
 from kubemcp.gateway.interceptors import Interceptors
 from kubemcp.gateway.known_offerings import DiscoveryCache, from_catalog, from_recorded
 from kubemcp.gateway.listing import Listing, build_listing
@@ -25,6 +26,7 @@ from kubemcp.gateway.observe.audit import AuditLog
 from kubemcp.gateway.observe.calls import CallObserver
 from kubemcp.gateway.observe.recent import RecentCalls
 from kubemcp.gateway.options import Effective, effective
+from kubemcp.gateway.principal import current_principal
 from kubemcp.gateway.served import load_served_set
 from kubemcp.gateway.sessions import SessionNotifier
 from kubemcp.gateway.settings import GatewaySettings
@@ -55,6 +57,7 @@ class Gateway:
         self._locks: dict[str, anyio.Lock] = {}
         self._failed: dict[str, tuple[float, str]] = {}
         self._listings: dict[bool, Listing] = {}
+        self.access = Access(settings)  # authentication, authorization, secret scanning
         self.audit, self.recent, self.interceptors = AuditLog(), RecentCalls(), Interceptors()
         self.observer = CallObserver(self.audit, self.recent)
         self._apply_options(effective(settings))
@@ -122,6 +125,10 @@ class Gateway:
             return discovered
 
     async def listing(self, *, full: bool) -> Listing:
+        """What the caller may see of the served view (everything for a trusted caller)."""
+        return self.access.view(await self.served_listing(full=full))
+
+    async def served_listing(self, *, full: bool) -> Listing:
         """The served view; kept until the served set or a server's known offerings change."""
         cached = self._listings.get(full)
         if cached is not None:
@@ -164,13 +171,19 @@ class Gateway:
         return self.specs[server]
 
     async def call_tool(self, name: str, arguments: dict[str, Any] | None, hooks: CallHooks) -> types.CallToolResult:
-        route = (await self.listing(full=False)).tool_routes.get(name)
+        route = (await self.served_listing(full=False)).tool_routes.get(name)
         if route is None:
-            self.observer.unknown_tool(name, hooks.principal)
+            self.observer.unknown_tool(name, str(current_principal()))
             raise MCPError(types.INVALID_PARAMS, f"unknown tool {name!r}")
         async with self.observer.tool_call(
-            name, route.server, route.name, arguments, hooks.principal, hooks.meta
+            name, route.server, route.name, arguments, str(current_principal()), hooks.meta
         ) as call:
+            call.outcome = "forbidden"  # until the policy and the secret scan let the call through
+            principal = self.access.admit("tool", name, route.server, route.name)
+            call.outcome = "secret_blocked"
+            # Interceptors see arguments only once the scan let them through, and the result as it may go out.
+            call.arguments = self.access.screen_arguments("tool", name, arguments, principal)
+            call.outcome = "ok"
             answer = await self.interceptors.before(call)
             if answer is None:
                 try:
@@ -184,37 +197,41 @@ class Gateway:
                 except ServerError as exc:
                     logger.warning("tool %s failed: %s", name, exc)
                     raise server_error(exc) from exc
+                answer = self.access.screen_tool_result(name, _without_backend_identity(answer), principal)
             result = await self.interceptors.after(call, _without_backend_identity(answer))
             call.answered(result)
         return result
 
     async def get_prompt(self, name: str, arguments: dict[str, str] | None, hooks: CallHooks) -> types.GetPromptResult:
-        route = (await self.listing(full=True)).prompt_routes.get(name)
+        route = (await self.served_listing(full=True)).prompt_routes.get(name)
         if route is None:
             raise MCPError(types.INVALID_PARAMS, f"unknown prompt {name!r}")
+        principal = self.access.admit("prompt", name, route.server, route.name)
+        arguments = self.access.screen_arguments("prompt", name, arguments, principal)
         try:
             prompt = await self.pool.call(
                 self._spec(route.server), lambda client: client.get_prompt(route.name, arguments), hooks
             )
         except ServerError as exc:
             raise server_error(exc) from exc
-        return _without_backend_identity(prompt)
+        return self.access.screen_result("prompt", name, _without_backend_identity(prompt), principal)
 
     async def read_resource(self, uri: str, hooks: CallHooks) -> types.ReadResourceResult:
-        listing = await self.listing(full=True)
-        server = listing.resource_routes.get(uri)
+        listing = await self.served_listing(full=True)
+        server, name = listing.resource_routes.get(uri), uri
         if server is None:
             for template, owner in listing.template_routes:
                 if UriTemplate.parse(template).match(uri) is not None:
-                    server = owner
+                    server, name = owner, template
                     break
         if server is None:
             raise MCPError(types.INVALID_PARAMS, f"unknown resource {uri!r}")
+        principal = self.access.admit("resource", uri, server, name)
         try:
             read = await self.pool.call(self._spec(server), lambda client: client.read_resource(uri), hooks)
         except ServerError as exc:
             raise server_error(exc) from exc
-        return _without_backend_identity(read)
+        return self.access.screen_result("resource", uri, _without_backend_identity(read), principal)
 
     # -- reloading -------------------------------------------------------------------------
 
@@ -266,13 +283,17 @@ class Gateway:
         return tuple(stamps)
 
     async def _watch_files(self) -> None:
-        stamp = self._stamp()
+        stamp, access = self._stamp(), self.access.stamp()
         while True:
             await anyio.sleep(self.settings.watch_interval)
             current = self._stamp()
             if current != stamp:
                 stamp = current
                 await self.reload()
+            if (current_access := self.access.stamp()) != access:
+                access = current_access
+                if self.access.reload():
+                    await self.notifier.lists_changed()
 
 
 def _prefer_declared(declared: list[types.Tool], discovered: list[types.Tool]) -> list[types.Tool]:

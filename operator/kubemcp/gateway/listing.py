@@ -29,6 +29,8 @@ class Listing:
     prompt_routes: dict[str, Route] = field(default_factory=dict)
     resource_routes: dict[str, str] = field(default_factory=dict)
     template_routes: list[tuple[str, str]] = field(default_factory=list)
+    # What each set of callers may see of this listing (`authz`), kept as long as the listing is.
+    views: dict[object, Listing] = field(default_factory=dict, repr=False, compare=False)
 
     def fingerprint(self) -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
         """What list_changed notifications compare."""

@@ -13,7 +13,7 @@ from mcp.server.models import InitializationOptions
 import kubemcp
 from kubemcp.backend.hooks import CallHooks
 from kubemcp.gateway.core import Gateway
-from kubemcp.gateway.observe.caller import principal_of
+from kubemcp.gateway.principal import PrincipalBinding
 
 Ctx = ServerRequestContext[Any, Any]
 
@@ -50,9 +50,7 @@ def _hooks(ctx: Ctx) -> CallHooks:
         await ctx.session.send_log_message(params.level, params.data, params.logger, related_request_id=ctx.request_id)
 
     session = getattr(ctx.session, "_connection", None)  # the client's connection outlives the request
-    return CallHooks(
-        on_log=on_log, on_progress=on_progress, session=session, principal=principal_of(ctx.request), meta=ctx.meta
-    )
+    return CallHooks(on_log=on_log, on_progress=on_progress, session=session, meta=ctx.meta)
 
 
 def build_server(gateway: Gateway) -> Server[Any]:
@@ -96,6 +94,7 @@ def build_server(gateway: Gateway) -> Server[Any]:
         on_subscriptions_listen=gateway.notifier.listen,
         get_tool_input_schema=gateway.cached_tool_schema,
     )
-    # Only the session registry: the SDK's default tracing middleware costs time on every request.
-    server.middleware = [gateway.notifier]
+    # The session registry and the caller's principal: the SDK's default tracing middleware costs
+    # time on every request.
+    server.middleware = [gateway.notifier, PrincipalBinding(http=gateway.settings.http)]
     return server

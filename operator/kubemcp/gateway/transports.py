@@ -19,9 +19,11 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
 
 import kubemcp
+from kubemcp.gateway.auth_http import BearerAuth
 from kubemcp.gateway.body_check import JsonRpcBodyCheck
 from kubemcp.gateway.core import Gateway
 from kubemcp.gateway.observe.routes import observe_routes
+from kubemcp.gateway.principal import GatewayUser
 from kubemcp.gateway.replicas.router import ReplicaRouter
 from kubemcp.gateway.replicas.session_manager import ReplicatedSessionManager
 from kubemcp.gateway.replicas.setup import Replicas
@@ -42,6 +44,9 @@ async def serve_stdio(server: Server[Any]) -> None:
 
 def _health(gateway: Gateway, replicas: Replicas | None) -> Route:
     async def health(request: Request) -> Response:
+        # Unauthenticated callers (probes) learn only that the gateway is up; details need a token.
+        if gateway.access.authentication is not None and not isinstance(request.scope.get("user"), GatewayUser):
+            return JSONResponse({"status": "ok"})
         report: dict[str, Any] = {
             "status": "ok",
             "version": kubemcp.__version__,
@@ -110,10 +115,15 @@ def build_http_app(
         routes.append(Mount(MESSAGE_PATH, app=JsonRpcBodyCheck(sse.handle_post_message, settings.max_body_bytes)))
     app: Any = Starlette(routes=routes, lifespan=lifespan)
     if replicas is not None:
+        # Inside authentication: a request is authenticated before it is forwarded (and again by the owner).
         holds = manager.holds if isinstance(manager, ReplicatedSessionManager) else (lambda _: False)
         app = ReplicaRouter(app, ids=replicas.ids, peers=replicas.peers, holds=holds, sse_prefix=f"{MESSAGE_PATH}/")
+    authentication = gateway.access.authentication
     return HostOriginGuard(
-        app, bind_host=settings.host, allowed_hosts=settings.allowed_hosts, allowed_origins=settings.allowed_origins
+        app if authentication is None else BearerAuth(app, authentication),
+        bind_host=settings.host,
+        allowed_hosts=settings.allowed_hosts,
+        allowed_origins=settings.allowed_origins,
     )
 
 

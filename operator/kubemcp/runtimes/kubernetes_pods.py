@@ -26,6 +26,7 @@ from kubemcp.kube.pods import (
     LABEL_DIGEST,
     LABEL_ROLE,
     LABEL_SERVER,
+    SERVER_SERVICE_ACCOUNT,
     server_job,
     server_pod,
 )
@@ -174,7 +175,7 @@ class KubernetesRuntime:
                 ),
             )
         except KubeApiError as exc:
-            raise ServerUnavailableError(spec.name, f"cannot create its pod: {exc}") from exc
+            raise ServerUnavailableError(spec.name, f"cannot create its pod: {exc}{_hint(exc, namespace)}") from exc
         calls.mark("created")
         name = pod["metadata"]["name"]
         return name, self._pod_remover(namespace, name)
@@ -287,3 +288,14 @@ def _scheduled(pod: Obj) -> bool:
     """The scheduler has bound the Pod to a node."""
     conditions = pod.get("status", {}).get("conditions") or []
     return any(c.get("type") == "PodScheduled" and c.get("status") == "True" for c in conditions)
+
+
+def _hint(exc: KubeApiError, namespace: str) -> str:
+    """What to do when the namespace lacks the servers' service account (the operator makes it)."""
+    text = str(exc)
+    if f'serviceaccount "{SERVER_SERVICE_ACCOUNT}" not found' not in text:
+        return ""
+    return (
+        f"; the operator creates it in the namespaces it manages; without the operator run: "
+        f"kubectl create serviceaccount {SERVER_SERVICE_ACCOUNT} -n {namespace}"
+    )

@@ -83,7 +83,7 @@ class CallObserver:
                 yield call
             except MCPError as exc:
                 call.error_code = exc.error.code
-                if call.outcome != "denied":
+                if call.outcome == "ok":  # "denied", "forbidden", "secret_blocked" say why
                     call.outcome = "error"
                 tracing.failed(span, exc.error.message)
                 raise
@@ -157,5 +157,11 @@ class CallObserver:
         )
         if self.log_calls:
             logger.info(
-                "call %s -> %s/%s in %.1f ms (%s)", call.name, call.server, call.tool, duration_ms, call.outcome
+                "call %s -> %s/%s for %s in %.1f ms (%s)",
+                call.name,
+                call.server,
+                call.tool,
+                call.principal,
+                duration_ms,
+                call.outcome,
             )

@@ -1,8 +1,8 @@
 """`/metrics` (Prometheus), `/ui` (the status page) and `/ui/state` (what the page shows, as JSON).
 
 They are ordinary routes of the gateway's HTTP app, so whatever guards the app (Host/Origin checks,
-authentication) guards them too. `--metrics-port` serves `/metrics` alone on a second port for a
-Prometheus that has no credentials.
+authentication) guards them too; the page shows a caller what the authorization policy lets it use.
+`--metrics-port` serves `/metrics` alone on a second port for a Prometheus that has no credentials.
 """
 
 from __future__ import annotations
@@ -19,6 +19,8 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
 import kubemcp
+from kubemcp.gateway.authz import EVERYTHING
+from kubemcp.gateway.principal import LOCAL, Principal, acting_as, principal_of
 from kubemcp.telemetry.metrics import exposition
 
 if TYPE_CHECKING:
@@ -51,9 +53,15 @@ def _page() -> str:
     return resources.files("kubemcp.gateway.observe").joinpath("status_page.html").read_text(encoding="utf-8")
 
 
-async def state_of(gateway: Gateway, peers: Peers | None) -> dict[str, Any]:
-    """Servers and their state, tools, warm pools, sessions, replicas and the recent calls."""
-    listing = await gateway.listing(full=False)
+async def state_of(gateway: Gateway, peers: Peers | None, principal: Principal = LOCAL) -> dict[str, Any]:
+    """Servers and their state, tools, warm pools, sessions, replicas and the recent calls.
+
+    A caller the authorization policy limits sees only the servers and tools it may use and its own
+    calls; one allowed everything sees the whole gateway."""
+    grant = gateway.access.policy.grant(principal)[1]
+    everything = grant is EVERYTHING or (grant.default_allow and not grant.deny)
+    with acting_as(principal):
+        listing = await gateway.listing(full=False)
     tools: dict[str, list[str]] = {}
     for public, route in sorted(listing.tool_routes.items()):
         tools.setdefault(route.server, []).append(public)
@@ -81,7 +89,11 @@ async def state_of(gateway: Gateway, peers: Peers | None) -> dict[str, Any]:
                 "problem": failures.get(name),
             }
         )
-    for name, problems in sorted(gateway.refused.items()):
+    recent = gateway.recent.newest_first()
+    if not everything:
+        servers = [server for server in servers if server["tools"]]
+        recent = [call for call in recent if call.get("principal") == str(principal)]
+    for name, problems in sorted(gateway.refused.items() if everything else ()):
         servers.append(
             {
                 "name": name,
@@ -100,7 +112,7 @@ async def state_of(gateway: Gateway, peers: Peers | None) -> dict[str, Any]:
         "servers": servers,
         "sessions": gateway.notifier.count(),
         "replica": peers.report() if peers is not None else None,
-        "recent": gateway.recent.newest_first(),
+        "recent": recent,
     }
 
 
@@ -110,7 +122,8 @@ def observe_routes(gateway: Gateway, peers: Peers | None) -> list[Route]:
         return HTMLResponse(_page().replace(NONCE, nonce), headers=page_headers(nonce))
 
     async def state(request: Request) -> Response:
-        return JSONResponse(await state_of(gateway, peers), headers={"Cache-Control": "no-store"})
+        principal = principal_of(request, http=True) if gateway.settings.http else LOCAL
+        return JSONResponse(await state_of(gateway, peers, principal), headers={"Cache-Control": "no-store"})
 
     return [
         Route("/metrics", metrics, methods=["GET"]),

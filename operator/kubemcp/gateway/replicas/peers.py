@@ -14,7 +14,6 @@ from dataclasses import dataclass
 import anyio
 
 from kubemcp.kube.api import KubeApi
-from kubemcp.kube.client import KubeApiError, path_for
 
 logger = logging.getLogger(__name__)
 
@@ -71,6 +70,8 @@ class EndpointSlicePeers:
         self.peers = peers
 
     async def refresh(self) -> None:
+        from kubemcp.kube.client import path_for  # the API client only where replicas run in a cluster
+
         listed = await self.kube.list(
             path_for("discovery.k8s.io/v1", "endpointslices", self.namespace),
             label_selector=f"kubernetes.io/service-name={self.service}",
@@ -88,6 +89,8 @@ class EndpointSlicePeers:
         self.peers.update(ready, serving)
 
     async def follow(self) -> None:
+        from kubemcp.kube.client import KubeApiError
+
         while True:
             try:
                 await self.refresh()
