@@ -10,12 +10,12 @@ import pytest
 pytestmark = pytest.mark.cluster
 
 
-def _create(cluster: Any, namespace: str, options: dict[str, Any]) -> Any:
+def _create(cluster: Any, namespace: str, options: dict[str, Any], **spec: Any) -> Any:
     body = {
         "apiVersion": "kubemcp.dev/v1alpha1",
         "kind": "MCPGateway",
         "metadata": {"name": "options-check", "namespace": namespace},
-        "spec": {"options": options},
+        "spec": {"options": options, **spec},
     }
     return cluster.kubectl(
         "create", "--dry-run=server", "-n", namespace, "-f", "-", input=json.dumps(body), check=False
@@ -32,7 +32,8 @@ def test_the_api_server_validates_gateway_options(cluster: Any, namespace: str) 
         "metrics": {"port": 9464},
         "tracing": {"otlpEndpoint": "http://otel:4318"},
     }
-    accepted = _create(cluster, namespace, good)
+    prometheus = [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}]
+    accepted = _create(cluster, namespace, good, metricsAllowedFrom=prometheus)
     assert accepted.returncode == 0, accepted.stderr
     for options, message in (
         ({"interceptors": [{"when": "before", "type": "http", "target": "ftp://x"}]}, "http:// or https:// URL"),
@@ -45,3 +46,6 @@ def test_the_api_server_validates_gateway_options(cluster: Any, namespace: str) 
         refused = _create(cluster, namespace, options)
         assert refused.returncode != 0, options
         assert message in refused.stderr, refused.stderr
+    refused = _create(cluster, namespace, good, metricsAllowedFrom=[{"podSelector": {"matchLabels": 1}}])
+    assert refused.returncode != 0
+    assert "metricsAllowedFrom" in refused.stderr, refused.stderr
