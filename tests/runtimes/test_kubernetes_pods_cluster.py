@@ -184,7 +184,9 @@ def _metrics(gateway: Any) -> dict[tuple[Any, ...], float]:
     from prometheus_client.parser import text_string_to_metric_families
 
     found: dict[tuple[Any, ...], float] = {}
-    for family in text_string_to_metric_families(httpx2.get(f"{gateway.base}/metrics", headers=gateway.headers, timeout=10).text):
+    for family in text_string_to_metric_families(
+        httpx2.get(f"{gateway.base}/metrics", headers=gateway.headers, timeout=10).text
+    ):
         for sample in family.samples:
             found[(sample.name, *sorted(sample.labels.items()))] = sample.value
     return found
