@@ -138,6 +138,10 @@ async def test_every_request_of_a_2025_session_is_answered_by_any_replica(replic
     assert owner["forwarded"] == 0  # it holds the session: nothing to pass on
     assert all(other["forwarded"] >= 8 for other in others), others  # every request they got went to the owner
     assert all(report["adopted"] == 0 for report in (owner, *others))
+    for port, report in zip(replicas.ports, (owner, *others), strict=True):  # the same counts on /metrics
+        scraped = httpx2.get(f"http://127.0.0.1:{port}/metrics", headers=bearer(replicas.token), timeout=10).text
+        assert f"kubemcp_replica_forwarded_total {float(report['forwarded'])}" in scraped
+        assert "kubemcp_replica_adopted_total 0.0" in scraped
 
 
 async def test_a_per_session_server_is_one_instance_whichever_replica_is_reached(replicas: Replicas) -> None:

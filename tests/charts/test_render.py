@@ -180,6 +180,14 @@ def test_every_value_is_used_by_a_template(helm: Path) -> None:
         "gateway.serverSelector.matchLabels.team": "a",
         "gateway.resources.requests.cpu": "75m", "gateway.resources.requests.memory": "99Mi",
         "gateway.resources.limits.cpu": "2", "gateway.resources.limits.memory": "600Mi",
+        "gateway.metricsPort": "9464", "gateway.metricsAllowedFrom[0].podSelector.matchLabels.app": "prometheus",
+        "gateway.otlpEndpoint": "http://otel:4318",
+        # (a comma sets another value with it: these only render with their feature on)
+        "metrics.serviceMonitor.enabled": "true",
+        "metrics.serviceMonitor.interval": "15s,metrics.serviceMonitor.enabled=true",
+        "metrics.serviceMonitor.labels.release": "prom,metrics.serviceMonitor.enabled=true",
+        "metrics.dashboard.enabled": "true",
+        "metrics.dashboard.labels.grafana_dashboard": "kubemcp,metrics.dashboard.enabled=true",
         "gateway.auth.allowUnauthenticated": "true", "gateway.authorization.default": "allow",
         "gateway.secretScan": "redact", "gateway.allowedFrom[0].podSelector.matchLabels.role": "client",
     }  # fmt: skip

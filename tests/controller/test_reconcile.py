@@ -322,3 +322,17 @@ async def test_one_periodic_pass_reconciles_everything(
     assert len(kube.under(f"/api/v1/namespaces/{NS}/pods")) == 1
     for obj in kube.objects.values():
         assert not obj["metadata"].get("finalizers")
+
+
+async def test_a_metrics_port_gets_its_own_service_that_goes_with_it(kube: FakeKube, ctl: Controller) -> None:
+    metrics_service = f"/api/v1/namespaces/{NS}/services/mcp-kubemcp-metrics"
+    put(kube, kinds.GATEWAYS, gateway("mcp", serviceType="NodePort", options={"metrics": {"port": 9464}}))
+    await reconcile_gateway(ctl, NS, "mcp")
+    scrape = kube.objects[metrics_service]
+    assert scrape["spec"]["type"] == "ClusterIP"
+    assert [port["port"] for port in scrape["spec"]["ports"]] == [9464]
+    mcp = kube.objects[f"/api/v1/namespaces/{NS}/services/mcp"]
+    assert [port["name"] for port in mcp["spec"]["ports"]] == ["mcp"]  # the NodePort Service has no metrics port
+    put(kube, kinds.GATEWAYS, gateway("mcp", serviceType="NodePort"))
+    await reconcile_gateway(ctl, NS, "mcp")
+    assert metrics_service not in kube.objects

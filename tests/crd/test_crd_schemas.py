@@ -8,6 +8,8 @@ import jsonschema
 import pytest
 from crd.schemas import CRDS, MODELS, crds, example_objects, root_schema, validate_with_crd
 from kubemcp.crd.models import API_VERSION, MCPCatalogSpec
+from kubemcp.crd.schema import openapi_schema
+from pydantic import BaseModel, Field
 
 SHORT_NAMES = {"MCPCatalog": {"mcpcat"}, "MCPServer": {"mcps", "mcpsrv"}, "MCPGateway": {"mcpgw"}}
 
@@ -150,3 +152,19 @@ def test_the_crd_schema_rejects_what_the_models_reject() -> None:
         validate_with_crd(bad_env)
     with pytest.raises(ValueError, match="1BAD"):
         MCPCatalogSpec.model_validate(bad_env["spec"]).entries["a"].to_catalog_entry()
+
+
+def test_a_fractional_bound_of_a_number_is_also_a_cel_rule() -> None:
+    """The API server cuts a bound to a whole number for a whole-number value (0 passed `minimum: 0.1`
+    on the real cluster); the generated rule checks the bound as written."""
+
+    class Timed(BaseModel):
+        seconds: float = Field(ge=0.1, le=2.5)
+        whole: float = Field(ge=1, le=10)
+
+    properties = openapi_schema(Timed)["properties"]
+    assert properties["seconds"]["x-kubernetes-validations"] == [
+        {"rule": "self >= 0.1", "message": "must be at least 0.1"},
+        {"rule": "self <= 2.5", "message": "must be at most 2.5"},
+    ]
+    assert "x-kubernetes-validations" not in properties["whole"]

@@ -1,7 +1,7 @@
 """A test MCP server (stdio) whose tools expose what the gateway did to it.
 
 `python probe_server.py [NAME]` serves tools `whoami`, `env`, `env_sha256`, `print_env`, `env_names`,
-`crash`, `progress`, `log`, `sleep`, `fetch`, `echo` and, to test name collisions, `shared`.
+`crash`, `progress`, `log`, `sleep`, `fetch`, `echo`, `trace_meta` and, to test name collisions, `shared`.
 """
 
 from __future__ import annotations
@@ -111,6 +111,13 @@ async def fetch(url: str, timeout: float = 3.0) -> dict[str, object]:
 def echo(text: str) -> str:
     """Echo text back."""
     return text
+
+
+@server.tool()
+def trace_meta(ctx: Context) -> dict[str, object]:
+    """The trace context in this request's `_meta`: what the gateway passed on."""
+    meta = ctx.request_context.meta or {}
+    return {key: value for key, value in meta.items() if key in ("traceparent", "tracestate")}
 
 
 @server.tool()

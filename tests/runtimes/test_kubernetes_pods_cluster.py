@@ -97,6 +97,14 @@ async def test_each_call_runs_in_its_own_pod_that_is_gone_after(
         assert tool_value(await client.call_tool("env", {"name": "PROBE_TOKEN"})) == SECRET
     assert await _until(lambda: _pods(cluster, namespace, selector) == [])
     assert SECRET not in gateway.log
+    # each call's Pod went through every start phase, timed; the audit record names the Pod that answered
+    scraped = _metrics(gateway)
+    for phase in ("created", "scheduled", "running", "attached", "initialized"):
+        assert (
+            scraped.get(("kubemcp_instance_start_phase_seconds_count", ("phase", phase), ("server", "probe")), 0) >= 4
+        )
+    audit = [json.loads(line) for line in gateway.log.splitlines() if line.startswith('{"time"')]
+    assert any(record["instance"] == f"pod {first['hostname']}" for record in audit)
 
 
 async def test_job_per_call_cleans_up(cluster: Any, namespace: str, cluster_gateway: Any) -> None:
@@ -166,6 +174,22 @@ async def test_warm_pool_pods_are_claimed(
     async with gateway.client() as client:
         served = tool_value(await client.call_tool("whoami", {}))
     assert served["hostname"] in names  # a pre-started Pod answered
+    scraped = _metrics(gateway)
+    assert scraped[("kubemcp_warm_pool_takes_total", ("result", "hit"), ("server", "probe"))] == 1
+    assert scraped[("kubemcp_instance_start_phase_seconds_count", ("phase", "claimed"), ("server", "probe"))] >= 2
+
+
+def _metrics(gateway: Any) -> dict[tuple[Any, ...], float]:
+    import httpx2
+    from prometheus_client.parser import text_string_to_metric_families
+
+    found: dict[tuple[Any, ...], float] = {}
+    for family in text_string_to_metric_families(
+        httpx2.get(f"{gateway.base}/metrics", headers=gateway.headers, timeout=10).text
+    ):
+        for sample in family.samples:
+            found[(sample.name, *sorted(sample.labels.items()))] = sample.value
+    return found
 
 
 async def test_per_session_and_long_lived_pods(cluster: Any, namespace: str, cluster_gateway: Any) -> None:

@@ -85,3 +85,8 @@ runAsGroup: 1000
     resources: ["roles", "rolebindings"]
     verbs: ["create", "delete", "get", "list", "watch", "patch", "update"]
 {{- end -}}
+
+{{/* The gateway's metrics port: gateway.metricsPort, or 9464 when a ServiceMonitor scrapes it; empty: none. */}}
+{{- define "kubemcp.gatewayMetricsPort" -}}
+{{- if .Values.gateway.metricsPort }}{{ .Values.gateway.metricsPort }}{{ else if .Values.metrics.serviceMonitor.enabled }}9464{{ end }}
+{{- end }}

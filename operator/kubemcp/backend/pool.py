@@ -107,6 +107,13 @@ class BackendPool:
     def resident_names(self) -> list[str]:
         return sorted({name for name, _ in self._residents})
 
+    def resident_counts(self) -> dict[str, int]:
+        """Per server, how many resident instances run (several for per-session servers)."""
+        counts: dict[str, int] = {}
+        for name, _ in self._residents:
+            counts[name] = counts.get(name, 0) + 1
+        return counts
+
     async def call(self, spec: ServerSpec, operation: Operation[T], hooks: CallHooks | None = None) -> T:
         """Run `operation` against an instance of `spec`; failures are `ServerError`s naming it."""
         try:

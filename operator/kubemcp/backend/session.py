@@ -4,7 +4,7 @@ failures turned into `ServerError`s that name the server."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from types import TracebackType
 from typing import TypeVar
 
@@ -21,6 +21,7 @@ from kubemcp.errors import ServerCrashedError, ServerError, ServerUnavailableErr
 from kubemcp.model.link import BackendLink
 from kubemcp.model.runtime import Runtime
 from kubemcp.model.spec import ServerSpec
+from kubemcp.telemetry import calls, tracing
 
 T = TypeVar("T")
 CLOSED = (anyio.BrokenResourceError, anyio.ClosedResourceError, anyio.EndOfStream)
@@ -52,8 +53,15 @@ class Sessions:
 
     @asynccontextmanager
     async def open(self, spec: ServerSpec, on_log: LogSink | None = None) -> AsyncIterator[tuple[Client, BackendLink]]:
-        """Start one instance and complete the MCP handshake with it."""
-        async with self.runtime.connect(spec) as link:
+        """Start one instance and complete the MCP handshake with it (each step timed and traced)."""
+        phases = calls.StartPhases(spec.name)
+        async with AsyncExitStack() as stack:
+            try:
+                with tracing.span("kubemcp.instance.start", {"kubemcp.server": spec.name}), calls.starting(phases):
+                    link = await stack.enter_async_context(self.runtime.connect(spec))
+            except BaseException:
+                phases.finished(ok=False)
+                raise
             client = Client(
                 _FixedStreams(link.streams),
                 mode=self._modes.get(spec.digest, "auto"),
@@ -65,17 +73,21 @@ class Sessions:
             )
             entered = False
             try:
-                async with client:
-                    entered = True
-                    # A handshake-era server is pinned to "legacy" to skip the discover probe next time;
-                    # a modern one stays on "auto", whose discover request is its first exchange anyway
-                    # and carries the capabilities a pinned version would lack.
-                    legacy = client.protocol_version not in MODERN_PROTOCOL_VERSIONS
-                    self._modes[spec.digest] = "legacy" if legacy else "auto"
-                    yield client, link
+                with tracing.span("kubemcp.handshake", {"kubemcp.server": spec.name}):
+                    await stack.enter_async_context(client)
+                entered = True
+                phases.mark("initialized")
+                phases.finished(ok=True)
+                # A handshake-era server is pinned to "legacy" to skip the discover probe next time;
+                # a modern one stays on "auto", whose discover request is its first exchange anyway
+                # and carries the capabilities a pinned version would lack.
+                legacy = client.protocol_version not in MODERN_PROTOCOL_VERSIONS
+                self._modes[spec.digest] = "legacy" if legacy else "auto"
+                yield client, link
             except Exception as exc:
                 if entered:
                     raise
+                phases.finished(ok=False)
                 cause = single_cause(exc) if isinstance(exc, BaseExceptionGroup) else exc
                 if isinstance(cause, ServerError):
                     raise cause from exc
@@ -90,8 +102,10 @@ class Sessions:
 
 async def guarded(spec: ServerSpec, link: BackendLink, pending: Awaitable[T]) -> T:
     """Await a request to an instance; its connection ending midway is a `ServerCrashedError`."""
+    calls.note_instance(link.label)
     try:
-        return await pending
+        with tracing.span("kubemcp.backend.call", {"kubemcp.server": spec.name, "kubemcp.instance": link.label or ""}):
+            return await pending
     except MCPError as exc:
         if exc.error.code == types.CONNECTION_CLOSED:
             raise ServerCrashedError(

@@ -22,6 +22,7 @@ from kubemcp.backend.session import Sessions
 from kubemcp.errors import ServerError
 from kubemcp.model.link import BackendLink
 from kubemcp.model.spec import ServerSpec
+from kubemcp.telemetry import calls
 
 logger = logging.getLogger(__name__)
 
@@ -55,6 +56,7 @@ class WarmSet:
 
     def take(self) -> Prepared | None:
         prepared = self.ready.popleft() if self.ready else None
+        calls.note_warm(self.spec.name, hit=prepared is not None)
         self.refill()
         return prepared
 

@@ -14,6 +14,7 @@ from kubemcp.errors import SettingsError
 from kubemcp.files.secrets import read_secrets
 from kubemcp.gateway.settings import GatewaySettings
 from kubemcp.logs import setup_logging
+from kubemcp.model.gateway_options import InterceptorOption
 from kubemcp.validation import one_line
 
 
@@ -54,7 +55,9 @@ def register(commands: Any) -> None:
     )
     run.add_argument("--prefix-tools", action="store_true", help="serve every tool as <server>__<tool>")
     run.add_argument("--dry-run", action="store_true", help="load everything, list what would be served, exit")
-    run.add_argument("--log-calls", action="store_true", help="log every tool call")
+    run.add_argument(
+        "--log-calls", action="store_true", help="a log line per tool call (the audit record is on anyway)"
+    )
     run.add_argument("--debug", action="store_true", help="debug logging (also DEBUG=1 or LOG_LEVEL=debug)")
     run.add_argument("--log-format", choices=["text", "json"], default="text")
     run.add_argument("--no-watch", action="store_true", help="do not reload when the files change")
@@ -67,6 +70,27 @@ def register(commands: Any) -> None:
     run.add_argument("--allowed-host", action="append", default=[], metavar="HOST[:PORT|:*]")
     run.add_argument("--allowed-origin", action="append", default=[], metavar="ORIGIN")
     run.add_argument("--max-body-bytes", type=int, default=default("max_body_bytes"))
+    observe = run.add_argument_group("observability and interceptors (README: Observability)")
+    observe.add_argument(
+        "--no-audit", action="store_true", help="no audit record per tool call (default: one JSON line on stderr)"
+    )
+    observe.add_argument("--audit-file", type=Path, metavar="FILE", help="also append audit records here (0600)")
+    observe.add_argument(
+        "--interceptor",
+        action="append",
+        default=[],
+        metavar="WHEN:TYPE:TARGET",
+        help="before|after : exec|http : command or URL, e.g. before:exec:/path/to/cmd (repeatable, in order)",
+    )
+    observe.add_argument(
+        "--otlp-endpoint", metavar="URL", help="send traces over OTLP/HTTP (default $OTEL_EXPORTER_OTLP_ENDPOINT)"
+    )
+    observe.add_argument(
+        "--metrics-port", type=int, metavar="PORT", help="also serve /metrics alone on this port, unauthenticated"
+    )
+    observe.add_argument(
+        "--options", type=Path, metavar="FILE", help="gateway.yaml: options applied now and whenever the file changes"
+    )
     local = run.add_argument_group("local containers (image entries without a 'process' form)")
     local.add_argument(
         "--engine", metavar="URL", help="container engine (default $DOCKER_HOST, then well-known sockets)"
@@ -174,6 +198,12 @@ def settings_from(args: argparse.Namespace) -> GatewaySettings:
         "advertise": args.advertise,
         "peers": args.peer,
         "peers_service": args.peers_service,
+        "audit": not args.no_audit,
+        "audit_file": args.audit_file,
+        "interceptors": [_interceptor(text) for text in args.interceptor],
+        "otlp_endpoint": args.otlp_endpoint,
+        "metrics_port": args.metrics_port,
+        "options_file": args.options,
         "allow_unauthenticated": args.allow_unauthenticated,
         "tokens_file": args.tokens_file,
         "tokens_dir": args.tokens_dir,
@@ -190,6 +220,17 @@ def settings_from(args: argparse.Namespace) -> GatewaySettings:
         return GatewaySettings.with_defaults(**values)
     except ValidationError as exc:
         raise SettingsError(one_line(exc, root="settings")) from None
+
+
+def _interceptor(text: str) -> InterceptorOption:
+    from pydantic import ValidationError
+
+    try:
+        return InterceptorOption.parse(text)
+    except ValidationError as exc:
+        raise SettingsError(f"--interceptor {text}: {one_line(exc, root='interceptor')}") from None
+    except ValueError as exc:
+        raise SettingsError(f"--{exc}") from None
 
 
 def _run(args: argparse.Namespace) -> int:

@@ -19,6 +19,7 @@ from kubemcp.controller.context import Controller
 from kubemcp.controller.mcpcatalog import reconcile_catalog, reconcile_users
 from kubemcp.controller.mcpgateway import reconcile_gateway, reconcile_gateways_in
 from kubemcp.controller.mcpserver import reconcile_server, server_removed
+from kubemcp.controller.metrics import reconciled
 from kubemcp.controller.options import OperatorOptions
 from kubemcp.controller.resync import resync_forever
 from kubemcp.crd.models import GROUP
@@ -49,10 +50,11 @@ def controller(memo: Any) -> Controller:
     return ctl
 
 
-async def _guarded(what: str, work: Any) -> None:
-    """Run one reconcile; API trouble is logged and left to the next pass."""
+async def _guarded(plural: str, what: str, work: Any) -> None:
+    """Run one reconcile (counted and timed by kind); API trouble is logged and left to the next pass."""
+    kind = kinds.KIND_OF[plural]
     try:
-        await work
+        await reconciled(kind, "event", work)
     except KubeApiError as exc:
         logger.warning("%s: %s (retried by the next pass)", what, exc)
 
@@ -94,9 +96,9 @@ def register(registry: kopf.OperatorRegistry, options: OperatorOptions, config: 
     async def catalog_event(type: str, namespace: str | None, name: str, memo: Any, **_: Any) -> None:
         ctl, ns = controller(memo), namespace or ""
         if type == "DELETED":
-            await _guarded(f"catalog {ns}/{name}", reconcile_users(ctl, ns, name))
+            await _guarded(kinds.CATALOGS, f"catalog {ns}/{name}", reconcile_users(ctl, ns, name))
         else:
-            await _guarded(f"catalog {ns}/{name}", reconcile_catalog(ctl, ns, name))
+            await _guarded(kinds.CATALOGS, f"catalog {ns}/{name}", reconcile_catalog(ctl, ns, name))
 
     # -- MCPServer ---------------------------------------------------------------------------
 
@@ -106,9 +108,9 @@ def register(registry: kopf.OperatorRegistry, options: OperatorOptions, config: 
     ) -> None:
         ctl, ns = controller(memo), namespace or ""
         if type == "DELETED":
-            await _guarded(f"server {ns}/{name}", server_removed(ctl, ns, name))
+            await _guarded(kinds.SERVERS, f"server {ns}/{name}", server_removed(ctl, ns, name))
             return
-        await _guarded(f"server {ns}/{name}", reconcile_server(ctl, ns, name))
+        await _guarded(kinds.SERVERS, f"server {ns}/{name}", reconcile_server(ctl, ns, name))
         if ctl.labels_changed(ns, name, dict(labels)) and type is not None:  # which gateways select it
             await reconcile_gateways_in(ctl, ns)
 
@@ -118,7 +120,7 @@ def register(registry: kopf.OperatorRegistry, options: OperatorOptions, config: 
     async def pool_claimed(type: str, labels: Mapping[str, str], namespace: str | None, memo: Any, **_: Any) -> None:
         if type == "MODIFIED":  # a gateway claimed a warm Pod: refill the pool now
             ns, server = namespace or "", labels[LABEL_SERVER]
-            await _guarded(f"server {ns}/{server}", reconcile_server(controller(memo), ns, server))
+            await _guarded(kinds.SERVERS, f"server {ns}/{server}", reconcile_server(controller(memo), ns, server))
 
     # -- MCPGateway --------------------------------------------------------------------------
 
@@ -126,4 +128,4 @@ def register(registry: kopf.OperatorRegistry, options: OperatorOptions, config: 
     async def gateway_event(type: str, namespace: str | None, name: str, memo: Any, **_: Any) -> None:
         ns = namespace or ""
         if type != "DELETED":
-            await _guarded(f"gateway {ns}/{name}", reconcile_gateway(controller(memo), ns, name))
+            await _guarded(kinds.GATEWAYS, f"gateway {ns}/{name}", reconcile_gateway(controller(memo), ns, name))

@@ -132,6 +132,8 @@ def desired_objects(
     elsewhere = [ns for ns in namespaces if ns != names.namespace]
     budget = [objects.disruption_budget(names, owner)] if spec.replicas >= 2 else []
     ingress = [objects.ingress_policy(names, owner, spec)] if spec.allowed_from is not None else []
+    port = objects.metrics_port(spec)
+    scrape = [objects.metrics_service(names, owner, port)] if port is not None else []
     return [
         objects.service_account(names, owner),
         objects.role(names, owner),
@@ -140,6 +142,7 @@ def desired_objects(
         objects.configmap(names, owner, files),
         objects.deployment(names, owner, spec, image),
         objects.service(names, owner, spec),
+        *scrape,
         *budget,
         *ingress,
     ]
@@ -177,8 +180,10 @@ async def ensure_tokens(ctl: Controller, names: objects.Names, owner: Obj) -> No
 
 async def remove_unused(ctl: Controller, names: objects.Names, spec: MCPGatewaySpec) -> None:
     """Objects the spec no longer asks for: a PodDisruptionBudget for one replica (it would block every node
-    drain), an ingress policy once `allowedFrom` is gone."""
+    drain), an ingress policy once `allowedFrom` is gone, the metrics Service once the metrics port is."""
     unused = []
+    if objects.metrics_port(spec) is None:
+        unused.append(path_for("v1", "services", names.namespace, names.metrics_service))
     if spec.replicas < 2:
         unused.append(path_for("policy/v1", "poddisruptionbudgets", names.namespace, names.disruption_budget))
     if spec.allowed_from is None:
@@ -234,7 +239,7 @@ async def _reconcile(ctl: Controller, namespace: str, name: str) -> None:
     chosen, dropped = select_unique(served, namespace)
     problems += [f"{item} is not served: its name is taken" for item in dropped]
     image = spec.image or ctl.options.gateway_image
-    files = render_files(name, chosen, spec.authorization)
+    files = render_files(name, chosen, spec.authorization, spec.options)
     bodies = desired_objects(names, owner, spec, namespaces, files, image)
     owner_labels = {kinds.LABEL_OWNER_GATEWAY: name, kinds.LABEL_OWNER_NAMESPACE: namespace}
     ctl.rbac_namespaces.update(ns for ns in namespaces if ns != namespace)

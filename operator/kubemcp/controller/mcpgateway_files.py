@@ -1,4 +1,6 @@
-"""The files an MCPGateway's ConfigMap carries: `catalog.yaml`, `registry.yaml` and `config.yaml`.
+"""The files an MCPGateway's ConfigMap carries: `catalog.yaml`, `registry.yaml`, `config.yaml` and
+`gateway.yaml` (its `spec.options` the gateway applies without a restart; metrics and tracing, which
+need one, become the Deployment's arguments instead).
 
 The gateway (`kubemcp gateway run --from-configmap`) loads them exactly like local files. Output
 is deterministic (sorted), so an unchanged set of servers renders the same bytes and applying the
@@ -15,6 +17,7 @@ import yaml
 from kubemcp.controller.resolve import Resolved
 from kubemcp.files.authz_policy import AuthzPolicy
 from kubemcp.model.entry import CatalogEntry, Discovered
+from kubemcp.model.gateway_options import GatewayOptions
 from kubemcp.model.names import unique_by_name
 
 Obj = dict[str, Any]
@@ -54,7 +57,22 @@ def _dump(data: Any) -> str:
     return yaml.safe_dump(data, sort_keys=True, default_flow_style=False, allow_unicode=True)
 
 
-def render_files(gateway: str, servers: list[ServedServer], authz: AuthzPolicy | None = None) -> dict[str, str]:
+RESTART_OPTIONS = {"metrics", "tracing"}
+
+
+def options_file(options: GatewayOptions | None) -> str:
+    """`gateway.yaml`: the options that apply without a restart (an empty mapping when none are set)."""
+    if options is None:
+        return _dump({})
+    return _dump(options.model_dump(mode="json", by_alias=True, exclude_none=True, exclude=RESTART_OPTIONS))
+
+
+def render_files(
+    gateway: str,
+    servers: list[ServedServer],
+    authz: AuthzPolicy | None = None,
+    options: GatewayOptions | None = None,
+) -> dict[str, str]:
     ordered = sorted(servers, key=lambda s: s.name)
     catalog = {
         "version": 2,
@@ -64,7 +82,12 @@ def render_files(gateway: str, servers: list[ServedServer], authz: AuthzPolicy |
     }
     registry = {"registry": {server.name: {"ref": ""} for server in ordered}}
     config = {server.name: server.config for server in ordered if server.config}
-    files = {"catalog.yaml": _dump(catalog), "registry.yaml": _dump(registry), "config.yaml": _dump(config)}
+    files = {
+        "catalog.yaml": _dump(catalog),
+        "registry.yaml": _dump(registry),
+        "config.yaml": _dump(config),
+        "gateway.yaml": options_file(options),
+    }
     if authz is not None:  # without it the gateway lets every authenticated caller use everything
         files["authz.yaml"] = _dump(authz.model_dump(mode="json", exclude_defaults=False))
     return files

@@ -73,6 +73,10 @@ class Names:
     def disruption_budget(self) -> str:
         return self.gateway
 
+    @property
+    def metrics_service(self) -> str:
+        return f"{self.gateway}-kubemcp-metrics"[:253]
+
     def endpoint(self, port: int) -> str:
         return f"{self.service}.{self.namespace}.svc:{port}"
 
@@ -233,10 +237,17 @@ def auth_volumes(names: Names, spec: MCPGatewaySpec) -> list[tuple[Obj, str]]:
 
 
 def ingress_policy(names: Names, owner: Obj, spec: MCPGatewaySpec) -> Obj:
-    """Only `allowedFrom`, and the gateway's own replicas (they forward sessions to each other), may connect."""
+    """Only `allowedFrom`, and the gateway's own replicas (they forward sessions to each other), may connect;
+    only `metricsAllowedFrom` (a Prometheus) may reach the metrics port, and nobody when it is unset."""
     peers: list[Obj] = [{"podSelector": {"matchLabels": selector_labels(names)}}]
     for peer in spec.allowed_from or []:
         peers.append(peer.model_dump(mode="json", by_alias=True, exclude_none=True))
+    rules: list[Obj] = [{"from": peers, "ports": [{"protocol": "TCP", "port": spec.port}]}]
+    if (port := metrics_port(spec)) is not None and spec.metrics_allowed_from:
+        scrapers = [
+            peer.model_dump(mode="json", by_alias=True, exclude_none=True) for peer in spec.metrics_allowed_from
+        ]
+        rules.append({"from": scrapers, "ports": [{"protocol": "TCP", "port": port}]})
     return {
         "apiVersion": "networking.k8s.io/v1",
         "kind": "NetworkPolicy",
@@ -244,7 +255,7 @@ def ingress_policy(names: Names, owner: Obj, spec: MCPGatewaySpec) -> Obj:
         "spec": {
             "podSelector": {"matchLabels": selector_labels(names)},
             "policyTypes": ["Ingress"],
-            "ingress": [{"from": peers, "ports": [{"protocol": "TCP", "port": spec.port}]}],
+            "ingress": rules,
         },
     }
 
@@ -260,6 +271,26 @@ def disruption_budget(names: Names, owner: Obj) -> Obj:
 
 
 def gateway_args(names: Names, spec: MCPGatewaySpec) -> list[str]:
+    return [*_base_args(names, spec), *_restart_option_args(spec)]
+
+
+def _restart_option_args(spec: MCPGatewaySpec) -> list[str]:
+    """Options read at start: changing them changes the Pod template, so the replicas roll."""
+    options = spec.options
+    args: list[str] = []
+    if options is not None and options.tracing is not None and options.tracing.otlp_endpoint:
+        args += ["--otlp-endpoint", options.tracing.otlp_endpoint]
+    if metrics_port(spec) is not None:
+        args += ["--metrics-port", str(metrics_port(spec))]
+    return args
+
+
+def metrics_port(spec: MCPGatewaySpec) -> int | None:
+    options = spec.options
+    return options.metrics.port if options is not None and options.metrics is not None else None
+
+
+def _base_args(names: Names, spec: MCPGatewaySpec) -> list[str]:
     return [
         "gateway",
         "run",
@@ -291,7 +322,10 @@ def deployment(names: Names, owner: Obj, spec: MCPGatewaySpec, image: str) -> Ob
         "image": image,
         "command": ["kubemcp"],
         "args": gateway_args(names, spec),
-        "ports": [{"name": "mcp", "containerPort": spec.port, "protocol": "TCP"}],
+        "ports": [
+            {"name": "mcp", "containerPort": spec.port, "protocol": "TCP"},
+            *([{"name": "metrics", "containerPort": port, "protocol": "TCP"}] if (port := metrics_port(spec)) else []),
+        ],
         "env": [
             {"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
             {"name": "POD_UID", "valueFrom": {"fieldRef": {"fieldPath": "metadata.uid"}}},
@@ -390,5 +424,22 @@ def service(names: Names, owner: Obj, spec: MCPGatewaySpec) -> Obj:
             "type": spec.service_type,
             "selector": selector_labels(names),
             "ports": [port],
+        },
+    }
+
+
+def metrics_service(names: Names, owner: Obj, port: int) -> Obj:
+    """The metrics port on a Service of its own, always ClusterIP: a NodePort or LoadBalancer MCP Service
+    never exposes the port that needs no token. A ServiceMonitor selects it by its component label."""
+    metadata = _metadata(names, names.metrics_service, owner)
+    metadata["labels"]["app.kubernetes.io/component"] = "metrics"
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": metadata,
+        "spec": {
+            "type": "ClusterIP",
+            "selector": selector_labels(names),
+            "ports": [{"name": "metrics", "port": port, "targetPort": "metrics", "protocol": "TCP"}],
         },
     }

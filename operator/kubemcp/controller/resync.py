@@ -17,6 +17,7 @@ from kubemcp.controller.context import Controller
 from kubemcp.controller.mcpcatalog import reconcile_catalog
 from kubemcp.controller.mcpgateway import reconcile_gateway
 from kubemcp.controller.mcpserver import reconcile_server
+from kubemcp.controller.metrics import RESYNC_SECONDS, reconciled
 from kubemcp.kube.client import KubeApiError, NotFoundError, path_for
 
 logger = logging.getLogger(__name__)
@@ -36,7 +37,7 @@ async def _each(ctl: Controller, plural: str, work: Callable[[Controller, str, s
     async def one(namespace: str, name: str) -> None:
         async with limit:
             try:
-                await work(ctl, namespace, name)
+                await reconciled(kinds.KIND_OF[plural], "resync", work(ctl, namespace, name))
             except KubeApiError as exc:
                 logger.warning("%s %s/%s: %s (retried by the next pass)", kinds.KIND_OF[plural], namespace, name, exc)
 
@@ -100,7 +101,8 @@ async def resync_forever(ctl: Controller) -> None:
     while True:
         await asyncio.sleep(ctl.options.interval)
         try:
-            await resync_once(ctl, catalogs=passes % 3 == 0)
+            with RESYNC_SECONDS.time():
+                await resync_once(ctl, catalogs=passes % 3 == 0)
         except Exception:  # one bad pass must not end the loop
             logger.exception("reconcile pass failed")
         passes += 1

@@ -21,6 +21,7 @@ from aiohttp import web
 
 from kubemcp.controller.kopf_handlers import register
 from kubemcp.controller.leadership import Leadership
+from kubemcp.controller.metrics import CONTENT_TYPE, LEADING, exposition
 from kubemcp.controller.options import OperatorOptions
 from kubemcp.kube.client import KubeClient
 from kubemcp.kube.config import KubeConfig, load_config
@@ -107,11 +108,17 @@ async def _probes(url: str | None, leadership: Callable[[], Leadership | None]) 
         current = leadership()
         return web.json_response({"status": "ok", "leading": current is None or current.leading})
 
+    async def metrics(request: web.Request) -> web.Response:
+        current = leadership()
+        LEADING.set(1 if current is None or current.leading else 0)
+        return web.Response(body=exposition(), headers={"Content-Type": CONTENT_TYPE})
+
     app = web.Application()
     app.router.add_get(where.path or "/healthz", health)
+    app.router.add_get("/metrics", metrics)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
-    site = web.TCPSite(runner, where.hostname or "0.0.0.0", where.port or 8080)
+    site = web.TCPSite(runner, where.hostname or "0.0.0.0", 8080 if where.port is None else where.port)
     await site.start()
     try:
         yield

@@ -16,6 +16,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 from kubemcp.files.authz_policy import AuthzPolicy
 from kubemcp.model import fields as f
 from kubemcp.model.entry import CatalogEntry
+from kubemcp.model.gateway_options import GatewayOptions
 from kubemcp.model.mounts import Mount
 from kubemcp.model.names import SERVER_NAME_PATTERN
 from kubemcp.validation import dotted, one_line
@@ -412,6 +413,11 @@ class MCPGatewaySpec(_Spec):
     )
     image_pull_policy: PullPolicy | None = Field(default=None, alias="imagePullPolicy")
     resources: ResourcesSpec | None = None
+    options: GatewayOptions | None = Field(
+        default=None,
+        description="The gateway's options: tool filters, audit and call logging, interceptors, limits (applied "
+        "without a restart) and metrics and tracing (applied by rolling the replicas).",
+    )
     auth: AuthSpec | None = None
     authorization: AuthzPolicy | None = Field(
         default=None, description="Which servers and tools each principal may list and call (default: all)."
@@ -422,6 +428,13 @@ class MCPGatewaySpec(_Spec):
         max_length=32,
         description="Who may connect to the gateway (a NetworkPolicy; its own replicas always may). "
         "Unset: anyone who can reach its Service (each caller still needs a credential).",
+    )
+    metrics_allowed_from: list[PeerSpec] | None = Field(
+        default=None,
+        alias="metricsAllowedFrom",
+        max_length=32,
+        description="Who may reach options.metrics.port (a Prometheus) when allowedFrom limits who may connect; "
+        "unset: nobody.",
     )
     secret_scan: Literal["block", "redact", "off"] = Field(
         default="block",

@@ -85,7 +85,22 @@ def _convert(node: Schema, defs: dict[str, Schema]) -> Schema:
     if kind == "array" and "items" in node:
         out["items"] = _convert(node["items"], defs)
     out.update(_markers(node))
+    if kind == "number":
+        out.update(_fractional_bounds(out))
     return out
+
+
+def _fractional_bounds(out: Schema) -> Schema:
+    """The API server checks a whole-number value against a bound cut to a whole number (0 passes
+    `minimum: 0.1`); a CEL rule checks such a bound as written."""
+    rules = [
+        {"rule": f"self {op} {bound}", "message": f"must be {word} {bound}"}
+        for key, op, word in (("minimum", ">=", "at least"), ("maximum", "<=", "at most"))
+        if isinstance(bound := out.get(key), float) and not bound.is_integer()
+    ]
+    if not rules:
+        return {}
+    return {"x-kubernetes-validations": [*out.get("x-kubernetes-validations", []), *rules]}
 
 
 def _markers(node: Schema) -> Schema:

@@ -13,14 +13,18 @@ from typing import Any, TextIO
 
 import anyio
 
+import kubemcp
 from kubemcp.gateway.core import Gateway
 from kubemcp.gateway.mcp_handlers import build_server
+from kubemcp.gateway.observe.metrics_port import serve_metrics
+from kubemcp.gateway.observe.state_metrics import GatewayState, registered
 from kubemcp.gateway.replicas.setup import replicas_from
 from kubemcp.gateway.settings import GatewaySettings
 from kubemcp.gateway.transports import serve_http, serve_stdio
 from kubemcp.model.runtime import Runtime
 from kubemcp.runtimes.docker_engine import DockerEngineRuntime
 from kubemcp.runtimes.local import LocalRuntime
+from kubemcp.telemetry.tracing import setup_tracing
 
 logger = logging.getLogger(__name__)
 
@@ -72,6 +76,7 @@ async def prepared(settings: GatewaySettings) -> AsyncIterator[tuple[GatewaySett
                 "catalogs": [files.catalog],
                 "registry": files.registry,
                 "config": files.config,
+                "options_file": files.options,
                 "authz": files.authz,
             }
         )
@@ -89,6 +94,7 @@ async def run_gateway(settings: GatewaySettings) -> None:
         replicas = replicas_from(settings, kube, getattr(runtime, "namespace", None))
         gateway = Gateway(settings, runtime)
         server = build_server(gateway)
+        tracing = setup_tracing(gateway.options.otlp_endpoint, "kubemcp-gateway", _trace_attributes(settings))
         logger.info(
             "kubemcp gateway (%s runtime): %d servers enabled (%s)",
             runtime.name,
@@ -96,6 +102,7 @@ async def run_gateway(settings: GatewaySettings) -> None:
             ", ".join(gateway.specs) or "none",
         )
         stop = anyio.Event()
+        state = GatewayState(gateway, replicas.peers if replicas is not None else None)
         async with gateway.running(), anyio.create_task_group() as tg:
 
             async def stop_on_signal() -> None:
@@ -108,12 +115,28 @@ async def run_gateway(settings: GatewaySettings) -> None:
                         return
 
             tg.start_soon(stop_on_signal)
-            if settings.transport == "stdio":
-                await serve_stdio(server)
-            else:
-                await serve_http(gateway, server, settings, stop, replicas)
+            if gateway.options.metrics_port is not None:
+                tg.start_soon(serve_metrics, settings.host, gateway.options.metrics_port)
+            try:
+                with registered(state):
+                    if settings.transport == "stdio":
+                        await serve_stdio(server)
+                    else:
+                        await serve_http(gateway, server, settings, stop, replicas)
+            finally:
+                if tracing is not None:
+                    tracing.shutdown()
             tg.cancel_scope.cancel()
         logger.info("gateway stopped")
+
+
+def _trace_attributes(settings: GatewaySettings) -> dict[str, str]:
+    attributes = {"service.version": kubemcp.__version__}
+    if settings.gateway_name:
+        attributes["kubemcp.gateway"] = settings.gateway_name
+    if os.environ.get("POD_NAME"):
+        attributes["k8s.pod.name"] = os.environ["POD_NAME"]
+    return attributes
 
 
 async def dry_run(settings: GatewaySettings, out: TextIO) -> None:

@@ -1,7 +1,8 @@
 """Serve what an MCPGateway's ConfigMap says: its files are kept in a local folder, so the gateway's
 own file loading, validation and reload apply unchanged. The ConfigMap is read through the API
 (not a volume), so an edit reaches the gateway within a watch interval instead of the kubelet's
-volume sync period. `authz.yaml` (optional) is the MCPGateway's authorization policy."""
+volume sync period. `authz.yaml` (optional) is the MCPGateway's authorization policy, `gateway.yaml` its
+options (`spec.options`)."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from kubemcp.kube.client import KubeApiError, path_for
 
 logger = logging.getLogger(__name__)
 
-FILES = ("catalog.yaml", "registry.yaml", "config.yaml", "authz.yaml")
+FILES = ("catalog.yaml", "registry.yaml", "config.yaml", "authz.yaml", "gateway.yaml")
 # What a missing key means: nothing served, nothing configured, no authorization policy.
 _ABSENT = {
     "catalog.yaml": "version: 2\nname: empty\nregistry: {}\n",
@@ -45,6 +46,10 @@ class ConfigMapFiles:
     @property
     def config(self) -> Path:
         return self.folder / "config.yaml"
+
+    @property
+    def options(self) -> Path:
+        return self.folder / "gateway.yaml"
 
     @property
     def authz(self) -> Path:

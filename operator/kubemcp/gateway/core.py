@@ -19,13 +19,20 @@ from kubemcp.backend.offerings import Offerings, list_offerings
 from kubemcp.backend.pool import BackendPool
 from kubemcp.errors import FileFormatError, FileFormatErrors, ServerError, SettingsError
 from kubemcp.gateway.access import Access
+from kubemcp.gateway.interceptors import Interceptors
 from kubemcp.gateway.known_offerings import DiscoveryCache, from_catalog, from_recorded
 from kubemcp.gateway.listing import Listing, build_listing
+from kubemcp.gateway.observe.audit import AuditLog
+from kubemcp.gateway.observe.calls import CallObserver
+from kubemcp.gateway.observe.recent import RecentCalls
+from kubemcp.gateway.options import Effective, effective
+from kubemcp.gateway.principal import current_principal
 from kubemcp.gateway.served import load_served_set
 from kubemcp.gateway.sessions import SessionNotifier
 from kubemcp.gateway.settings import GatewaySettings
 from kubemcp.model.runtime import Runtime
 from kubemcp.model.spec import ServerSpec
+from kubemcp.telemetry.metrics import CONFIG_RELOADS
 
 logger = logging.getLogger(__name__)
 
@@ -49,9 +56,11 @@ class Gateway:
         self.refused = served.refused
         self._locks: dict[str, anyio.Lock] = {}
         self._failed: dict[str, tuple[float, str]] = {}
-        self._tool_filter = set(settings.tools) or None
         self._listings: dict[bool, Listing] = {}
         self.access = Access(settings)  # authentication, authorization, secret scanning
+        self.audit, self.recent, self.interceptors = AuditLog(), RecentCalls(), Interceptors()
+        self.observer = CallObserver(self.audit, self.recent)
+        self._apply_options(effective(settings))
 
     @asynccontextmanager
     async def running(self) -> AsyncIterator[Gateway]:
@@ -63,6 +72,7 @@ class Gateway:
                 yield self
             finally:
                 self.notifier.close()
+                self.audit.close()
                 tg.cancel_scope.cancel()
 
     # -- what is served ---------------------------------------------------------------------
@@ -127,7 +137,7 @@ class Gateway:
         found = await self.offerings(full=full)
         prefixes = {name: spec.entry.prefix for name, spec in specs.items() if spec.entry.prefix}
         listing = build_listing(
-            found, prefix_all=self.settings.prefix_tools, tool_filter=self._tool_filter, prefixes=prefixes
+            found, prefix_all=self.options.prefix_tools, tool_filter=set(self.options.tools) or None, prefixes=prefixes
         )
         complete = all(self._known(spec, full=full) for spec in specs.values())
         if specs is self.specs and complete:
@@ -139,6 +149,11 @@ class Gateway:
         if self.cache.get(spec) is not None or from_recorded(spec) is not None:
             return True
         return not full and from_catalog(spec) is not None
+
+    def discovery_failures(self) -> dict[str, str]:
+        """Servers whose discovery failed lately (retried after DISCOVERY_RETRY_SECONDS), with the reason."""
+        by_digest = {spec.digest: name for name, spec in self.specs.items()}
+        return {by_digest[digest]: reason for digest, (_, reason) in self._failed.items() if digest in by_digest}
 
     def cached_tool_schema(self, name: str) -> dict[str, Any] | None:
         """A served tool's input schema from the last listing, without awaiting anything."""
@@ -158,30 +173,33 @@ class Gateway:
     async def call_tool(self, name: str, arguments: dict[str, Any] | None, hooks: CallHooks) -> types.CallToolResult:
         route = (await self.served_listing(full=False)).tool_routes.get(name)
         if route is None:
+            self.observer.unknown_tool(name, str(current_principal()))
             raise MCPError(types.INVALID_PARAMS, f"unknown tool {name!r}")
-        principal = self.access.admit("tool", name, route.server, route.name)
-        arguments = self.access.screen_arguments("tool", name, arguments, principal)
-        started = time.perf_counter()
-        try:
-            result = await self.pool.call(
-                self._spec(route.server),
-                lambda client: client.call_tool(route.name, arguments, progress_callback=hooks.on_progress),
-                hooks,
-            )
-        except ServerError as exc:
-            logger.warning("tool %s failed: %s", name, exc)
-            raise server_error(exc) from exc
-        result = self.access.screen_tool_result(name, _without_backend_identity(result), principal)
-        if self.settings.log_calls:
-            logger.info(
-                "call %s -> %s/%s for %s in %.1f ms%s",
-                name,
-                route.server,
-                route.name,
-                principal,
-                (time.perf_counter() - started) * 1000,
-                " (error result)" if result.is_error else "",
-            )
+        async with self.observer.tool_call(
+            name, route.server, route.name, arguments, str(current_principal()), hooks.meta
+        ) as call:
+            call.outcome = "forbidden"  # until the policy and the secret scan let the call through
+            principal = self.access.admit("tool", name, route.server, route.name)
+            call.outcome = "secret_blocked"
+            # Interceptors see arguments only once the scan let them through, and the result as it may go out.
+            call.arguments = self.access.screen_arguments("tool", name, arguments, principal)
+            call.outcome = "ok"
+            answer = await self.interceptors.before(call)
+            if answer is None:
+                try:
+                    answer = await self.pool.call(
+                        self._spec(route.server),
+                        lambda client: client.call_tool(
+                            route.name, call.arguments, progress_callback=hooks.on_progress
+                        ),
+                        hooks,
+                    )
+                except ServerError as exc:
+                    logger.warning("tool %s failed: %s", name, exc)
+                    raise server_error(exc) from exc
+                answer = self.access.screen_tool_result(name, _without_backend_identity(answer), principal)
+            result = await self.interceptors.after(call, _without_backend_identity(answer))
+            call.answered(result)
         return result
 
     async def get_prompt(self, name: str, arguments: dict[str, str] | None, hooks: CallHooks) -> types.GetPromptResult:
@@ -217,21 +235,38 @@ class Gateway:
 
     # -- reloading -------------------------------------------------------------------------
 
+    def _apply_options(self, options: Effective) -> None:
+        """Options that apply without a restart (see gateway/options.py)."""
+        self.audit.configure(enabled=options.audit, file=options.audit_file)  # first: it may refuse
+        self.options = options
+        self.pool.idle_timeout = options.idle_timeout
+        self.pool.sessions.call_timeout = options.call_timeout
+        self.observer.log_calls = options.log_calls
+        self.interceptors.configure(list(options.interceptors))
+
     async def reload(self) -> bool:
         """Load the files again; on a change of the served set, notify every client. Bad files change nothing."""
+        previous = self.options
         try:
             served = load_served_set(self.settings)
+            options = effective(self.settings)
+            self._apply_options(options)
             specs = served.specs
             self.refused = served.refused
         except (FileFormatError, FileFormatErrors, SettingsError) as exc:
             logger.error("not reloading, the files have errors:\n%s", exc)
+            CONFIG_RELOADS.labels(outcome="rejected").inc()
             return False
         before = {name: spec.digest for name, spec in self.specs.items()}
         after = {name: spec.digest for name, spec in specs.items()}
+        listing_changed = options.listing_key != previous.listing_key
+        if options != previous:
+            logger.info("gateway options changed")
         self.specs = specs
         self._listings.clear()
         self.pool.warm_up(list(specs.values()))
-        if before == after:
+        CONFIG_RELOADS.labels(outcome="applied" if before != after or listing_changed else "unchanged").inc()
+        if before == after and not listing_changed:
             return False
         logger.info("served servers changed: %s", ", ".join(specs) or "(none)")
         await self.notifier.lists_changed()

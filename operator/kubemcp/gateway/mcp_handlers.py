@@ -50,7 +50,7 @@ def _hooks(ctx: Ctx) -> CallHooks:
         await ctx.session.send_log_message(params.level, params.data, params.logger, related_request_id=ctx.request_id)
 
     session = getattr(ctx.session, "_connection", None)  # the client's connection outlives the request
-    return CallHooks(on_log=on_log, on_progress=on_progress, session=session)
+    return CallHooks(on_log=on_log, on_progress=on_progress, session=session, meta=ctx.meta)
 
 
 def build_server(gateway: Gateway) -> Server[Any]:

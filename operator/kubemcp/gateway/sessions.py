@@ -40,6 +40,10 @@ class SessionNotifier:
                 self._sessions.add(connection)
         return await call_next(ctx)
 
+    def count(self) -> int:
+        """Handshake-era sessions that have sent a request and are still connected (not yet collected)."""
+        return len(self._sessions)
+
     async def lists_changed(self) -> None:
         """Tell every client that tools, prompts and resources may have changed."""
         for event in (ToolsListChanged(), PromptsListChanged(), ResourcesListChanged()):

@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from kubemcp.model.fields import DEFAULT_PORT
+from kubemcp.model.gateway_options import InterceptorOption
 
 
 def kubemcp_home() -> Path:
@@ -83,6 +84,13 @@ class GatewaySettings(BaseModel):
     advertise: str | None = None
     peers: list[str] = Field(default_factory=list)
     peers_service: str | None = None
+    # what the gateway tells and who steers it (docs: README "Observability")
+    options_file: Path | None = None  # gateway.yaml: options applied at start and on every change
+    audit: bool = True
+    audit_file: Path | None = None
+    interceptors: list[InterceptorOption] = Field(default_factory=list)
+    otlp_endpoint: str | None = Field(default=None, pattern=r"^https?://")
+    metrics_port: int | None = Field(default=None, ge=0, le=65535)
     # -- security (HTTP authentication, authorization, secret scanning) --
     allow_unauthenticated: bool = False
     tokens_file: Path | None = None
@@ -137,4 +145,6 @@ class GatewaySettings(BaseModel):
 
     @property
     def watched_files(self) -> list[Path]:
-        return [p for p in [*self.catalogs, self.registry, self.config, self.secrets] if p is not None]
+        return [
+            p for p in [*self.catalogs, self.registry, self.config, self.secrets, self.options_file] if p is not None
+        ]

@@ -22,6 +22,7 @@ import kubemcp
 from kubemcp.gateway.auth_http import BearerAuth
 from kubemcp.gateway.body_check import JsonRpcBodyCheck
 from kubemcp.gateway.core import Gateway
+from kubemcp.gateway.observe.routes import observe_routes
 from kubemcp.gateway.principal import GatewayUser
 from kubemcp.gateway.replicas.router import ReplicaRouter
 from kubemcp.gateway.replicas.session_manager import ReplicatedSessionManager
@@ -80,6 +81,7 @@ def build_http_app(
 ) -> HostOriginGuard:
     """The HTTP application for `--transport streaming` or `--transport sse`."""
     routes: list[Route | Mount] = [_health(gateway, replicas), _ready(stopping)]
+    routes += observe_routes(gateway, replicas.peers if replicas is not None else None)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

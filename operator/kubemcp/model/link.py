@@ -29,6 +29,11 @@ class BackendLink:
     streams: TransportStreams
     describe_exit: Callable[[], Awaitable[str]] = field(default=lambda: _closed())
     pid: int | None = None
+    instance: str | None = None  # what serves it, for the audit trail: "pod NAME", "container ID"
+
+    @property
+    def label(self) -> str | None:
+        return self.instance or (f"pid {self.pid}" if self.pid is not None else None)
 
 
 async def _closed() -> str:

@@ -35,6 +35,7 @@ from kubemcp.runtimes.engine_client import (
     open_engine,
     sweep,
 )
+from kubemcp.telemetry import calls
 
 logger = logging.getLogger(__name__)
 
@@ -142,7 +143,9 @@ class DockerEngineRuntime:
                 return await self._describe(attached)
 
             async with jsonrpc_streams(attached.stdout, attached.stdin) as streams:
-                yield BackendLink(streams=streams, describe_exit=describe_exit)
+                yield BackendLink(
+                    streams=streams, describe_exit=describe_exit, instance=f"container {attached.container.id[:12]}"
+                )
 
     @asynccontextmanager
     async def attached(
@@ -157,6 +160,7 @@ class DockerEngineRuntime:
                 await stream._init()
                 attached = AttachedContainer(container, stream, list(spec.secret_env.values()), spec.name)
                 await container.start()
+                calls.mark("spawned")
             except aiodocker.DockerError as exc:
                 raise ServerUnavailableError(spec.name, f"cannot start its container: {describe_error(exc)}") from None
             logger.debug(

@@ -33,6 +33,7 @@ from kubemcp.kube.pods import (
 from kubemcp.model.link import BackendLink, jsonrpc_streams
 from kubemcp.model.names import dns_label
 from kubemcp.model.spec import ServerSpec
+from kubemcp.telemetry import calls, tracing
 
 logger = logging.getLogger(__name__)
 
@@ -97,22 +98,25 @@ class KubernetesRuntime:
         namespace = spec.form.namespace or self.namespace
         started = time.perf_counter()
         pod, cleanup = await self._started_pod(spec, namespace)
+        calls.mark("running")
         try:
             logger.debug(
                 "server %s: pod %s running after %.0f ms", spec.name, pod, (time.perf_counter() - started) * 1000
             )
             try:
-                attach = self.kube.attach(namespace, pod, CONTAINER)
-                stream = await attach.__aenter__()
+                with tracing.span("kubemcp.attach", {"kubemcp.server": spec.name, "kubemcp.pod": pod}):
+                    attach = self.kube.attach(namespace, pod, CONTAINER)
+                    stream = await attach.__aenter__()
             except KubeApiError as exc:
                 raise ServerUnavailableError(spec.name, f"cannot attach to pod {pod}: {exc}") from exc
+            calls.mark("attached")
             try:
 
                 async def describe() -> str:
                     return await self._describe(namespace, pod, stream)
 
                 async with jsonrpc_streams(stream.stdout, stream.stdin) as streams:
-                    yield BackendLink(streams=streams, describe_exit=describe)
+                    yield BackendLink(streams=streams, describe_exit=describe, instance=f"pod {pod}")
                 with suppress(Exception):
                     await stream.close_stdin()
             finally:
@@ -136,6 +140,7 @@ class KubernetesRuntime:
         if form.warm_pool > 0 and self.role == "call":
             claimed = await self.claim_warm(spec, namespace)
             if claimed is not None:
+                calls.mark("claimed")
                 return claimed, self._pod_remover(namespace, claimed)
             logger.info("server %s: warm pool empty, starting a cold pod", spec.name)
         try:
@@ -149,6 +154,7 @@ class KubernetesRuntime:
                 async def remove_job() -> None:
                     await self.kube.delete(path_for("batch/v1", "jobs", namespace, job_name), grace_seconds=0)
 
+                calls.mark("created")
                 try:
                     return await self._pod_of_job(spec, namespace, job_name), remove_job
                 except BaseException:
@@ -170,6 +176,7 @@ class KubernetesRuntime:
             )
         except KubeApiError as exc:
             raise ServerUnavailableError(spec.name, f"cannot create its pod: {exc}{_hint(exc, namespace)}") from exc
+        calls.mark("created")
         name = pod["metadata"]["name"]
         return name, self._pod_remover(namespace, name)
 
@@ -248,6 +255,8 @@ class KubernetesRuntime:
         name = pod["metadata"]["name"]
         phase = pod.get("status", {}).get("phase")
         state, reason, message = container_state(pod)
+        if _scheduled(pod):
+            calls.mark("scheduled")
         if state == "running":
             return True
         if state == "waiting" and reason in FATAL_WAITING:
@@ -273,6 +282,12 @@ class KubernetesRuntime:
                     break
                 await anyio.sleep(0.2)
         return "; ".join(part for part in parts if part)
+
+
+def _scheduled(pod: Obj) -> bool:
+    """The scheduler has bound the Pod to a node."""
+    conditions = pod.get("status", {}).get("conditions") or []
+    return any(c.get("type") == "PodScheduled" and c.get("status") == "True" for c in conditions)
 
 
 def _hint(exc: KubeApiError, namespace: str) -> str:

@@ -18,6 +18,7 @@ from kubemcp.errors import ServerUnavailableError
 from kubemcp.masking import mask
 from kubemcp.model.link import BackendLink, jsonrpc_streams
 from kubemcp.model.spec import ServerSpec
+from kubemcp.telemetry import calls
 
 logger = logging.getLogger(__name__)
 
@@ -54,6 +55,7 @@ class LocalProcessRuntime:
             process = await anyio.open_process(argv, env=env, cwd=cwd, start_new_session=True)
         except OSError as exc:
             raise ServerUnavailableError(spec.name, f"cannot start {argv[0]!r}: {exc.strerror or exc}") from exc
+        calls.mark("spawned")
         assert process.stdin is not None
         assert process.stdout is not None
         tail: deque[str] = deque(maxlen=STDERR_TAIL_LINES)
