@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
+import mcp_types as types
 from kubemcp.model.link import BackendLink
 from kubemcp.model.spec import ServerSpec
 from mcp.client._memory import InMemoryTransport
@@ -52,3 +53,18 @@ def counter_server(spec: ServerSpec, instance: int) -> MCPServer:
         return "hello"
 
     return server
+
+
+class RecordingSession:
+    """A client session as backends see it (`SessionLink`), recording what reaches it outside calls."""
+
+    def __init__(self, log_level: types.LoggingLevel | None = None) -> None:
+        self.log_level = log_level
+        self.logs: list[types.LoggingMessageNotificationParams] = []
+        self.notifications: list[types.ServerNotification] = []
+
+    async def send_log(self, params: types.LoggingMessageNotificationParams) -> None:
+        self.logs.append(params)
+
+    async def send_notification(self, notification: types.ServerNotification) -> None:
+        self.notifications.append(notification)

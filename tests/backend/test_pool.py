@@ -16,7 +16,7 @@ from kubemcp.model.link import BackendLink
 from kubemcp.model.spec import ServerSpec, build_spec
 from mcp.client import Client
 from mcp.server.mcpserver import MCPServer
-from memory_runtime import MemoryRuntime, counter_server
+from memory_runtime import MemoryRuntime, RecordingSession, counter_server
 
 pytestmark = pytest.mark.anyio
 SOURCE = CatalogSource(path="c.yaml", line=1, directory=".")
@@ -135,9 +135,9 @@ async def test_per_session_instances_follow_the_client_session() -> None:
     runtime = MemoryRuntime(counter_server)
     pool = BackendPool(runtime, idle_timeout=60)
     spec = _spec(lifecycle="perSession")
-    first, second = object(), object()
+    first, second = RecordingSession(), RecordingSession()
 
-    async def instance(session: object | None) -> int:
+    async def instance(session: RecordingSession | None) -> int:
         result = await pool.call(spec, lambda c: c.call_tool("instance_number", {}), CallHooks(session=session))
         assert isinstance(result.structured_content, dict)
         return int(result.structured_content["result"])

@@ -3,6 +3,7 @@ failures turned into `ServerError`s that name the server."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
 from types import TracebackType
@@ -16,12 +17,13 @@ from mcp.shared.exceptions import MCPError
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
 import kubemcp
-from kubemcp.backend.hooks import LogSink
+from kubemcp.backend.relay import RELAYED, InstanceRelay
 from kubemcp.errors import ServerCrashedError, ServerError, ServerUnavailableError
 from kubemcp.model.link import BackendLink
 from kubemcp.model.runtime import Runtime
 from kubemcp.model.spec import ServerSpec
 
+logger = logging.getLogger(__name__)
 T = TypeVar("T")
 CLOSED = (anyio.BrokenResourceError, anyio.ClosedResourceError, anyio.EndOfStream)
 CLIENT_INFO = types.Implementation(name="kubemcp", version=kubemcp.__version__)
@@ -51,16 +53,32 @@ class Sessions:
         self._modes: dict[str, str] = {}
 
     @asynccontextmanager
-    async def open(self, spec: ServerSpec, on_log: LogSink | None = None) -> AsyncIterator[tuple[Client, BackendLink]]:
-        """Start one instance and complete the MCP handshake with it."""
+    async def open(
+        self,
+        spec: ServerSpec,
+        relay: InstanceRelay,
+        *,
+        declare: types.ClientCapabilities = RELAYED,
+        log_level: types.LoggingLevel | None = "debug",
+    ) -> AsyncIterator[tuple[Client, BackendLink]]:
+        """Start one instance and complete the MCP handshake with it.
+
+        The instance is told the client capabilities in `declare` (what its client can be asked through
+        `relay`); `log_level` is the level its log messages are asked for at (None: none).
+        """
         async with self.runtime.connect(spec) as link:
             client = Client(
                 _FixedStreams(link.streams),
                 mode=self._modes.get(spec.digest, "auto"),
                 cache=None,
                 client_info=CLIENT_INFO,
-                logging_callback=on_log,
-                log_level="debug" if on_log is not None else None,
+                logging_callback=relay.on_log,
+                log_level=log_level,
+                message_handler=relay.on_message,
+                sampling_callback=relay.sampling if declare.sampling is not None else None,
+                sampling_capabilities=declare.sampling,
+                elicitation_callback=relay.elicitation if declare.elicitation is not None else None,
+                list_roots_callback=relay.roots if declare.roots is not None else None,
                 read_timeout_seconds=self.call_timeout,
             )
             entered = False
@@ -86,6 +104,22 @@ class Sessions:
                 else:
                     raise
                 raise ServerUnavailableError(spec.name, f"MCP handshake failed: {detail}") from exc
+
+
+async def set_log_level(client: Client, level: types.LoggingLevel) -> bool:
+    """Ask a handshake-era server that offers logging to send log messages at `level` and above.
+
+    A 2026-07-28 server is asked per request instead (the client's `log_level`); False when not sent.
+    """
+    if client.protocol_version in MODERN_PROTOCOL_VERSIONS or client.server_capabilities.logging is None:
+        return False
+    request = types.SetLevelRequest(params=types.SetLevelRequestParams(level=level))
+    try:
+        await client.session.send_request(request, types.EmptyResult)
+    except MCPError as exc:  # the level is applied on the way to the client as well
+        logger.info("server refused logging/setLevel %s: %s", level, exc.error.message)
+        return False
+    return True
 
 
 async def guarded(spec: ServerSpec, link: BackendLink, pending: Awaitable[T]) -> T:

@@ -53,7 +53,7 @@ def discovery_status(found: Offerings, digest: str, when: str | None = None) -> 
     def dump(items: list[Any]) -> list[Obj]:
         return [item.model_dump(mode="json", by_alias=True, exclude_none=True) for item in items]
 
-    return {
+    status: Obj = {
         "digest": digest,
         "discoveredAt": when or now_rfc3339(),
         "tools": dump(found.tools),
@@ -61,6 +61,9 @@ def discovery_status(found: Offerings, digest: str, when: str | None = None) -> 
         "resources": dump(found.resources),
         "resourceTemplates": dump(found.resource_templates),
     }
+    if found.capabilities is not None:
+        status["capabilities"] = found.capabilities.model_dump(mode="json", by_alias=True, exclude_none=True)
+    return status
 
 
 def summary(discovery: Obj) -> str:

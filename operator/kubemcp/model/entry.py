@@ -131,6 +131,7 @@ class Discovered(_Open):
     """Definitions learnt by running the server once (the operator records them); served without a start."""
 
     digest: str = ""
+    capabilities: dict[str, Any] | None = None
     tools: list[dict[str, Any]] = Field(default_factory=list)
     prompts: list[dict[str, Any]] = Field(default_factory=list)
     resources: list[dict[str, Any]] = Field(default_factory=list)
