@@ -49,8 +49,8 @@ class CallHooks:
 
     `session` is None for a stateless request (2026-07-28 HTTP) and for the gateway's own calls;
     `ask` is None when there is no client to ask (discovery). `capabilities` are what the caller
-    declared: a backend started for this call alone is told exactly those. `log_level` is the level
-    the caller wants logs at (None: none wanted), asked of backends that support logging.
+    declared: a backend started for this call alone is told exactly those, in the caller's protocol era
+    (`modern`: 2026-07-28). `log_level` is the level the caller asked for logs at (None: not set).
     """
 
     on_log: LogSink | None = None
@@ -59,3 +59,4 @@ class CallHooks:
     ask: ClientAsk | None = None
     capabilities: types.ClientCapabilities | None = None
     log_level: types.LoggingLevel | None = None
+    modern: bool = False

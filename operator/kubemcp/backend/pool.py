@@ -198,7 +198,8 @@ class BackendPool:
         relay = InstanceRelay(spec.name, shared=False)
         declare = relayable(hooks.capabilities) if hooks.ask is not None else RELAYED
         log_level = (hooks.log_level or "debug") if hooks.on_log is not None else None
-        async with self.sessions.open(spec, relay, declare=declare, log_level=log_level) as (client, link):
+        opened = self.sessions.open(spec, relay, declare=declare, log_level=log_level, modern=hooks.modern)
+        async with opened as (client, link):
             if hooks.log_level is not None:
                 await set_log_level(client, hooks.log_level)
             with relay.serving(hooks):

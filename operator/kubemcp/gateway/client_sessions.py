@@ -156,4 +156,5 @@ def session_hooks(ctx: Ctx, state: ClientSessionState | None) -> CallHooks:
         ask=None if modern else ask_over_session(ctx),
         capabilities=ctx.session.client_capabilities,
         log_level=request_log_level(ctx) if modern else (state.level if state is not None else None),
+        modern=modern,
     )
