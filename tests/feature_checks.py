@@ -23,7 +23,10 @@ from mcp.shared.exceptions import MCPError
 from pydantic import BaseModel
 
 TIMEOUT = 60.0
-ROOTS = [types.Root(uri="file:///work/project", name="project"), types.Root(uri="file:///work/docs", name="docs")]
+ROOTS = [
+    types.Root.model_validate({"uri": "file:///work/project", "name": "project"}),
+    types.Root.model_validate({"uri": "file:///work/docs", "name": "docs"}),
+]
 VOLATILE = {"_meta", "elicitationId", "elicitation_id"}
 
 Connect = Callable[..., AbstractAsyncContextManager[Client]]
