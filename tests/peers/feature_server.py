@@ -25,8 +25,8 @@ from mcp.server.mcpserver.resolve import Elicit, ElicitationResult, ListRoots, R
 from pydantic import BaseModel, Field
 
 LEVELS: list[types.LoggingLevel] = ["debug", "info", "notice", "warning", "error", "critical", "alert", "emergency"]
-server = MCPServer("features", version="1.0.0")
-lowlevel = server._lowlevel_server
+NAMES = ["ada", "alan", "grace", "linus"]
+TOPICS = ["apples", "apricots", "bananas"]
 
 
 def connection_state(ctx: Any) -> dict[str, Any]:
@@ -47,91 +47,13 @@ def ask_order() -> Elicit[Order]:
     return Elicit("What would you like?", Order)
 
 
-@server.tool()
-async def order(choice: Annotated[ElicitationResult[Order], Resolve(ask_order)]) -> dict[str, Any]:
-    """Ask the user for an order (a form with defaults and an enum)."""
-    if choice.action == "accept":
-        return {"action": "accept", "order": choice.data.model_dump()}
-    return {"action": choice.action}
-
-
 def ask_model(topic: str) -> Sample:
     message = types.SamplingMessage(role="user", content=types.TextContent(type="text", text=f"tell me about {topic}"))
     return Sample([message], max_tokens=64, system_prompt="be brief")
 
 
-@server.tool()
-async def summarize(topic: str, answer: Annotated[types.CreateMessageResult, Resolve(ask_model)]) -> str:
-    """Ask the client's model about a topic."""
-    content = answer.content
-    text = content.text if isinstance(content, types.TextContent) else str(content)
-    return f"{answer.model}: {text}"
-
-
 def ask_roots() -> ListRoots:
     return ListRoots()
-
-
-@server.tool()
-async def workspace(found: Annotated[types.ListRootsResult, Resolve(ask_roots)]) -> list[str]:
-    """The client's roots."""
-    return [str(root.uri) for root in found.roots]
-
-
-@server.tool()
-async def open_link(ctx: Context) -> str:
-    """Ask the user to open a link (URL-mode elicitation)."""
-    result = await ctx.elicit_url("Please sign in", "https://example.com/login", str(uuid.uuid4()))
-    return result.action
-
-
-@server.tool()
-async def ping_client(ctx: Context) -> str:
-    """Ping the client."""
-    await ctx.session.send_ping()
-    return "pong"
-
-
-@server.tool()
-async def log_levels(ctx: Context) -> str:
-    """One log message at each level; a handshake-era session gets those at or above the level it set."""
-    wanted = connection_state(ctx).get("level")
-    for level in LEVELS:
-        if wanted is None or LEVELS.index(level) >= LEVELS.index(wanted):
-            await ctx.log(level, f"{level} message", logger_name="features")
-    return "logged"
-
-
-@server.tool()
-async def touch(uri: str, ctx: Context) -> str:
-    """Report a change of `uri` to its subscribers."""
-    if ctx.protocol_version == "2026-07-28":
-        await ctx.notify_resource_updated(uri)
-    elif uri in connection_state(ctx).get("subscribed", set()):
-        await ctx.session.send_resource_updated(uri)
-    return "touched"
-
-
-@server.resource("features://counter")
-def counter() -> str:
-    """A resource clients subscribe to."""
-    return "0"
-
-
-@server.resource("notes://{topic}")
-def note(topic: str) -> str:
-    """A note per topic."""
-    return f"notes on {topic}"
-
-
-@server.prompt()
-def greet(name: str, style: str = "plain") -> str:
-    """Greet someone."""
-    return f"hello {name} ({style})"
-
-
-NAMES = ["ada", "alan", "grace", "linus"]
-TOPICS = ["apples", "apricots", "bananas"]
 
 
 def completions(params: types.CompleteRequestParams) -> list[str]:
@@ -165,11 +87,81 @@ async def unsubscribe(ctx: ServerRequestContext[Any, Any], params: types.Unsubsc
     return types.EmptyResult()
 
 
-lowlevel.add_request_handler("completion/complete", types.CompleteRequestParams, complete)
-lowlevel.add_request_handler("logging/setLevel", types.SetLevelRequestParams, set_level)
-lowlevel.add_request_handler("resources/subscribe", types.SubscribeRequestParams, subscribe)
-lowlevel.add_request_handler("resources/unsubscribe", types.UnsubscribeRequestParams, unsubscribe)
+def build(**options: Any) -> MCPServer:
+    """The server; `options` go to `MCPServer` (authorization settings, say)."""
+    server = MCPServer("features", version="1.0.0", **options)
+
+    @server.tool()
+    async def order(choice: Annotated[ElicitationResult[Order], Resolve(ask_order)]) -> dict[str, Any]:
+        """Ask the user for an order (a form with defaults and an enum)."""
+        if choice.action == "accept":
+            return {"action": "accept", "order": choice.data.model_dump()}
+        return {"action": choice.action}
+
+    @server.tool()
+    async def summarize(topic: str, answer: Annotated[types.CreateMessageResult, Resolve(ask_model)]) -> str:
+        """Ask the client's model about a topic."""
+        content = answer.content
+        text = content.text if isinstance(content, types.TextContent) else str(content)
+        return f"{answer.model}: {text}"
+
+    @server.tool()
+    async def workspace(found: Annotated[types.ListRootsResult, Resolve(ask_roots)]) -> list[str]:
+        """The client's roots."""
+        return [str(root.uri) for root in found.roots]
+
+    @server.tool()
+    async def open_link(ctx: Context) -> str:
+        """Ask the user to open a link (URL-mode elicitation)."""
+        result = await ctx.elicit_url("Please sign in", "https://example.com/login", str(uuid.uuid4()))
+        return result.action
+
+    @server.tool()
+    async def ping_client(ctx: Context) -> str:
+        """Ping the client."""
+        await ctx.session.send_ping()
+        return "pong"
+
+    @server.tool()
+    async def log_levels(ctx: Context) -> str:
+        """One log message at each level; a handshake-era session gets those at or above the level it set."""
+        wanted = connection_state(ctx).get("level")
+        for level in LEVELS:
+            if wanted is None or LEVELS.index(level) >= LEVELS.index(wanted):
+                await ctx.log(level, f"{level} message", logger_name="features")
+        return "logged"
+
+    @server.tool()
+    async def touch(uri: str, ctx: Context) -> str:
+        """Report a change of `uri` to its subscribers."""
+        if ctx.protocol_version == "2026-07-28":
+            await ctx.notify_resource_updated(uri)
+        elif uri in connection_state(ctx).get("subscribed", set()):
+            await ctx.session.send_resource_updated(uri)
+        return "touched"
+
+    @server.resource("features://counter")
+    def counter() -> str:
+        """A resource clients subscribe to."""
+        return "0"
+
+    @server.resource("notes://{topic}")
+    def note(topic: str) -> str:
+        """A note per topic."""
+        return f"notes on {topic}"
+
+    @server.prompt()
+    def greet(name: str, style: str = "plain") -> str:
+        """Greet someone."""
+        return f"hello {name} ({style})"
+
+    lowlevel = server._lowlevel_server
+    lowlevel.add_request_handler("completion/complete", types.CompleteRequestParams, complete)
+    lowlevel.add_request_handler("logging/setLevel", types.SetLevelRequestParams, set_level)
+    lowlevel.add_request_handler("resources/subscribe", types.SubscribeRequestParams, subscribe)
+    lowlevel.add_request_handler("resources/unsubscribe", types.UnsubscribeRequestParams, unsubscribe)
+    return server
 
 
 if __name__ == "__main__":
-    server.run("stdio")
+    build().run("stdio")

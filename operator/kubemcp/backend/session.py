@@ -159,6 +159,9 @@ async def guarded(spec: ServerSpec, link: BackendLink, pending: Awaitable[T]) ->
 
 
 async def _describe(exc: MCPError, link: BackendLink) -> str:
+    explained = link.explain()
+    if explained is not None:
+        return explained
     if exc.error.code == types.CONNECTION_CLOSED:
         return await link.describe_exit()
     return exc.error.message

@@ -7,7 +7,7 @@ import sys
 from collections.abc import Sequence
 
 from kubemcp import __version__
-from kubemcp.cli import catalog_cmd, gateway_cmd, operator_cmd, secret_cmd, server_cmd
+from kubemcp.cli import catalog_cmd, gateway_cmd, oauth_cmd, operator_cmd, secret_cmd, server_cmd
 from kubemcp.errors import KubemcpError
 
 
@@ -17,6 +17,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     gateway_cmd.register(commands)
     secret_cmd.register(commands)
+    oauth_cmd.register(commands)
     server_cmd.register(commands)
     catalog_cmd.register(commands)
     operator_cmd.register(commands)

@@ -15,10 +15,11 @@ import anyio
 
 from kubemcp.gateway.core import Gateway
 from kubemcp.gateway.mcp_handlers import build_server
-from kubemcp.gateway.settings import GatewaySettings
+from kubemcp.gateway.settings import GatewaySettings, kubemcp_home
 from kubemcp.gateway.transports import serve_http, serve_stdio
 from kubemcp.model.runtime import Runtime
 from kubemcp.runtimes.local_process import LocalProcessRuntime
+from kubemcp.runtimes.routing import WithRemote, kube_remote, local_remote
 
 logger = logging.getLogger(__name__)
 
@@ -35,7 +36,8 @@ def _owner_from_environment() -> dict[str, Any] | None:
 async def prepared(settings: GatewaySettings) -> AsyncIterator[tuple[GatewaySettings, Runtime]]:
     """The runtime the settings ask for, and settings completed from a cluster ConfigMap if named."""
     if settings.runtime == "local":
-        yield settings, LocalProcessRuntime()
+        store = settings.secrets if settings.secrets is not None else kubemcp_home() / "secrets.env"
+        yield settings, WithRemote(LocalProcessRuntime(), local_remote(store))
         return
     from kubemcp.gateway.configmap_files import ConfigMapFiles
     from kubemcp.kube.client import KubeClient
@@ -45,7 +47,7 @@ async def prepared(settings: GatewaySettings) -> AsyncIterator[tuple[GatewaySett
     config = load_config(settings.kubeconfig, namespace=settings.namespace)
     async with AsyncExitStack() as stack:
         kube = await stack.enter_async_context(KubeClient(config))
-        runtime = KubernetesRuntime(
+        pods = KubernetesRuntime(
             kube,
             config.namespace,
             gateway=settings.gateway_name,
@@ -53,6 +55,7 @@ async def prepared(settings: GatewaySettings) -> AsyncIterator[tuple[GatewaySett
             pull_policy=settings.image_pull_policy,
             start_timeout=settings.start_timeout,
         )
+        runtime = WithRemote(pods, kube_remote(kube, config.namespace))
         if settings.from_configmap is None:
             yield settings, runtime
             return

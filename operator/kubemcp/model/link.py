@@ -29,6 +29,8 @@ class BackendLink:
     streams: TransportStreams
     describe_exit: Callable[[], Awaitable[str]] = field(default=lambda: _closed())
     pid: int | None = None
+    explain: Callable[[], str | None] = field(default=lambda: None)
+    """Why the connection failed, when the link knows better than the error (an HTTP status, say)."""
 
 
 async def _closed() -> str:
