@@ -14,11 +14,11 @@ import secrets
 import socket
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import anyio
 import uvicorn
-from feature_server import build
 from mcp.server.auth.provider import (
     AccessToken,
     AuthorizationCode,
@@ -29,6 +29,9 @@ from mcp.server.auth.provider import (
 from mcp.server.auth.settings import AuthSettings, ClientRegistrationOptions
 from mcp.server.transport_security import TransportSecuritySettings
 from mcp.shared.auth import OAuthClientInformationFull, OAuthToken
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from peers.feature_server import build
 
 
 class MemoryAuthorizationServer:
@@ -113,11 +116,28 @@ class MemoryAuthorizationServer:
         self.refresh.pop(token.token, None)
 
 
+class RequireHeader:
+    """ASGI middleware: 401 for HTTP requests without the expected header value."""
+
+    def __init__(self, app: Any, name: str, value: str) -> None:
+        self.app = app
+        self.name = name.lower().encode()
+        self.value = value.encode()
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and (self.name, self.value) not in scope["headers"]:
+            await send({"type": "http.response.start", "status": 401, "headers": [(b"content-type", b"text/plain")]})
+            await send({"type": "http.response.body", "body": b"missing or wrong header"})
+            return
+        await self.app(scope, receive, send)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("transport", choices=["streamable-http", "sse"])
     parser.add_argument("--auth", action="store_true")
     parser.add_argument("--token-lifetime", type=int, default=3600)
+    parser.add_argument("--require-header", metavar="NAME=VALUE", help="refuse requests without this header (401)")
     args = parser.parse_args()
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -146,7 +166,8 @@ def main() -> None:
         app = server.streamable_http_app(transport_security=security)
     else:
         app = server.sse_app(transport_security=security)
-    config = uvicorn.Config(app, log_level="warning", lifespan="on")
+    served: Any = RequireHeader(app, *args.require_header.split("=", 1)) if args.require_header else app
+    config = uvicorn.Config(served, log_level="warning", lifespan="on")
     print(f"listening on {base}{path}", flush=True)
     sys.stdout.flush()
     anyio.run(uvicorn.Server(config).serve, [sock])

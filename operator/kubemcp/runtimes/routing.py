@@ -9,6 +9,7 @@ from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 
 from kubemcp.errors import ServerUnavailableError
+from kubemcp.files.secrets import read_secrets
 from kubemcp.kube.api import KubeApi
 from kubemcp.kube.secret_keys import read_keys
 from kubemcp.model.entry import CatalogEntry
@@ -55,9 +56,22 @@ def token_source(slot: Callable[[ServerSpec], SecretSlot]) -> TokenSource:
     return tokens
 
 
+def _values(spec: ServerSpec, found: dict[str, str], fix: str) -> dict[str, str]:
+    missing = [ref.name for ref in spec.entry.secrets if ref.name not in found]
+    if missing:
+        raise ServerUnavailableError(spec.name, f"secret(s) not set: {', '.join(missing)} (set with {fix})")
+    return {ref.env: found[ref.name] for ref in spec.entry.secrets}
+
+
 def local_remote(store: Path) -> RemoteConnector:
-    """Remote servers with secrets and tokens from the local store."""
-    return RemoteConnector(tokens=token_source(lambda spec: LocalSlot(store, token_secret(spec.name))))
+    """Remote servers with secrets and tokens from the local store, read when connecting (a secret set
+    while the gateway runs is used from the next connection on)."""
+
+    async def secret_values(spec: ServerSpec) -> dict[str, str]:
+        return _values(spec, read_secrets(store) if spec.entry.secrets else {}, "'kubemcp secret set NAME=…'")
+
+    tokens = token_source(lambda spec: LocalSlot(store, token_secret(spec.name)))
+    return RemoteConnector(secret_values=secret_values, tokens=tokens)
 
 
 def _secret_of(spec: ServerSpec, namespace: str) -> tuple[str, str]:
@@ -71,14 +85,7 @@ def kube_remote(kube: KubeApi, namespace: str) -> RemoteConnector:
         where, secret = _secret_of(spec, namespace)
         names = [ref.name for ref in spec.entry.secrets]
         found = await read_keys(kube, where, secret, names) if names else {}
-        missing = [name for name in names if name not in found]
-        if missing:
-            raise ServerUnavailableError(
-                spec.name,
-                f"secret(s) not set: {', '.join(missing)} (set with 'kubemcp secret set NAME=… --kubernetes "
-                f"-n {where} --secret-name {secret}')",
-            )
-        return {ref.env: found[ref.name] for ref in spec.entry.secrets}
+        return _values(spec, found, f"'kubemcp secret set NAME=… --kubernetes -n {where} --secret-name {secret}'")
 
     def slot(spec: ServerSpec) -> SecretSlot:
         where, secret = _secret_of(spec, namespace)
