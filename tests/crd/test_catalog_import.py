@@ -30,7 +30,7 @@ def test_the_example_catalog_converts_without_process_forms() -> None:
     assert spec.display_name == "kubemcp examples"
 
 
-def test_entries_without_an_image_are_skipped_with_the_reason(tmp_path: Path) -> None:
+def test_remote_entries_are_kept_and_entries_without_an_image_skipped(tmp_path: Path) -> None:
     catalog = tmp_path / "docker.yaml"
     catalog.write_text(
         yaml.safe_dump(
@@ -47,7 +47,15 @@ def test_entries_without_an_image_are_skipped_with_the_reason(tmp_path: Path) ->
                         "tools": [{"name": "search", "arguments": [{"name": "q", "desc": "query"}]}],
                         "config": {"name": "github", "properties": {"host": {"type": "string"}}},
                     },
-                    "hosted": {"type": "remote", "remote": {"url": "https://example.invalid/mcp"}},
+                    "hosted": {
+                        "type": "remote",
+                        "remote": {
+                            "url": "https://example.invalid/mcp",
+                            "transport_type": "sse",
+                            "headers": {"Authorization": "Bearer ${HOSTED_TOKEN}"},
+                        },
+                        "secrets": [{"name": "hosted.token", "env": "HOSTED_TOKEN"}],
+                    },
                     "local": {"process": {"command": ["echo"]}},
                 },
             }
@@ -55,7 +63,16 @@ def test_entries_without_an_image_are_skipped_with_the_reason(tmp_path: Path) ->
     )
     result = import_catalog(catalog, name="docker")
     assert result.manifest["metadata"] == {"name": "docker"}
-    assert set(result.skipped) == {"hosted", "local"}
+    assert set(result.skipped) == {"local"}
+    assert result.manifest["spec"]["entries"]["hosted"] == {
+        "type": "remote",
+        "remote": {
+            "url": "https://example.invalid/mcp",
+            "transport_type": "sse",
+            "headers": {"Authorization": "Bearer ${HOSTED_TOKEN}"},
+        },
+        "secrets": [{"name": "hosted.token", "env": "HOSTED_TOKEN"}],
+    }
     github = result.manifest["spec"]["entries"]["github"]
     assert "readme" not in github
     assert "icon" not in github

@@ -15,10 +15,11 @@ from kubemcp.controller.mcpgateway_files import ServedServer, render_files, sele
 from kubemcp.controller.resolve import ResolveError, resolve
 from kubemcp.controller.sweeper import sweep
 from kubemcp.crd.conditions import Condition, merge_conditions
-from kubemcp.crd.models import MCPGatewaySpec
+from kubemcp.crd.models import DEFAULT_SECRET_NAME, MCPGatewaySpec
 from kubemcp.kube.client import ForbiddenError, KubeApiError, NotFoundError, path_for
 from kubemcp.kube.pods import LABEL_GATEWAY, LABEL_ROLE
 from kubemcp.model.names import dns_label
+from kubemcp.runtimes.routing import is_remote
 from kubemcp.validation import one_line
 
 logger = logging.getLogger(__name__)
@@ -120,16 +121,38 @@ async def remove_rbac(ctl: Controller, names: objects.Names, namespaces: list[st
                 await ctl.kube.delete(object_path(body))
 
 
+def remote_secrets(servers: list[ServedServer]) -> dict[str, list[str]]:
+    """Per namespace, the Secrets the gateway reads for the remote servers it serves (it connects to them)."""
+    found: dict[str, set[str]] = {}
+    for server in servers:
+        if is_remote(server.entry):
+            form = server.entry.kubernetes
+            secret = (form.secret_name if form is not None else None) or DEFAULT_SECRET_NAME
+            found.setdefault(server.namespace, set()).add(secret)
+    return {namespace: sorted(names) for namespace, names in found.items()}
+
+
 def desired_objects(
-    names: objects.Names, owner: Obj, spec: MCPGatewaySpec, namespaces: list[str], files: dict[str, str], image: str
+    names: objects.Names,
+    owner: Obj,
+    spec: MCPGatewaySpec,
+    namespaces: list[str],
+    files: dict[str, str],
+    image: str,
+    secrets: dict[str, list[str]] | None = None,
 ) -> list[Obj]:
     """Everything the gateway is made of, in the order it is applied (the Deployment after its ConfigMap)."""
     elsewhere = [ns for ns in namespaces if ns != names.namespace]
+    secrets = secrets or {}
     return [
         objects.service_account(names, owner),
-        objects.role(names, owner),
+        objects.role(names, owner, secrets=secrets.get(names.namespace)),
         objects.role_binding(names, owner),
-        *[body for ns in elsewhere for body in (objects.role(names, None, ns), objects.role_binding(names, None, ns))],
+        *[
+            body
+            for ns in elsewhere
+            for body in (objects.role(names, None, ns, secrets.get(ns)), objects.role_binding(names, None, ns))
+        ],
         objects.configmap(names, owner, files),
         objects.deployment(names, owner, spec, image),
         objects.service(names, owner, spec),
@@ -179,7 +202,8 @@ async def _reconcile(ctl: Controller, namespace: str, name: str) -> None:
     chosen, dropped = select_unique(served, namespace)
     problems += [f"{item} is not served: its name is taken" for item in dropped]
     image = spec.image or ctl.options.gateway_image
-    bodies = desired_objects(names, owner, spec, namespaces, render_files(name, chosen), image)
+    files = render_files(name, chosen)
+    bodies = desired_objects(names, owner, spec, namespaces, files, image, remote_secrets(chosen))
     owner_labels = {kinds.LABEL_OWNER_GATEWAY: name, kinds.LABEL_OWNER_NAMESPACE: namespace}
     ctl.rbac_namespaces.update(ns for ns in namespaces if ns != namespace)
     try:

@@ -13,8 +13,8 @@ from kubemcp.crd.models import API_VERSION, EntrySpec, MCPCatalogSpec
 from kubemcp.files.catalog import load_catalog_file
 from kubemcp.model.entry import CatalogEntry
 
-# Fields that say how to run an entry somewhere else than in a container, or that the operator writes.
-NOT_IMPORTED = {"process", "remote", "kubernetes", "discovered"}
+# Fields that say how to run an entry as a local process, or that the operator writes.
+NOT_IMPORTED = {"process", "kubernetes", "discovered"}
 
 
 @dataclass
@@ -30,19 +30,22 @@ def resource_name(text: str) -> str:
 
 
 def entry_spec(entry: CatalogEntry) -> EntrySpec:
-    """The MCPCatalog form of a catalog entry: container fields only (raises ValidationError)."""
+    """The MCPCatalog form of a catalog entry: container or remote fields (raises ValidationError)."""
     data = entry.model_dump(mode="json", by_alias=True, exclude_none=True, exclude_defaults=True, exclude=NOT_IMPORTED)
+    if entry.type == "remote":
+        data["type"] = "remote"  # the default-valued fields are left out, but a remote entry says what it is
+        data.pop("image", None)
     return EntrySpec.model_validate(data)
 
 
 def import_catalog(path: Path, *, name: str | None = None, namespace: str | None = None) -> Imported:
-    """Convert every entry with an image; entries that cannot run in a container are skipped with the reason."""
+    """Convert every entry with an image, and every remote one; the others are skipped with the reason."""
     catalog, _ = load_catalog_file(path)
     entries: dict[str, EntrySpec] = {}
     skipped: dict[str, str] = {}
     for server, entry in catalog.registry.items():
-        if entry.type == "remote" or not entry.image:
-            skipped[server] = "no container image (only 'image' entries run on Kubernetes)"
+        if entry.type != "remote" and not entry.image:
+            skipped[server] = "no container image (entries with an image, and remote entries, run on Kubernetes)"
             continue
         try:
             entries[server] = entry_spec(entry)
