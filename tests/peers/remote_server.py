@@ -142,6 +142,7 @@ def main() -> None:
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
+    sock.listen(128)  # connections wait in the backlog until uvicorn serves: none is refused
     base = f"http://127.0.0.1:{sock.getsockname()[1]}"
     path = "/mcp" if args.transport == "streamable-http" else "/sse"
     options: dict[str, Any] = {}

@@ -147,6 +147,21 @@ class RemoteConnector:
                     )
                     streams = await stack.enter_async_context(streamable_http_client(remote.url, http_client=client))
                 yield BackendLink(streams=streams, describe_exit=describe_exit, explain=outcome.explain)
-        except httpx2.HTTPError as exc:
-            detail = outcome.explain() or mask(f"{type(exc).__name__}: {exc}", redact)
+        except Exception as exc:
+            http_error = _http_error(exc)
+            if http_error is None:
+                raise
+            detail = outcome.explain() or mask(f"{type(http_error).__name__}: {http_error}", redact)
             raise ServerUnavailableError(spec.name, f"cannot reach {mask(remote.url, redact)}: {detail}") from exc
+
+
+def _http_error(exc: BaseException) -> httpx2.HTTPError | None:
+    """The HTTP failure behind `exc`, also when a transport's task group wrapped it."""
+    if isinstance(exc, httpx2.HTTPError):
+        return exc
+    if isinstance(exc, BaseExceptionGroup):
+        for inner in exc.exceptions:
+            found = _http_error(inner)
+            if found is not None:
+                return found
+    return None
