@@ -179,10 +179,11 @@ class RemoteServer:
         self.stop()
 
 
-def authorize_with_cli(server: str, catalog: Path, env: dict[str, str], *extra: str) -> str:
+def authorize_with_cli(server: str, catalog: Path | None, env: dict[str, str], *extra: str) -> str:
     """`kubemcp oauth authorize SERVER --no-browser`, with the test as the user: it opens the printed URL
     (the test authorization server consents at once) and follows the redirect to the loopback listener."""
-    command = [str(KUBEMCP), "oauth", "authorize", server, "--catalog", str(catalog), "--no-browser", *extra]
+    where = ["--catalog", str(catalog)] if catalog is not None else []
+    command = [str(KUBEMCP), "oauth", "authorize", server, *where, "--no-browser", *extra]
     process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True, env={**os.environ, **env})
     assert process.stderr is not None
     shown: list[str] = []
