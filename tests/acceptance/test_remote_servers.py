@@ -131,6 +131,16 @@ async def test_features_through_a_remote_server(
         assert outcomes["long-lived"] == expected, (check, "long-lived")
 
 
+@pytest.mark.parametrize("variant", ["streamable-http", "sse-oauth"])
+async def test_ping_both_ways_through_a_remote_server(
+    gateways: dict[tuple[str, str], GatewayProcess], variant: str
+) -> None:
+    expected = await fc.ping(fc.Target("direct", direct), "ping_client")
+    for lifecycle in ("per-call", "long-lived"):
+        target = fc.Target(lifecycle, over_http(gateways[(variant, lifecycle)].url))
+        assert await fc.ping(target, "ping_client") == expected, lifecycle
+
+
 @pytest.mark.parametrize("variant", ["streamable-http-oauth", "sse"])
 async def test_resource_updates_through_a_remote_server(
     gateways: dict[tuple[str, str], GatewayProcess], variant: str
