@@ -17,7 +17,6 @@ import anyio
 import feature_checks as fc
 import pytest
 from mcp.client import Client
-from mcp.client.sse import sse_client
 from mcp.client.stdio import StdioServerParameters
 from support import KUBEMCP, TESTS, GatewayProcess, isolated_env, write_catalog
 
@@ -81,9 +80,9 @@ def over_stdio(catalog: Path, env: dict[str, str]) -> fc.Connect:
     return connect
 
 
-def over_sse(url: str) -> fc.Connect:
+def over_sse(gateway: GatewayProcess) -> fc.Connect:
     def connect(**options: Any) -> Any:
-        return Client(sse_client(url), **options)
+        return gateway.client(**options)
 
     return connect
 
@@ -99,7 +98,7 @@ async def test_questions_reach_a_stdio_client(catalog: tuple[Path, dict[str, str
 
 @pytest.mark.parametrize("server", ["percall", "longlived", "persession"])
 async def test_questions_reach_an_sse_client(sse_gateway: GatewayProcess, server: str) -> None:
-    target = fc.Target("sse", over_sse(sse_gateway.url))
+    target = fc.Target("sse", over_sse(sse_gateway))
     for tool, expected in ANSWERED.items():
         outcome = await fc.call(target, f"{server}__{tool}", ARGUMENTS.get(tool))
         assert outcome["result"] == expected, (server, tool)
@@ -107,7 +106,7 @@ async def test_questions_reach_an_sse_client(sse_gateway: GatewayProcess, server
 
 @pytest.mark.parametrize("mode", ["legacy", "auto"])
 async def test_a_per_session_server_asks_its_own_session(http_gateway: GatewayProcess, mode: str) -> None:
-    target = fc.Target("http", lambda **options: Client(http_gateway.url, **options), mode)
+    target = fc.Target("http", lambda **options: http_gateway.client(**options), mode)
     for tool, expected in ANSWERED.items():
         outcome = await fc.call(target, f"persession__{tool}", ARGUMENTS.get(tool))
         assert outcome["result"] == expected, tool
@@ -120,7 +119,7 @@ async def test_a_client_without_the_capability_gets_an_error_not_a_hang(
 ) -> None:
     """A per-call server is told the client cannot sample, and says so itself (-32021, as it would
     directly); a long-lived one, told the gateway can, asks and gets -32601 from the gateway."""
-    target = fc.Target("http", lambda **options: Client(http_gateway.url, **options), mode)
+    target = fc.Target("http", lambda **options: http_gateway.client(**options), mode)
     with anyio.fail_after(30):
         outcome = await fc.call(target, f"{server}__summarize", {"topic": "x"}, capabilities={"sampling": False})
     assert outcome["asked"] == []

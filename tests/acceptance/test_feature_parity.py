@@ -44,9 +44,9 @@ def direct(command: list[str]) -> fc.Connect:
     return connect
 
 
-def over_http(url: str) -> fc.Connect:
+def over_http(gateway: GatewayProcess) -> fc.Connect:
     def connect(**options: Any) -> Any:
-        return Client(url, **options)
+        return gateway.client(**options)
 
     return connect
 
@@ -158,7 +158,7 @@ async def test_same_outcome_directly_and_through_the_gateway(
     server, run = CHECKS[check]
     targets = {
         "direct": fc.Target("direct", direct(server_command(server)), mode),
-        **{name: fc.Target(name, over_http(gateway.url), mode) for name, gateway in gateways.items()},
+        **{name: fc.Target(name, over_http(gateway), mode) for name, gateway in gateways.items()},
     }
     outcomes = await fc.concurrently({name: run(target) for name, target in targets.items()})
     expected, per_call, long_lived = outcomes["direct"], outcomes["per-call"], outcomes["long-lived"]
@@ -175,7 +175,7 @@ async def test_ping_both_ways(gateways: dict[str, GatewayProcess]) -> None:
     expected = await fc.ping(fc.Target("direct", direct(server_command("features"))), "ping_client")
     assert expected == {"pinged": {}, "result": {"error": False, "structured": {"result": "pong"}}}
     for lifecycle, gateway in gateways.items():
-        assert await fc.ping(fc.Target(lifecycle, over_http(gateway.url)), "ping_client") == expected, lifecycle
+        assert await fc.ping(fc.Target(lifecycle, over_http(gateway)), "ping_client") == expected, lifecycle
 
 
 async def touch_counter(client: Client) -> None:
@@ -193,7 +193,7 @@ async def test_resource_updates_reach_subscribed_sessions_only(gateways: dict[st
     )
     assert expected == {"updated": True, "others": []}
     outcome = await fc.subscription(
-        fc.Target("long-lived", over_http(gateways["long-lived"].url), mode), "features://counter", touch_counter
+        fc.Target("long-lived", over_http(gateways["long-lived"]), mode), "features://counter", touch_counter
     )
     assert outcome == expected
 
@@ -203,12 +203,12 @@ async def test_everything_resource_updates_through_a_long_lived_server(gateways:
     direct_outcome = await fc.subscription(
         fc.Target("direct", direct(server_command("everything"))), uri, toggle_updates
     )
-    outcome = await fc.subscription(fc.Target("long-lived", over_http(gateways["long-lived"].url)), uri, toggle_updates)
+    outcome = await fc.subscription(fc.Target("long-lived", over_http(gateways["long-lived"])), uri, toggle_updates)
     assert outcome == direct_outcome == {"updated": True, "others": []}
 
 
 async def test_subscribing_to_a_per_call_server_says_why_not(gateways: dict[str, GatewayProcess]) -> None:
-    async with Client(gateways["per-call"].url, mode="legacy") as client:
+    async with gateways["per-call"].client(mode="legacy") as client:
         with pytest.raises(Exception, match="runs per call") as raised:
             await client.session.send_request(
                 types.SubscribeRequest(params=types.SubscribeRequestParams(uri="features://counter")),

@@ -44,9 +44,9 @@ def direct(**options: Any) -> Any:
     return Client(StdioServerParameters(command=FEATURES[0], args=FEATURES[1:]), **options)
 
 
-def over_http(url: str) -> fc.Connect:
+def over_http(gateway: GatewayProcess) -> fc.Connect:
     def connect(**options: Any) -> Any:
-        return Client(url, **options)
+        return gateway.client(**options)
 
     return connect
 
@@ -121,7 +121,7 @@ async def test_features_through_a_remote_server(
     for check, run in CHECKS.items():
         runs = {"direct": run(fc.Target("direct", direct, mode))}
         for lifecycle in ("per-call", "long-lived"):
-            runs[lifecycle] = run(fc.Target(lifecycle, over_http(gateways[(variant, lifecycle)].url), mode))
+            runs[lifecycle] = run(fc.Target(lifecycle, over_http(gateways[(variant, lifecycle)]), mode))
         outcomes = await fc.concurrently(runs)
         assert outcomes["per-call"] == outcomes["direct"], (check, "per-call")
         expected = outcomes["direct"]
@@ -137,7 +137,7 @@ async def test_ping_both_ways_through_a_remote_server(
 ) -> None:
     expected = await fc.ping(fc.Target("direct", direct), "ping_client")
     for lifecycle in ("per-call", "long-lived"):
-        target = fc.Target(lifecycle, over_http(gateways[(variant, lifecycle)].url))
+        target = fc.Target(lifecycle, over_http(gateways[(variant, lifecycle)]))
         assert await fc.ping(target, "ping_client") == expected, lifecycle
 
 
@@ -146,7 +146,7 @@ async def test_resource_updates_through_a_remote_server(
     gateways: dict[tuple[str, str], GatewayProcess], variant: str
 ) -> None:
     expected = await fc.subscription(fc.Target("direct", direct), "features://counter", touch_counter)
-    target = fc.Target("long-lived", over_http(gateways[(variant, "long-lived")].url))
+    target = fc.Target("long-lived", over_http(gateways[(variant, "long-lived")]))
     assert await fc.subscription(target, "features://counter", touch_counter) == expected
 
 
@@ -158,7 +158,7 @@ async def test_a_missing_token_fails_only_its_server_and_names_the_fix(tmp_path:
         catalog = write_catalog(tmp_path / "catalog.yaml", {"guarded": guarded, "probe": probe_entry()})
         args = ["--transport", "streaming", "--port", "0", "--catalog", str(catalog)]
         with GatewayProcess(args, tmp_path / "gateway.log", env) as gateway:
-            async with Client(gateway.url) as client:
+            async with gateway.client() as client:
                 echoed = await client.call_tool("echo", {"text": "still here"})
                 assert echoed.structured_content == {"result": "still here"}
                 with pytest.raises(Exception, match="kubemcp oauth authorize guarded") as raised:
@@ -177,7 +177,7 @@ async def test_tokens_are_refreshed_before_they_expire(tmp_path: Path) -> None:
         first = store.read_text()
         args = ["--transport", "streaming", "--port", "0", "--catalog", str(catalog), "--long-lived"]
         with GatewayProcess(args, tmp_path / "gateway.log", env) as gateway:
-            async with Client(gateway.url) as client:
+            async with gateway.client() as client:
                 for _ in range(3):
                     assert await until(lambda: _due(store), timeout=10)
                     stats = await client.call_tool("auth_stats", {})  # refreshes first: the token is due
@@ -213,7 +213,7 @@ async def test_header_values_come_from_secrets(tmp_path: Path) -> None:
         catalog = write_catalog(tmp_path / "catalog.yaml", {"keyed": entry, "probe": probe_entry()})
         args = ["--transport", "streaming", "--port", "0", "--catalog", str(catalog)]
         with GatewayProcess(args, tmp_path / "gateway.log", env) as gateway:
-            async with Client(gateway.url) as client:
+            async with gateway.client() as client:
                 with pytest.raises(Exception, match=r"secret\(s\) not set: remote.token"):
                     await client.call_tool("log_levels", {})
                 await anyio.run_process(

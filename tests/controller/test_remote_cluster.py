@@ -17,7 +17,6 @@ from typing import Any
 import feature_checks as fc
 import pytest
 from controller.test_operator_cluster import KUBEMCP, Kube, Operator, resource, until
-from mcp.client import Client
 from support import GatewayProcess, RemoteServer, authorize_with_cli
 
 pytestmark = [pytest.mark.cluster, pytest.mark.anyio]
@@ -114,7 +113,7 @@ async def test_remote_servers_are_discovered_and_served_without_pods(
         ]  # fmt: skip
         with GatewayProcess(args, tmp_path / "gateway.log") as gateway:
             for mode in ("legacy", "auto"):
-                target = fc.Target("cluster", lambda **options: Client(gateway.url, **options), mode)
+                target = fc.Target("cluster", lambda **options: gateway.client(**options), mode)
                 sampled = await fc.call(target, "keyed__summarize", {"topic": "otters"})
                 assert sampled["result"] == {
                     "error": False,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import jsonschema  # type: ignore[import-untyped]
+import jsonschema
 import pytest
 from crd.schemas import CRDS, MODELS, crds, example_objects, root_schema, validate_with_crd
 from kubemcp.crd.models import API_VERSION, MCPCatalogSpec

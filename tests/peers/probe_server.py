@@ -1,15 +1,18 @@
 """A test MCP server (stdio) whose tools expose what the gateway did to it.
 
-`python probe_server.py [NAME]` serves tools `whoami`, `env`, `crash`, `progress`, `log`, `sleep`,
-`echo` and, to test name collisions, `shared`.
+`python probe_server.py [NAME]` serves tools `whoami`, `env`, `env_sha256`, `print_env`, `env_names`,
+`crash`, `progress`, `log`, `sleep`, `fetch`, `echo` and, to test name collisions, `shared`.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import socket
 import sys
 import time
+import urllib.request
 
 import anyio
 from mcp.server.mcpserver import Context, MCPServer
@@ -35,6 +38,23 @@ def whoami() -> dict[str, object]:
 def env(name: str) -> str:
     """The value of an environment variable, or '<unset>'."""
     return os.environ.get(name, "<unset>")
+
+
+@server.tool()
+def env_sha256(name: str) -> str:
+    """The SHA-256 of an environment variable's UTF-8 value, or '<unset>': whether a value arrived exactly,
+    without sending it back."""
+    value = os.environb.get(name.encode())
+    return "<unset>" if value is None else hashlib.sha256(value).hexdigest()
+
+
+@server.tool()
+def print_env(name: str) -> str:
+    """Write an environment variable's value to standard error, as it is and as JSON (a server logging a secret)."""
+    value = os.environ.get(name, "<unset>")
+    sys.stderr.write(f"{name}={value}\n{json.dumps({name: value})}\n")
+    sys.stderr.flush()
+    return "printed"
 
 
 @server.tool()
@@ -71,6 +91,20 @@ async def sleep(seconds: float) -> str:
     """Sleep, so a call can be cancelled or overlap others."""
     await anyio.sleep(seconds)
     return f"slept {seconds}"
+
+
+@server.tool()
+async def fetch(url: str, timeout: float = 3.0) -> dict[str, object]:
+    """GET `url` from where the server runs: whether it could connect, and the status."""
+
+    def get() -> dict[str, object]:
+        try:
+            with urllib.request.urlopen(url, timeout=timeout) as response:
+                return {"ok": True, "status": response.status}
+        except (OSError, ValueError) as exc:
+            return {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
+
+    return await anyio.to_thread.run_sync(get)
 
 
 @server.tool()

@@ -119,6 +119,12 @@ def resolve(obj: Obj, catalog: Obj | None, *, pull_policy: str | None = None) ->
     data = entry_spec.model_dump(mode="json", by_alias=True, exclude_none=True)
     if server.resources is not None:
         data["resources"] = server.resources.model_dump(mode="json", exclude_none=True)
+    if server.mounts:
+        added = {mount.name for mount in server.mounts}
+        kept = [mount for mount in data.get("mounts", []) if mount.get("name") not in added]
+        data["mounts"] = kept + [
+            mount.model_dump(mode="json", by_alias=True, exclude_none=True) for mount in server.mounts
+        ]
     data["longLived"] = effective_lifecycle(server, entry_spec) is Lifecycle.LONG_LIVED
     data["kubernetes"] = kubernetes_form(server, namespace, entry_spec, pull_policy)
     try:

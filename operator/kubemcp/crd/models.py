@@ -13,10 +13,12 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, WithJsonSchema, model_validator
 
+from kubemcp.files.authz_policy import AuthzPolicy
 from kubemcp.model import fields as f
 from kubemcp.model.entry import CatalogEntry
+from kubemcp.model.mounts import Mount
 from kubemcp.model.names import SERVER_NAME_PATTERN
-from kubemcp.validation import one_line
+from kubemcp.validation import dotted, one_line
 
 GROUP = "kubemcp.dev"
 VERSION = "v1alpha1"
@@ -81,12 +83,17 @@ class ToolSpec(_Spec):
     arguments: list[ToolArgumentSpec] | None = None
 
 
-class ConfigSchemaSpec(_Spec):
-    name: str | None = None
-    description: str | None = None
-    type: str | None = None
-    properties: AnyObject | None = None
-    required: list[str] | None = None
+USER_PATTERN = r"^[0-9]+(:[0-9]+)?$|\{\{"
+EXTRA_HOST_PATTERN = r"^[A-Za-z0-9.-]+:[0-9A-Fa-f.:]+$"
+Mounts = Annotated[
+    list[Mount],
+    Field(
+        max_length=32,
+        description="Volumes mounted into the server's container: PersistentVolumeClaims, ConfigMaps, Secrets "
+        "and emptyDirs (never host paths).",
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"]},
+    ),
+]
 
 
 class RemoteSpec(_Spec):
@@ -152,11 +159,35 @@ class EntrySpec(_Spec):
         max_length=1024,
         description="Tools the entry declares; discovery records what the server really lists.",
     )
-    config: list[ConfigSchemaSpec] | None = Field(
-        default=None, max_length=16, description="JSON schemas of the configuration the entry reads ({{server.key}})."
+    config: list[AnyObject] | None = Field(
+        default=None,
+        max_length=16,
+        description="JSON schemas the server's configuration must satisfy ({{server.key}} reads it).",
     )
     resources: ResourcesSpec | None = None
     long_lived: bool | None = Field(default=None, alias="longLived")
+    prefix: str | None = Field(
+        default=None, max_length=64, pattern=r"^[A-Za-z0-9_-]+$", description="Serve every tool as <prefix>__<tool>."
+    )
+    user: str | None = Field(
+        default=None,
+        max_length=256,
+        pattern=USER_PATTERN,
+        description="uid[:gid] the server runs as (Docker's `user`; a template may give it from config).",
+    )
+    disable_network: bool | None = Field(
+        default=None, alias="disableNetwork", description="The server needs no network at all (Docker's field)."
+    )
+    allow_hosts: list[Annotated[str, Field(max_length=253)]] | None = Field(
+        default=None,
+        alias="allowHosts",
+        max_length=64,
+        description="host[:port] the server may reach; all else is refused (Docker's field).",
+    )
+    extra_hosts: list[Annotated[str, Field(max_length=300, pattern=EXTRA_HOST_PATTERN)]] | None = Field(
+        default=None, alias="extraHosts", max_length=32, description="host:address lines for the server's /etc/hosts."
+    )
+    mounts: Mounts | None = None
 
     @model_validator(mode="after")
     def _runnable(self) -> EntrySpec:
@@ -205,9 +236,12 @@ def parse_entries(spec: Any) -> tuple[dict[str, EntrySpec], dict[str, str]]:
             continue
         try:
             entry = EntrySpec.model_validate(data)
-            entry.to_catalog_entry()
+            refusals = entry.to_catalog_entry().check()
         except ValidationError as exc:
             problems[name] = one_line(exc, root="entry")
+            continue
+        if refusals:
+            problems[name] = "; ".join(f"{dotted(loc)}: {message}" for loc, message in refusals)
             continue
         valid[name] = entry
     return valid, problems
@@ -219,6 +253,18 @@ class CatalogRef(_Spec):
     name: str = Field(min_length=1, max_length=253, description="The MCPCatalog's name.")
     entry: f.ServerName | None = Field(
         default=None, description="The entry's name in the catalog (default the MCPServer's name)."
+    )
+
+
+class EgressSpec(_Spec):
+    """Where a server Pod may connect to. Nothing, unless allowed here or by its entry's `allowHosts`."""
+
+    allow_all: bool = Field(default=False, alias="allowAll", description="Any destination (no egress limit).")
+    to: list[Annotated[str, Field(min_length=1, max_length=260)]] = Field(
+        default_factory=list,
+        max_length=64,
+        description="Destinations: an address or CIDR, or a DNS name (resolved by the operator), each with an "
+        "optional :port, e.g. 10.0.0.0/8, api.github.com:443, [2001:db8::1]:8443.",
     )
 
 
@@ -263,6 +309,10 @@ class MCPServerSpec(_Spec):
     image_pull_policy: PullPolicy | None = Field(default=None, alias="imagePullPolicy")
     read_only_root_filesystem: bool = Field(default=True, alias="readOnlyRootFilesystem")
     run_as_user: f.RunAsUser | None = Field(default=None, alias="runAsUser")
+    mounts: Mounts | None = Field(
+        default=None, description="Volumes added to the entry's (same name: this one wins), e.g. a workspace PVC."
+    )
+    egress: EgressSpec | None = None
 
     @model_validator(mode="after")
     def _one_source(self) -> MCPServerSpec:
@@ -317,8 +367,76 @@ class LabelSelector(_Spec):
         return True
 
 
+class ConfigMapKey(_Spec):
+    name: str = Field(min_length=1, max_length=253, pattern=DNS_SUBDOMAIN_PATTERN)
+    key: str = Field(min_length=1, max_length=253)
+
+
+class OAuthSpec(_Spec):
+    """Clients may authenticate with OAuth 2.1 access tokens (JWTs) of this issuer."""
+
+    issuer: str = Field(min_length=1, max_length=2048)
+    audience: str = Field(
+        min_length=1, max_length=2048, description="The gateway's resource URL the tokens must be issued for."
+    )
+    jwks_url: str | None = Field(
+        default=None, alias="jwksUrl", max_length=2048, description="Where the issuer's signing keys are (https)."
+    )
+    jwks_config_map: ConfigMapKey | None = Field(
+        default=None, alias="jwksConfigMap", description="The issuer's signing keys (a JWKS), kept in a ConfigMap."
+    )
+    scopes: list[str] = Field(default_factory=list, max_length=32, description="Scopes every token must carry.")
+    groups_claim: str | None = Field(default=None, alias="groupsClaim", max_length=256)
+
+    @model_validator(mode="after")
+    def _keys(self) -> OAuthSpec:
+        if (self.jwks_url is None) == (self.jwks_config_map is None):
+            raise ValueError("set exactly one of jwksUrl or jwksConfigMap")
+        return self
+
+
+class AuthSpec(_Spec):
+    """Who may call the gateway. By default a bearer token of the Secret `<gateway>-kubemcp-tokens`
+    (made by the operator with one random `default` token; each key names a principal)."""
+
+    tokens_secret: str | None = Field(
+        default=None,
+        alias="tokensSecret",
+        max_length=253,
+        pattern=DNS_SUBDOMAIN_PATTERN,
+        description="Your own Secret of tokens (key: principal name, value: token) instead of the generated one.",
+    )
+    oauth: OAuthSpec | None = None
+    allow_unauthenticated: bool = Field(
+        default=False,
+        alias="allowUnauthenticated",
+        description="Serve anyone who can reach the gateway, without a token.",
+    )
+
+
+class IPBlockSpec(_Spec):
+    cidr: str = Field(min_length=1, max_length=64)
+    except_: list[str] | None = Field(default=None, alias="except", max_length=32)
+
+
+class PeerSpec(_Spec):
+    """Who may connect, as in a NetworkPolicy rule: namespaces and Pods by label, or addresses."""
+
+    namespace_selector: LabelSelector | None = Field(
+        default=None, alias="namespaceSelector", description="Namespaces by their labels ({} : every namespace)."
+    )
+    pod_selector: LabelSelector | None = Field(
+        default=None,
+        alias="podSelector",
+        description="Pods by their labels (in the gateway's namespace, or those selected).",
+    )
+    ip_block: IPBlockSpec | None = Field(default=None, alias="ipBlock", description="Addresses (a CIDR).")
+
+
 class MCPGatewaySpec(_Spec):
-    server_selector: LabelSelector | None = Field(default=None, alias="serverSelector")
+    server_selector: LabelSelector | None = Field(
+        default=None, alias="serverSelector", description="Which MCPServers to serve (all of them when empty)."
+    )
     namespaces: list[Annotated[str, Field(max_length=63, pattern=DNS_LABEL_PATTERN)]] | None = Field(
         default=None, max_length=32, description="Namespaces to select MCPServers from (default the MCPGateway's own)."
     )
@@ -338,3 +456,19 @@ class MCPGatewaySpec(_Spec):
     )
     image_pull_policy: PullPolicy | None = Field(default=None, alias="imagePullPolicy")
     resources: ResourcesSpec | None = None
+    auth: AuthSpec | None = None
+    authorization: AuthzPolicy | None = Field(
+        default=None, description="Which servers and tools each principal may list and call (default: all)."
+    )
+    allowed_from: list[PeerSpec] | None = Field(
+        default=None,
+        alias="allowedFrom",
+        max_length=32,
+        description="Who may connect to the gateway (a NetworkPolicy; its own replicas always may). "
+        "Unset: anyone who can reach its Service (each caller still needs a credential).",
+    )
+    secret_scan: Literal["block", "redact", "off"] = Field(
+        default="block",
+        alias="secretScan",
+        description="What a tool call's arguments or result holding a secret get: blocked, redacted, or nothing.",
+    )

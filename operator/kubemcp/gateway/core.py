@@ -20,12 +20,13 @@ from kubemcp.backend.offerings import Offerings, list_offerings
 from kubemcp.backend.pool import BackendPool
 from kubemcp.backend.subscriptions import NotSubscribable, Upstream
 from kubemcp.errors import FileFormatError, FileFormatErrors, ServerError, SettingsError
+from kubemcp.gateway.access import Access
 from kubemcp.gateway.client_sessions import ClientSessionState
 from kubemcp.gateway.exchanges import LocalExchanges
 from kubemcp.gateway.known_offerings import DiscoveryCache, from_catalog, from_recorded
 from kubemcp.gateway.listing import Listing, build_listing
 from kubemcp.gateway.resource_subscriptions import ResourceSubscriptions
-from kubemcp.gateway.served import load_served
+from kubemcp.gateway.served import load_served_set
 from kubemcp.gateway.served_capabilities import ServedCapabilities, served_capabilities
 from kubemcp.gateway.sessions import SessionNotifier
 from kubemcp.gateway.settings import GatewaySettings
@@ -53,11 +54,14 @@ class Gateway:
         self.subscriptions = ResourceSubscriptions(self.notifier.bus)
         self.pool.on_resource_updated = self.subscriptions.updated
         self.tg: anyio.abc.TaskGroup | None = None
-        _, self.specs = load_served(settings)
+        served = load_served_set(settings)
+        self.specs = served.specs
+        self.refused = served.refused
         self._locks: dict[str, anyio.Lock] = {}
         self._failed: dict[str, tuple[float, str]] = {}
         self._tool_filter = set(settings.tools) or None
         self._listings: dict[bool, Listing] = {}
+        self.access = Access(settings)  # authentication, authorization, secret scanning
 
     @asynccontextmanager
     async def running(self) -> AsyncIterator[Gateway]:
@@ -125,13 +129,20 @@ class Gateway:
             return discovered
 
     async def listing(self, *, full: bool) -> Listing:
+        """What the caller may see of the served view (everything for a trusted caller)."""
+        return self.access.view(await self.served_listing(full=full))
+
+    async def served_listing(self, *, full: bool) -> Listing:
         """The served view; kept until the served set or a server's known offerings change."""
         cached = self._listings.get(full)
         if cached is not None:
             return cached
         specs = self.specs
         found = await self.offerings(full=full)
-        listing = build_listing(found, prefix_all=self.settings.prefix_tools, tool_filter=self._tool_filter)
+        prefixes = {name: spec.entry.prefix for name, spec in specs.items() if spec.entry.prefix}
+        listing = build_listing(
+            found, prefix_all=self.settings.prefix_tools, tool_filter=self._tool_filter, prefixes=prefixes
+        )
         complete = all(self._known(spec, full=full) for spec in specs.values())
         if specs is self.specs and complete:
             self._listings[full] = listing
@@ -141,7 +152,7 @@ class Gateway:
         """Whether a listing can be kept: every server's offerings came from somewhere lasting."""
         if self.cache.get(spec) is not None or from_recorded(spec) is not None:
             return True
-        return not full and spec.entry.tools is not None
+        return not full and from_catalog(spec) is not None
 
     def known_capabilities(self) -> ServedCapabilities:
         """What the served set offers beyond tools, prompts and resources, as far as it is known."""
@@ -166,9 +177,11 @@ class Gateway:
         return self.specs[server]
 
     async def call_tool(self, name: str, arguments: dict[str, Any] | None, hooks: CallHooks) -> types.CallToolResult:
-        route = (await self.listing(full=False)).tool_routes.get(name)
+        route = (await self.served_listing(full=False)).tool_routes.get(name)
         if route is None:
             raise MCPError(types.INVALID_PARAMS, f"unknown tool {name!r}")
+        principal = self.access.admit("tool", name, route.server, route.name)
+        arguments = self.access.screen_arguments("tool", name, arguments, principal)
         started = time.perf_counter()
         try:
             result = await self.pool.call(
@@ -179,64 +192,72 @@ class Gateway:
         except ServerError as exc:
             logger.warning("tool %s failed: %s", name, exc)
             raise server_error(exc) from exc
-        result = _without_backend_identity(result)
+        result = self.access.screen_tool_result(name, _without_backend_identity(result), principal)
         if self.settings.log_calls:
             logger.info(
-                "call %s -> %s/%s in %.1f ms%s",
+                "call %s -> %s/%s for %s in %.1f ms%s",
                 name,
                 route.server,
                 route.name,
+                principal,
                 (time.perf_counter() - started) * 1000,
                 " (error result)" if result.is_error else "",
             )
         return result
 
     async def get_prompt(self, name: str, arguments: dict[str, str] | None, hooks: CallHooks) -> types.GetPromptResult:
-        route = (await self.listing(full=True)).prompt_routes.get(name)
+        route = (await self.served_listing(full=True)).prompt_routes.get(name)
         if route is None:
             raise MCPError(types.INVALID_PARAMS, f"unknown prompt {name!r}")
+        principal = self.access.admit("prompt", name, route.server, route.name)
+        arguments = self.access.screen_arguments("prompt", name, arguments, principal)
         try:
             prompt = await self.pool.call(
                 self._spec(route.server), lambda client: client.get_prompt(route.name, arguments), hooks
             )
         except ServerError as exc:
             raise server_error(exc) from exc
-        return _without_backend_identity(prompt)
+        return self.access.screen_result("prompt", name, _without_backend_identity(prompt), principal)
 
-    async def resource_owner(self, uri: str) -> str:
-        """The server serving a resource URI (or a URI template, for completions)."""
-        listing = await self.listing(full=True)
-        server = listing.resource_routes.get(uri)
+    async def resource_owner(self, uri: str) -> tuple[str, str]:
+        """The server serving a resource URI (or a URI template, for completions), and the resource's name
+        there (the URI, or the template it matches)."""
+        listing = await self.served_listing(full=True)
+        server, name = listing.resource_routes.get(uri), uri
         if server is None:
             server = next((owner for template, owner in listing.template_routes if template == uri), None)
         if server is None:
             for template, owner in listing.template_routes:
                 if UriTemplate.parse(template).match(uri) is not None:
-                    server = owner
+                    server, name = owner, template
                     break
         if server is None:
             raise MCPError(types.INVALID_PARAMS, f"unknown resource {uri!r}")
-        return server
+        return server, name
 
     async def read_resource(self, uri: str, hooks: CallHooks) -> types.ReadResourceResult:
-        server = await self.resource_owner(uri)
+        server, name = await self.resource_owner(uri)
+        principal = self.access.admit("resource", uri, server, name)
         try:
             read = await self.pool.call(self._spec(server), lambda client: client.read_resource(uri), hooks)
         except ServerError as exc:
             raise server_error(exc) from exc
-        return _without_backend_identity(read)
+        return self.access.screen_result("resource", uri, _without_backend_identity(read), principal)
 
     async def complete(self, params: types.CompleteRequestParams, hooks: CallHooks) -> types.CompleteResult:
         """Completions for a prompt's or a resource template's argument, from the server that owns it."""
         ref = params.ref
         backend_ref: types.PromptReference | types.ResourceTemplateReference
         if isinstance(ref, types.PromptReference):
-            route = (await self.listing(full=True)).prompt_routes.get(ref.name)
+            route = (await self.served_listing(full=True)).prompt_routes.get(ref.name)
             if route is None:
                 raise MCPError(types.INVALID_PARAMS, f"unknown prompt {ref.name!r}")
             server, backend_ref = route.server, ref.model_copy(update={"name": route.name})
+            principal = self.access.admit("prompt", ref.name, server, route.name)
         else:
-            server, backend_ref = await self.resource_owner(ref.uri), ref
+            server, name = await self.resource_owner(ref.uri)
+            backend_ref = ref
+            principal = self.access.admit("resource", ref.uri, server, name)
         spec = self._spec(server)
         known = self.cache.get(spec) or from_recorded(spec)
         if known is not None and known.capabilities is not None and known.capabilities.completions is None:
@@ -244,14 +265,16 @@ class Gateway:
         argument = {"name": params.argument.name, "value": params.argument.value}
         context = params.context.arguments if params.context is not None else None
         try:
-            return await self.pool.call(
+            completed = await self.pool.call(
                 spec, lambda client: client.complete(backend_ref, argument, context_arguments=context), hooks
             )
         except ServerError as exc:
             raise server_error(exc) from exc
+        return self.access.screen_result("completion", params.argument.name, completed, principal)
 
     async def subscribe(self, uri: str, state: ClientSessionState, hooks: CallHooks) -> None:
-        server = await self.resource_owner(uri)
+        server, name = await self.resource_owner(uri)
+        self.access.admit("resource", uri, server, name)
         try:
             await self.subscriptions.subscribe(state, self._spec(server), uri, hooks)
         except NotSubscribable as exc:
@@ -278,7 +301,9 @@ class Gateway:
     async def reload(self) -> bool:
         """Load the files again; on a change of the served set, notify every client. Bad files change nothing."""
         try:
-            _, specs = load_served(self.settings)
+            served = load_served_set(self.settings)
+            specs = served.specs
+            self.refused = served.refused
         except (FileFormatError, FileFormatErrors, SettingsError) as exc:
             logger.error("not reloading, the files have errors:\n%s", exc)
             return False
@@ -304,13 +329,17 @@ class Gateway:
         return tuple(stamps)
 
     async def _watch_files(self) -> None:
-        stamp = self._stamp()
+        stamp, access = self._stamp(), self.access.stamp()
         while True:
             await anyio.sleep(self.settings.watch_interval)
             current = self._stamp()
             if current != stamp:
                 stamp = current
                 await self.reload()
+            if (current_access := self.access.stamp()) != access:
+                access = current_access
+                if self.access.reload():
+                    await self.notifier.lists_changed()
 
 
 def _prefer_declared(declared: list[types.Tool], discovered: list[types.Tool]) -> list[types.Tool]:

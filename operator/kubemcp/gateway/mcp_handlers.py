@@ -15,6 +15,7 @@ from mcp.shared.exceptions import MCPError
 import kubemcp
 from kubemcp.gateway.core import Gateway
 from kubemcp.gateway.interaction import hooks_for, interact, session_of
+from kubemcp.gateway.principal import PrincipalBinding
 from kubemcp.gateway.resource_subscriptions import GatewayListen
 from kubemcp.gateway.served_capabilities import announce
 from kubemcp.model.spec import ServerSpec
@@ -126,7 +127,9 @@ def build_server(gateway: Gateway) -> Server[Any]:
             await gateway.roots_changed(state)
 
     async def owner(uri: str) -> ServerSpec:
-        return gateway.specs[await gateway.resource_owner(uri)]
+        server, name = await gateway.resource_owner(uri)
+        gateway.access.admit("resource", uri, server, name)
+        return gateway.specs[server]
 
     server = GatewayServer(
         "kubemcp",
@@ -150,10 +153,11 @@ def build_server(gateway: Gateway) -> Server[Any]:
     # Deprecated in 2026-07-28, so registered without the constructor's deprecation warning.
     server.add_request_handler("logging/setLevel", types.SetLevelRequestParams, set_level)
     server.add_notification_handler("notifications/roots/list_changed", types.NotificationParams, roots_changed)
-    # The session registry, and the seal on `requestState` (it names a pending exchange, see
-    # `gateway.exchanges`). The SDK's default tracing middleware is left out: it costs time on every request.
+    # The session registry, the caller's principal, and the seal on `requestState` (it names a pending
+    # exchange, see `gateway.exchanges`). The SDK's default tracing middleware is left out: it costs time
+    # on every request.
     boundary = RequestStateBoundary(
         RequestStateSecurity.ephemeral(ttl=gateway.exchanges.ttl), default_audience="kubemcp"
     )
-    server.middleware = [gateway.notifier, boundary]
+    server.middleware = [gateway.notifier, PrincipalBinding(http=gateway.settings.http), boundary]
     return server

@@ -27,12 +27,15 @@ def is_remote(entry: CatalogEntry) -> bool:
 
 
 class WithRemote:
-    """`base` for entries it runs, `remote` for remote entries."""
+    """`base` for entries it runs, `remote` for remote entries. The base's cluster client and namespace,
+    if it has them, are this runtime's too (the replicas find their peers with them)."""
 
     def __init__(self, base: Runtime, remote: RemoteConnector) -> None:
         self.base = base
         self.remote = remote
         self.name = base.name
+        self.kube: KubeApi | None = getattr(base, "kube", None)
+        self.namespace: str | None = getattr(base, "namespace", None)
 
     def connect(self, spec: ServerSpec) -> AbstractAsyncContextManager[BackendLink]:
         return self.remote.connect(spec) if is_remote(spec.entry) else self.base.connect(spec)
