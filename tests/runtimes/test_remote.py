@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 
 import pytest
+from controller.fakekube import FakeKube
 from kubemcp.errors import ServerUnavailableError
 from kubemcp.model.entry import CatalogEntry, CatalogSource
 from kubemcp.model.spec import ServerSpec, build_spec
+from kubemcp.runtimes.kubernetes_pods import KubernetesRuntime
+from kubemcp.runtimes.local_process import LocalProcessRuntime
 from kubemcp.runtimes.remote import remote_headers, uses_sse
 from kubemcp.runtimes.remote_oauth import OAuthTokens, refresh_margin
-from kubemcp.runtimes.routing import is_remote
+from kubemcp.runtimes.routing import WithRemote, is_remote, kube_remote, local_remote
 from mcp.shared.auth import OAuthToken
 
 pytestmark = pytest.mark.anyio
@@ -89,3 +93,12 @@ async def test_a_token_counts_as_expired_within_its_refresh_margin() -> None:
     await provider._initialize()  # type: ignore[attr-defined]
     assert not provider.context.is_token_valid()  # type: ignore[attr-defined]
     assert provider.context.can_refresh_token() is False  # type: ignore[attr-defined]  # no client registered yet
+
+
+def test_the_cluster_runtime_keeps_its_client_and_namespace_for_the_replicas() -> None:
+    """The gateway's replicas find their peers with the runtime's cluster client and namespace."""
+    kube = FakeKube()
+    runtime = WithRemote(KubernetesRuntime(kube, "team-a"), kube_remote(kube, "team-a"))
+    assert (runtime.kube, runtime.namespace) == (kube, "team-a")
+    local = WithRemote(LocalProcessRuntime(), local_remote(Path("secrets.env")))
+    assert (local.kube, local.namespace) == (None, None)
