@@ -7,7 +7,9 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from typing import Any
 
+import mcp_types as types
 from kubemcp.model.link import BackendLink
 from kubemcp.model.spec import ServerSpec
 from mcp.client._memory import InMemoryTransport
@@ -52,3 +54,38 @@ def counter_server(spec: ServerSpec, instance: int) -> MCPServer:
         return "hello"
 
     return server
+
+
+def completing_server(spec: ServerSpec, instance: int) -> MCPServer:
+    """A server with a prompt and a resource template whose arguments complete with the server's name."""
+    server = counter_server(spec, instance)
+
+    @server.resource(f"{spec.name}://{{item}}")
+    def item(item: str) -> str:
+        """An item."""
+        return item
+
+    async def complete(ctx: Any, params: types.CompleteRequestParams) -> types.CompleteResult:
+        if isinstance(params.ref, types.PromptReference):
+            values = [f"{spec.name}: {params.ref.name} {params.argument.value}"]
+        else:
+            values = [f"{spec.name}: {params.argument.name}"]
+        return types.CompleteResult(completion=types.Completion(values=values))
+
+    server._lowlevel_server.add_request_handler("completion/complete", types.CompleteRequestParams, complete)
+    return server
+
+
+class RecordingSession:
+    """A client session as backends see it (`SessionLink`), recording what reaches it outside calls."""
+
+    def __init__(self, log_level: types.LoggingLevel | None = None) -> None:
+        self.log_level = log_level
+        self.logs: list[types.LoggingMessageNotificationParams] = []
+        self.notifications: list[types.ServerNotification] = []
+
+    async def send_log(self, params: types.LoggingMessageNotificationParams) -> None:
+        self.logs.append(params)
+
+    async def send_notification(self, notification: types.ServerNotification) -> None:
+        self.notifications.append(notification)

@@ -192,6 +192,76 @@ class GatewayProcess:
         self.stop()
 
 
+class RemoteServer:
+    """`peers/remote_server.py` as a child process serving on loopback; stopped by its PID."""
+
+    def __init__(self, transport: str, *options: str) -> None:
+        self.args = [sys.executable, str(TESTS / "peers" / "remote_server.py"), transport, *options]
+        self.transport = transport
+        self.process: subprocess.Popen[str] | None = None
+        self.url = ""
+
+    def start(self, timeout: float = 30.0) -> RemoteServer:
+        self.process = subprocess.Popen(
+            self.args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
+        )
+        assert self.process.stdout is not None
+        line = self.process.stdout.readline()  # the server prints its URL once bound, before serving
+        if not line.startswith("listening on "):
+            self.stop()
+            raise AssertionError(f"remote server did not start: {line!r}")
+        self.url = line.removeprefix("listening on ").strip()
+        return self
+
+    def entry(self, **extra: Any) -> dict[str, Any]:
+        """A catalog entry for this server."""
+        remote = {"url": self.url, "transport_type": "sse" if self.transport == "sse" else "streamable-http"}
+        return {"type": "remote", "description": f"remote server over {self.transport}", "remote": remote, **extra}
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            os.kill(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.kill(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+        if self.process is not None and self.process.stdout is not None:
+            self.process.stdout.close()
+
+    def __enter__(self) -> RemoteServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def authorize_with_cli(server: str, catalog: Path | None, env: dict[str, str], *extra: str) -> str:
+    """`kubemcp oauth authorize SERVER --no-browser`, with the test as the user: it opens the printed URL
+    (the test authorization server consents at once) and follows the redirect to the loopback listener."""
+    where = ["--catalog", str(catalog)] if catalog is not None else []
+    command = [str(KUBEMCP), "oauth", "authorize", server, *where, "--no-browser", *extra]
+    process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True, env={**os.environ, **env})
+    assert process.stderr is not None
+    shown: list[str] = []
+    try:
+        for line in process.stderr:
+            shown.append(line)
+            if line.startswith("http"):
+                consent = httpx2.get(line.strip(), follow_redirects=False, timeout=30)
+                assert consent.status_code == 302, consent.text
+                assert httpx2.get(consent.headers["location"], timeout=30).status_code == 200
+                break
+        shown.append(process.stderr.read())
+        assert process.wait(timeout=60) == 0, "".join(shown)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        process.stderr.close()
+    return "".join(shown)
+
+
 def _option(args: list[str], name: str) -> str | None:
     return args[args.index(name) + 1] if name in args and args.index(name) + 1 < len(args) else None
 

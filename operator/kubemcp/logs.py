@@ -65,5 +65,5 @@ def setup_logging(*, debug: bool = False, json_format: bool = False) -> None:
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level if level in logging.getLevelNamesMapping() else "INFO")
-    for noisy in ("httpx", "mcp", "uvicorn", "sse_starlette"):
+    for noisy in ("httpx", "httpx2", "mcp", "uvicorn", "sse_starlette"):
         logging.getLogger(noisy).setLevel("WARNING" if root.level > logging.DEBUG else "DEBUG")

@@ -267,6 +267,16 @@ def test_tools_list_and_call(gateways: Gateways, generation: str, transport: str
     assert only_text(summed) == "The sum of 2 and 40 is 42."
 
 
+@pytest.mark.parametrize(("generation", "transport"), GENERATIONS_AND_TRANSPORTS)
+def test_logging_set_level(gateways: Gateways, generation: str, transport: str) -> None:
+    """`logging/setLevel` is served (the served everything server offers logging), on every transport."""
+    where = target(gateways, transport)
+    [answer] = run_all(
+        inspector(generation, transport, ["--method", "logging/setLevel", "--log-level", "error"], **where)
+    )
+    assert answer == {} or set(answer) <= {"_meta"}, answer
+
+
 @pytest.mark.parametrize("generation", ["v1", "v2"])
 def test_prompts_and_resources(gateways: Gateways, generation: str) -> None:
     where = target(gateways, "http")

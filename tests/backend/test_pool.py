@@ -16,7 +16,7 @@ from kubemcp.model.link import BackendLink
 from kubemcp.model.spec import ServerSpec, build_spec
 from mcp.client import Client
 from mcp.server.mcpserver import MCPServer
-from memory_runtime import MemoryRuntime, counter_server
+from memory_runtime import MemoryRuntime, RecordingSession, counter_server
 
 pytestmark = pytest.mark.anyio
 SOURCE = CatalogSource(path="c.yaml", line=1, directory=".")
@@ -106,10 +106,12 @@ async def test_protocol_era_is_remembered_per_server() -> None:
         return client.protocol_version
 
     async with pool.running():
-        version = await pool.call(spec, version_of)
-        assert version == "2026-07-28"
-        assert pool.sessions._modes[spec.digest] == "auto"
-        tools = await pool.call(spec, lambda c: c.list_tools())  # the second connection still sees capabilities
+        # A client of the 2026 revision gets the newest the server offers; the gateway's own calls (and
+        # clients of the handshake era) the handshake era, which carries what only that era has.
+        assert await pool.call(spec, version_of, CallHooks(modern=True)) == "2026-07-28"
+        assert await pool.call(spec, version_of) == "2025-11-25"
+        assert spec.digest not in pool.sessions.handshake_only | pool.sessions.modern_only
+        tools = await pool.call(spec, lambda c: c.list_tools(), CallHooks(modern=True))  # capabilities still seen
     assert {tool.name for tool in tools.tools} == {"instance_number", "greet"}
 
 
@@ -135,9 +137,9 @@ async def test_per_session_instances_follow_the_client_session() -> None:
     runtime = MemoryRuntime(counter_server)
     pool = BackendPool(runtime, idle_timeout=60)
     spec = _spec(lifecycle="perSession")
-    first, second = object(), object()
+    first, second = RecordingSession(), RecordingSession()
 
-    async def instance(session: object | None) -> int:
+    async def instance(session: RecordingSession | None) -> int:
         result = await pool.call(spec, lambda c: c.call_tool("instance_number", {}), CallHooks(session=session))
         assert isinstance(result.structured_content, dict)
         return int(result.structured_content["result"])

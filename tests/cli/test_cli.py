@@ -11,7 +11,7 @@ import pytest
 import yaml
 from kubemcp.cli import main
 from kubemcp.files.secrets import read_secrets
-from support import KUBEMCP, REPO, probe_entry, write_catalog
+from support import KUBEMCP, REPO, RemoteServer, probe_entry, write_catalog
 
 
 def test_secret_set_ls_rm(isolated_home: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -165,6 +165,16 @@ def test_dry_run_lists_what_would_be_served(tmp_path: Path) -> None:
     assert "  tool alpha__echo -> echo" in lines
     assert "  tool alpha__whoami -> whoami" not in lines
     assert "  tool beta__whoami -> whoami" in lines
+
+
+def test_dry_run_connects_to_a_remote_server(tmp_path: Path) -> None:
+    with RemoteServer("sse") as remote:
+        catalog = write_catalog(tmp_path / "c.yaml", {"hosted": remote.entry()})
+        run = _gateway("--catalog", str(catalog), "--dry-run")
+    assert run.returncode == 0, run.stderr
+    assert "server hosted (per call)" in run.stdout
+    assert "  tool summarize" in run.stdout
+    assert "  prompt greet" in run.stdout
 
 
 def test_dry_run_of_the_example_catalog(tmp_path: Path) -> None:

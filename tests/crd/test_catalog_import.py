@@ -30,7 +30,7 @@ def test_the_example_catalog_converts_without_process_forms() -> None:
     assert spec.display_name == "kubemcp examples"
 
 
-def test_entries_without_an_image_are_skipped_with_the_reason(tmp_path: Path) -> None:
+def test_remote_entries_are_kept_and_entries_without_an_image_skipped(tmp_path: Path) -> None:
     catalog = tmp_path / "docker.yaml"
     catalog.write_text(
         yaml.safe_dump(
@@ -47,7 +47,15 @@ def test_entries_without_an_image_are_skipped_with_the_reason(tmp_path: Path) ->
                         "tools": [{"name": "search", "arguments": [{"name": "q", "desc": "query"}]}],
                         "config": {"name": "github", "properties": {"host": {"type": "string"}}},
                     },
-                    "hosted": {"type": "remote", "remote": {"url": "https://example.invalid/mcp"}},
+                    "hosted": {
+                        "type": "remote",
+                        "remote": {
+                            "url": "https://example.invalid/mcp",
+                            "transport_type": "sse",
+                            "headers": {"Authorization": "Bearer ${HOSTED_TOKEN}"},
+                        },
+                        "secrets": [{"name": "hosted.token", "env": "HOSTED_TOKEN"}],
+                    },
                     "local": {"process": {"command": ["echo"]}},
                 },
             }
@@ -55,7 +63,16 @@ def test_entries_without_an_image_are_skipped_with_the_reason(tmp_path: Path) ->
     )
     result = import_catalog(catalog, name="docker")
     assert result.manifest["metadata"] == {"name": "docker"}
-    assert set(result.skipped) == {"hosted", "local"}
+    assert set(result.skipped) == {"local"}
+    assert result.manifest["spec"]["entries"]["hosted"] == {
+        "type": "remote",
+        "remote": {
+            "url": "https://example.invalid/mcp",
+            "transport_type": "sse",
+            "headers": {"Authorization": "Bearer ${HOSTED_TOKEN}"},
+        },
+        "secrets": [{"name": "hosted.token", "env": "HOSTED_TOKEN"}],
+    }
     github = result.manifest["spec"]["entries"]["github"]
     assert "readme" not in github
     assert "icon" not in github
@@ -87,7 +104,7 @@ def test_resource_names() -> None:
 def test_the_docker_fixture_imports_with_each_refusal_named() -> None:
     result = import_catalog(REPO / "tests" / "fixtures" / "docker" / "catalog-v3.yaml")
     entries = result.manifest["spec"]["entries"]
-    assert set(entries) == {"github-official", "scratch"}
+    assert set(entries) == {"github-official", "scratch", "docs", "legacy-events"}
     github = entries["github-official"]
     assert github["allowHosts"] == ["api.github.com:443", "github.com:443"]
     assert github["extraHosts"] == ["github.internal:127.0.0.2"]
@@ -100,7 +117,11 @@ def test_the_docker_fixture_imports_with_each_refusal_named() -> None:
     assert "field 'volumes[0]'" in result.skipped["files"]
     assert "no hostPath" in result.skipped["files"]
     assert "type 'poci'" in result.skipped["text-tools"]
-    assert "no container image" in result.skipped["docs"]
+    # Remote entries are kept (the gateway connects to them), with their header secrets.
+    assert entries["docs"]["type"] == "remote"
+    assert entries["docs"]["remote"]["headers"] == {"Authorization": "Bearer $DOCS_TOKEN"}
+    assert entries["docs"]["secrets"] == [{"name": "docs.token", "env": "DOCS_TOKEN"}]
+    assert entries["legacy-events"]["remote"]["transport_type"] == "sse"
     validate_with_crd(result.manifest)
 
 

@@ -71,6 +71,7 @@ def test_server_status_and_rules() -> None:
     assert set(status["discovery"]["properties"]) == {
         "digest",
         "discoveredAt",
+        "capabilities",
         "tools",
         "prompts",
         "resources",

@@ -67,7 +67,8 @@ def test_version_2_catalog_with_string_version_and_transport_spellings() -> None
 def test_entries_kubemcp_cannot_honour_are_refused_alone_naming_the_field() -> None:
     path = FIXTURES / "refused.yaml"
     catalog = load_catalogs([path])
-    assert set(catalog.entries) == {"fine"}
+    # A remote server's OAuth flow is kubemcp's own (`kubemcp oauth authorize`), so it is not refused.
+    assert set(catalog.entries) == {"fine", "remote-oauth"}
     lines = path.read_text().splitlines()
     reasons = {name: " ".join(refused.problems) for name, refused in catalog.refused.items()}
     assert "field 'registry.piped.command[0]'" in reasons["piped"]

@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import mcp_types as types
 import pytest
 from kubemcp.backend.hooks import CallHooks
 from kubemcp.errors import FileFormatError, FileFormatErrors
 from kubemcp.files.authz_policy import ALLOW_ALL_TEXT, load_policy
+from kubemcp.gateway.client_sessions import ClientSessionState
 from kubemcp.gateway.core import Gateway
 from kubemcp.gateway.principal import ANONYMOUS, LOCAL, Principal, acting_as
 from kubemcp.gateway.settings import GatewaySettings
 from kubemcp.model.spec import ServerSpec
+from mcp.server.connection import Connection
 from mcp.server.mcpserver import MCPServer
 from mcp.shared.exceptions import MCPError
 from memory_runtime import MemoryRuntime
@@ -203,3 +207,30 @@ def test_policy_errors_name_the_line_and_field(tmp_path: Path, text: str, line: 
     assert isinstance(error, FileFormatError)
     assert (error.line, error.field) == (line, field)
     assert message in error.message
+
+
+class _Silent:
+    """An outbound channel to a client that never gets anything (the refusals below happen first)."""
+
+    async def send_raw_request(self, method: str, params: Mapping[str, Any] | None, opts: Any = None) -> dict[str, Any]:
+        raise AssertionError(f"nothing is sent to the client, got {method}")
+
+    async def notify(self, method: str, params: Mapping[str, Any] | None, opts: Any = None) -> None:
+        raise AssertionError(f"nothing is sent to the client, got {method}")
+
+
+async def test_completions_and_subscriptions_are_refused_like_the_reads_they_serve(tmp_path: Path) -> None:
+    gateway, runtime = _gateway(tmp_path, POLICY)
+    session = ClientSessionState(Connection(_Silent(), protocol_version="2025-11-25"))
+    argument = types.CompletionArgument(name="name", value="a")
+    async with gateway.running():
+        await _names(gateway, LOCAL)  # discovery, so that the routes are known
+        started = runtime.started
+        with acting_as(BOB):
+            prompt = types.CompleteRequestParams(ref=types.PromptReference(name="one__hello"), argument=argument)
+            with pytest.raises(MCPError, match="prompt 'one__hello' is not allowed for token:bob"):
+                await gateway.complete(prompt, CallHooks())
+            with pytest.raises(MCPError, match="resource 'file:///private/keys' is not allowed for token:bob"):
+                await gateway.subscribe("file:///private/keys", session, CallHooks())
+    assert runtime.started == started  # no server was asked
+    assert session.subscriptions == set()

@@ -5,12 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import mcp_types as types
 import pytest
 from kubemcp.backend.hooks import CallHooks
 from kubemcp.gateway.core import Gateway
 from kubemcp.gateway.settings import GatewaySettings
 from mcp.shared.exceptions import MCPError
-from memory_runtime import MemoryRuntime, counter_server
+from memory_runtime import MemoryRuntime, completing_server, counter_server
 from support import write_catalog
 
 pytestmark = pytest.mark.anyio
@@ -71,3 +72,33 @@ async def test_reload_applies_good_files_and_ignores_bad_ones(tmp_path: Path) ->
         (tmp_path / "catalog.yaml").write_text("registry: [oops\n")
         assert await gateway.reload() is False
         assert list(gateway.specs) == ["one", "two"]
+
+
+async def test_announced_capabilities_are_what_the_served_servers_offer(tmp_path: Path) -> None:
+    """Completions and logging only when a served server offers them (or is not known yet); resource
+    subscriptions only from a resident server: a per-call one has no instance left to send updates."""
+    settings = _settings(tmp_path, {"plain": UNDECLARED, "long": {**UNDECLARED, "longLived": True}})
+    async with Gateway(settings, MemoryRuntime(counter_server)).running() as gateway:
+        unknown = gateway.known_capabilities()
+        assert (unknown.completions, unknown.logging, unknown.subscribe) == (True, True, True)
+        await gateway.listing(full=True)  # discovery learns what the counter servers offer
+        known = gateway.known_capabilities()
+    assert (known.completions, known.logging, known.subscribe) == (False, False, False)
+
+
+async def test_completions_reach_the_owning_server_under_its_own_names(tmp_path: Path) -> None:
+    settings = _settings(tmp_path, {"one": UNDECLARED, "two": UNDECLARED})
+    async with Gateway(settings, MemoryRuntime(completing_server)).running() as gateway:
+        params = types.CompleteRequestParams(
+            ref=types.PromptReference(name="two__hello"), argument=types.CompletionArgument(name="who", value="a")
+        )
+        result = await gateway.complete(params, CallHooks())
+        template = types.CompleteRequestParams(
+            ref=types.ResourceTemplateReference(uri="one://{item}"),
+            argument=types.CompletionArgument(name="item", value=""),
+        )
+        from_template = await gateway.complete(template, CallHooks())
+        with pytest.raises(MCPError, match="unknown prompt 'hello'"):
+            await gateway.complete(params.model_copy(update={"ref": types.PromptReference(name="hello")}), CallHooks())
+    assert result.completion.values == ["two: hello a"]
+    assert from_template.completion.values == ["one: item"]

@@ -70,10 +70,12 @@ runAsGroup: 1000
   - apiGroups: ["batch"]
     resources: ["jobs"]
     verbs: ["create", "delete", "get", "list", "watch"]
-  # Each gateway's replicas share a key kept in a Secret the operator creates once; it never reads Secrets.
+  # Each gateway's replicas share a key kept in a Secret the operator creates once. Remote servers:
+  # discovery reads their header secrets and OAuth tokens, and gateways that serve them get the same on
+  # those Secrets by name (the operator holds what it grants). Secrets are never listed or watched.
   - apiGroups: [""]
     resources: ["secrets"]
-    verbs: ["create"]
+    verbs: ["create", "get", "patch"]
   - apiGroups: ["policy"]
     resources: ["poddisruptionbudgets"]
     verbs: ["create", "delete", "get", "list", "watch", "patch", "update"]

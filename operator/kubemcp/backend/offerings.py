@@ -8,8 +8,9 @@ from pydantic import BaseModel, Field
 
 
 class Offerings(BaseModel):
-    """Everything one server lists."""
+    """Everything one server lists, and the capabilities it announced (None: not known)."""
 
+    capabilities: types.ServerCapabilities | None = None
     tools: list[types.Tool] = Field(default_factory=list)
     prompts: list[types.Prompt] = Field(default_factory=list)
     resources: list[types.Resource] = Field(default_factory=list)
@@ -22,7 +23,7 @@ MAX_PAGES = 100
 async def list_offerings(client: Client) -> Offerings:
     """List everything a connected server offers, following pagination."""
     caps = client.server_capabilities
-    found = Offerings()
+    found = Offerings(capabilities=caps)
     if caps.tools is not None:
         cursor: str | None = None
         for _ in range(MAX_PAGES):

@@ -10,7 +10,7 @@ one instance is started on first use and shared by concurrent calls; it is stopp
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import TypeVar
 
@@ -19,11 +19,13 @@ from anyio.abc import TaskGroup
 from mcp.shared.exceptions import MCPError
 
 from kubemcp.backend.hooks import CallHooks, Operation
+from kubemcp.backend.relay import RELAYED, InstanceRelay, ResourceUpdated, relayable
 from kubemcp.backend.resident import Key, Resident
-from kubemcp.backend.session import Sessions, guarded, single_cause
+from kubemcp.backend.session import Sessions, guarded, set_log_level, single_cause
 from kubemcp.backend.warm import WarmSet
 from kubemcp.errors import ServerCrashedError, ServerError
 from kubemcp.masking import mask
+from kubemcp.model.lifecycle import Lifecycle
 from kubemcp.model.runtime import Runtime
 from kubemcp.model.spec import ServerSpec
 
@@ -43,6 +45,7 @@ class BackendPool:
         self._locks: dict[Key, anyio.Lock] = {}
         self._warm: dict[str, WarmSet] = {}
         self._tg: TaskGroup | None = None
+        self.on_resource_updated: Callable[[str, str], Awaitable[None]] | None = None
 
     @asynccontextmanager
     async def running(self) -> AsyncIterator[BackendPool]:
@@ -79,7 +82,14 @@ class BackendPool:
             del self._residents[resident.key]
             self._locks.pop(resident.key, None)
 
-    async def _resident(self, spec: ServerSpec, session: object | None, instance: int) -> Resident:
+    async def lease(self, spec: ServerSpec, hooks: CallHooks) -> Resident:
+        """The resident instance that serves `hooks`' session, leased (the caller releases it)."""
+        instance = spec.lifecycle.resident_key(hooks.session)
+        if instance is None:
+            raise ValueError(f"server {spec.name!r} runs per call: no instance outlives a request")
+        return await self._resident(spec, hooks, instance)
+
+    async def _resident(self, spec: ServerSpec, hooks: CallHooks, instance: int) -> Resident:
         """A started instance for this key, leased for one call (the caller releases it)."""
         key = (spec.name, instance)
         lock = self._locks.setdefault(key, anyio.Lock())
@@ -91,7 +101,11 @@ class BackendPool:
             if resident is None or not resident.lease():
                 if self._tg is None:
                     raise RuntimeError("BackendPool.running() is not active")
-                resident = Resident(self.sessions, spec, key, session, self.idle_timeout, self.forget)
+                # A per-session instance is told its session's capabilities; a shared one, all the gateway relays.
+                per_session = spec.lifecycle is Lifecycle.PER_SESSION and hooks.ask is not None
+                declare = relayable(hooks.capabilities) if per_session else RELAYED
+                resident = Resident(self.sessions, spec, key, hooks.session, declare, self.idle_timeout, self.forget)
+                resident.relay.on_resource_updated = self._updated_sink(spec.name)
                 self._residents[key] = resident
                 try:
                     await self._tg.start(resident.run)
@@ -103,6 +117,10 @@ class BackendPool:
     def warm_ready(self) -> dict[str, int]:
         """Per server, how many warm instances are started and initialized, waiting for a call."""
         return {name: len(warm.ready) for name, warm in sorted(self._warm.items())}
+
+    def residents_of(self, session: object) -> list[Resident]:
+        """The per-session instances serving one client session."""
+        return [resident for (_, key), resident in self._residents.items() if key == id(session)]
 
     def resident_names(self) -> list[str]:
         return sorted({name for name, _ in self._residents})
@@ -134,14 +152,15 @@ class BackendPool:
         """One instance for one request. The answer is returned as soon as it arrives; stopping the
         instance (stdin closed, process or Pod ended) finishes in the pool's task group meanwhile."""
         if self._tg is None:
-            async with self.sessions.open(spec, hooks.on_log) as (client, link):
-                return await guarded(spec, link, operation(client))
+            return await self._one_instance(spec, operation, hooks)
         warm = self._warm.get(spec.name)
         prepared = warm.take() if warm is not None and warm.spec.digest == spec.digest else None
         if prepared is not None:
-            prepared.hooks = hooks
             try:
-                return await guarded(spec, prepared.link, operation(prepared.client))
+                if hooks.log_level is not None:
+                    await set_log_level(prepared.client, hooks.log_level)
+                with prepared.relay.serving(hooks):
+                    return await guarded(spec, prepared.link, operation(prepared.client))
             finally:
                 prepared.done.set()
         answered = anyio.Event()
@@ -149,12 +168,14 @@ class BackendPool:
         failure: list[BaseException] = []
         scope = anyio.CancelScope()
 
+        def answer(result: T) -> None:
+            outcome.append(result)
+            answered.set()
+
         async def run() -> None:
             with scope:
                 try:
-                    async with self.sessions.open(spec, hooks.on_log) as (client, link):
-                        outcome.append(await guarded(spec, link, operation(client)))
-                        answered.set()
+                    await self._one_instance(spec, operation, hooks, on_answer=answer)
                 except Exception as exc:  # handed to the caller, never to the pool's task group
                     failure.append(exc)
                 finally:
@@ -172,19 +193,48 @@ class BackendPool:
             raise failure[0]
         raise ServerCrashedError(spec.name, "the request was abandoned")
 
+    async def _one_instance(
+        self,
+        spec: ServerSpec,
+        operation: Operation[T],
+        hooks: CallHooks,
+        *,
+        on_answer: Callable[[T], None] | None = None,
+    ) -> T:
+        """Start an instance for this call alone (told the caller's own capabilities), make the call, stop it."""
+        relay = InstanceRelay(spec.name, shared=False)
+        declare = relayable(hooks.capabilities) if hooks.ask is not None else RELAYED
+        log_level = (hooks.log_level or "debug") if hooks.on_log is not None else None
+        opened = self.sessions.open(spec, relay, declare=declare, log_level=log_level, modern=hooks.modern)
+        async with opened as (client, link):
+            if hooks.log_level is not None:
+                await set_log_level(client, hooks.log_level)
+            with relay.serving(hooks):
+                result = await guarded(spec, link, operation(client))
+            if on_answer is not None:
+                on_answer(result)  # the caller has its answer while the instance stops
+            return result
+
+    def _updated_sink(self, server: str) -> ResourceUpdated:
+        async def updated(uri: str) -> None:
+            if self.on_resource_updated is not None:
+                await self.on_resource_updated(server, uri)
+
+        return updated
+
     async def _call(self, spec: ServerSpec, operation: Operation[T], hooks: CallHooks) -> T:
         instance = spec.lifecycle.resident_key(hooks.session)
         if instance is None:
             return await self._per_call(spec, operation, hooks)
-        resident = await self._resident(spec, hooks.session, instance)
-        resident.hooks.add(hooks)
+        resident = await self._resident(spec, hooks, instance)
         try:
             assert resident.client is not None
             assert resident.link is not None
-            return await guarded(spec, resident.link, operation(resident.client))
+            with resident.relay.serving(hooks):
+                await resident.apply_log_levels()
+                return await guarded(spec, resident.link, operation(resident.client))
         except ServerCrashedError:
             resident.stopping.set()
             raise
         finally:
-            resident.hooks.discard(hooks)
             resident.release()

@@ -13,11 +13,10 @@ import logging
 from collections import deque
 
 import anyio
-import mcp_types as types
 from anyio.abc import TaskGroup
 from mcp.client import Client
 
-from kubemcp.backend.hooks import CallHooks
+from kubemcp.backend.relay import InstanceRelay
 from kubemcp.backend.session import Sessions
 from kubemcp.errors import ServerError
 from kubemcp.model.link import BackendLink
@@ -30,17 +29,14 @@ FAILURE_BACKOFF_SECONDS = 5.0
 
 
 class Prepared:
-    """One ready instance waiting for its one call."""
+    """One ready instance waiting for its one call (prepared before its caller is known, it was told
+    every client capability the gateway relays)."""
 
-    def __init__(self, client: Client, link: BackendLink) -> None:
+    def __init__(self, client: Client, link: BackendLink, relay: InstanceRelay) -> None:
         self.client = client
         self.link = link
-        self.hooks: CallHooks | None = None
+        self.relay = relay
         self.done = anyio.Event()
-
-    async def forward_log(self, params: types.LoggingMessageNotificationParams) -> None:
-        if self.hooks is not None and self.hooks.on_log is not None:
-            await self.hooks.on_log(params)
 
 
 class WarmSet:
@@ -71,17 +67,11 @@ class WarmSet:
             self.ready.popleft().done.set()
 
     async def _prepare(self) -> None:
-        holder: list[Prepared] = []
-
-        async def on_log(params: types.LoggingMessageNotificationParams) -> None:
-            if holder:
-                await holder[0].forward_log(params)
-
+        relay = InstanceRelay(self.spec.name, shared=False)
         counted = True
         try:
-            async with self.sessions.open(self.spec, on_log) as (client, link):
-                prepared = Prepared(client, link)
-                holder.append(prepared)
+            async with self.sessions.open(self.spec, relay) as (client, link):
+                prepared = Prepared(client, link, relay)
                 self.starting -= 1
                 counted = False
                 self.ready.append(prepared)

@@ -12,6 +12,7 @@ from kubemcp.cli import (
     client_cmd,
     config_cmd,
     gateway_cmd,
+    oauth_cmd,
     operator_cmd,
     secret_cmd,
     server_cmd,
@@ -33,6 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
     catalog_cmd.register(commands)
     config_cmd.register(commands)
     secret_cmd.register(commands)
+    oauth_cmd.register(commands)
     client_cmd.register(commands)
     operator_cmd.register(commands)
     completion = commands.add_parser(

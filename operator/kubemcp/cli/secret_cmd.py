@@ -47,7 +47,7 @@ def _kubernetes_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--kubeconfig", help="kubeconfig file (default: in-cluster, then $KUBECONFIG)")
 
 
-def _in_kubernetes(args: argparse.Namespace, action: str, values: dict[str, str] | None, names: list[str]) -> list[str]:
+def in_kubernetes(args: argparse.Namespace, action: str, values: dict[str, str] | None, names: list[str]) -> list[str]:
     """Run one action against the Kubernetes Secret; returns key names (ls) or the missing ones (rm)."""
     import anyio
 
@@ -94,7 +94,7 @@ def _set(args: argparse.Namespace) -> int:
             value = _stdin_value(name)
         secrets[name] = value
     if args.kubernetes:
-        _in_kubernetes(args, "set", secrets, [])
+        in_kubernetes(args, "set", secrets, [])
     else:
         write_secrets(store, secrets)
     print(f"set {', '.join(a.partition('=')[0] for a in args.assignments)}", file=sys.stderr)
@@ -102,7 +102,7 @@ def _set(args: argparse.Namespace) -> int:
 
 
 def _ls(args: argparse.Namespace) -> int:
-    names = _in_kubernetes(args, "ls", None, []) if args.kubernetes else read_secrets(default_secrets(args.store))
+    names = in_kubernetes(args, "ls", None, []) if args.kubernetes else read_secrets(default_secrets(args.store))
     for name in sorted(names):
         print(name)
     return 0
@@ -110,7 +110,7 @@ def _ls(args: argparse.Namespace) -> int:
 
 def _rm(args: argparse.Namespace) -> int:
     if args.kubernetes:
-        absent = _in_kubernetes(args, "rm", None, [check_secret_name(name) for name in args.names])
+        absent = in_kubernetes(args, "rm", None, [check_secret_name(name) for name in args.names])
         if absent:
             raise SecretStoreError(f"no such secret: {', '.join(absent)}")
         return 0

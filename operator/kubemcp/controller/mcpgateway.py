@@ -16,10 +16,11 @@ from kubemcp.controller.mcpgateway_files import ServedServer, render_files, sele
 from kubemcp.controller.resolve import ResolveError, resolve
 from kubemcp.controller.sweeper import sweep
 from kubemcp.crd.conditions import Condition, merge_conditions
-from kubemcp.crd.models import MCPGatewaySpec
+from kubemcp.crd.models import DEFAULT_SECRET_NAME, MCPGatewaySpec
 from kubemcp.kube.client import ConflictError, ForbiddenError, KubeApiError, NotFoundError, path_for
 from kubemcp.kube.pods import LABEL_GATEWAY, LABEL_ROLE
 from kubemcp.model.names import dns_label
+from kubemcp.runtimes.routing import is_remote
 from kubemcp.signing import new_key
 from kubemcp.validation import one_line
 
@@ -125,20 +126,42 @@ async def remove_rbac(ctl: Controller, names: objects.Names, namespaces: list[st
                 await ctl.kube.delete(object_path(body))
 
 
+def remote_secrets(servers: list[ServedServer]) -> dict[str, list[str]]:
+    """Per namespace, the Secrets the gateway reads for the remote servers it serves (it connects to them)."""
+    found: dict[str, set[str]] = {}
+    for server in servers:
+        if is_remote(server.entry):
+            form = server.entry.kubernetes
+            secret = (form.secret_name if form is not None else None) or DEFAULT_SECRET_NAME
+            found.setdefault(server.namespace, set()).add(secret)
+    return {namespace: sorted(names) for namespace, names in found.items()}
+
+
 def desired_objects(
-    names: objects.Names, owner: Obj, spec: MCPGatewaySpec, namespaces: list[str], files: dict[str, str], image: str
+    names: objects.Names,
+    owner: Obj,
+    spec: MCPGatewaySpec,
+    namespaces: list[str],
+    files: dict[str, str],
+    image: str,
+    secrets: dict[str, list[str]] | None = None,
 ) -> list[Obj]:
     """Everything the gateway is made of, in the order it is applied (the Deployment after its ConfigMap)."""
     elsewhere = [ns for ns in namespaces if ns != names.namespace]
+    secrets = secrets or {}
     budget = [objects.disruption_budget(names, owner)] if spec.replicas >= 2 else []
     ingress = [objects.ingress_policy(names, owner, spec)] if spec.allowed_from is not None else []
     port = objects.metrics_port(spec)
     scrape = [objects.metrics_service(names, owner, port)] if port is not None else []
     return [
         objects.service_account(names, owner),
-        objects.role(names, owner),
+        objects.role(names, owner, secrets=secrets.get(names.namespace)),
         objects.role_binding(names, owner),
-        *[body for ns in elsewhere for body in (objects.role(names, None, ns), objects.role_binding(names, None, ns))],
+        *[
+            body
+            for ns in elsewhere
+            for body in (objects.role(names, None, ns, secrets.get(ns)), objects.role_binding(names, None, ns))
+        ],
         objects.configmap(names, owner, files),
         objects.deployment(names, owner, spec, image),
         objects.service(names, owner, spec),
@@ -240,7 +263,7 @@ async def _reconcile(ctl: Controller, namespace: str, name: str) -> None:
     problems += [f"{item} is not served: its name is taken" for item in dropped]
     image = spec.image or ctl.options.gateway_image
     files = render_files(name, chosen, spec.authorization, spec.options)
-    bodies = desired_objects(names, owner, spec, namespaces, files, image)
+    bodies = desired_objects(names, owner, spec, namespaces, files, image, remote_secrets(chosen))
     owner_labels = {kinds.LABEL_OWNER_GATEWAY: name, kinds.LABEL_OWNER_NAMESPACE: namespace}
     ctl.rbac_namespaces.update(ns for ns in namespaces if ns != namespace)
     try:

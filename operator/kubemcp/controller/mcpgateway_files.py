@@ -46,7 +46,7 @@ def catalog_entry_data(server: ServedServer) -> Obj:
     if server.discovered is not None:
         discovered = Discovered.model_validate(
             {key: server.discovered.get(key) or [] for key in ("tools", "prompts", "resources", "resourceTemplates")}
-            | {"digest": server.discovered.get("digest", "")}
+            | {"digest": server.discovered.get("digest", ""), "capabilities": server.discovered.get("capabilities")}
         )
         entry = entry.model_copy(update={"discovered": discovered})
     data: Obj = entry.model_dump(mode="json", by_alias=True, exclude_none=True)

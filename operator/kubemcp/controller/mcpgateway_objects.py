@@ -111,8 +111,10 @@ def service_account(names: Names, owner: Obj) -> Obj:
     }
 
 
-def role_rules(configmap: str | None) -> list[Obj]:
-    """Least privilege for running server Pods and Jobs; its own ConfigMap only, by name."""
+def role_rules(configmap: str | None, secrets: list[str] | None = None) -> list[Obj]:
+    """Least privilege for running server Pods and Jobs; its own ConfigMap only, by name; and, when it serves
+    remote servers, the Secrets holding their header secrets and OAuth tokens (read, and written when a
+    token is refreshed), by name."""
     rules: list[Obj] = [
         {"apiGroups": [""], "resources": ["pods"], "verbs": ["create", "get", "list", "watch", "delete", "patch"]},
         {"apiGroups": [""], "resources": ["pods/attach"], "verbs": ["create", "get"]},
@@ -132,17 +134,21 @@ def role_rules(configmap: str | None) -> list[Obj]:
         rules.append(
             {"apiGroups": ["discovery.k8s.io"], "resources": ["endpointslices"], "verbs": ["get", "list", "watch"]}
         )
+    if secrets:
+        rules.append(
+            {"apiGroups": [""], "resources": ["secrets"], "resourceNames": sorted(secrets), "verbs": ["get", "patch"]}
+        )
     return rules
 
 
-def role(names: Names, owner: Obj | None, namespace: str | None = None) -> Obj:
+def role(names: Names, owner: Obj | None, namespace: str | None = None, secrets: list[str] | None = None) -> Obj:
     """The Role in the gateway's namespace (owned), or in another namespace it serves (labelled, no ConfigMap)."""
     here = namespace is None or namespace == names.namespace
     return {
         "apiVersion": "rbac.authorization.k8s.io/v1",
         "kind": "Role",
         "metadata": _metadata(names, names.role, owner if here else None, namespace),
-        "rules": role_rules(names.configmap if here else None),
+        "rules": role_rules(names.configmap if here else None, secrets),
     }
 
 

@@ -64,7 +64,7 @@ async def _reconcile(ctl: Controller, namespace: str, name: str) -> bool:
         ]
         new_status["resolved"] = None
     else:
-        conditions.append(Condition.true("Resolved", "Resolved", f"{resolved.image} (digest {resolved.digest})"))
+        conditions.append(Condition.true("Resolved", "Resolved", f"{resolved.what} (digest {resolved.digest})"))
         new_status["resolved"] = {
             "image": resolved.image,
             "digest": resolved.digest,

@@ -21,6 +21,7 @@ from kubemcp.model.entry import CatalogEntry, CatalogSource
 from kubemcp.model.lifecycle import Lifecycle
 from kubemcp.model.names import SERVER_NAME
 from kubemcp.model.spec import ServerSpec, build_spec
+from kubemcp.runtimes.routing import is_remote
 from kubemcp.validation import one_line
 
 Obj = dict[str, Any]
@@ -52,6 +53,13 @@ class Resolved:
     @property
     def image(self) -> str:
         return self.entry.image or ""
+
+    @property
+    def what(self) -> str:
+        """What runs: the image, or the remote server's URL."""
+        if is_remote(self.entry) and self.entry.remote is not None:
+            return f"remote {self.entry.remote.url}"
+        return self.image
 
 
 def parse_server(obj: Obj) -> MCPServerSpec:
@@ -126,7 +134,12 @@ def resolve(obj: Obj, catalog: Obj | None, *, pull_policy: str | None = None) ->
     source = CatalogSource(path=f"{origin} in namespace {namespace}", line=None, directory="/")
     spec = build_spec(name, entry, source, dict(server.config), {})
     try:
-        server_pod(spec, "discovery")  # every placeholder expands and required config is set
+        if is_remote(entry):
+            spec.check_config()
+            for value in (entry.remote.headers if entry.remote else {}).values():
+                spec.expand(value)  # every config placeholder expands (secret values are the gateway's)
+        else:
+            server_pod(spec, "discovery")  # every placeholder expands and required config is set
     except ServerError as exc:
         message = str(exc).removeprefix(f"server {name!r}: ")
         raise ResolveError("InvalidConfig", message) from None

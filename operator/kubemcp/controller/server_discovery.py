@@ -1,5 +1,6 @@
 """Tool discovery: run a server once (a `role=discovery` Pod owned by its MCPServer), list everything it
-offers, and hand the result back for `status.discovery`. Failures are retried with backoff.
+offers, and hand the result back for `status.discovery`; a remote server is connected to instead (its
+secrets and OAuth token from the MCPServer's Kubernetes Secret). Failures are retried with backoff.
 
 Discovery runs in background tasks (one per MCPServer at most), so reconciling stays quick; a
 changed digest cancels a discovery of the old one.
@@ -24,8 +25,10 @@ from kubemcp.errors import ServerError
 from kubemcp.kube.api import KubePodApi
 from kubemcp.kube.pod_status import FATAL_WAITING
 from kubemcp.model.lifecycle import Lifecycle
+from kubemcp.model.runtime import Runtime
 from kubemcp.model.spec import ServerSpec
 from kubemcp.runtimes.kubernetes_pods import KubernetesRuntime
+from kubemcp.runtimes.routing import is_remote, kube_remote
 
 logger = logging.getLogger(__name__)
 
@@ -53,7 +56,7 @@ def discovery_status(found: Offerings, digest: str, when: str | None = None) -> 
     def dump(items: list[Any]) -> list[Obj]:
         return [item.model_dump(mode="json", by_alias=True, exclude_none=True) for item in items]
 
-    return {
+    status: Obj = {
         "digest": digest,
         "discoveredAt": when or now_rfc3339(),
         "tools": dump(found.tools),
@@ -61,6 +64,9 @@ def discovery_status(found: Offerings, digest: str, when: str | None = None) -> 
         "resources": dump(found.resources),
         "resourceTemplates": dump(found.resource_templates),
     }
+    if found.capabilities is not None:
+        status["capabilities"] = found.capabilities.model_dump(mode="json", by_alias=True, exclude_none=True)
+    return status
 
 
 def summary(discovery: Obj) -> str:
@@ -84,7 +90,9 @@ async def discover(
 ) -> Obj:
     """Run the server once and return its `status.discovery`; raises `ServerError` naming the cause."""
     namespace = spec.form.namespace or "default"
-    runtime = DiscoveryRuntime(kube, namespace, owner=owner, start_timeout=start_timeout)
+    runtime: Runtime = DiscoveryRuntime(kube, namespace, owner=owner, start_timeout=start_timeout)
+    if is_remote(spec.entry):
+        runtime = kube_remote(kube, namespace)
     pool = BackendPool(runtime, call_timeout=min(60.0, limit))
     found: Offerings | None = None
     problem: ServerError | None = None

@@ -19,6 +19,7 @@ from kubemcp.kube.pod_status import FATAL_WAITING, container_state
 from kubemcp.kube.pods import LABEL_CLAIMED, LABEL_DIGEST, LABEL_ROLE, LABEL_SERVER, server_pod
 from kubemcp.model.names import dns_label
 from kubemcp.model.spec import ServerSpec
+from kubemcp.runtimes.routing import is_remote
 
 logger = logging.getLogger(__name__)
 
@@ -76,7 +77,7 @@ def plan_pool(pods: list[Obj], desired: int, digest: str | None, now: datetime |
 async def reconcile_pool(kube: KubeApi, spec: ServerSpec | None, server: str, namespace: str, owner: Obj) -> PoolPlan:
     """Bring the pool to `spec`'s warmPool (none when `spec` is None); returns what was planned."""
     pods = await kube.list(path_for("v1", "pods", namespace), label_selector=pool_selector(server))
-    desired = spec.form.warm_pool if spec is not None else 0
+    desired = spec.form.warm_pool if spec is not None and not is_remote(spec.entry) else 0  # no Pod for a remote one
     plan = plan_pool(pods.get("items", []), desired, spec.digest if spec is not None else None)
     for removal in plan.remove:
         try:
@@ -84,7 +85,7 @@ async def reconcile_pool(kube: KubeApi, spec: ServerSpec | None, server: str, na
             logger.info("warm pool of %s/%s: removed pod %s: %s", namespace, server, removal.name, removal.why)
         except KubeApiError as exc:
             logger.warning("warm pool of %s/%s: cannot remove pod %s: %s", namespace, server, removal.name, exc)
-    if spec is not None:
+    if spec is not None and desired > 0:
         deadline = int(MAX_AGE) + spec.form.deadline_seconds
         for _ in range(plan.create):
             body = server_pod(spec, "pool", owner=owner, deadline_seconds=deadline)

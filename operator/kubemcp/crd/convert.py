@@ -7,7 +7,8 @@ Each entry is converted on its own; one that cannot run in the cluster is skippe
 - `volumes` become `mounts` (named volume -> PersistentVolumeClaim, anonymous -> emptyDir); host
   paths and templated volumes cannot reach a Pod and skip the entry (see `model.mounts`);
 - `oauth` providers with a stored token become `secrets`; `user` must be numeric (uid[:gid]);
-- `process`, `remote` and POCI entries do not run as server Pods and are skipped.
+- `remote` entries are kept (the gateway connects to them, no Pod);
+- `process` and POCI entries do not run as server Pods and are skipped.
 """
 
 from __future__ import annotations
@@ -25,9 +26,9 @@ from kubemcp.model.entry import CatalogEntry
 from kubemcp.model.mounts import from_docker_volume
 from kubemcp.validation import one_line
 
-# Fields that say how to run an entry somewhere else than in a cluster Pod, or that the operator
+# Fields that say how to run an entry somewhere else than in the cluster, or that the operator
 # writes, or that the conversion below turns into cluster fields.
-NOT_IMPORTED = {"process", "remote", "kubernetes", "discovered", "volumes", "oauth", "secrets"}
+NOT_IMPORTED = {"process", "kubernetes", "discovered", "volumes", "oauth", "secrets"}
 _NUMERIC_USER = re.compile(r"^[0-9]+(:[0-9]+)?$")
 
 
@@ -48,16 +49,20 @@ def resource_name(text: str) -> str:
 
 
 def entry_spec(entry: CatalogEntry) -> EntrySpec:
-    """The MCPCatalog form of a catalog entry (raises Unimportable, or pydantic's ValidationError)."""
+    """The MCPCatalog form of a catalog entry: container or remote fields (raises Unimportable, or
+    pydantic's ValidationError)."""
     if entry.type == "poci":
         raise Unimportable("type 'poci': its tools each run a container once, which only the local runtime does")
-    if entry.type == "remote" or not entry.image:
-        raise Unimportable("no container image (only 'image' entries run on Kubernetes)")
+    if entry.type != "remote" and not entry.image:
+        raise Unimportable("no container image (entries with an image, and remote entries, run on Kubernetes)")
     if entry.user and "{{" not in entry.user and not _NUMERIC_USER.match(entry.user):
         raise Unimportable(f"field 'user': {entry.user!r} is not uid[:gid]; a Pod runs as a numeric user")
     if entry.user and entry.user.split(":")[0] == "0":
         raise Unimportable("field 'user': server Pods never run as root (uid 0)")
     data = entry.model_dump(mode="json", by_alias=True, exclude_none=True, exclude_defaults=True, exclude=NOT_IMPORTED)
+    if entry.type == "remote":
+        data["type"] = "remote"  # the default-valued fields are left out, but a remote entry says what it is
+        data.pop("image", None)
     mounts = list(data.get("mounts", []))
     for index, volume in enumerate(entry.volumes):
         try:
@@ -73,7 +78,7 @@ def entry_spec(entry: CatalogEntry) -> EntrySpec:
 
 
 def import_catalog(path: Path, *, name: str | None = None, namespace: str | None = None) -> Imported:
-    """Convert every entry that runs in a Pod; the others are skipped with the reason."""
+    """Convert every entry that runs in a Pod, and every remote one; the others are skipped with the reason."""
     catalog, _ = load_catalog_file(path)
     entries: dict[str, EntrySpec] = {}
     skipped: dict[str, str] = {}

@@ -97,13 +97,49 @@ Mounts = Annotated[
 ]
 
 
+class RemoteSpec(_Spec):
+    """A remote server the gateway connects to (no Pod): Docker's `remote` block."""
+
+    url: str = Field(min_length=1, max_length=2048, pattern=r"^https?://", description="The server's MCP URL.")
+    transport_type: str | None = Field(
+        default=None,
+        max_length=32,
+        description="sse for the legacy HTTP+SSE transport; streamable HTTP otherwise (the default).",
+    )
+    headers: dict[str, Annotated[str, Field(max_length=8192)]] | None = Field(
+        default=None,
+        description="Headers sent with every request; $NAME or ${NAME} is the secret mapped to the variable NAME.",
+        json_schema_extra={"maxProperties": 64},
+    )
+
+
 class EntrySpec(_Spec):
-    """One catalog entry: the fields of a Docker MCP Toolkit entry that run on Kubernetes."""
+    """One catalog entry: the fields of a Docker MCP Toolkit entry that run on Kubernetes (an image, run
+    as Pods) or are reached there (a remote server, connected to by the gateway)."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        populate_by_name=True,
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {
+                    "rule": "has(self.type) && self.type == 'remote' ? has(self.remote) : has(self.image)",
+                    "message": "a remote entry needs remote.url; any other entry needs an image",
+                }
+            ]
+        },
+    )
 
     description: str | None = Field(default=None, max_length=4096)
     title: str | None = Field(default=None, max_length=256)
-    type: Literal["server", "poci"] | None = None
-    image: str = Field(min_length=1, max_length=512, description="The container image that speaks MCP on stdio.")
+    type: Literal["server", "poci", "remote"] | None = None
+    image: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=512,
+        description="The container image that speaks MCP on stdio (every entry but a remote one).",
+    )
+    remote: RemoteSpec | None = None
     command: list[Annotated[str, Field(max_length=4096)]] | None = Field(
         default=None,
         max_length=256,
@@ -153,6 +189,14 @@ class EntrySpec(_Spec):
         default=None, alias="extraHosts", max_length=32, description="host:address lines for the server's /etc/hosts."
     )
     mounts: Mounts | None = None
+
+    @model_validator(mode="after")
+    def _runnable(self) -> EntrySpec:
+        if self.type == "remote" and self.remote is None:
+            raise ValueError("a remote entry needs remote.url")
+        if self.type != "remote" and self.image is None:
+            raise ValueError("an entry needs an image (or type: remote with remote.url)")
+        return self
 
     def to_catalog_entry(self) -> CatalogEntry:
         """The gateway's model of the same entry (raises pydantic's ValidationError when it would not load)."""

@@ -11,6 +11,7 @@ PRESERVED_ITEMS = Annotated[
     list[dict[str, Any]],
     WithJsonSchema({"type": "array", "items": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}}),
 ]
+PRESERVED_OBJECT: dict[str, Any] = {"type": "object", "x-kubernetes-preserve-unknown-fields": True}
 Int64 = Annotated[int, WithJsonSchema({"type": "integer", "format": "int64"})]
 DateTime = Annotated[str, WithJsonSchema({"type": "string", "format": "date-time"})]
 
@@ -59,6 +60,9 @@ class DiscoveryStatus(_Status):
 
     digest: str | None = None
     discovered_at: DateTime | None = Field(default=None, alias="discoveredAt")
+    capabilities: Annotated[dict[str, Any], WithJsonSchema(PRESERVED_OBJECT)] | None = Field(
+        default=None, description="The capabilities the server announced."
+    )
     tools: PRESERVED_ITEMS | None = None
     prompts: PRESERVED_ITEMS | None = None
     resources: PRESERVED_ITEMS | None = None

@@ -19,11 +19,12 @@ from kubemcp.gateway.mcp_handlers import build_server
 from kubemcp.gateway.observe.metrics_port import serve_metrics
 from kubemcp.gateway.observe.state_metrics import GatewayState, registered
 from kubemcp.gateway.replicas.setup import replicas_from
-from kubemcp.gateway.settings import GatewaySettings
+from kubemcp.gateway.settings import GatewaySettings, kubemcp_home
 from kubemcp.gateway.transports import serve_http, serve_stdio
 from kubemcp.model.runtime import Runtime
 from kubemcp.runtimes.docker_engine import DockerEngineRuntime
 from kubemcp.runtimes.local import LocalRuntime
+from kubemcp.runtimes.routing import WithRemote, kube_remote, local_remote
 from kubemcp.telemetry.tracing import setup_tracing
 
 logger = logging.getLogger(__name__)
@@ -41,10 +42,11 @@ def _owner_from_environment() -> dict[str, Any] | None:
 async def prepared(settings: GatewaySettings) -> AsyncIterator[tuple[GatewaySettings, Runtime]]:
     """The runtime the settings ask for, and settings completed from a cluster ConfigMap if named."""
     if settings.runtime == "local":
+        store = settings.secrets if settings.secrets is not None else kubemcp_home() / "secrets.env"
         local = LocalRuntime(DockerEngineRuntime(settings.engine, network=settings.container_network))
         await local.engine.start()
         try:
-            yield settings, local
+            yield settings, WithRemote(local, local_remote(store))
         finally:
             with anyio.CancelScope(shield=True):
                 await local.aclose()
@@ -57,7 +59,7 @@ async def prepared(settings: GatewaySettings) -> AsyncIterator[tuple[GatewaySett
     config = load_config(settings.kubeconfig, namespace=settings.namespace)
     async with AsyncExitStack() as stack:
         kube = await stack.enter_async_context(KubeClient(config))
-        runtime = KubernetesRuntime(
+        pods = KubernetesRuntime(
             kube,
             config.namespace,
             gateway=settings.gateway_name,
@@ -65,6 +67,7 @@ async def prepared(settings: GatewaySettings) -> AsyncIterator[tuple[GatewaySett
             pull_policy=settings.image_pull_policy,
             start_timeout=settings.start_timeout,
         )
+        runtime = WithRemote(pods, kube_remote(kube, config.namespace))
         if settings.from_configmap is None:
             yield settings, runtime
             return

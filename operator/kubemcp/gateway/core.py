@@ -13,12 +13,16 @@ import mcp_types as types
 from mcp.shared.exceptions import MCPError
 from mcp.shared.uri_template import UriTemplate
 from mcp_types import SERVER_INFO_META_KEY
+from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
 from kubemcp.backend.hooks import CallHooks
 from kubemcp.backend.offerings import Offerings, list_offerings
 from kubemcp.backend.pool import BackendPool
+from kubemcp.backend.subscriptions import NotSubscribable, Upstream
 from kubemcp.errors import FileFormatError, FileFormatErrors, ServerError, SettingsError
 from kubemcp.gateway.access import Access
+from kubemcp.gateway.client_sessions import ClientSessionState
+from kubemcp.gateway.exchanges import LocalExchanges
 from kubemcp.gateway.interceptors import Interceptors
 from kubemcp.gateway.known_offerings import DiscoveryCache, from_catalog, from_recorded
 from kubemcp.gateway.listing import Listing, build_listing
@@ -27,7 +31,9 @@ from kubemcp.gateway.observe.calls import CallObserver
 from kubemcp.gateway.observe.recent import RecentCalls
 from kubemcp.gateway.options import Effective, effective
 from kubemcp.gateway.principal import current_principal
+from kubemcp.gateway.resource_subscriptions import ResourceSubscriptions
 from kubemcp.gateway.served import load_served_set
+from kubemcp.gateway.served_capabilities import ServedCapabilities, served_capabilities
 from kubemcp.gateway.sessions import SessionNotifier
 from kubemcp.gateway.settings import GatewaySettings
 from kubemcp.model.runtime import Runtime
@@ -51,6 +57,10 @@ class Gateway:
         self.pool = BackendPool(runtime, idle_timeout=settings.idle_timeout, call_timeout=settings.call_timeout)
         self.cache = DiscoveryCache(settings.cache_dir / "discovery" if settings.cache_dir else None)
         self.notifier = SessionNotifier()
+        self.exchanges = LocalExchanges()
+        self.subscriptions = ResourceSubscriptions(self.notifier.bus)
+        self.pool.on_resource_updated = self.subscriptions.updated
+        self.tg: anyio.abc.TaskGroup | None = None
         served = load_served_set(settings)
         self.specs = served.specs
         self.refused = served.refused
@@ -65,12 +75,16 @@ class Gateway:
     @asynccontextmanager
     async def running(self) -> AsyncIterator[Gateway]:
         async with self.pool.running(), anyio.create_task_group() as tg:
+            self.tg = tg
+            self.subscriptions.upstream = Upstream(self.pool, tg)
             self.pool.warm_up(list(self.specs.values()))
             if self.settings.watch:
                 tg.start_soon(self._watch_files)
+            tg.start_soon(self.exchanges.expire_forever)
             try:
                 yield self
             finally:
+                self.tg = None
                 self.notifier.close()
                 self.audit.close()
                 tg.cancel_scope.cancel()
@@ -155,6 +169,13 @@ class Gateway:
         by_digest = {spec.digest: name for name, spec in self.specs.items()}
         return {by_digest[digest]: reason for digest, (_, reason) in self._failed.items() if digest in by_digest}
 
+    def known_capabilities(self) -> ServedCapabilities:
+        """What the served set offers beyond tools, prompts and resources, as far as it is known."""
+        known = {name: self.cache.get(spec) or from_recorded(spec) for name, spec in self.specs.items()}
+        return served_capabilities(
+            self.specs, {name: found.capabilities if found else None for name, found in known.items()}
+        )
+
     def cached_tool_schema(self, name: str) -> dict[str, Any] | None:
         """A served tool's input schema from the last listing, without awaiting anything."""
         listing = self._listings.get(False) or self._listings.get(True)
@@ -216,9 +237,13 @@ class Gateway:
             raise server_error(exc) from exc
         return self.access.screen_result("prompt", name, _without_backend_identity(prompt), principal)
 
-    async def read_resource(self, uri: str, hooks: CallHooks) -> types.ReadResourceResult:
+    async def resource_owner(self, uri: str) -> tuple[str, str]:
+        """The server serving a resource URI (or a URI template, for completions), and the resource's name
+        there (the URI, or the template it matches)."""
         listing = await self.served_listing(full=True)
         server, name = listing.resource_routes.get(uri), uri
+        if server is None:
+            server = next((owner for template, owner in listing.template_routes if template == uri), None)
         if server is None:
             for template, owner in listing.template_routes:
                 if UriTemplate.parse(template).match(uri) is not None:
@@ -226,12 +251,68 @@ class Gateway:
                     break
         if server is None:
             raise MCPError(types.INVALID_PARAMS, f"unknown resource {uri!r}")
+        return server, name
+
+    async def read_resource(self, uri: str, hooks: CallHooks) -> types.ReadResourceResult:
+        server, name = await self.resource_owner(uri)
         principal = self.access.admit("resource", uri, server, name)
         try:
             read = await self.pool.call(self._spec(server), lambda client: client.read_resource(uri), hooks)
         except ServerError as exc:
             raise server_error(exc) from exc
         return self.access.screen_result("resource", uri, _without_backend_identity(read), principal)
+
+    async def complete(self, params: types.CompleteRequestParams, hooks: CallHooks) -> types.CompleteResult:
+        """Completions for a prompt's or a resource template's argument, from the server that owns it."""
+        ref = params.ref
+        backend_ref: types.PromptReference | types.ResourceTemplateReference
+        if isinstance(ref, types.PromptReference):
+            route = (await self.served_listing(full=True)).prompt_routes.get(ref.name)
+            if route is None:
+                raise MCPError(types.INVALID_PARAMS, f"unknown prompt {ref.name!r}")
+            server, backend_ref = route.server, ref.model_copy(update={"name": route.name})
+            principal = self.access.admit("prompt", ref.name, server, route.name)
+        else:
+            server, name = await self.resource_owner(ref.uri)
+            backend_ref = ref
+            principal = self.access.admit("resource", ref.uri, server, name)
+        spec = self._spec(server)
+        known = self.cache.get(spec) or from_recorded(spec)
+        if known is not None and known.capabilities is not None and known.capabilities.completions is None:
+            return types.CompleteResult(completion=types.Completion(values=[]))
+        argument = {"name": params.argument.name, "value": params.argument.value}
+        context = params.context.arguments if params.context is not None else None
+        try:
+            completed = await self.pool.call(
+                spec, lambda client: client.complete(backend_ref, argument, context_arguments=context), hooks
+            )
+        except ServerError as exc:
+            raise server_error(exc) from exc
+        return self.access.screen_result("completion", params.argument.name, completed, principal)
+
+    async def subscribe(self, uri: str, state: ClientSessionState, hooks: CallHooks) -> None:
+        server, name = await self.resource_owner(uri)
+        self.access.admit("resource", uri, server, name)
+        try:
+            await self.subscriptions.subscribe(state, self._spec(server), uri, hooks)
+        except NotSubscribable as exc:
+            raise MCPError(types.INVALID_PARAMS, str(exc)) from exc
+        except ServerError as exc:
+            raise server_error(exc) from exc
+
+    async def unsubscribe(self, uri: str, state: ClientSessionState) -> None:
+        await self.subscriptions.unsubscribe(state, uri)
+
+    async def session_closed(self, state: ClientSessionState) -> None:
+        """A client session ended: its subscriptions end with it."""
+        await self.subscriptions.session_closed(state)
+
+    async def roots_changed(self, state: ClientSessionState) -> None:
+        """Tell the session's own (per-session) instances that its roots changed."""
+        for resident in self.pool.residents_of(state):
+            client = resident.client
+            if client is not None and client.protocol_version not in MODERN_PROTOCOL_VERSIONS:
+                await client.session.send_notification(types.RootsListChangedNotification())
 
     # -- reloading -------------------------------------------------------------------------
 

@@ -28,6 +28,7 @@ def from_recorded(spec: ServerSpec) -> Offerings | None:
         return None
     return Offerings.model_validate(
         {
+            "capabilities": found.capabilities,
             "tools": found.tools,
             "prompts": found.prompts,
             "resources": found.resources,

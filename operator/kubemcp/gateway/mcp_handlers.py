@@ -9,11 +9,16 @@ from mcp.server import Server
 from mcp.server.context import ServerRequestContext
 from mcp.server.lowlevel.server import NotificationOptions
 from mcp.server.models import InitializationOptions
+from mcp.server.request_state import RequestStateBoundary, RequestStateSecurity
+from mcp.shared.exceptions import MCPError
 
 import kubemcp
-from kubemcp.backend.hooks import CallHooks
 from kubemcp.gateway.core import Gateway
+from kubemcp.gateway.interaction import hooks_for, interact, session_of
 from kubemcp.gateway.principal import PrincipalBinding
+from kubemcp.gateway.resource_subscriptions import GatewayListen
+from kubemcp.gateway.served_capabilities import announce
+from kubemcp.model.spec import ServerSpec
 
 Ctx = ServerRequestContext[Any, Any]
 
@@ -24,7 +29,10 @@ INSTRUCTIONS = (
 
 
 class GatewayServer(Server[Any]):
-    """Advertises list_changed for tools, prompts and resources: the served set can change while running."""
+    """Advertises list_changed for tools, prompts and resources (the served set can change while running),
+    and logging, completions and resource subscriptions as the served servers offer them."""
+
+    gateway: Gateway
 
     def create_initialization_options(
         self,
@@ -39,32 +47,44 @@ class GatewayServer(Server[Any]):
             extensions,
         )
 
+    def get_capabilities(
+        self,
+        notification_options: NotificationOptions | None = None,
+        experimental_capabilities: dict[str, dict[str, Any]] | None = None,
+        extensions: dict[str, dict[str, Any]] | None = None,
+        *,
+        protocol_version: str | None = None,
+    ) -> types.ServerCapabilities:
+        base = super().get_capabilities(
+            notification_options, experimental_capabilities, extensions, protocol_version=protocol_version
+        )
+        return announce(base, self.gateway.known_capabilities())
 
-def _hooks(ctx: Ctx) -> CallHooks:
-    """Pass a backend's progress and log notifications on to the client that made the request."""
 
-    async def on_progress(progress: float, total: float | None, message: str | None) -> None:
-        await ctx.session.report_progress(progress, total, message)
-
-    async def on_log(params: types.LoggingMessageNotificationParams) -> None:
-        await ctx.session.send_log_message(params.level, params.data, params.logger, related_request_id=ctx.request_id)
-
-    session = getattr(ctx.session, "_connection", None)  # the client's connection outlives the request
-    return CallHooks(on_log=on_log, on_progress=on_progress, session=session, meta=ctx.meta)
+def _session_required(ctx: Ctx) -> Any:
+    raise MCPError(types.INVALID_REQUEST, f"{ctx.method} needs a session (the handshake protocol era)")
 
 
 def build_server(gateway: Gateway) -> Server[Any]:
     async def list_tools(ctx: Ctx, params: types.PaginatedRequestParams | None) -> types.ListToolsResult:
         return types.ListToolsResult(tools=(await gateway.listing(full=False)).tools)
 
-    async def call_tool(ctx: Ctx, params: types.CallToolRequestParams) -> types.CallToolResult:
-        return await gateway.call_tool(params.name, params.arguments, _hooks(ctx))
+    async def call_tool(
+        ctx: Ctx, params: types.CallToolRequestParams
+    ) -> types.CallToolResult | types.InputRequiredResult:
+        return await interact(
+            gateway, ctx, params.request_state, lambda hooks: gateway.call_tool(params.name, params.arguments, hooks)
+        )
 
     async def list_prompts(ctx: Ctx, params: types.PaginatedRequestParams | None) -> types.ListPromptsResult:
         return types.ListPromptsResult(prompts=(await gateway.listing(full=True)).prompts)
 
-    async def get_prompt(ctx: Ctx, params: types.GetPromptRequestParams) -> types.GetPromptResult:
-        return await gateway.get_prompt(params.name, params.arguments, _hooks(ctx))
+    async def get_prompt(
+        ctx: Ctx, params: types.GetPromptRequestParams
+    ) -> types.GetPromptResult | types.InputRequiredResult:
+        return await interact(
+            gateway, ctx, params.request_state, lambda hooks: gateway.get_prompt(params.name, params.arguments, hooks)
+        )
 
     async def list_resources(ctx: Ctx, params: types.PaginatedRequestParams | None) -> types.ListResourcesResult:
         return types.ListResourcesResult(resources=(await gateway.listing(full=True)).resources)
@@ -76,8 +96,40 @@ def build_server(gateway: Gateway) -> Server[Any]:
             resource_templates=(await gateway.listing(full=True)).resource_templates
         )
 
-    async def read_resource(ctx: Ctx, params: types.ReadResourceRequestParams) -> types.ReadResourceResult:
-        return await gateway.read_resource(str(params.uri), _hooks(ctx))
+    async def read_resource(
+        ctx: Ctx, params: types.ReadResourceRequestParams
+    ) -> types.ReadResourceResult | types.InputRequiredResult:
+        return await interact(
+            gateway, ctx, params.request_state, lambda hooks: gateway.read_resource(str(params.uri), hooks)
+        )
+
+    async def complete(ctx: Ctx, params: types.CompleteRequestParams) -> types.CompleteResult:
+        return await gateway.complete(params, hooks_for(gateway, ctx))
+
+    async def subscribe(ctx: Ctx, params: types.SubscribeRequestParams) -> types.EmptyResult:
+        state = session_of(gateway, ctx) or _session_required(ctx)
+        await gateway.subscribe(str(params.uri), state, hooks_for(gateway, ctx))
+        return types.EmptyResult()
+
+    async def unsubscribe(ctx: Ctx, params: types.UnsubscribeRequestParams) -> types.EmptyResult:
+        state = session_of(gateway, ctx) or _session_required(ctx)
+        await gateway.unsubscribe(str(params.uri), state)
+        return types.EmptyResult()
+
+    async def set_level(ctx: Ctx, params: types.SetLevelRequestParams) -> types.EmptyResult:
+        state = session_of(gateway, ctx) or _session_required(ctx)
+        state.level = params.level
+        return types.EmptyResult()
+
+    async def roots_changed(ctx: Ctx, params: types.NotificationParams) -> None:
+        state = session_of(gateway, ctx)
+        if state is not None:
+            await gateway.roots_changed(state)
+
+    async def owner(uri: str) -> ServerSpec:
+        server, name = await gateway.resource_owner(uri)
+        gateway.access.admit("resource", uri, server, name)
+        return gateway.specs[server]
 
     server = GatewayServer(
         "kubemcp",
@@ -91,10 +143,21 @@ def build_server(gateway: Gateway) -> Server[Any]:
         on_list_resources=list_resources,
         on_list_resource_templates=list_templates,
         on_read_resource=read_resource,
-        on_subscriptions_listen=gateway.notifier.listen,
+        on_subscribe_resource=subscribe,
+        on_unsubscribe_resource=unsubscribe,
+        on_completion=complete,
+        on_subscriptions_listen=GatewayListen(gateway.notifier.listen, gateway.subscriptions, owner),
         get_tool_input_schema=gateway.cached_tool_schema,
     )
-    # The session registry and the caller's principal: the SDK's default tracing middleware costs
-    # time on every request.
-    server.middleware = [gateway.notifier, PrincipalBinding(http=gateway.settings.http)]
+    server.gateway = gateway
+    # Deprecated in 2026-07-28, so registered without the constructor's deprecation warning.
+    server.add_request_handler("logging/setLevel", types.SetLevelRequestParams, set_level)
+    server.add_notification_handler("notifications/roots/list_changed", types.NotificationParams, roots_changed)
+    # The session registry, the caller's principal, and the seal on `requestState` (it names a pending
+    # exchange, see `gateway.exchanges`). The SDK's default tracing middleware is left out: it costs time
+    # on every request.
+    boundary = RequestStateBoundary(
+        RequestStateSecurity.ephemeral(ttl=gateway.exchanges.ttl), default_audience="kubemcp"
+    )
+    server.middleware = [gateway.notifier, PrincipalBinding(http=gateway.settings.http), boundary]
     return server

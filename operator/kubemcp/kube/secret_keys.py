@@ -1,6 +1,7 @@
 """The Kubernetes Secret that MCPServers read their secrets from (`kubemcp secret ... --kubernetes`).
 
-Keys are secret names (as in a catalog entry's `secrets`); values are written, never read back or shown.
+Keys are secret names (as in a catalog entry's `secrets`); values are never shown. The gateway reads the few a
+remote server needs (its header secrets and OAuth tokens); nothing else reads them back.
 """
 
 from __future__ import annotations
@@ -51,3 +52,23 @@ async def remove_keys(kube: KubeApi, namespace: str, secret: str, names: list[st
     if not missing:
         await kube.patch(path_for("v1", "secrets", namespace, secret), {"data": dict.fromkeys(names)})
     return missing
+
+
+async def read_key(kube: KubeApi, namespace: str, secret: str, name: str) -> str | None:
+    """One key's value, for the gateway's own use (remote servers' headers and OAuth tokens); never shown."""
+    try:
+        found = await kube.get(path_for("v1", "secrets", namespace, secret))
+    except NotFoundError:
+        return None
+    value = (found.get("data") or {}).get(name)
+    return base64.b64decode(value).decode() if isinstance(value, str) else None
+
+
+async def read_keys(kube: KubeApi, namespace: str, secret: str, names: list[str]) -> dict[str, str]:
+    """The values of the keys present among `names`."""
+    try:
+        found = await kube.get(path_for("v1", "secrets", namespace, secret))
+    except NotFoundError:
+        return {}
+    data = found.get("data") or {}
+    return {name: base64.b64decode(data[name]).decode() for name in names if isinstance(data.get(name), str)}

@@ -197,6 +197,7 @@ class Discovered(_Open):
     """Definitions learnt by running the server once (the operator records them); served without a start."""
 
     digest: str = ""
+    capabilities: dict[str, Any] | None = None
     tools: list[dict[str, Any]] = Field(default_factory=list)
     prompts: list[dict[str, Any]] = Field(default_factory=list)
     resources: list[dict[str, Any]] = Field(default_factory=list)
@@ -312,13 +313,15 @@ class CatalogEntry(_Open):
                     "or streaming)",
                 )
             )
-        for i, provider in enumerate(self.oauth.providers if self.oauth else []):
+        # A remote server's own OAuth flow is run by `kubemcp oauth authorize`; a container gets a token only
+        # as a stored secret.
+        for i, provider in enumerate(self.oauth.providers if self.oauth and self.type != "remote" else []):
             if not provider.secret or not provider.env or not ENV_NAME.match(provider.env):
                 problems.append(
                     (
                         ("oauth", "providers", i),
-                        f"provider {provider.provider!r} needs an interactive OAuth flow, which kubemcp does not run; "
-                        "give it 'secret' and 'env' and store the token with 'kubemcp secret set'",
+                        f"provider {provider.provider!r} needs an interactive OAuth flow, which kubemcp runs for remote"
+                        " servers only; give it 'secret' and 'env' and store the token with 'kubemcp secret set'",
                     )
                 )
         for i, block in enumerate(self.config):

@@ -30,6 +30,8 @@ class BackendLink:
     describe_exit: Callable[[], Awaitable[str]] = field(default=lambda: _closed())
     pid: int | None = None
     instance: str | None = None  # what serves it, for the audit trail: "pod NAME", "container ID"
+    explain: Callable[[], str | None] = field(default=lambda: None)
+    """Why the connection failed, when the link knows better than the error (an HTTP status, say)."""
 
     @property
     def label(self) -> str | None:
