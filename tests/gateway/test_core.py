@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from bad_files import YAML_EDITS
 from kubemcp.backend.hooks import CallHooks
 from kubemcp.gateway.core import Gateway
 from kubemcp.gateway.settings import GatewaySettings
@@ -71,3 +72,16 @@ async def test_reload_applies_good_files_and_ignores_bad_ones(tmp_path: Path) ->
         (tmp_path / "catalog.yaml").write_text("registry: [oops\n")
         assert await gateway.reload() is False
         assert list(gateway.specs) == ["one", "two"]
+
+
+@pytest.mark.parametrize("edit", sorted(YAML_EDITS))
+async def test_reload_keeps_serving_through_any_bad_catalog_bytes(tmp_path: Path, edit: str) -> None:
+    settings = _settings(tmp_path, {"one": DECLARED})
+    gateway = Gateway(settings, MemoryRuntime(counter_server))
+    catalog = tmp_path / "catalog.yaml"
+    async with gateway.running():
+        catalog.write_bytes(YAML_EDITS[edit](catalog.read_bytes()))
+        assert await gateway.reload() is False
+        assert list(gateway.specs) == ["one"]
+        result = await gateway.call_tool("greet", {"name": "ada"}, CallHooks())
+        assert result.structured_content == {"result": "hello ada from one"}

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from kubemcp.atomic import write_text
 from kubemcp.errors import FileFormatError, SecretStoreError
+from kubemcp.files._located import read_text
 from kubemcp.model.names import SECRET_NAME, check_secret_name
 
 
@@ -23,13 +24,11 @@ def parse_assignment(text: str) -> tuple[str, str]:
 
 def read_secrets(path: Path) -> dict[str, str]:
     """Read a secrets file; a missing file is an empty store. Values never appear in errors."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
+    if not path.exists():
         return {}
-    except OSError as exc:
-        raise SecretStoreError(f"cannot read secret store {path}: {exc.strerror or exc}") from exc
+    text = read_text(path, show_columns=False)
     secrets: dict[str, str] = {}
+    first: dict[str, int] = {}
     for number, raw in enumerate(text.splitlines(), start=1):
         line = raw.strip()
         if not line or line.startswith("#"):
@@ -38,6 +37,11 @@ def read_secrets(path: Path) -> dict[str, str]:
         name = name.strip().removeprefix("export ").strip()
         if not sep or not SECRET_NAME.match(name):
             raise FileFormatError(str(path), number, None, "expected NAME=value (the line's value is not shown)")
+        if "\0" in value:
+            raise FileFormatError(str(path), number, None, f"the value of {name} holds a NUL character")
+        if name in first:
+            raise FileFormatError(str(path), number, None, f"{name} is set twice (first at line {first[name]})")
+        first[name] = number
         secrets[name] = _unquote(value.strip())
     return secrets
 

@@ -17,7 +17,7 @@ from mcp_types import SERVER_INFO_META_KEY
 from kubemcp.backend.hooks import CallHooks
 from kubemcp.backend.offerings import Offerings, list_offerings
 from kubemcp.backend.pool import BackendPool
-from kubemcp.errors import FileFormatError, FileFormatErrors, ServerError, SettingsError
+from kubemcp.errors import KubemcpError, ServerError
 from kubemcp.gateway.known_offerings import DiscoveryCache, from_catalog, from_recorded
 from kubemcp.gateway.listing import Listing, build_listing
 from kubemcp.gateway.served import load_served
@@ -202,9 +202,9 @@ class Gateway:
 
     async def reload(self) -> bool:
         """Load the files again; on a change of the served set, notify every client. Bad files change nothing."""
-        try:
-            _, specs = load_served(self.settings)
-        except (FileFormatError, FileFormatErrors, SettingsError) as exc:
+        try:  # parsing a large catalog must not hold up the requests being served meanwhile
+            _, specs = await anyio.to_thread.run_sync(load_served, self.settings)
+        except KubemcpError as exc:
             logger.error("not reloading, the files have errors:\n%s", exc)
             return False
         before = {name: spec.digest for name, spec in self.specs.items()}
@@ -235,7 +235,10 @@ class Gateway:
             current = self._stamp()
             if current != stamp:
                 stamp = current
-                await self.reload()
+                try:
+                    await self.reload()
+                except Exception:  # whatever the files hold, the gateway keeps serving what it served
+                    logger.exception("not reloading: unexpected error while loading the files")
 
 
 def _prefer_declared(declared: list[types.Tool], discovered: list[types.Tool]) -> list[types.Tool]:
