@@ -16,7 +16,8 @@ import anyio
 from kubemcp.gateway.core import Gateway
 from kubemcp.gateway.mcp_handlers import build_server
 from kubemcp.gateway.settings import GatewaySettings
-from kubemcp.gateway.transports import serve_http, serve_stdio
+from kubemcp.gateway.stdio import serve_stdio
+from kubemcp.gateway.transports import serve_http
 from kubemcp.model.runtime import Runtime
 from kubemcp.runtimes.local_process import LocalProcessRuntime
 

@@ -11,7 +11,6 @@ import anyio
 import uvicorn
 from mcp.server import Server
 from mcp.server.sse import SseServerTransport
-from mcp.server.stdio import stdio_server
 from mcp.server.streamable_http_manager import StreamableHTTPASGIApp, StreamableHTTPSessionManager
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -21,6 +20,7 @@ from starlette.routing import Mount, Route
 import kubemcp
 from kubemcp.gateway.body_check import JsonRpcBodyCheck
 from kubemcp.gateway.core import Gateway
+from kubemcp.gateway.http_errors import JsonRpcErrorBodies
 from kubemcp.gateway.security import HostOriginGuard
 from kubemcp.gateway.settings import GatewaySettings
 
@@ -29,11 +29,6 @@ logger = logging.getLogger(__name__)
 MCP_PATH = "/mcp"
 SSE_PATH = "/sse"
 MESSAGE_PATH = "/message"
-
-
-async def serve_stdio(server: Server[Any]) -> None:
-    async with stdio_server() as (read_stream, write_stream):
-        await server.run(read_stream, write_stream, server.create_initialization_options())
 
 
 def _health(gateway: Gateway) -> Route:
@@ -80,7 +75,10 @@ def build_http_app(gateway: Gateway, server: Server[Any], settings: GatewaySetti
         routes.append(Mount(MESSAGE_PATH, app=JsonRpcBodyCheck(sse.handle_post_message, settings.max_body_bytes)))
     app = Starlette(routes=routes, lifespan=lifespan)
     return HostOriginGuard(
-        app, bind_host=settings.host, allowed_hosts=settings.allowed_hosts, allowed_origins=settings.allowed_origins
+        JsonRpcErrorBodies(app),
+        bind_host=settings.host,
+        allowed_hosts=settings.allowed_hosts,
+        allowed_origins=settings.allowed_origins,
     )
 
 
