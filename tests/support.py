@@ -134,18 +134,22 @@ class GatewayProcess:
         self.stop()
 
 
+REAPER_SCRIPT = "reaper_process.py"  # the gateway's watchdog (kubemcp.runtimes.reaper), not a server
+
+
 def children_of(pid: int) -> list[int]:
-    """Live processes whose parent is `pid` (read from /proc)."""
+    """Live server processes whose parent is `pid` (read from /proc); the gateway's reaper is not one."""
     found = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
         try:
             stat = (entry / "stat").read_text()
+            cmdline = (entry / "cmdline").read_bytes()
         except OSError:
             continue
         fields = stat.rsplit(")", 1)[1].split()
-        if int(fields[1]) == pid and fields[0] != "Z":
+        if int(fields[1]) == pid and fields[0] != "Z" and REAPER_SCRIPT.encode() not in cmdline:
             found.append(int(entry.name))
     return found
 

@@ -1,15 +1,17 @@
 """A test MCP server (stdio) whose tools expose what the gateway did to it.
 
 `python probe_server.py [NAME]` serves tools `whoami`, `env`, `crash`, `progress`, `log`, `sleep`,
-`echo` and, to test name collisions, `shared`.
+`spawn_and_sleep`, `echo` and, to test name collisions, `shared`.
 """
 
 from __future__ import annotations
 
 import os
 import socket
+import subprocess
 import sys
 import time
+from pathlib import Path
 
 import anyio
 from mcp.server.mcpserver import Context, MCPServer
@@ -67,8 +69,20 @@ async def log(message: str, ctx: Context) -> str:
 
 
 @server.tool()
-async def sleep(seconds: float) -> str:
-    """Sleep, so a call can be cancelled or overlap others."""
+async def sleep(seconds: float, pidfile: str = "") -> str:
+    """Sleep, so a call can be cancelled or overlap others; write this process's pid to `pidfile` first."""
+    if pidfile:
+        Path(pidfile).write_text(str(os.getpid()))
+    await anyio.sleep(seconds)
+    return f"slept {seconds}"
+
+
+@server.tool()
+async def spawn_and_sleep(pidfile: str, seconds: float, detach: bool = False) -> str:
+    """Start a child process (in a session of its own when `detach`), write 'SERVER_PID CHILD_PID' to
+    `pidfile`, then sleep: a server whose work outlives it unless the gateway ends it."""
+    child = subprocess.Popen(["sleep", str(seconds + 600)], start_new_session=detach)
+    Path(pidfile).write_text(f"{os.getpid()} {child.pid}")
     await anyio.sleep(seconds)
     return f"slept {seconds}"
 

@@ -59,6 +59,12 @@ def register(commands: Any) -> None:
     run.add_argument("--allowed-host", action="append", default=[], metavar="HOST[:PORT|:*]")
     run.add_argument("--allowed-origin", action="append", default=[], metavar="ORIGIN")
     run.add_argument("--max-body-bytes", type=int, default=default("max_body_bytes"))
+    run.add_argument(
+        "--shutdown-grace",
+        type=float,
+        default=default("shutdown_grace"),
+        help=f"seconds calls in flight may take to finish on SIGTERM (default {default('shutdown_grace'):g})",
+    )
     cluster = run.add_argument_group("Kubernetes runtime")
     cluster.add_argument(
         "--runtime", choices=["local", "kubernetes"], default=default("runtime"), help="where servers run"
@@ -106,6 +112,7 @@ def settings_from(args: argparse.Namespace) -> GatewaySettings:
         "gateway_name": args.gateway_name,
         "image_pull_policy": args.image_pull_policy,
         "start_timeout": args.start_timeout,
+        "shutdown_grace": args.shutdown_grace,
     }
     try:
         return GatewaySettings.with_defaults(**values)

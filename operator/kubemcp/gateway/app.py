@@ -14,6 +14,7 @@ from typing import Any, TextIO
 import anyio
 
 from kubemcp.gateway.core import Gateway
+from kubemcp.gateway.draining import Drain, InFlight
 from kubemcp.gateway.mcp_handlers import build_server
 from kubemcp.gateway.settings import GatewaySettings
 from kubemcp.gateway.stdio import serve_stdio
@@ -36,7 +37,11 @@ def _owner_from_environment() -> dict[str, Any] | None:
 async def prepared(settings: GatewaySettings) -> AsyncIterator[tuple[GatewaySettings, Runtime]]:
     """The runtime the settings ask for, and settings completed from a cluster ConfigMap if named."""
     if settings.runtime == "local":
-        yield settings, LocalProcessRuntime()
+        local = LocalProcessRuntime()
+        try:
+            yield settings, local
+        finally:
+            local.close()
         return
     from kubemcp.gateway.configmap_files import ConfigMapFiles
     from kubemcp.kube.client import KubeClient
@@ -74,30 +79,31 @@ async def prepared(settings: GatewaySettings) -> AsyncIterator[tuple[GatewaySett
 async def run_gateway(settings: GatewaySettings) -> None:
     async with prepared(settings) as (settings, runtime):
         gateway = Gateway(settings, runtime)
-        server = build_server(gateway)
+        inflight = InFlight()
+        server = build_server(gateway, inflight)
         logger.info(
             "kubemcp gateway (%s runtime): %d servers enabled (%s)",
             runtime.name,
             len(gateway.specs),
             ", ".join(gateway.specs) or "none",
         )
-        stop = anyio.Event()
+        drain = Drain(settings.shutdown_grace, inflight)
         async with gateway.running(), anyio.create_task_group() as tg:
 
-            async def stop_on_signal() -> None:
+            async def on_signals() -> None:
                 with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
                     async for received in signals:
-                        logger.info("stopping on %s", received.name)
-                        stop.set()
-                        if settings.transport == "stdio":
-                            tg.cancel_scope.cancel()
-                        return
+                        again = drain.requested.is_set()
+                        logger.info(
+                            "stopping on %s%s", received.name, " again: not waiting any longer" if again else ""
+                        )
+                        drain.signal()
 
-            tg.start_soon(stop_on_signal)
+            tg.start_soon(on_signals)
             if settings.transport == "stdio":
-                await serve_stdio(server)
+                await serve_stdio(server, drain)
             else:
-                await serve_http(gateway, server, settings, stop)
+                await serve_http(gateway, server, settings, drain)
             tg.cancel_scope.cancel()
         logger.info("gateway stopped")
 

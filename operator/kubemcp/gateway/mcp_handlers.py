@@ -6,12 +6,14 @@ from typing import Any
 
 import mcp_types as types
 from mcp.server import Server
-from mcp.server.context import ServerRequestContext
+from mcp.server.context import ServerMiddleware, ServerRequestContext
 from mcp.server.lowlevel.server import NotificationOptions
 from mcp.server.models import InitializationOptions
+from mcp.shared.exceptions import MCPError
 
 import kubemcp
 from kubemcp.backend.hooks import CallHooks
+from kubemcp.gateway.client_gone import watched
 from kubemcp.gateway.core import Gateway
 
 Ctx = ServerRequestContext[Any, Any]
@@ -52,18 +54,28 @@ def _hooks(ctx: Ctx) -> CallHooks:
     return CallHooks(on_log=on_log, on_progress=on_progress, session=session)
 
 
-def build_server(gateway: Gateway) -> Server[Any]:
+def _client_went_away() -> MCPError:
+    return MCPError(types.INTERNAL_ERROR, "the request was cancelled: its client went away")
+
+
+def build_server(gateway: Gateway, *middleware: ServerMiddleware[Any]) -> Server[Any]:
+    """The gateway's MCP server; `middleware` run around every request (after the session registry)."""
+
     async def list_tools(ctx: Ctx, params: types.PaginatedRequestParams | None) -> types.ListToolsResult:
         return types.ListToolsResult(tools=(await gateway.listing(full=False)).tools)
 
     async def call_tool(ctx: Ctx, params: types.CallToolRequestParams) -> types.CallToolResult:
-        return await gateway.call_tool(params.name, params.arguments, _hooks(ctx))
+        with watched(ctx.request):
+            return await gateway.call_tool(params.name, params.arguments, _hooks(ctx))
+        raise _client_went_away()
 
     async def list_prompts(ctx: Ctx, params: types.PaginatedRequestParams | None) -> types.ListPromptsResult:
         return types.ListPromptsResult(prompts=(await gateway.listing(full=True)).prompts)
 
     async def get_prompt(ctx: Ctx, params: types.GetPromptRequestParams) -> types.GetPromptResult:
-        return await gateway.get_prompt(params.name, params.arguments, _hooks(ctx))
+        with watched(ctx.request):
+            return await gateway.get_prompt(params.name, params.arguments, _hooks(ctx))
+        raise _client_went_away()
 
     async def list_resources(ctx: Ctx, params: types.PaginatedRequestParams | None) -> types.ListResourcesResult:
         return types.ListResourcesResult(resources=(await gateway.listing(full=True)).resources)
@@ -76,7 +88,9 @@ def build_server(gateway: Gateway) -> Server[Any]:
         )
 
     async def read_resource(ctx: Ctx, params: types.ReadResourceRequestParams) -> types.ReadResourceResult:
-        return await gateway.read_resource(str(params.uri), _hooks(ctx))
+        with watched(ctx.request):
+            return await gateway.read_resource(str(params.uri), _hooks(ctx))
+        raise _client_went_away()
 
     server = GatewayServer(
         "kubemcp",
@@ -94,5 +108,5 @@ def build_server(gateway: Gateway) -> Server[Any]:
         get_tool_input_schema=gateway.cached_tool_schema,
     )
     # Only the session registry: the SDK's default tracing middleware costs time on every request.
-    server.middleware = [gateway.notifier]
+    server.middleware = [gateway.notifier, *middleware]
     return server

@@ -52,6 +52,7 @@ class GatewaySettings(BaseModel):
     gateway_name: str | None = None
     image_pull_policy: Literal["Always", "IfNotPresent", "Never"] | None = None
     start_timeout: float = Field(default=120.0, gt=0)
+    shutdown_grace: float = Field(default=30.0, ge=0)
 
     @model_validator(mode="after")
     def _catalogs_exist(self) -> GatewaySettings:

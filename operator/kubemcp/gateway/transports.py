@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
+from functools import partial
 from typing import Any
 
 import anyio
@@ -16,10 +18,13 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
+from starlette.types import ASGIApp
 
 import kubemcp
 from kubemcp.gateway.body_check import JsonRpcBodyCheck
+from kubemcp.gateway.client_gone import ClientWatch
 from kubemcp.gateway.core import Gateway
+from kubemcp.gateway.draining import SSE_FLUSH_SECONDS, Drain, DrainingApp
 from kubemcp.gateway.http_errors import JsonRpcErrorBodies
 from kubemcp.gateway.security import HostOriginGuard
 from kubemcp.gateway.settings import GatewaySettings
@@ -46,8 +51,8 @@ def _health(gateway: Gateway) -> Route:
     return Route("/health", health, methods=["GET"])
 
 
-def build_http_app(gateway: Gateway, server: Server[Any], settings: GatewaySettings) -> HostOriginGuard:
-    """The HTTP application for `--transport streaming` or `--transport sse`."""
+def build_http_app(gateway: Gateway, server: Server[Any], settings: GatewaySettings) -> tuple[ASGIApp, DrainingApp]:
+    """The HTTP application for `--transport streaming` or `--transport sse`, and its drain control."""
     routes: list[Route | Mount] = [_health(gateway)]
 
     @asynccontextmanager
@@ -61,7 +66,8 @@ def build_http_app(gateway: Gateway, server: Server[Any], settings: GatewaySetti
     manager: StreamableHTTPSessionManager | None = None
     if settings.transport == "streaming":
         manager = StreamableHTTPSessionManager(app=server, max_request_body_size=settings.max_body_bytes)
-        routes.append(Route(MCP_PATH, JsonRpcBodyCheck(StreamableHTTPASGIApp(manager), settings.max_body_bytes)))
+        mcp = JsonRpcBodyCheck(StreamableHTTPASGIApp(manager), settings.max_body_bytes)
+        routes.append(Route(MCP_PATH, ClientWatch(mcp)))
     else:
         # The Mount below serves "/message/"; advertise that path, not "/message", which would redirect.
         sse = SseServerTransport(f"{MESSAGE_PATH}/", max_request_body_size=settings.max_body_bytes)
@@ -74,12 +80,14 @@ def build_http_app(gateway: Gateway, server: Server[Any], settings: GatewaySetti
         routes.append(Route(SSE_PATH, handle_sse, methods=["GET"]))
         routes.append(Mount(MESSAGE_PATH, app=JsonRpcBodyCheck(sse.handle_post_message, settings.max_body_bytes)))
     app = Starlette(routes=routes, lifespan=lifespan)
-    return HostOriginGuard(
-        JsonRpcErrorBodies(app),
+    draining = DrainingApp(JsonRpcErrorBodies(app), stream_paths=frozenset({MCP_PATH, SSE_PATH}))
+    guarded = HostOriginGuard(
+        draining,
         bind_host=settings.host,
         allowed_hosts=settings.allowed_hosts,
         allowed_origins=settings.allowed_origins,
     )
+    return guarded, draining
 
 
 class _UvicornServer(uvicorn.Server):
@@ -91,12 +99,17 @@ class _UvicornServer(uvicorn.Server):
         yield
 
 
-async def serve_http(
-    gateway: Gateway, server: Server[Any], settings: GatewaySettings, stop: anyio.Event | None = None
-) -> None:
-    app = build_http_app(gateway, server, settings)
+async def serve_http(gateway: Gateway, server: Server[Any], settings: GatewaySettings, drain: Drain) -> None:
+    app, draining = build_http_app(gateway, server, settings)
     config = uvicorn.Config(
-        app, host=settings.host, port=settings.port, log_level="warning", lifespan="on", access_log=False
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_level="warning",
+        lifespan="on",
+        access_log=False,
+        # A backstop only: the drain below closes every request by the end of the grace period.
+        timeout_graceful_shutdown=math.ceil(settings.shutdown_grace) + 5,
     )
     http = _UvicornServer(config)
     path = MCP_PATH if settings.transport == "streaming" else SSE_PATH
@@ -109,14 +122,23 @@ async def serve_http(
                 host, port = sock.getsockname()[:2]
                 logger.info("serving MCP on http://%s:%d%s", _url_host(host), port, path)
 
-    async def stop_when_asked() -> None:
-        if stop is not None:
-            await stop.wait()
-            http.should_exit = True
+    async def drain_when_asked() -> None:
+        await drain.requested.wait()
+        draining.begin()  # new requests get 503
+        gateway.notifier.close()  # subscriptions/listen streams end
+        if settings.transport == "streaming":
+            draining.close_streams()  # GET /mcp streams carry only notifications
+        http.should_exit = True  # uvicorn stops accepting and closes idle connections
+        logger.info("draining: %d call(s) in flight, waiting up to %gs", drain.inflight.count, settings.shutdown_grace)
+        if settings.transport == "streaming":
+            await drain.calls_finished(draining.requests_finished)
+        else:
+            await drain.calls_finished(draining.requests_finished, partial(anyio.sleep, SSE_FLUSH_SECONDS))
+        draining.close_all()  # SSE streams (their calls are answered) and whatever is left at the deadline
 
     async with anyio.create_task_group() as tg:
         tg.start_soon(announce)
-        tg.start_soon(stop_when_asked)
+        tg.start_soon(drain_when_asked)
         await http.serve()
         tg.cancel_scope.cancel()
 
