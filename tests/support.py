@@ -5,12 +5,14 @@ from __future__ import annotations
 import json
 import os
 import re
+import resource
 import signal
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -82,10 +84,13 @@ def write_catalog(path: Path, entries: dict[str, dict[str, Any]], name: str = "t
 class GatewayProcess:
     """`kubemcp gateway run` as a real child process; stopped by its PID."""
 
-    def __init__(self, args: list[str], log_path: Path, env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, args: list[str], log_path: Path, env: dict[str, str] | None = None, *, open_files: int | None = None
+    ) -> None:
         self.args = args
         self.log_path = log_path
         self.env = {**os.environ, **(env or {})}
+        self.open_files = open_files  # RLIMIT_NOFILE (soft and hard) for the gateway, when set
         self.process: subprocess.Popen[bytes] | None = None
         self.url = ""
 
@@ -101,6 +106,7 @@ class GatewayProcess:
                 stdout=subprocess.DEVNULL,
                 stderr=log,
                 env=self.env,
+                preexec_fn=None if self.open_files is None else partial(_limit_files, self.open_files),
             )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -135,6 +141,14 @@ class GatewayProcess:
 
 
 REAPER_SCRIPT = "reaper_process.py"  # the gateway's watchdog (kubemcp.runtimes.reaper), not a server
+
+
+def _limit_files(count: int) -> None:
+    resource.setrlimit(resource.RLIMIT_NOFILE, (count, count))
+
+
+def open_fds(pid: int) -> int:
+    return len(os.listdir(f"/proc/{pid}/fd"))
 
 
 def children_of(pid: int) -> list[int]:

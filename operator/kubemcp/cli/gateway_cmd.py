@@ -65,6 +65,25 @@ def register(commands: Any) -> None:
         default=default("shutdown_grace"),
         help=f"seconds calls in flight may take to finish on SIGTERM (default {default('shutdown_grace'):g})",
     )
+    limits = run.add_argument_group("limits for HTTP clients")
+    limits.add_argument(
+        "--header-timeout",
+        type=float,
+        default=default("header_timeout"),
+        help=f"seconds a connection may take to send a request head (default {default('header_timeout'):g})",
+    )
+    limits.add_argument(
+        "--body-timeout",
+        type=float,
+        default=default("body_timeout"),
+        help=f"seconds a request body may take to arrive (default {default('body_timeout'):g})",
+    )
+    limits.add_argument(
+        "--max-connections",
+        type=int,
+        default=default("max_connections"),
+        help=f"connections open at once, lowered to fit the open-files limit (default {default('max_connections')})",
+    )
     cluster = run.add_argument_group("Kubernetes runtime")
     cluster.add_argument(
         "--runtime", choices=["local", "kubernetes"], default=default("runtime"), help="where servers run"
@@ -113,6 +132,9 @@ def settings_from(args: argparse.Namespace) -> GatewaySettings:
         "image_pull_policy": args.image_pull_policy,
         "start_timeout": args.start_timeout,
         "shutdown_grace": args.shutdown_grace,
+        "header_timeout": args.header_timeout,
+        "body_timeout": args.body_timeout,
+        "max_connections": args.max_connections,
     }
     try:
         return GatewaySettings.with_defaults(**values)

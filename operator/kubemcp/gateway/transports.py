@@ -26,8 +26,10 @@ from kubemcp.gateway.client_gone import ClientWatch
 from kubemcp.gateway.core import Gateway
 from kubemcp.gateway.draining import SSE_FLUSH_SECONDS, Drain, DrainingApp
 from kubemcp.gateway.http_errors import JsonRpcErrorBodies
+from kubemcp.gateway.http_limits import BodyReadTimeout, Limits, connection_budget
 from kubemcp.gateway.security import HostOriginGuard
 from kubemcp.gateway.settings import GatewaySettings
+from kubemcp.logs import RepeatLimit
 
 logger = logging.getLogger(__name__)
 
@@ -80,7 +82,8 @@ def build_http_app(gateway: Gateway, server: Server[Any], settings: GatewaySetti
         routes.append(Route(SSE_PATH, handle_sse, methods=["GET"]))
         routes.append(Mount(MESSAGE_PATH, app=JsonRpcBodyCheck(sse.handle_post_message, settings.max_body_bytes)))
     app = Starlette(routes=routes, lifespan=lifespan)
-    draining = DrainingApp(JsonRpcErrorBodies(app), stream_paths=frozenset({MCP_PATH, SSE_PATH}))
+    timed = BodyReadTimeout(JsonRpcErrorBodies(app), settings.body_timeout)
+    draining = DrainingApp(timed, stream_paths=frozenset({MCP_PATH, SSE_PATH}))
     guarded = HostOriginGuard(
         draining,
         bind_host=settings.host,
@@ -101,10 +104,16 @@ class _UvicornServer(uvicorn.Server):
 
 async def serve_http(gateway: Gateway, server: Server[Any], settings: GatewaySettings, drain: Drain) -> None:
     app, draining = build_http_app(gateway, server, settings)
+    max_connections, burst = connection_budget(settings.max_connections)
+    limits = Limits(max_connections=max_connections, header_timeout=settings.header_timeout)
+    for noisy in ("uvicorn.error", "asyncio"):  # e.g. accept() failing thousands of times a second
+        logging.getLogger(noisy).addFilter(RepeatLimit())
     config = uvicorn.Config(
         app,
         host=settings.host,
         port=settings.port,
+        http=limits.protocol(),
+        backlog=burst,
         log_level="warning",
         lifespan="on",
         access_log=False,
