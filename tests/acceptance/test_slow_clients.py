@@ -142,7 +142,7 @@ def test_a_flood_under_a_low_open_files_limit_exhausts_nothing(tmp_path: Path, c
     args = ["--transport", "streaming", "--port", "0", "--catalog", str(catalog), "--header-timeout", "5"]
     with GatewayProcess(args, tmp_path / "gateway.log", env, open_files=256) as gateway:
         assert gateway.process is not None
-        with _connections(gateway, 400):
+        with _connections(gateway, 300):
             assert open_fds(gateway.process.pid) < 256
             assert _healthy(gateway) < 5
             assert gateway.process.poll() is None

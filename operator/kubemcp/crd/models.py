@@ -12,7 +12,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from kubemcp.model.entry import CatalogEntry
-from kubemcp.model.fields import DEFAULT_PORT
+from kubemcp.model.fields import DEFAULT_PORT, MaxInstances
 
 GROUP = "kubemcp.dev"
 VERSION = "v1alpha1"
@@ -128,6 +128,7 @@ class MCPServerSpec(_Spec):
     deadline_seconds: int = Field(default=600, ge=10, alias="deadlineSeconds")
     resources: ResourcesSpec | None = None
     warm_pool: int = Field(default=0, ge=0, le=20, alias="warmPool")
+    max_instances: MaxInstances | None = Field(default=None, alias="maxInstances")
     image_pull_policy: PullPolicy | None = Field(default=None, alias="imagePullPolicy")
     read_only_root_filesystem: bool = Field(default=True, alias="readOnlyRootFilesystem")
     run_as_user: int | None = Field(default=None, ge=1, alias="runAsUser")

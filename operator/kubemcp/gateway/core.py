@@ -14,10 +14,11 @@ from mcp.shared.exceptions import MCPError
 from mcp.shared.uri_template import UriTemplate
 from mcp_types import SERVER_INFO_META_KEY
 
+from kubemcp.backend.admission import Admission
 from kubemcp.backend.hooks import CallHooks
 from kubemcp.backend.offerings import Offerings, list_offerings
 from kubemcp.backend.pool import BackendPool
-from kubemcp.errors import KubemcpError, ServerError
+from kubemcp.errors import KubemcpError, ServerError, ServerSaturatedError
 from kubemcp.gateway.known_offerings import DiscoveryCache, from_catalog, from_recorded
 from kubemcp.gateway.listing import Listing, build_listing
 from kubemcp.gateway.served import load_served
@@ -32,15 +33,27 @@ DISCOVERY_RETRY_SECONDS = 30.0
 
 
 def server_error(error: ServerError) -> MCPError:
-    """A backend failure as the MCP error the client receives: it names the server."""
-    return MCPError(types.INTERNAL_ERROR, str(error), {"server": error.server})
+    """A backend failure as the MCP error the client receives: it names the server (and says when the
+    server or the gateway is saturated, so a client knows to try again later)."""
+    data: dict[str, Any] = {"server": error.server}
+    if isinstance(error, ServerSaturatedError):
+        data["saturated"] = True
+    return MCPError(types.INTERNAL_ERROR, str(error), data)
 
 
 class Gateway:
     def __init__(self, settings: GatewaySettings, runtime: Runtime) -> None:
         self.settings = settings
         self.runtime = runtime
-        self.pool = BackendPool(runtime, idle_timeout=settings.idle_timeout, call_timeout=settings.call_timeout)
+        admission = Admission(
+            total=settings.max_instances,
+            per_server=settings.max_instances_per_server,
+            queue=settings.max_queued,
+            wait=settings.queue_timeout,
+        )
+        self.pool = BackendPool(
+            runtime, idle_timeout=settings.idle_timeout, call_timeout=settings.call_timeout, admission=admission
+        )
         self.cache = DiscoveryCache(settings.cache_dir / "discovery" if settings.cache_dir else None)
         self.notifier = SessionNotifier()
         _, self.specs = load_served(settings)

@@ -51,7 +51,7 @@ def connection_budget(wanted: int) -> tuple[int, int]:
     listen backlog before any of them can be refused, so the burst is bounded too."""
     soft = raise_fd_limit()
     reserve = max(FD_RESERVE_MIN, soft // 4)
-    burst = max(8, min(2048, reserve // 2))
+    burst = max(8, min(2048, reserve // 4))
     cap = max(1, min(wanted, soft - reserve))
     if cap < wanted:
         logger.warning(

@@ -8,6 +8,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from kubemcp.backend.admission import default_total
 from kubemcp.model.fields import DEFAULT_PORT
 
 
@@ -56,6 +57,13 @@ class GatewaySettings(BaseModel):
     header_timeout: float = Field(default=10.0, gt=0)
     body_timeout: float = Field(default=30.0, gt=0)
     max_connections: int = Field(default=4096, ge=1)
+    max_instances: int = Field(default_factory=default_total, ge=1)
+    max_instances_per_server: int | None = Field(default=None, ge=1)
+    max_queued: int = Field(default=256, ge=0)
+    queue_timeout: float = Field(default=30.0, gt=0)
+    session_idle_timeout: float = Field(default=600.0, gt=0)
+    max_sessions: int = Field(default=4096, ge=1)
+    max_sessions_per_client: int = Field(default=1024, ge=1)
 
     @model_validator(mode="after")
     def _catalogs_exist(self) -> GatewaySettings:

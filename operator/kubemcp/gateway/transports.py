@@ -28,6 +28,7 @@ from kubemcp.gateway.draining import SSE_FLUSH_SECONDS, Drain, DrainingApp
 from kubemcp.gateway.http_errors import JsonRpcErrorBodies
 from kubemcp.gateway.http_limits import BodyReadTimeout, Limits, connection_budget
 from kubemcp.gateway.security import HostOriginGuard
+from kubemcp.gateway.session_limits import SessionLimits
 from kubemcp.gateway.settings import GatewaySettings
 from kubemcp.logs import RepeatLimit
 
@@ -38,24 +39,26 @@ SSE_PATH = "/sse"
 MESSAGE_PATH = "/message"
 
 
-def _health(gateway: Gateway) -> Route:
+def _health(gateway: Gateway, sessions: SessionLimits | None) -> Route:
     async def health(request: Request) -> Response:
-        return JSONResponse(
-            {
-                "status": "ok",
-                "version": kubemcp.__version__,
-                "servers": list(gateway.specs),
-                "resident": gateway.pool.resident_names(),
-                "warm": gateway.pool.warm_ready(),
-            }
-        )
+        report: dict[str, Any] = {
+            "status": "ok",
+            "version": kubemcp.__version__,
+            "servers": list(gateway.specs),
+            "resident": gateway.pool.resident_names(),
+            "warm": gateway.pool.warm_ready(),
+            "admission": gateway.pool.admission.snapshot(),
+        }
+        if sessions is not None:
+            report["sessions"] = sessions.snapshot()
+        return JSONResponse(report)
 
     return Route("/health", health, methods=["GET"])
 
 
 def build_http_app(gateway: Gateway, server: Server[Any], settings: GatewaySettings) -> tuple[ASGIApp, DrainingApp]:
     """The HTTP application for `--transport streaming` or `--transport sse`, and its drain control."""
-    routes: list[Route | Mount] = [_health(gateway)]
+    routes: list[Route | Mount] = []
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -66,10 +69,19 @@ def build_http_app(gateway: Gateway, server: Server[Any], settings: GatewaySetti
             yield
 
     manager: StreamableHTTPSessionManager | None = None
+    sessions: SessionLimits | None = None
     if settings.transport == "streaming":
-        manager = StreamableHTTPSessionManager(app=server, max_request_body_size=settings.max_body_bytes)
+        manager = StreamableHTTPSessionManager(
+            app=server,
+            max_request_body_size=settings.max_body_bytes,
+            session_idle_timeout=settings.session_idle_timeout,
+            max_sessions=settings.max_sessions,
+        )
         mcp = JsonRpcBodyCheck(StreamableHTTPASGIApp(manager), settings.max_body_bytes)
-        routes.append(Route(MCP_PATH, ClientWatch(mcp)))
+        sessions = SessionLimits(
+            mcp, per_client=settings.max_sessions_per_client, idle_timeout=settings.session_idle_timeout
+        )
+        routes.append(Route(MCP_PATH, ClientWatch(sessions)))
     else:
         # The Mount below serves "/message/"; advertise that path, not "/message", which would redirect.
         sse = SseServerTransport(f"{MESSAGE_PATH}/", max_request_body_size=settings.max_body_bytes)
@@ -81,7 +93,7 @@ def build_http_app(gateway: Gateway, server: Server[Any], settings: GatewaySetti
 
         routes.append(Route(SSE_PATH, handle_sse, methods=["GET"]))
         routes.append(Mount(MESSAGE_PATH, app=JsonRpcBodyCheck(sse.handle_post_message, settings.max_body_bytes)))
-    app = Starlette(routes=routes, lifespan=lifespan)
+    app = Starlette(routes=[_health(gateway, sessions), *routes], lifespan=lifespan)
     timed = BodyReadTimeout(JsonRpcErrorBodies(app), settings.body_timeout)
     draining = DrainingApp(timed, stream_paths=frozenset({MCP_PATH, SSE_PATH}))
     guarded = HostOriginGuard(
