@@ -171,6 +171,7 @@ async def test_health(http: httpx2.AsyncClient, gateway: GatewayProcess) -> None
     health = response.json()
     assert health["status"] == "ok"
     assert health["servers"] == ["probe", "time"]
+    assert health["reloads"] == {"applied": 0, "unchanged": 0, "refused": 0}
 
 
 # -- Host and Origin -----------------------------------------------------------------------------

@@ -89,7 +89,7 @@ def test_dry_run_lists_what_would_be_served(tmp_path: Path) -> None:
     run = _gateway("--catalog", str(catalog), "--dry-run", "--tools", "alpha:echo,beta:*")
     assert run.returncode == 0, run.stderr
     lines = run.stdout.splitlines()
-    assert lines[0] == "2 servers, 11 tools"  # alpha:echo and the probe's 10 tools on beta
+    assert lines[0] == "2 servers, 12 tools"  # alpha:echo and the probe's 11 tools on beta
     assert "server alpha (per call)" in lines
     assert "  tool alpha__echo -> echo" in lines
     assert "  tool alpha__whoami -> whoami" not in lines

@@ -72,6 +72,7 @@ async def test_reload_applies_good_files_and_ignores_bad_ones(tmp_path: Path) ->
         (tmp_path / "catalog.yaml").write_text("registry: [oops\n")
         assert await gateway.reload() is False
         assert list(gateway.specs) == ["one", "two"]
+        assert gateway.reloads == {"applied": 1, "unchanged": 1, "refused": 1}  # shown on /health
 
 
 @pytest.mark.parametrize("edit", sorted(YAML_EDITS))

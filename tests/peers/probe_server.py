@@ -1,7 +1,7 @@
 """A test MCP server (stdio) whose tools expose what the gateway did to it.
 
 `python probe_server.py [NAME]` serves tools `whoami`, `env`, `crash`, `progress`, `log`, `sleep`,
-`spawn_and_sleep`, `echo` and, to test name collisions, `shared`.
+`spawn_and_sleep`, `cut_output`, `echo` and, to test name collisions, `shared`.
 """
 
 from __future__ import annotations
@@ -85,6 +85,23 @@ async def spawn_and_sleep(pidfile: str, seconds: float, detach: bool = False) ->
     Path(pidfile).write_text(f"{os.getpid()} {child.pid}")
     await anyio.sleep(seconds)
     return f"slept {seconds}"
+
+
+@server.tool()
+async def cut_output(seconds: float = 600) -> str:
+    """Close every descriptor of this process's output pipe mid-request and keep running: the connection
+    is cut while the process lives. (The SDK's stdio transport writes to a duplicate of fd 1.)"""
+    stderr_pipe = os.readlink("/proc/self/fd/2")
+    for name in os.listdir("/proc/self/fd"):
+        try:
+            target = os.readlink(f"/proc/self/fd/{name}")
+            flags = int(Path(f"/proc/self/fdinfo/{name}").read_text().split("flags:")[1].split()[0], 8)
+        except (OSError, IndexError, ValueError):
+            continue
+        if target.startswith("pipe:") and target != stderr_pipe and flags & os.O_ACCMODE == os.O_WRONLY:
+            os.close(int(name))
+    await anyio.sleep(seconds)
+    return "never answered"
 
 
 @server.tool()

@@ -61,6 +61,8 @@ class Gateway:
         self._failed: dict[str, tuple[float, str]] = {}
         self._tool_filter = set(settings.tools) or None
         self._listings: dict[bool, Listing] = {}
+        # Reloads after a file changed: applied (the served set changed), unchanged, refused (bad files).
+        self.reloads = {"applied": 0, "unchanged": 0, "refused": 0}
 
     @asynccontextmanager
     async def running(self) -> AsyncIterator[Gateway]:
@@ -218,6 +220,7 @@ class Gateway:
         try:  # parsing a large catalog must not hold up the requests being served meanwhile
             _, specs = await anyio.to_thread.run_sync(load_served, self.settings)
         except KubemcpError as exc:
+            self.reloads["refused"] += 1
             logger.error("not reloading, the files have errors:\n%s", exc)
             return False
         before = {name: spec.digest for name, spec in self.specs.items()}
@@ -226,7 +229,9 @@ class Gateway:
         self._listings.clear()
         self.pool.warm_up(list(specs.values()))
         if before == after:
+            self.reloads["unchanged"] += 1
             return False
+        self.reloads["applied"] += 1
         logger.info("served servers changed: %s", ", ".join(specs) or "(none)")
         await self.notifier.lists_changed()
         return True
@@ -251,6 +256,7 @@ class Gateway:
                 try:
                     await self.reload()
                 except Exception:  # whatever the files hold, the gateway keeps serving what it served
+                    self.reloads["refused"] += 1
                     logger.exception("not reloading: unexpected error while loading the files")
 
 

@@ -48,6 +48,7 @@ def _health(gateway: Gateway, sessions: SessionLimits | None) -> Route:
             "resident": gateway.pool.resident_names(),
             "warm": gateway.pool.warm_ready(),
             "admission": gateway.pool.admission.snapshot(),
+            "reloads": gateway.reloads,
         }
         if sessions is not None:
             report["sessions"] = sessions.snapshot()
