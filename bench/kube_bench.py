@@ -84,10 +84,10 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))]
 
 
-async def measure(url: str, server: str, calls: int, before_each: Any, cap: float) -> list[float]:
+async def measure(gateway: GatewayProcess, server: str, calls: int, before_each: Any, cap: float) -> list[float]:
     samples: list[float] = []
     deadline = time.monotonic() + cap
-    async with Client(url) as client:
+    async with gateway.client() as client:
         for index in range(calls):
             if time.monotonic() > deadline:
                 break
@@ -147,8 +147,8 @@ def main() -> int:
             server = NAMES[label]
             before: Any = (lambda: refill(cluster, namespace, warm, pool_pod)) if server == warm else (lambda: None)
             count = args.calls * 5 if "long-lived" in label else args.calls
-            anyio.run(measure, gateway.url, server, 3 if "long-lived" in label else 1, before, 300.0)  # warm-up
-            results[label] = anyio.run(measure, gateway.url, server, count, before, 900.0)
+            anyio.run(measure, gateway, server, 3 if "long-lived" in label else 1, before, 300.0)  # warm-up
+            results[label] = anyio.run(measure, gateway, server, count, before, 900.0)
             print(f"{label}: p50 {statistics.median(results[label]):.1f} ms", file=sys.stderr)
     finally:
         if gateway is not None:

@@ -12,6 +12,7 @@ from typing import Any
 
 import anyio
 import httpx2
+from mcp.client import Client
 from support import GatewayProcess, isolated_env, pid_alive, probe_entry, write_catalog
 
 from .figures import Row
@@ -115,8 +116,21 @@ class Gateway:
             self.seen |= descendants(self.pid)
         return self.seen
 
+    @property
+    def headers(self) -> dict[str, str]:
+        """The bearer token every HTTP request carries (the gateway requires one by default)."""
+        return self.process.headers
+
+    def client(self, **options: Any) -> Client:
+        """An SDK client of this gateway, with its token."""
+        return self.process.client(**options)
+
+    def http(self, **options: Any) -> httpx2.AsyncClient:
+        """An HTTP client sending the gateway's token with every request."""
+        return httpx2.AsyncClient(headers=self.headers, **options)
+
     def health(self) -> dict[str, Any]:
-        found: dict[str, Any] = httpx2.get(f"{self.base}/health", timeout=30).json()
+        found: dict[str, Any] = httpx2.get(f"{self.base}/health", headers=self.headers, timeout=30).json()
         return found
 
     def stop(self, sig: signal.Signals = signal.SIGTERM, within: float = STOP_WAIT) -> float | None:
@@ -143,7 +157,7 @@ class Gateway:
 def probe(name: str = "probe", **extra: Any) -> dict[str, Any]:
     """The test probe server as a catalog entry, its tools declared (no discovery start)."""
     tools = ["echo", "sleep", "spawn_and_sleep", "cut_output", "crash", "whoami"]
-    return probe_entry(name, tools=[{"name": tool} for tool in tools], **extra)
+    return probe_entry(name, tools=[{"name": tool, "description": f"probe tool {tool}"} for tool in tools], **extra)
 
 
 @asynccontextmanager
@@ -156,7 +170,7 @@ async def sampled(gateway: Gateway, row: Row, every: float = 0.25) -> AsyncItera
 
     async def sample() -> None:
         nonlocal peak_rss, peak_fds
-        async with httpx2.AsyncClient(timeout=10) as http:
+        async with gateway.http(timeout=10) as http:
             while True:
                 peak_rss = max(peak_rss, rss_mb(gateway.pid))
                 peak_fds = max(peak_fds, open_fds(gateway.pid))

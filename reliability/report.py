@@ -36,7 +36,9 @@ def _versions() -> str:
     return ", ".join(found)
 
 
-def render(rows: list[Row], scale: Scale, seconds: float, load: tuple[float, float]) -> str:
+def render(
+    rows: list[Row], scale: Scale, seconds: float, load: tuple[float, float], pending: list[str] | None = None
+) -> str:
     now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     lines = [
         START,
@@ -60,6 +62,8 @@ def render(rows: list[Row], scale: Scale, seconds: float, load: tuple[float, flo
             f"| {row.case} | {row.target} | {row.tried} | {row.passed} | {row.failed} | {row.figures()} | {met} |"
         )
     missed = [row for row in rows if not row.met]
+    if pending:
+        lines += ["", f"Cases not (yet) run when this was written: {', '.join(pending)}."]
     lines += ["", "### Targets missed" if missed else "All targets were met in this run."]
     for row in missed:
         reasons = "; ".join(row.problems) or "see the figures"

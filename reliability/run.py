@@ -35,19 +35,19 @@ async def _thread(function: Callable[[Path, Scale], list[Row]], root: Path, scal
 
 
 def cases(scale: Scale) -> dict[str, Case]:
-    found: dict[str, Case] = {
-        "files": files.live_edits,
-        "start-up": lambda root, s: _thread(files.start_up_errors, root, s),
+    found: dict[str, Case] = {  # in this order: the quick, telling ones first
         "http-input": lambda root, s: inputs.http_inputs(root, "streaming"),
         "sse-input": lambda root, s: inputs.http_inputs(root, "sse"),
         "stdio-input": lambda root, s: anyio.to_thread.run_sync(inputs.stdio_inputs, root),
+        "faults": faults.backend_faults,
+        "slow-clients": slow.stalled_requests,
+        "flood": flood.session_flood,
         "long-lived-load": load.long_lived,
         "per-call-load": load.per_call,
-        "flood": flood.session_flood,
-        "slow-clients": slow.stalled_requests,
-        "fd-limit": slow.descriptor_flood,
         "stopping": stopping.stopping,
-        "faults": faults.backend_faults,
+        "fd-limit": slow.descriptor_flood,
+        "files": files.live_edits,
+        "start-up": lambda root, s: _thread(files.start_up_errors, root, s),
     }
     if not scale.fd_limit_connections:
         del found["fd-limit"]
@@ -65,15 +65,20 @@ def progress(text: str) -> None:
     print(f"[reliability {time.strftime('%H:%M:%S')}] {text}", file=sys.stderr, flush=True)
 
 
-async def run_suite(scale: Scale, only: Sequence[str] = (), root: Path | None = None) -> list[Row]:
+async def run_suite(
+    scale: Scale,
+    only: Sequence[str] = (),
+    root: Path | None = None,
+    after_case: Callable[[list[Row], list[str]], None] | None = None,
+) -> list[Row]:
     """Run the cases (all, or those named) one after the other; a case that fails to finish within
-    the scale's time cap is reported as one failed row."""
+    the scale's time cap is reported as one failed row. `after_case` gets the rows so far and the
+    names of the cases still to run, after each case."""
     rows: list[Row] = []
+    selected = {name: case for name, case in cases(scale).items() if not only or name in only}
     with tempfile.TemporaryDirectory(prefix="kubemcp-reliability-") as temporary:
         base = root or Path(temporary)
-        for name, case in cases(scale).items():
-            if only and name not in only:
-                continue
+        for number, (name, case) in enumerate(selected.items(), start=1):
             progress(f"{name} ...")
             started = time.monotonic()
             try:
@@ -90,6 +95,8 @@ async def run_suite(scale: Scale, only: Sequence[str] = (), root: Path | None = 
                     progress(f"    {problem}")
             progress(f"{name} took {time.monotonic() - started:.0f} s")
             rows += found
+            if after_case is not None:
+                after_case(rows, list(selected)[number:])
     return rows
 
 
@@ -103,10 +110,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     only = [name.strip() for name in args.cases.split(",") if name.strip()]
     load_before = os.getloadavg()[0]
     started = time.monotonic()
-    rows = anyio.run(run_suite, scale, only)
     docs = args.docs or (None if args.quick or only else DOCS)
+
+    def write_docs(rows: list[Row], pending: list[str]) -> None:
+        # After every case, so that a run stopped midway still leaves what it measured.
+        if docs is not None:
+            load = (load_before, os.getloadavg()[0])
+            write(docs, render(rows, scale, time.monotonic() - started, load, pending))
+
+    rows = anyio.run(run_suite, scale, only, None, write_docs)
     if docs is not None:
-        write(docs, render(rows, scale, time.monotonic() - started, (load_before, os.getloadavg()[0])))
         progress(f"wrote {docs}")
     missed = [row.case for row in rows if not row.met]
     progress(

@@ -29,18 +29,18 @@ class Scale:
     case_timeout: float  # seconds any one case may take before it is reported as failed
 
 
-FULL = Scale(  # sized to finish in about 15 minutes on a shared 2-CPU machine
+FULL = Scale(  # sized to finish within about 20 minutes on a shared 2-CPU machine
     name="full",
-    random_edits=150,
-    long_lived_sessions=300,
-    per_call_sessions=50,
-    flood_sessions=3000,
-    slow_headers=300,
-    partial_bodies=100,
+    random_edits=60,
+    long_lived_sessions=200,
+    per_call_sessions=40,
+    flood_sessions=2000,
+    slow_headers=200,
+    partial_bodies=50,
     hold_seconds=40,
     fd_limit_connections=1100,
-    stopping_rounds=2,
-    fault_rounds=3,
+    stopping_rounds=1,
+    fault_rounds=2,
     case_timeout=600,
 )
 

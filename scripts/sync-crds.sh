@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# crds/ is the one source of truth; the chart carries byte-for-byte copies in its crds/ folder, which
-# Helm installs before any template (so the chart's MCPGateway maps on a cluster that never had them).
+# crds/ is generated from the models (python -m kubemcp.crd.generate crds; a test checks it); the chart
+# carries byte-for-byte copies in its crds/ folder, which Helm installs before any template (so the
+# chart's MCPGateway maps on a cluster that never had them).
 #   scripts/sync-crds.sh          copy crds/*.yaml into charts/kubemcp/crds/
 #   scripts/sync-crds.sh --check  fail if the copies drifted (CI runs this)
 set -euo pipefail

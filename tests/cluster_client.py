@@ -3,6 +3,7 @@ port-forward to the gateway Service, one-shot MCP calls."""
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 import subprocess
@@ -14,6 +15,7 @@ from typing import Any
 import anyio
 import mcp_types as types
 from mcp.client import Client
+from support import bearer, streamable_http_with
 
 GATEWAY = "kubemcp"  # the chart's default MCPGateway
 
@@ -76,9 +78,19 @@ def port_forward(cluster: Any, namespace: str, target: str, port: int) -> Iterat
             process.stdout.close()
 
 
-async def call(url: str, tool: str, arguments: dict[str, Any]) -> types.CallToolResult:
-    async with Client(url) as client:
-        return await client.call_tool(tool, arguments)
+def gateway_token(cluster: Any, namespace: str, gateway: str = GATEWAY, name: str = "default") -> str:
+    """A bearer token of the gateway's tokens Secret (the operator makes `default`)."""
+    found = wait_for(lambda: get(cluster, namespace, "secret", f"{gateway}-kubemcp-tokens"), 120, "the tokens Secret")
+    return base64.b64decode(found["data"][name]).decode()
+
+
+def client(url: str, token: str) -> Client:
+    return Client(streamable_http_with(url, bearer(token)))
+
+
+async def call(url: str, tool: str, arguments: dict[str, Any], token: str) -> types.CallToolResult:
+    async with client(url, token) as connected:
+        return await connected.call_tool(tool, arguments)
 
 
 def gateway_ready(cluster: Any, namespace: str) -> bool:
@@ -86,9 +98,9 @@ def gateway_ready(cluster: Any, namespace: str) -> bool:
     return bool(deployment and deployment.get("status", {}).get("availableReplicas"))
 
 
-def listed_tools(url: str) -> set[str]:
+def listed_tools(url: str, token: str) -> set[str]:
     async def names() -> set[str]:
-        async with Client(url) as client:
-            return {tool.name for tool in (await client.list_tools()).tools}
+        async with client(url, token) as connected:
+            return {tool.name for tool in (await connected.list_tools()).tools}
 
     return anyio.run(names)

@@ -6,20 +6,25 @@ import json
 import os
 import re
 import resource
+import secrets
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from functools import partial
 from pathlib import Path
 from typing import Any
 
 import anyio
+import httpx2
 import mcp_types as types
 import pytest
 import yaml
+from mcp.client import Client, Transport
+from mcp.client.sse import sse_client
+from mcp.client.streamable_http import streamable_http_client
 
 REPO = Path(__file__).resolve().parent.parent
 TESTS = REPO / "tests"
@@ -81,11 +86,48 @@ def write_catalog(path: Path, entries: dict[str, dict[str, Any]], name: str = "t
     return path
 
 
+def write_tokens(path: Path, **tokens: str) -> Path:
+    """A tokens file (`NAME=token` lines, 0600) for `--tokens-file`."""
+    path.write_text("".join(f"{name}={token}\n" for name, token in tokens.items()))
+    path.chmod(0o600)
+    return path
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def streamable_http_with(url: str, headers: dict[str, str]) -> Transport:
+    """The SDK's streamable HTTP transport sending `headers` with every request."""
+
+    @asynccontextmanager
+    async def connect() -> AsyncIterator[Any]:
+        timeout = httpx2.Timeout(30, read=300)  # the SDK's own defaults
+        async with (
+            httpx2.AsyncClient(headers=headers, timeout=timeout) as http,
+            streamable_http_client(url, http_client=http) as streams,
+        ):
+            yield streams
+
+    return connect()
+
+
 class GatewayProcess:
-    """`kubemcp gateway run` as a real child process; stopped by its PID."""
+    """`kubemcp gateway run` as a real child process; stopped by its PID.
+
+    An HTTP gateway requires a bearer token: unless the arguments configure authentication (or
+    `own_tokens` is False), the gateway gets a tokens file with one random token, `token`;
+    `headers` and `client()` carry it.
+    """
 
     def __init__(
-        self, args: list[str], log_path: Path, env: dict[str, str] | None = None, *, open_files: int | None = None
+        self,
+        args: list[str],
+        log_path: Path,
+        env: dict[str, str] | None = None,
+        *,
+        own_tokens: bool = True,
+        open_files: int | None = None,
     ) -> None:
         self.args = args
         self.log_path = log_path
@@ -93,6 +135,26 @@ class GatewayProcess:
         self.open_files = open_files  # RLIMIT_NOFILE (soft and hard) for the gateway, when set
         self.process: subprocess.Popen[bytes] | None = None
         self.url = ""
+        self.token = ""
+        configured = {"--tokens-file", "--tokens-dir", "--oauth-issuer", "--allow-unauthenticated"}
+        if "--tokens-file" in args:
+            path = Path(args[args.index("--tokens-file") + 1])
+            self.token = next(iter(_tokens_in(path).values()), "")
+        elif own_tokens and not configured.intersection(args) and _option(args, "--transport") not in (None, "stdio"):
+            self.token = secrets.token_urlsafe(32)
+            tokens = write_tokens(log_path.with_name(f"{log_path.stem}-tokens.env"), test=self.token)
+            self.args = [*args, "--tokens-file", str(tokens)]
+
+    @property
+    def headers(self) -> dict[str, str]:
+        """The `Authorization` header a client of this gateway sends (none when it needs none)."""
+        return bearer(self.token) if self.token else {}
+
+    def client(self, **options: Any) -> Client:
+        """An SDK client of this gateway (streamable HTTP, or legacy SSE for an `/sse` URL), with its token."""
+        if self.url.endswith("/sse"):
+            return Client(sse_client(self.url, headers=self.headers), **{"mode": "legacy", **options})
+        return Client(streamable_http_with(self.url, self.headers), **options)
 
     @property
     def log(self) -> str:
@@ -151,6 +213,15 @@ def open_fds(pid: int) -> int:
     return len(os.listdir(f"/proc/{pid}/fd"))
 
 
+def _option(args: list[str], name: str) -> str | None:
+    return args[args.index(name) + 1] if name in args and args.index(name) + 1 < len(args) else None
+
+
+def _tokens_in(path: Path) -> dict[str, str]:
+    pairs = (line.partition("=") for line in path.read_text().splitlines() if "=" in line)
+    return {name.strip(): token.strip() for name, _, token in pairs}
+
+
 def children_of(pid: int) -> list[int]:
     """Live server processes whose parent is `pid` (read from /proc); the gateway's reaper is not one."""
     found = []
@@ -207,11 +278,12 @@ def isolated_env(root: Path) -> dict[str, str]:
 def http_and_sse_gateways(
     root: Path, catalog: Path, env: dict[str, str]
 ) -> Iterator[tuple[GatewayProcess, GatewayProcess]]:
-    """Two gateways on one catalog: streamable HTTP (`/mcp`) and legacy SSE (`/sse`); stopped by PID after."""
-    http = GatewayProcess(
-        ["--transport", "streaming", "--port", "0", "--catalog", str(catalog)], root / "http.log", env
-    )
-    sse = GatewayProcess(["--transport", "sse", "--port", "0", "--catalog", str(catalog)], root / "sse.log", env)
+    """Two gateways on one catalog: streamable HTTP (`/mcp`) and legacy SSE (`/sse`), which accept the same
+    bearer token; stopped by PID after."""
+    tokens = str(write_tokens(root / "tokens.env", test=secrets.token_urlsafe(32)))
+    common = ["--port", "0", "--catalog", str(catalog), "--tokens-file", tokens]
+    http = GatewayProcess(["--transport", "streaming", *common], root / "http.log", env)
+    sse = GatewayProcess(["--transport", "sse", *common], root / "sse.log", env)
     try:
         http.start()
         sse.start()

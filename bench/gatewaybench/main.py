@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import secrets
 import signal
 import sys
 import tempfile
@@ -36,7 +37,7 @@ from mcp.client import Client
 from mcp.client.stdio import StdioServerParameters
 
 from .environment import environment, load_average
-from .measure import Config, call_echo, concurrent_block, interleaved, prepare, sequential_block
+from .measure import Config, call_echo, concurrent_block, http_client, interleaved, prepare, sequential_block
 from .procs import ServedProcess, children_of, kill_leftovers, own_cpu, proc_cpu, reaped_children_cpu
 from .profiling import Profile, read_profile
 from .report import Report, write_docs
@@ -51,7 +52,9 @@ def stdio_params(command: list[str], env: dict[str, str] | None = None) -> Stdio
     return StdioServerParameters(command=command[0], args=command[1:], env=env)
 
 
-async def profile_gateway(args: argparse.Namespace, work: Path, catalog: Path, env: dict[str, str]) -> Profile:
+async def profile_gateway(
+    args: argparse.Namespace, work: Path, catalog: Path, env: dict[str, str], token: str
+) -> Profile:
     stats_file = work / "gateway.prof"
     gateway = ServedProcess(
         "profiled gateway",
@@ -59,14 +62,14 @@ async def profile_gateway(args: argparse.Namespace, work: Path, catalog: Path, e
             PYTHON,
             str(BENCH / "profiled_gateway.py"),
             str(stats_file),
-            *gateway_args(catalog, "streaming", long_lived=True),
+            *gateway_args(catalog, "streaming", long_lived=True, tokens=work / "tokens.env"),
         ],
         work / "profiled-gateway.log",
         env,
     )
     try:
         await gateway.start()
-        async with Client(gateway.url, mode=args.mode) as client:
+        async with http_client(gateway.url, token, mode=args.mode) as client:
             for _ in range(args.warmup):
                 await call_echo(client)
             os.kill(gateway.pid, signal.SIGUSR1)
@@ -92,10 +95,12 @@ async def profile_gateway(args: argparse.Namespace, work: Path, catalog: Path, e
         gateway.stop()
 
 
-def gateway_args(catalog: Path, transport: str, *, long_lived: bool) -> list[str]:
+def gateway_args(catalog: Path, transport: str, *, long_lived: bool, tokens: Path | None = None) -> list[str]:
     args = ["gateway", "run", "--transport", transport, "--catalog", str(catalog), "--no-watch"]
     if transport != "stdio":
         args += ["--port", "0", "--host", "127.0.0.1"]
+    if tokens is not None:  # an HTTP gateway requires a bearer token, as it does by default
+        args += ["--tokens-file", str(tokens)]
     if long_lived:
         args += ["--long-lived", "--idle-timeout", "3600"]
     return args
@@ -122,6 +127,10 @@ async def run(args: argparse.Namespace) -> Report:
                 sort_keys=False,
             )
         )
+        token = secrets.token_urlsafe(32)
+        tokens = work / "tokens.env"
+        tokens.write_text(f"bench={token}\n")
+        tokens.chmod(0o600)
         # The gateways read nothing from the user's ~/.kubemcp and write their discovery cache here.
         env = {**os.environ, "KUBEMCP_HOME": str(work / "home"), "XDG_CACHE_HOME": str(work / "cache")}
         passed = ("PATH", "HOME", "LANG", "KUBEMCP_HOME", "XDG_CACHE_HOME")
@@ -129,13 +138,13 @@ async def run(args: argparse.Namespace) -> Report:
 
         long_lived = ServedProcess(
             "gateway (long-lived)",
-            [str(KUBEMCP), *gateway_args(catalog, "streaming", long_lived=True)],
+            [str(KUBEMCP), *gateway_args(catalog, "streaming", long_lived=True, tokens=tokens)],
             work / "gateway-long-lived.log",
             env,
         )
         per_call = ServedProcess(
             "gateway (per call)",
-            [str(KUBEMCP), *gateway_args(catalog, "streaming", long_lived=False)],
+            [str(KUBEMCP), *gateway_args(catalog, "streaming", long_lived=False, tokens=tokens)],
             work / "gateway-per-call.log",
             env,
         )
@@ -180,7 +189,7 @@ async def run(args: argparse.Namespace) -> Report:
                 Config(
                     "b",
                     "(b) kubemcp, long-lived backend, streamable HTTP",
-                    partial(Client, long_lived.url, mode=args.mode),
+                    partial(http_client, long_lived.url, token, mode=args.mode),
                     lambda: {
                         "client": own_cpu(),
                         "intermediary": proc_cpu(long_lived.pid)[0],
@@ -227,7 +236,7 @@ async def run(args: argparse.Namespace) -> Report:
                 Config(
                     "c",
                     "(c) kubemcp, per-call backend, streamable HTTP",
-                    partial(Client, per_call.url, mode=args.mode),
+                    partial(http_client, per_call.url, token, mode=args.mode),
                     lambda: {
                         "client": own_cpu(),
                         "intermediary": proc_cpu(per_call.pid)[0],
@@ -291,7 +300,7 @@ async def run(args: argparse.Namespace) -> Report:
         profile = None
         if args.profile_calls > 0:
             progress(f"profiling the long-lived gateway over {args.profile_calls} calls")
-            profile = await profile_gateway(args, work, catalog, env)
+            profile = await profile_gateway(args, work, catalog, env, token)
 
     env_info["load_end"] = load_average()
     configs = {config.key: config for config in [*fast, *slow]}

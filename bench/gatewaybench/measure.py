@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Awaitable, Callable, Sequence
-from contextlib import AsyncExitStack
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from functools import partial
+from typing import Any
 
 import anyio
+import httpx2
 import mcp_types as types
 from mcp.client import Client
+from mcp.client.streamable_http import streamable_http_client
 
 from .settings import CALL_TIMEOUT, TEXT, BenchError
 
@@ -69,6 +72,21 @@ class Config:
     op: Op | None = None
     worker_ops: list[Op] = field(default_factory=list)
     session: Client | None = None
+
+
+def http_client(url: str, token: str, **options: Any) -> Client:
+    """An SDK client of a streamable-HTTP gateway that requires a bearer token."""
+
+    @asynccontextmanager
+    async def connect() -> AsyncIterator[Any]:
+        headers = {"Authorization": f"Bearer {token}"}
+        async with (
+            httpx2.AsyncClient(headers=headers, timeout=httpx2.Timeout(30, read=300)) as http,
+            streamable_http_client(url, http_client=http) as streams,
+        ):
+            yield streams
+
+    return Client(connect(), **options)
 
 
 def percentile(values: Sequence[float], q: float) -> float:

@@ -26,9 +26,12 @@ def _entries() -> dict[str, dict[str, Any]]:
         "steady": probe("steady", longLived=True),
         "garbage": {
             "process": {"command": ["/bin/sh", "-c", "echo this is not json-rpc; sleep 5"]},
-            "tools": [{"name": "garbled"}],
+            "tools": [{"name": "garbled", "description": "never served"}],
         },
-        "missing": {"process": {"command": ["/nonexistent/mcp-server"]}, "tools": [{"name": "nothing"}]},
+        "missing": {
+            "process": {"command": ["/nonexistent/mcp-server"]},
+            "tools": [{"name": "nothing", "description": "never served"}],
+        },
     }
 
 
@@ -74,7 +77,7 @@ async def backend_faults(root: Path, scale: Scale) -> list[Row]:
     steady = Row("calls to a healthy server meanwhile", "100 % success")
     gateway = Gateway(root, _entries(), "--prefix-tools", "--call-timeout", "5").start()
     try:
-        async with Client(gateway.url, mode="legacy", read_timeout_seconds=120) as client:
+        async with gateway.client(mode="legacy", read_timeout_seconds=120) as client:
             stop = anyio.Event()
 
             async def steady_calls() -> None:

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import anyio
 import httpx2
-from mcp.client import Client
 from support import tool_value
 
 from ..figures import Row
@@ -34,7 +33,7 @@ async def session_flood(root: Path, scale: Scale) -> list[Row]:
     try:
         async with (
             sampled(gateway, flood),
-            httpx2.AsyncClient(timeout=60, limits=httpx2.Limits(max_connections=AT_ONCE)) as http,
+            gateway.http(timeout=60, limits=httpx2.Limits(max_connections=AT_ONCE)) as http,
         ):
             sent = 0
             gate = anyio.Semaphore(AT_ONCE)
@@ -54,7 +53,7 @@ async def session_flood(root: Path, scale: Scale) -> list[Row]:
             async def newcomer(number: int) -> None:
                 began = time.perf_counter()
                 try:
-                    async with Client(gateway.url, mode="legacy", read_timeout_seconds=60) as client:
+                    async with gateway.client(mode="legacy", read_timeout_seconds=60) as client:
                         ok = tool_value(await client.call_tool("echo", {"text": str(number)})) == str(number)
                     newcomers.attempt(ok, "wrong answer")
                 except Exception as exc:

@@ -14,9 +14,7 @@ from typing import Any
 from urllib.parse import urljoin
 
 import httpx2
-from mcp.client import Client
-from mcp.client.sse import sse_client
-from support import KUBEMCP, isolated_env, tool_value, write_catalog
+from support import KUBEMCP, bearer, isolated_env, tool_value, write_catalog
 
 from ..figures import Row
 from ..harness import Gateway, probe
@@ -58,6 +56,9 @@ def _is_jsonrpc_error(response: httpx2.Response) -> bool:
         body = response.json()
     except ValueError:
         return False
+    if response.status_code == 401:  # authentication answers the OAuth way (RFC 6750): a challenge and its error
+        challenge = response.headers.get("www-authenticate", "")
+        return challenge.startswith("Bearer") and isinstance(body, dict) and isinstance(body.get("error"), str)
     return isinstance(body, dict) and body.get("jsonrpc") == "2.0" and isinstance(body.get("error"), dict)
 
 
@@ -78,6 +79,8 @@ def _requests(url: str, base: str, message_url: str | None) -> list[tuple[str, s
         ("wrong method on /health", "POST", f"{base}/health", {}, b"{}"),
         ("foreign Host", "GET", f"{base}/health", {"Host": "evil.example"}, b""),
         ("foreign Origin", "POST", url, {**ACCEPT, "Origin": "http://evil.example"}, json.dumps(INITIALIZE).encode()),
+        ("wrong bearer token", "POST", target, {**headers, **bearer("wrong")}, json.dumps(INITIALIZE).encode()),
+        ("Authorization not Bearer", "POST", target, {**headers, "Authorization": "Basic Zm9vOmJhcg=="}, b"{}"),
     ]
     if message_url:
         found += [
@@ -99,19 +102,18 @@ def _requests(url: str, base: str, message_url: str | None) -> list[tuple[str, s
 
 
 async def _still_serving(gateway: Gateway, transport: str) -> bool:
-    client = Client(sse_client(gateway.url), mode="legacy") if transport == "sse" else Client(gateway.url)
-    async with client:
+    async with gateway.client() as client:
         return bool(tool_value(await client.call_tool("echo", {"text": "ok"})) == "ok")
 
 
 async def http_inputs(root: Path, transport: str) -> list[Row]:
     row = Row(
         f"bad HTTP input ({'legacy SSE' if transport == 'sse' else 'streamable HTTP'})",
-        "a JSON-RPC error for each; still serving",
+        "a JSON-RPC error for each (401: a Bearer challenge); still serving",
     )
     gateway = Gateway(root / transport, {"probe": probe()}, transport=transport).start()
     try:
-        async with httpx2.AsyncClient(timeout=60) as http:
+        async with gateway.http(timeout=60) as http:
             message_url = None
             if transport == "sse":
                 async with http.stream("GET", gateway.url, headers={"Accept": "text/event-stream"}) as stream:

@@ -7,7 +7,6 @@ import time
 from pathlib import Path
 
 import anyio
-from mcp.client import Client
 from support import tool_value
 
 from ..figures import Row
@@ -33,7 +32,7 @@ async def _sessions(gateway: Gateway, row: Row, count: int, calls: int, timeout:
         try:
             with anyio.fail_after(timeout):
                 async with gate:
-                    client = Client(gateway.url, mode="legacy", read_timeout_seconds=timeout)
+                    client = gateway.client(mode="legacy", read_timeout_seconds=timeout)
                     await client.__aenter__()
                 try:
                     for call in range(calls):

@@ -10,7 +10,6 @@ from pathlib import Path
 import anyio
 import httpx2
 from anyio.abc import SocketStream
-from mcp.client import Client
 from support import tool_value
 
 from ..figures import Row
@@ -37,7 +36,7 @@ async def _closed_within(stream: SocketStream, limit: float) -> float | None:
 
 async def _real_client(gateway: Gateway, row: Row, stop: anyio.Event) -> None:
     """A real client's calls while the slow connections are held: each must be answered promptly."""
-    async with Client(gateway.url, mode="legacy", read_timeout_seconds=60) as client:
+    async with gateway.client(mode="legacy", read_timeout_seconds=60) as client:
         number = 0
         while not stop.is_set():
             began = time.perf_counter()
@@ -83,9 +82,11 @@ async def stalled_requests(root: Path, scale: Scale) -> list[Row]:
 
             async def partial_body() -> None:
                 async with await anyio.connect_tcp(host, int(port)) as stream:
+                    # With the token: a request without one is answered 401 before its body is read.
+                    auth = "".join(f"{name}: {value}\r\n" for name, value in gateway.headers.items())
                     head = (
                         f"POST /mcp HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\n"
-                        "Accept: application/json, text/event-stream\r\nContent-Length: 1000\r\n\r\n"
+                        f"Accept: application/json, text/event-stream\r\n{auth}Content-Length: 1000\r\n\r\n"
                     )
                     await stream.send(head.encode() + b'{"jsonrpc": "2.0", ')
                     closed = await _closed_within(stream, hold)
@@ -138,7 +139,7 @@ async def descriptor_flood(root: Path, scale: Scale) -> list[Row]:
             with anyio.move_on_after(60):
                 while opened < count:
                     await anyio.sleep(0.1)
-            async with httpx2.AsyncClient(timeout=REAL_CLIENT_OK_MS / 1000) as http:
+            async with gateway.http(timeout=REAL_CLIENT_OK_MS / 1000) as http:
                 for number in range(20):
                     began = time.perf_counter()
                     try:

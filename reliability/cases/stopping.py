@@ -66,7 +66,7 @@ async def open_streams(root: Path, transport: str) -> tuple[bool, float | None, 
 
 
 async def _streams_then_sigterm(gateway: Gateway, transport: str) -> float | None:
-    async with httpx2.AsyncClient(timeout=60) as http, AsyncExitStack() as stack:
+    async with gateway.http(timeout=60) as http, AsyncExitStack() as stack:
         for _ in range(STREAMS):
             if transport == "sse":
                 await stack.enter_async_context(
@@ -85,7 +85,7 @@ async def calls_in_flight(root: Path, seconds: float, grace: float) -> tuple[int
     pidfiles = [root / f"pid{n}" for n in range(CALLS)]
     answered = 0
     try:
-        async with httpx2.AsyncClient(timeout=120) as http, anyio.create_task_group() as tg:
+        async with gateway.http(timeout=120) as http, anyio.create_task_group() as tg:
 
             async def call(pidfile: Path) -> None:
                 nonlocal answered
@@ -108,7 +108,7 @@ async def hang_ups(root: Path) -> int:
     gateway = Gateway(root, {"probe": probe()}, *ROOM).start()
     pidfiles = [root / f"pid{n}" for n in range(CALLS)]
     try:
-        async with httpx2.AsyncClient(timeout=120) as http, AsyncExitStack() as stack:
+        async with gateway.http(timeout=120) as http, AsyncExitStack() as stack:
             for pidfile in pidfiles:
                 headers = await stack.enter_async_context(_session(http, gateway))
                 body = _call("sleep", {"seconds": 600, "pidfile": str(pidfile)})
@@ -123,7 +123,7 @@ async def sigkill(root: Path) -> tuple[int, int]:
     """SIGKILL of the gateway while servers with children run: (processes before, left after)."""
     gateway = Gateway(root, {"probe": probe()}, *ROOM).start()
     pidfiles = [root / f"pids{n}" for n in range(CALLS)]
-    async with httpx2.AsyncClient(timeout=120) as http, AsyncExitStack() as stack:
+    async with gateway.http(timeout=120) as http, AsyncExitStack() as stack:
         for number, pidfile in enumerate(pidfiles):
             headers = await stack.enter_async_context(_session(http, gateway))
             body = _call("spawn_and_sleep", {"pidfile": str(pidfile), "seconds": 600, "detach": number % 2 == 1})

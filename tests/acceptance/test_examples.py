@@ -7,7 +7,6 @@ from typing import Any
 
 import pytest
 import yaml
-from mcp.client import Client
 from support import REPO
 
 pytestmark = pytest.mark.anyio
@@ -20,7 +19,7 @@ async def test_dice_and_notes_keep_working_per_call(gateway_process: Any, tmp_pa
     gateway = gateway_process(
         "--catalog", str(EXAMPLES / "catalog.yaml"), "--config", str(config), "--servers", "dice,notes"
     )
-    async with Client(gateway.url) as client:
+    async with gateway.client() as client:
         rolled = await client.call_tool("roll_notation", {"notation": "3d6+2"})
         assert isinstance(rolled.structured_content, dict)
         rolls = rolled.structured_content["rolls"]

@@ -16,7 +16,6 @@ import httpx2
 import mcp_types as types
 import pytest
 from mcp.client import Client
-from mcp.client.sse import sse_client
 from mcp.shared.exceptions import MCPError
 from support import GatewayProcess, probe_entry, time_entry, write_catalog
 
@@ -53,8 +52,9 @@ def gateway(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFac
 
 
 @pytest.fixture
-async def http() -> AsyncIterator[httpx2.AsyncClient]:
-    async with httpx2.AsyncClient(timeout=TIMEOUT) as client:
+async def http(gateway: GatewayProcess) -> AsyncIterator[httpx2.AsyncClient]:
+    """A raw HTTP client with the gateway's bearer token."""
+    async with httpx2.AsyncClient(timeout=TIMEOUT, headers=gateway.headers) as client:
         yield client
 
 
@@ -69,7 +69,7 @@ def is_sse(gateway: GatewayProcess) -> bool:
 
 
 def sdk_client(gateway: GatewayProcess) -> Client:
-    return Client(sse_client(gateway.url), mode="legacy") if is_sse(gateway) else Client(gateway.url)
+    return gateway.client()
 
 
 async def assert_still_serving(gateway: GatewayProcess) -> None:

@@ -151,11 +151,14 @@ def inspector(
     era: str | None = None,
     wrapper: list[str] | None = None,
     env: dict[str, str] | None = None,
+    headers: dict[str, str] | None = None,
 ) -> Invocation:
     """An Inspector command line for one MCP method against a gateway URL or a spawned stdio gateway.
 
-    `env` is added to the Inspector's environment, which a stdio gateway it spawns inherits.
+    `env` is added to the Inspector's environment, which a stdio gateway it spawns inherits;
+    `headers` (the gateway's bearer token) go with every HTTP request.
     """
+    header_args = [arg for key, value in (headers or {}).items() for arg in ("--header", f"{key}: {value}")]
     if generation == "v2":
         argv = [str(INSPECTOR_V2), "--cli", "--transport", transport, *method, "--format", "json"]
         if era is not None:
@@ -164,7 +167,7 @@ def inspector(
             assert catalog is not None
             argv += ["--", *server_command(catalog, generation, wrapper)]
         else:
-            argv += ["--server-url", url]
+            argv += ["--server-url", url, *header_args]
         return Invocation(argv, None, generation, env)
     assert era is None, "inspector-cli 1.x has no protocol era to choose"
     # v1's launcher ignores --server-url in --cli mode ("missing required argument 'target'"):
@@ -174,7 +177,10 @@ def inspector(
         target = server_command(catalog, generation, wrapper)
     else:
         target = [url, "--transport", transport]
-    return Invocation([str(INSPECTOR_V1), "--cli", *target, *method], INSPECTOR_V1_CWD, generation, env)
+    argv = [str(INSPECTOR_V1), "--cli", *target, *method]
+    if transport != "stdio":
+        argv += header_args
+    return Invocation(argv, INSPECTOR_V1_CWD, generation, env)
 
 
 def run_all(*invocations: Invocation) -> list[Any]:
@@ -224,9 +230,9 @@ def only_text(result: dict[str, Any]) -> str:
 
 def target(gateways: Gateways, transport: str) -> dict[str, Any]:
     if transport == "http":
-        return {"url": gateways.http.url}
+        return {"url": gateways.http.url, "headers": gateways.http.headers}
     if transport == "sse":
-        return {"url": gateways.sse.url}
+        return {"url": gateways.sse.url, "headers": gateways.sse.headers}
     # Spawned stdio gateways share the module's home and discovery cache: no rediscovery per run.
     return {"catalog": gateways.catalog, "env": gateways.env}
 
@@ -263,16 +269,16 @@ def test_tools_list_and_call(gateways: Gateways, generation: str, transport: str
 
 @pytest.mark.parametrize("generation", ["v1", "v2"])
 def test_prompts_and_resources(gateways: Gateways, generation: str) -> None:
-    url = gateways.http.url
+    where = target(gateways, "http")
     prompts, resources, prompt, read = run_all(
-        inspector(generation, "http", ["--method", "prompts/list"], url=url),
-        inspector(generation, "http", ["--method", "resources/list"], url=url),
-        inspector(generation, "http", ["--method", "prompts/get", "--prompt-name", "simple-prompt"], url=url),
+        inspector(generation, "http", ["--method", "prompts/list"], **where),
+        inspector(generation, "http", ["--method", "resources/list"], **where),
+        inspector(generation, "http", ["--method", "prompts/get", "--prompt-name", "simple-prompt"], **where),
         inspector(
             generation,
             "http",
             ["--method", "resources/read", "--uri", "demo://resource/static/document/features.md"],
-            url=url,
+            **where,
         ),
     )
     assert {"simple-prompt", "args-prompt"} <= {p["name"] for p in prompts["prompts"]}
@@ -300,11 +306,11 @@ def test_memory_written_by_one_generation_is_read_by_the_other(gateways: Gateway
                 "--tool-args-json",
                 json.dumps({"entities": [entity]}),
             ],
-            url=gateways.http.url,
+            **target(gateways, "http"),
         )
     )
     assert created.get("isError") is not True, created
-    [graph] = run_all(inspector("v1", "sse", tools_call("read_graph"), url=gateways.sse.url))
+    [graph] = run_all(inspector("v1", "sse", tools_call("read_graph"), **target(gateways, "sse")))
     assert entity in json.loads(only_text(graph))["entities"]
 
 
@@ -428,7 +434,7 @@ def test_negotiated_protocol_version(
         relay = WireRecorder(parts.port)
         try:
             url = parts._replace(netloc=f"127.0.0.1:{relay.port}").geturl()
-            [summed] = run_all(inspector(generation, transport, call, url=url, era=era))
+            [summed] = run_all(inspector(generation, transport, call, url=url, era=era, headers=gateway.headers))
         finally:
             relay.close()
         sent, received = relay.transcript()

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 from typing import Any
 
 import anyio
 import pytest
-from mcp.client import Client
 from mcp.shared.exceptions import MCPError
 from support import children_of, pid_alive, probe_entry, tool_value, until, write_catalog
 
@@ -21,7 +21,7 @@ async def test_per_call_process_exists_only_for_the_call(gateway_process: Any, t
     catalog = write_catalog(tmp_path / "catalog.yaml", {"probe": probe_entry()})
     gateway = gateway_process("--catalog", str(catalog))
     assert gateway.process is not None
-    async with Client(gateway.url) as client:
+    async with gateway.client() as client:
         await client.list_tools()
         # The catalog-less probe was started once to discover its tools, then stopped.
         assert await until(lambda: children_of(gateway.process.pid) == [])
@@ -37,7 +37,7 @@ async def test_per_call_process_exists_only_for_the_call(gateway_process: Any, t
 async def test_long_lived_server_is_shared_then_stopped_when_idle(gateway_process: Any, tmp_path: Path) -> None:
     catalog = write_catalog(tmp_path / "catalog.yaml", {"probe": probe_entry(longLived=True)})
     gateway = gateway_process("--catalog", str(catalog), "--idle-timeout", "1")
-    async with Client(gateway.url) as client:
+    async with gateway.client() as client:
         results = []
         async with anyio.create_task_group() as tg:
             for _ in range(5):  # concurrent calls share the one instance
@@ -73,10 +73,15 @@ async def test_secrets_reach_only_their_server(gateway_process: Any, tmp_path: P
     gateway = gateway_process(
         "--catalog", str(catalog), "--secrets", str(secrets), "--log-calls", "--debug", "--log-format", "json"
     )
-    async with Client(gateway.url) as client:
+    async with gateway.client() as client:
         tools = await client.list_tools()
         assert SECRET not in tools.model_dump_json()
-        assert tool_value(await client.call_tool("alpha__env", {"name": "PROBE_TOKEN"})) == SECRET
+        # The server got the value exactly; a tool that sends it back has its result withheld.
+        digest = hashlib.sha256(SECRET.encode()).hexdigest()
+        assert tool_value(await client.call_tool("alpha__env_sha256", {"name": "PROBE_TOKEN"})) == digest
+        echoed = await client.call_tool("alpha__env", {"name": "PROBE_TOKEN"})
+        assert echoed.is_error
+        assert SECRET not in echoed.model_dump_json()
         assert tool_value(await client.call_tool("beta__env", {"name": "PROBE_TOKEN"})) == "<unset>"
         beta_env = tool_value(await client.call_tool("beta__env_names", {}))
         alpha_env = tool_value(await client.call_tool("alpha__env_names", {}))
@@ -94,7 +99,7 @@ async def test_secrets_reach_only_their_server(gateway_process: Any, tmp_path: P
         assert "alpha" in message
         assert SECRET not in message
     log = gateway.log
-    assert "alpha__env" in log  # --log-calls logged the calls...
+    assert "call alpha__env_sha256 -> alpha/env_sha256 for token:test" in log  # --log-calls logged the calls...
     assert SECRET not in log  # ...but never a secret value
     assert OTHER_SECRET not in log
 
@@ -116,7 +121,7 @@ async def test_broken_servers_fail_only_their_own_calls(gateway_process: Any, tm
         },
     )
     gateway = gateway_process("--catalog", str(catalog), "--call-timeout", "10")
-    async with Client(gateway.url) as client:
+    async with gateway.client() as client:
         names = {tool.name for tool in (await client.list_tools()).tools}
         assert {"nothing", "garbled", "healthy__whoami", "crashy__crash"} <= names
         with pytest.raises(MCPError) as not_started:
@@ -140,7 +145,7 @@ async def test_broken_servers_fail_only_their_own_calls(gateway_process: Any, tm
 async def test_sigterm_stops_long_lived_servers_before_exit(gateway_process: Any, tmp_path: Path) -> None:
     catalog = write_catalog(tmp_path / "catalog.yaml", {"probe": probe_entry(longLived=True)})
     gateway = gateway_process("--catalog", str(catalog))
-    async with Client(gateway.url) as client:
+    async with gateway.client() as client:
         resident = tool_value(await client.call_tool("whoami", {}))
     assert pid_alive(resident["pid"])
     assert gateway.process is not None
@@ -156,7 +161,7 @@ async def test_a_cut_backend_stream_fails_only_its_call(gateway_process: Any, tm
         {"cut": probe_entry("cut"), "steady": probe_entry("steady", longLived=True)},
     )
     gateway = gateway_process("--catalog", str(catalog), "--prefix-tools")
-    async with Client(gateway.url) as client:
+    async with gateway.client() as client:
         async with anyio.create_task_group() as tg:
             steady: list[Any] = []
 

@@ -9,7 +9,6 @@ import anyio
 import mcp_types as types
 import pytest
 import yaml
-from mcp.client import Client
 from support import children_of, probe_entry, until, write_catalog
 
 pytestmark = pytest.mark.anyio
@@ -30,7 +29,7 @@ async def test_progress_passes_through(gateway_process: Any, probe_catalog: Path
     async def on_progress(progress: float, total: float | None, message: str | None) -> None:
         seen.append((progress, total, message))
 
-    async with Client(gateway.url, mode=mode) as client:
+    async with gateway.client(mode=mode) as client:
         result = await client.call_tool("progress", {"steps": 3}, progress_callback=on_progress)
     assert not result.is_error
     assert seen == [(1, 3, "step 1"), (2, 3, "step 2"), (3, 3, "step 3")]
@@ -44,7 +43,7 @@ async def test_log_messages_pass_through(gateway_process: Any, probe_catalog: Pa
     async def on_log(params: types.LoggingMessageNotificationParams) -> None:
         logs.append(params)
 
-    async with Client(gateway.url, mode=mode, logging_callback=on_log, log_level="debug") as client:
+    async with gateway.client(mode=mode, logging_callback=on_log, log_level="debug") as client:
         await client.call_tool("log", {"message": "hello from the backend"})
     assert any("hello from the backend" in str(entry.data) for entry in logs), logs
 
@@ -53,7 +52,7 @@ async def test_log_messages_pass_through(gateway_process: Any, probe_catalog: Pa
 async def test_cancelled_call_stops_its_server(gateway_process: Any, probe_catalog: Path, mode: str) -> None:
     gateway = gateway_process("--catalog", str(probe_catalog))
     assert gateway.process is not None
-    async with Client(gateway.url, mode=mode) as client:
+    async with gateway.client(mode=mode) as client:
         await client.list_tools()
         async with anyio.create_task_group() as tg:
 
@@ -79,7 +78,7 @@ async def test_list_changed_reaches_2025_sessions(gateway_process: Any, tmp_path
         if isinstance(message, types.ToolListChangedNotification):
             changed.set()
 
-    async with Client(gateway.url, mode="legacy", message_handler=on_message) as client:
+    async with gateway.client(mode="legacy", message_handler=on_message) as client:
         before = {tool.name for tool in (await client.list_tools()).tools}
         assert "whoami" in before
         registry.write_text(yaml.safe_dump({"registry": {"first": {"ref": ""}, "second": {"ref": ""}}}))
@@ -94,7 +93,7 @@ async def test_list_changed_reaches_2026_listeners(gateway_process: Any, tmp_pat
     registry = tmp_path / "registry.yaml"
     registry.write_text(yaml.safe_dump({"registry": {"first": {"ref": ""}, "second": {"ref": ""}}}))
     gateway = gateway_process("--catalog", str(catalog), "--registry", str(registry), "--watch-interval", "0.1")
-    async with Client(gateway.url) as client:
+    async with gateway.client() as client:
         assert client.protocol_version == "2026-07-28"
         assert "second__whoami" in {tool.name for tool in (await client.list_tools()).tools}
         async with client.listen(tools_list_changed=True) as subscription:
@@ -110,7 +109,7 @@ async def test_list_changed_reaches_2026_listeners(gateway_process: Any, tmp_pat
 async def test_bad_edit_keeps_serving_what_was_served(gateway_process: Any, tmp_path: Path) -> None:
     catalog = write_catalog(tmp_path / "catalog.yaml", {"probe": probe_entry()})
     gateway = gateway_process("--catalog", str(catalog), "--watch-interval", "0.1")
-    async with Client(gateway.url) as client:
+    async with gateway.client() as client:
         catalog.write_text("version: 2\nregistry:\n  probe: [unclosed\n")
         assert await until(lambda: "not reloading" in gateway.log)
         assert f"{catalog}:" in gateway.log

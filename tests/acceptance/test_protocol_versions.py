@@ -19,7 +19,6 @@ import anyio
 import httpx2
 import mcp_types as types
 import pytest
-from mcp.client import Client
 from support import (
     GatewayProcess,
     everything_entry,
@@ -57,8 +56,10 @@ def gateways(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateways]:
 
 
 @pytest.fixture
-async def http() -> AsyncIterator[httpx2.AsyncClient]:
-    async with httpx2.AsyncClient(timeout=TIMEOUT) as client:
+async def http(gateways: Gateways) -> AsyncIterator[httpx2.AsyncClient]:
+    """A raw HTTP client with the bearer token both gateways accept."""
+    assert gateways.http.headers == gateways.sse.headers
+    async with httpx2.AsyncClient(timeout=TIMEOUT, headers=gateways.http.headers) as client:
         yield client
 
 
@@ -197,7 +198,7 @@ async def test_2024_11_05_over_sse(http: httpx2.AsyncClient, gateways: Gateways)
 
 async def test_sdk_client_auto_mode_negotiates_2026_07_28(gateways: Gateways) -> None:
     with anyio.fail_after(60):
-        async with Client(gateways.http.url, mode="auto") as client:
+        async with gateways.http.client(mode="auto") as client:
             assert client.protocol_version == MODERN
             assert {tool.name for tool in (await client.list_tools()).tools} >= SERVED_TOOLS
             summed = await client.call_tool("get-sum", {"a": 2, "b": 40})
@@ -259,7 +260,7 @@ async def test_stateless_2026_07_28_single_posts(http: httpx2.AsyncClient, gatew
 async def test_results_name_the_gateway_not_the_backend(gateways: Gateways, mode: str) -> None:
     """A relayed result must not carry a backend's `serverInfo` stamp: the client talks to kubemcp."""
     with anyio.fail_after(60):
-        async with Client(gateways.http.url, mode=mode) as client:
+        async with gateways.http.client(mode=mode) as client:
             result = await client.call_tool("probe__echo", {"text": "who answered"})
     assert not result.is_error, result
     stamp = (result.meta or {}).get(SERVER_INFO_KEY)

@@ -11,7 +11,6 @@ from typing import Any
 import mcp_types as types
 import pytest
 from mcp.client import Client
-from mcp.client.sse import sse_client
 from mcp.client.stdio import StdioServerParameters
 from support import KUBEMCP, everything_entry, memory_entry, probe_entry, time_entry, write_catalog
 
@@ -64,7 +63,7 @@ async def _exercise(client: Client) -> None:
 @pytest.mark.parametrize("mode", ["legacy", "auto"])
 async def test_streamable_http_both_eras(gateway_process: Any, catalog: Path, mode: str) -> None:
     gateway = gateway_process("--catalog", str(catalog))
-    async with Client(gateway.url, mode=mode) as client:
+    async with gateway.client(mode=mode) as client:
         if mode == "legacy":
             assert client.protocol_version.startswith("2025-")
         else:
@@ -85,14 +84,14 @@ async def test_stdio_both_eras(catalog: Path, mode: str, tmp_path: Path) -> None
 async def test_legacy_sse_transport(gateway_process: Any, catalog: Path) -> None:
     gateway = gateway_process("--catalog", str(catalog), transport="sse")
     assert gateway.url.endswith("/sse")
-    async with Client(sse_client(gateway.url), mode="legacy") as client:
+    async with gateway.client() as client:
         await _exercise(client)
 
 
 async def test_echo_roundtrip_is_exact(gateway_process: Any, catalog: Path) -> None:
     gateway = gateway_process("--catalog", str(catalog))
     payload = "ünïcode ✓ " + "x" * 10_000
-    async with Client(gateway.url) as client:
+    async with gateway.client() as client:
         assert _text(await client.call_tool("probe__echo", {"text": payload})) == payload
         summed = await client.call_tool("get-sum", {"a": 2, "b": 40})
         assert "42" in _text(summed)

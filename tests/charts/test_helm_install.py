@@ -16,6 +16,7 @@ from cluster_client import (
     call,
     call_pods,
     gateway_ready,
+    gateway_token,
     get,
     listed_tools,
     port_forward,
@@ -53,12 +54,13 @@ def test_helm_install_call_upgrade_kill_uninstall(
     helm_release("install")
     cluster.kubectl("apply", "-n", namespace, "-f", "-", input=json.dumps(probe_server(product_images["probe"])))
     wait_for(lambda: gateway_ready(cluster, namespace), 180, "the gateway Deployment")
+    token = gateway_token(cluster, namespace)
     with port_forward(cluster, namespace, f"svc/{GATEWAY}", 8811) as url:
-        wait_for(lambda: "whoami" in listed_tools(url), 120, "the probe's tools through the gateway")
+        wait_for(lambda: "whoami" in listed_tools(url, token), 120, "the probe's tools through the gateway")
 
         async def during_a_call() -> None:
             async with anyio.create_task_group() as tg:
-                tg.start_soon(call, url, "sleep", {"seconds": 4})
+                tg.start_soon(call, url, "sleep", {"seconds": 4}, token)
                 serving = await anyio.to_thread.run_sync(
                     lambda: wait_for(lambda: call_pods(cluster, namespace), 60, "the call's Pod")
                 )
@@ -66,11 +68,11 @@ def test_helm_install_call_upgrade_kill_uninstall(
 
         anyio.run(during_a_call)
         wait_for(lambda: call_pods(cluster, namespace) == [], 60, "no Pod after the call")
-        whoami = anyio.run(call, url, "whoami", {})
+        whoami = anyio.run(call, url, "whoami", {}, token)
         assert not whoami.is_error
     helm_release("upgrade", "operator.logFormat=text")  # an upgrade rolls the operator; the gateway keeps serving
     with port_forward(cluster, namespace, f"svc/{GATEWAY}", 8811) as url:
-        echoed = anyio.run(call, url, "echo", {"text": "after upgrade"})
+        echoed = anyio.run(call, url, "echo", {"text": "after upgrade"}, token)
         assert isinstance(echoed.content[0], types.TextContent)
         assert echoed.content[0].text == "after upgrade"
 
@@ -86,7 +88,7 @@ def test_helm_install_call_upgrade_kill_uninstall(
 
                 async def long_call() -> None:
                     try:
-                        await call(url, "sleep", {"seconds": 50})
+                        await call(url, "sleep", {"seconds": 50}, token)
                     except (MCPError, Exception):  # the connection dies with the gateway
                         return
 

@@ -9,7 +9,7 @@ from typing import Any
 import anyio
 import mcp_types as types
 import pytest
-from cluster_client import call, port_forward, probe_server, wait_for
+from cluster_client import call, gateway_token, port_forward, probe_server, wait_for
 from support import REPO
 
 pytestmark = pytest.mark.cluster
@@ -47,7 +47,8 @@ def test_kubectl_apply_path(cluster: Any, namespace: str, product_images: dict[s
                 print(cluster.kubectl(*what, "-n", namespace, check=False).stdout)
             raise
         with port_forward(cluster, namespace, "svc/plain", 8811) as url:
-            result = wait_for(lambda: echo_once(url), 120, "a tool call through the plain path's gateway")
+            token = gateway_token(cluster, namespace, "plain")
+            result = wait_for(lambda: echo_once(url, token), 120, "a tool call through the plain path's gateway")
         assert result == "plain path"
     finally:
         cluster.kubectl("delete", "-f", "-", "--wait=false", input="\n---\n".join(documents), check=False)
@@ -58,9 +59,9 @@ def gateway_ready_named(cluster: Any, namespace: str, name: str) -> bool:
     return out.returncode == 0 and bool(json.loads(out.stdout).get("status", {}).get("availableReplicas"))
 
 
-def echo_once(url: str) -> str | None:
+def echo_once(url: str, token: str) -> str | None:
     try:
-        result = anyio.run(call, url, "echo", {"text": "plain path"})
+        result = anyio.run(call, url, "echo", {"text": "plain path"}, token)
     except Exception:  # the gateway may not list the server yet
         return None
     block = result.content[0] if result.content else None

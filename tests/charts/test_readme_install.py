@@ -10,6 +10,7 @@ installed but what the README's lines install.
 from __future__ import annotations
 
 import json
+import os
 import re
 import shlex
 import subprocess
@@ -21,8 +22,7 @@ import anyio
 import pytest
 from cluster import images
 from cluster import settings as cluster_settings
-from cluster_client import get, port_forward, wait_for
-from mcp.client import Client
+from cluster_client import client, gateway_token, get, port_forward, wait_for
 from support import REPO, tool_value
 
 NAMESPACE = "kubemcp-system"
@@ -142,12 +142,13 @@ def test_the_readme_quick_start_works_verbatim_on_a_fresh_cluster(fresh_cluster:
     assert service["spec"]["ports"][0]["nodePort"] == 30811
 
     with port_forward(cluster, NAMESPACE, "svc/kubemcp", 8811) as url:
+        token = gateway_token(cluster, NAMESPACE)
 
         async def use_it() -> tuple[set[str], Any, Any]:
-            async with Client(url) as client:
-                names = {tool.name for tool in (await client.list_tools()).tools}
-                rolled = tool_value(await client.call_tool("roll", {"sides": 6, "count": 2}))
-                added = tool_value(await client.call_tool("add_note", {"title": "from the README"}))
+            async with client(url, token) as connected:
+                names = {tool.name for tool in (await connected.list_tools()).tools}
+                rolled = tool_value(await connected.call_tool("roll", {"sides": 6, "count": 2}))
+                added = tool_value(await connected.call_tool("add_note", {"title": "from the README"}))
                 return names, rolled, added
 
         names, rolled, added = wait_for(lambda: _attempt(anyio.run, use_it), 180, "the example tools served")
@@ -155,10 +156,14 @@ def test_the_readme_quick_start_works_verbatim_on_a_fresh_cluster(fresh_cluster:
         assert len(rolled["rolls"]) == 2
         assert added["title"] == "from the README"
 
-        # The README's own client line (the Inspector installed by `make test`), against the forwarded port.
-        inspector = commands_after(REPO / "README.md", "npx @modelcontextprotocol/inspector --cli")
-        argv = [word.replace("http://127.0.0.1:8811/mcp", url) for word in inspector]
-        result = subprocess.run(argv, cwd=REPO / "tests" / "node", capture_output=True, text=True, timeout=120)
+        # The README's own client lines (the Inspector installed by `make test`), against the forwarded port.
+        token_line = commands_after(REPO / "README.md", "TOKEN=$(kubectl")
+        inspector_line = commands_after(REPO / "README.md", "npx @modelcontextprotocol/inspector --cli")
+        script = f"{token_line}\n{inspector_line.replace('http://127.0.0.1:8811/mcp', url)}\n"
+        env = {**os.environ, **cluster.env(), "PATH": f"{cluster.kubectl_path.parent}:{os.environ['PATH']}"}
+        result = subprocess.run(
+            ["bash", "-ec", script], cwd=REPO / "tests" / "node", env=env, capture_output=True, text=True, timeout=120
+        )
         assert result.returncode == 0, result.stderr
         assert "roll_notation" in result.stdout
 
@@ -170,11 +175,11 @@ def _attempt(run: Any, work: Any) -> Any:
         return None
 
 
-def commands_after(readme: Path, prefix: str) -> list[str]:
-    """The README line that starts with `prefix`, split as a shell would."""
+def commands_after(readme: Path, prefix: str) -> str:
+    """The README line that starts with `prefix`, as written."""
     for line in readme.read_text().splitlines():
         if line.strip().startswith(prefix):
-            return shlex.split(line, comments=True)
+            return line.strip()
     raise AssertionError(f"README.md has no line starting with {prefix!r}")
 
 

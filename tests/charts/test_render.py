@@ -64,7 +64,12 @@ def test_defaults(helm: Path) -> None:
     assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "health"}
     assert container["readinessProbe"]["httpGet"] == {"path": "/healthz", "port": "health"}
     assert "--liveness=http://0.0.0.0:8080/healthz" in container["args"]
-    assert by_kind(docs, "PodDisruptionBudget") == []  # one operator replica: nothing to keep up
+    assert deployment["spec"]["replicas"] == 2
+    assert "--leader-election" in container["args"]  # the replicas take turns through a Lease
+    (budget,) = by_kind(docs, "PodDisruptionBudget")
+    assert budget["spec"]["minAvailable"] == 1
+    (lease_role,) = [r for r in by_kind(docs, "Role") if r["metadata"]["name"].endswith("-operator-lease")]
+    assert {verb for rule in lease_role["rules"] for verb in rule["verbs"]} == {"create", "get", "update"}
     assert container["args"][:2] == ["operator", "--all-namespaces"]
     assert container["securityContext"]["allowPrivilegeEscalation"] is False
     assert container["securityContext"]["capabilities"] == {"drop": ["ALL"]}
@@ -78,7 +83,8 @@ def test_defaults(helm: Path) -> None:
         ("kubemcp.dev", "mcpservers/status"),
         ("rbac.authorization.k8s.io", "roles"),
     } <= granted
-    assert ("", "secrets") not in granted  # the operator never reads Secrets: Pods reference them
+    secrets = [rule for rule in role["rules"] if "secrets" in rule["resources"]]
+    assert [rule["verbs"] for rule in secrets] == [["create"]]  # it makes the replicas' key; it never reads Secrets
 
 
 def test_non_default_values(helm: Path) -> None:
@@ -88,7 +94,7 @@ def test_non_default_values(helm: Path) -> None:
         "image.tag=9.9.9",
         "image.pullPolicy=Never",
         "operator.watchNamespaces={team-a,team-b}",
-        "operator.replicas=2",
+        "operator.replicas=3",
         "gateway.name=edge",
         "gateway.serviceType=NodePort",
         "gateway.nodePort=30811",
@@ -102,7 +108,7 @@ def test_non_default_values(helm: Path) -> None:
     assert "--namespace=team-b" in container["args"]
     assert "--all-namespaces" not in container["args"]
     assert "--gateway-image=registry.example/kubemcp:9.9.9" in container["args"]
-    assert deployment["spec"]["replicas"] == 2
+    assert deployment["spec"]["replicas"] == 3
     (gateway,) = by_kind(docs, "MCPGateway")
     assert gateway["metadata"]["name"] == "edge"
     assert gateway["spec"]["serviceType"] == "NodePort"
@@ -111,13 +117,31 @@ def test_non_default_values(helm: Path) -> None:
     (budget,) = by_kind(docs, "PodDisruptionBudget")
     assert budget["spec"]["minAvailable"] == 1
     assert budget["spec"]["selector"]["matchLabels"] == deployment["spec"]["selector"]["matchLabels"]
+    # Watching some namespaces: the operator's rights are Roles there; cluster-wide it only reads CRDs
+    # and labels the namespaces it watches, by name.
+    (cluster_role,) = by_kind(docs, "ClusterRole")
+    cluster_wide = {r for rule in cluster_role["rules"] for r in rule["resources"]}
+    assert cluster_wide == {"customresourcedefinitions", "namespaces"}
+    (namespaces_rule,) = [rule for rule in cluster_role["rules"] if rule["resources"] == ["namespaces"]]
+    assert namespaces_rule["resourceNames"] == ["team-a", "team-b"]
+    roles = {
+        role["metadata"]["namespace"]: role
+        for role in by_kind(docs, "Role")
+        if role["metadata"]["name"] == "mcp-operator"
+    }
+    assert set(roles) == {"team-a", "team-b"}
+    assert any("pods" in rule["resources"] for rule in roles["team-a"]["rules"])
+    bound = {b["metadata"]["namespace"] for b in by_kind(docs, "RoleBinding") if b["roleRef"]["name"] == "mcp-operator"}
+    assert bound == {"team-a", "team-b"}
 
 
 def test_optional_parts_can_be_left_out(helm: Path) -> None:
-    docs = render(helm, "gateway.create=false", "operator.replicas=2", "operator.podDisruptionBudget=false")
+    docs = render(helm, "gateway.create=false", "operator.podDisruptionBudget=false")
     assert by_kind(docs, "MCPGateway") == []
     assert by_kind(docs, "PodDisruptionBudget") == []
     assert len(by_kind(docs, "Deployment")) == 1
+    single = render(helm, "operator.replicas=1")
+    assert by_kind(single, "PodDisruptionBudget") == []  # one replica: a budget would block every drain
 
 
 @pytest.mark.parametrize(
@@ -145,7 +169,7 @@ def test_every_value_is_used_by_a_template(helm: Path) -> None:
     defaults = yaml.safe_load((CHART / "values.yaml").read_text())
     changed = {
         "image.repository": "other/kubemcp", "image.tag": "1.2.3", "image.pullPolicy": "Always",
-        "operator.replicas": "2", "operator.watchNamespaces": "{a}", "operator.logFormat": "text",
+        "operator.replicas": "3", "operator.watchNamespaces": "{a}", "operator.logFormat": "text",
         "operator.resources.requests.cpu": "75m", "operator.resources.requests.memory": "99Mi",
         "operator.resources.limits.cpu": "2", "operator.resources.limits.memory": "400Mi",
         "operator.nodeSelector.zone": "a", "operator.tolerations[0].key": "k",
@@ -156,6 +180,8 @@ def test_every_value_is_used_by_a_template(helm: Path) -> None:
         "gateway.serverSelector.matchLabels.team": "a",
         "gateway.resources.requests.cpu": "75m", "gateway.resources.requests.memory": "99Mi",
         "gateway.resources.limits.cpu": "2", "gateway.resources.limits.memory": "600Mi",
+        "gateway.auth.allowUnauthenticated": "true", "gateway.authorization.default": "allow",
+        "gateway.secretScan": "redact", "gateway.allowedFrom[0].podSelector.matchLabels.role": "client",
     }  # fmt: skip
 
     def leaves(data: Any, prefix: str = "") -> list[str]:
@@ -166,11 +192,7 @@ def test_every_value_is_used_by_a_template(helm: Path) -> None:
     for leaf in leaves(defaults):
         assert any(key == leaf or key.startswith((f"{leaf}.", f"{leaf}[")) for key in changed), f"{leaf}: untested"
     baseline = helm_template(helm).stdout
-    # podDisruptionBudget only matters with 2 operator replicas; the others are compared to the defaults.
-    with_two = helm_template(helm, "operator.replicas=2").stdout
     for key, value in changed.items():
-        base = with_two if key == "operator.podDisruptionBudget" else baseline
-        extra = ("operator.replicas=2",) if key == "operator.podDisruptionBudget" else ()
-        rendered = helm_template(helm, f"{key}={value}", *extra)
+        rendered = helm_template(helm, f"{key}={value}")
         assert rendered.returncode == 0, rendered.stderr
-        assert rendered.stdout != base, f"{key} changes nothing the chart renders"
+        assert rendered.stdout != baseline, f"{key} changes nothing the chart renders"

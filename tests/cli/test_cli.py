@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import stat
 import subprocess
 from pathlib import Path
@@ -9,6 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 from kubemcp.cli import main
+from kubemcp.files.secrets import read_secrets
 from support import KUBEMCP, REPO, probe_entry, write_catalog
 
 
@@ -32,6 +34,75 @@ def test_secret_value_from_stdin(isolated_home: Path, monkeypatch: pytest.Monkey
     monkeypatch.setattr("sys.stdin", io.StringIO("from-stdin\n"))
     assert main(["secret", "set", "api.key"]) == 0
     assert (isolated_home / "secrets.env").read_text() == "api.key=from-stdin\n"
+
+
+def _kubemcp(*args: str, stdin: bytes = b"", env: dict[str, str] | None = None) -> subprocess.CompletedProcess[bytes]:
+    import os
+
+    return subprocess.run(
+        [str(KUBEMCP), *args], input=stdin, capture_output=True, timeout=60, env={**os.environ, **(env or {})}
+    )
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["multi\nline\n", "a\rb\u2028c", '  "quoted" and spaced  ', "é ✓ \\ \t"],
+    ids=["newlines", "separators", "quotes-spaces", "unicode"],
+)
+def test_secret_set_keeps_any_value_exactly(isolated_home: Path, value: str) -> None:
+    # On standard input, the one newline `echo` adds is dropped; as NAME=value, nothing is.
+    run = _kubemcp("secret", "set", "from.stdin", stdin=(value + "\n").encode())
+    assert run.returncode == 0, run.stderr
+    run = _kubemcp("secret", "set", f"from.argv={value}")
+    assert run.returncode == 0, run.stderr
+    stored = read_secrets(isolated_home / "secrets.env")
+    assert stored == {"from.stdin": value, "from.argv": value}
+
+
+@pytest.mark.parametrize(
+    ("stdin", "problem"), [(b"bad\xff\xfe", "not valid UTF-8"), (b"a\x00b", "NUL character")], ids=["utf8", "nul"]
+)
+def test_secret_set_refuses_what_cannot_be_kept(isolated_home: Path, stdin: bytes, problem: str) -> None:
+    run = _kubemcp("secret", "set", "bad.value", stdin=stdin)
+    assert run.returncode == 1
+    assert problem in run.stderr.decode()
+    assert "Traceback" not in run.stderr.decode()
+    assert not (isolated_home / "secrets.env").exists()
+
+
+def test_token_create_ls_show_rm(isolated_home: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["token", "create", "alice"]) == 0
+    tokens = isolated_home / "tokens.env"
+    assert stat.S_IMODE(tokens.stat().st_mode) == 0o600
+    created = capsys.readouterr()
+    assert "kubemcp token show alice" in created.err
+    assert main(["token", "show", "alice"]) == 0
+    token = capsys.readouterr().out.strip()
+    assert len(token) >= 40
+    assert token not in created.out + created.err  # only `show` prints a token
+    assert main(["token", "create", "alice"]) == 1
+    assert "exists" in capsys.readouterr().err
+    assert main(["token", "create", "bob"]) == 0
+    assert main(["token", "ls"]) == 0
+    listed = capsys.readouterr().out
+    assert listed.split() == ["alice", "bob"]
+    assert token not in listed
+    assert main(["token", "show", "alice", "--format", "json", "--url", "http://127.0.0.1:9/mcp"]) == 0
+    config = json.loads(capsys.readouterr().out)
+    assert config["mcpServers"]["kubemcp"] == {
+        "type": "http",
+        "url": "http://127.0.0.1:9/mcp",
+        "headers": {"Authorization": f"Bearer {token}"},
+    }
+    assert main(["token", "create", "alice", "--replace"]) == 0
+    assert main(["token", "show", "alice", "--format", "header"]) == 0
+    rotated = capsys.readouterr().out.strip()
+    assert rotated.startswith("Authorization: Bearer ")
+    assert token not in rotated
+    assert main(["token", "rm", "alice"]) == 0
+    assert main(["token", "rm", "alice"]) == 1
+    assert main(["token", "show", "alice"]) == 1
+    assert main(["token", "create", "no spaces"]) == 1
 
 
 def test_server_add_list_remove(tmp_path: Path, isolated_home: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -89,7 +160,7 @@ def test_dry_run_lists_what_would_be_served(tmp_path: Path) -> None:
     run = _gateway("--catalog", str(catalog), "--dry-run", "--tools", "alpha:echo,beta:*")
     assert run.returncode == 0, run.stderr
     lines = run.stdout.splitlines()
-    assert lines[0] == "2 servers, 12 tools"  # alpha:echo and the probe's 11 tools on beta
+    assert lines[0] == "2 servers, 15 tools"  # alpha:echo and the fourteen tools of beta
     assert "server alpha (per call)" in lines
     assert "  tool alpha__echo -> echo" in lines
     assert "  tool alpha__whoami -> whoami" not in lines
@@ -107,3 +178,12 @@ def test_dry_run_of_the_example_catalog(tmp_path: Path) -> None:
     assert "  tool roll_notation" in run.stdout
     assert "  tool get_current_time" in run.stdout
     assert "  prompt initiative" in run.stdout
+
+
+def test_dry_run_names_refused_servers_and_serves_the_rest() -> None:
+    run = _gateway("--catalog", str(REPO / "tests" / "fixtures" / "docker" / "refused.yaml"), "--dry-run")
+    assert run.returncode == 0, run.stderr
+    assert "server fine (per call)" in run.stdout
+    assert "server piped refused" in run.stdout
+    assert "unknown template function 'sparkle'" in run.stdout
+    assert "field 'registry.piped.command[0]'" in run.stderr  # logged too

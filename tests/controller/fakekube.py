@@ -98,6 +98,19 @@ class FakeKube:
         metadata.setdefault("creationTimestamp", "2026-01-01T00:00:00Z")
         return self.put(target, obj)
 
+    async def replace(self, path: str, body: Obj) -> Obj:
+        """PUT: optimistic concurrency on `metadata.resourceVersion`, as the API server does."""
+        self.writes.append(("replace", path))
+        current = self.objects.get(path)
+        if current is None:
+            raise NotFoundError(404, "NotFound", f"{path} not found")
+        expected = (body.get("metadata") or {}).get("resourceVersion")
+        if expected is not None and expected != current["metadata"]["resourceVersion"]:
+            raise ConflictError(409, "Conflict", f"{path} was changed meanwhile")
+        obj = copy.deepcopy(body)
+        obj["metadata"]["uid"] = current["metadata"]["uid"]
+        return self.put(path, obj)
+
     async def patch(self, path: str, body: Any, *, kind: str = "merge") -> Obj:
         self.writes.append(("patch", path))
         status = path.endswith("/status")

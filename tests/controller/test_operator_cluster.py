@@ -17,6 +17,7 @@ from typing import Any, TypeVar, cast
 import pytest
 import yaml
 from cluster.harness import ClusterError
+from cluster.waiting import holds_for
 
 pytestmark = pytest.mark.cluster
 
@@ -198,9 +199,7 @@ def test_bad_resources_get_conditions_and_events_and_the_operator_keeps_running(
 
     with pytest.raises(ClusterError, match="less than or equal to 86400"):  # the schema rejects it
         kube.apply(dice_server("orphan", warmPool=5, deadlineSeconds=10**6))
-    assert operator.alive()
-    time.sleep(3)
-    assert operator.alive(), operator.log
+    holds_for(operator.alive, 3, "the operator stays up after a rejected object")
     assert "Traceback" not in operator.log
 
 
@@ -358,8 +357,11 @@ def test_restarting_the_operator_mid_reconcile_converges(
     until(lambda: (kube.condition("mcpserver", "dice", "Discovered") or {}).get("status") == "True")
     pool = "kubemcp.dev/server=dice,kubemcp.dev/role=pool"
     until(lambda: kube.status("mcpserver", "dice").get("warmPool") == {"desired": 2, "ready": 2})
-    time.sleep(5)  # a few more passes: nothing more is made
-    assert len([p for p in kube.items("pods", pool) if not p["metadata"].get("deletionTimestamp")]) == 2
+    holds_for(  # a few more passes: nothing more is made
+        lambda: len([p for p in kube.items("pods", pool) if not p["metadata"].get("deletionTimestamp")]) == 2,
+        5,
+        "exactly two pool Pods",
+    )
     assert len(kube.items("deployments")) == 1
     registry = until(
         lambda: yaml.safe_load(kube.get("configmap", "mcp-kubemcp-gateway")["data"]["catalog.yaml"])["registry"]

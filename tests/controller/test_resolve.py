@@ -96,12 +96,15 @@ def test_problems_become_reasons(obj: dict[str, object], found: dict[str, object
     assert problem.value.message
 
 
-def test_unknown_placeholder_is_invalid_config() -> None:
-    broken = catalog(entries={"dice": {**DICE, "command": ["run", "{{dice.missing}}"]}})
+def test_config_that_breaks_the_entry_schema_is_invalid_config() -> None:
+    schema = {"name": "dice", "type": "object", "properties": {"sides": {"type": "integer"}}, "required": ["sides"]}
+    broken = catalog(entries={"dice": {**DICE, "command": ["run", "{{dice.sides}}"], "config": [schema]}})
     with pytest.raises(ResolveError) as problem:
         resolve(server("dice"), broken)
     assert problem.value.reason == "InvalidConfig"
-    assert "missing" in problem.value.message
+    assert "'sides' is a required property" in problem.value.message
+    resolved = resolve(server("dice", config={"sides": 6}), broken)
+    assert server_pod(resolved.spec, "call")["spec"]["containers"][0]["args"] == ["run", "6"]
 
 
 def test_pods_take_secrets_by_reference_from_the_named_secret() -> None:

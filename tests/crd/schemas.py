@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import jsonschema  # type: ignore[import-untyped]
+import jsonschema
 import yaml
 from kubemcp.crd.models import MCPCatalogSpec, MCPGatewaySpec, MCPServerSpec
 from pydantic import BaseModel

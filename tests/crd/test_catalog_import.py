@@ -82,3 +82,34 @@ def test_cli_prints_yaml_and_names_what_it_skipped(tmp_path: Path, capsys: pytes
 def test_resource_names() -> None:
     assert resource_name("Docker MCP Catalog") == "docker-mcp-catalog"
     assert resource_name("___") == "catalog"
+
+
+def test_the_docker_fixture_imports_with_each_refusal_named() -> None:
+    result = import_catalog(REPO / "tests" / "fixtures" / "docker" / "catalog-v3.yaml")
+    entries = result.manifest["spec"]["entries"]
+    assert set(entries) == {"github-official", "scratch"}
+    github = entries["github-official"]
+    assert github["allowHosts"] == ["api.github.com:443", "github.com:443"]
+    assert github["extraHosts"] == ["github.internal:127.0.0.2"]
+    assert github["secrets"] == [{"name": "github.personal_access_token", "env": "GITHUB_PERSONAL_ACCESS_TOKEN"}]
+    assert github["config"][0]["anyOf"] == [{"required": ["toolsets"]}, {"required": ["host"]}]
+    scratch = entries["scratch"]["mounts"]
+    assert {"name": "peer-data-0", "mountPath": "/data", "readOnly": False,
+            "persistentVolumeClaim": {"claimName": "peer-data"}} in scratch  # fmt: skip
+    assert {"name": "anonymous-1", "mountPath": "/scratch", "readOnly": False, "emptyDir": {}} in scratch
+    assert "field 'volumes[0]'" in result.skipped["files"]
+    assert "no hostPath" in result.skipped["files"]
+    assert "type 'poci'" in result.skipped["text-tools"]
+    assert "no container image" in result.skipped["docs"]
+    validate_with_crd(result.manifest)
+
+
+def test_the_crd_refuses_mounts_without_exactly_one_source() -> None:
+    mount = {"name": "m", "mountPath": "/data"}
+    with pytest.raises(ValueError, match="exactly one of"):
+        MCPCatalogSpec.model_validate({"entries": {"a": {"image": "x", "mounts": [mount]}}})
+    two = {**mount, "emptyDir": {}, "configMap": {"name": "c"}}
+    with pytest.raises(ValueError, match="exactly one of"):
+        MCPCatalogSpec.model_validate({"entries": {"a": {"image": "x", "mounts": [two]}}})
+    with pytest.raises(ValueError, match="hostPath"):
+        MCPCatalogSpec.model_validate({"entries": {"a": {"image": "x", "mounts": [{**mount, "hostPath": {}}]}}})

@@ -109,8 +109,7 @@ BAD_CATALOGS = [
      "registry.s.secrets[0].env", "not a valid environment"),
     ("version: 2\nregistry:\n  s:\n    process:\n      command: []\n", 5, "registry.s.process.command",
      "at least 1"),
-    ("version: 3\nregistry: {}\n", 1, "version", "2"),
-    ("version: 2\nregistry:\n  Bad_Name!: {image: x}\n", 2, "registry", "lowercase"),
+    ("version: 2\nregistry: [a, b]\n", 2, "registry", "valid dictionary"),
     ("version: 2\nregistry:\n  s:\n    image: x\n    longLived: maybe\n", 5, "registry.s.longLived", "boolean"),
     ("version: 2\nregistry:\n  s: {image: x\n", 4, None, "invalid YAML"),
 ]  # fmt: skip

@@ -83,3 +83,56 @@ def test_only_per_call_pods_get_a_deadline() -> None:
     pod = server_pod(_spec(), "resident", deadline=False)
     assert "activeDeadlineSeconds" not in pod["spec"]
     assert server_pod(_spec(), "call", deadline_seconds=30)["spec"]["activeDeadlineSeconds"] == 30
+
+
+def test_docker_fields_in_a_pod_mounts_user_hosts_and_variables() -> None:
+    spec = _spec(
+        command=["--token=$NOTES_API_KEY", "--mode", "{{notes.mode}}", "literal $(kept)"],
+        env=[
+            {"name": "AUTH", "value": "Bearer ${NOTES_API_KEY}"},
+            {"name": "UNSET", "value": "{{notes.nothing}}"},
+            {"name": "UNKNOWN", "value": "x$NOT_DEFINED"},
+        ],
+        user="2000:3000",
+        extraHosts=["db.internal:10.0.0.9", "cache.internal:10.0.0.9"],
+        mounts=[
+            {"name": "workspace", "mountPath": "/workspace", "persistentVolumeClaim": {"claimName": "ws"}},
+            {"name": "settings", "mountPath": "/etc/app", "configMap": {"name": "app-settings"}},
+            {"name": "keys", "mountPath": "/keys", "secret": {"secretName": "app-keys"}},
+            {"name": "scratch", "mountPath": "/scratch", "emptyDir": {"sizeLimit": "1Gi"}},
+        ],
+    )
+    pod = server_pod(spec, "call")["spec"]
+    container = pod["containers"][0]
+    assert container["args"] == ["--token=$(NOTES_API_KEY)", "--mode", "fast", "literal $$(kept)"]
+    env = container["env"]
+    assert env[0]["name"] == "NOTES_API_KEY"  # secrets first, so env values may refer to them
+    assert {"name": "AUTH", "value": "Bearer $(NOTES_API_KEY)"} in env
+    assert {"name": "UNKNOWN", "value": "x"} in env
+    assert "UNSET" not in {var["name"] for var in env}
+    assert (pod["securityContext"]["runAsUser"], pod["securityContext"]["runAsGroup"]) == (2000, 3000)
+    assert pod["hostAliases"] == [{"ip": "10.0.0.9", "hostnames": ["db.internal", "cache.internal"]}]
+    volumes = {volume["name"]: volume for volume in pod["volumes"]}
+    assert volumes["workspace"]["persistentVolumeClaim"] == {"claimName": "ws"}
+    assert volumes["settings"]["configMap"] == {"name": "app-settings"}
+    assert volumes["keys"]["secret"] == {"secretName": "app-keys"}
+    assert volumes["scratch"]["emptyDir"] == {"sizeLimit": "1Gi"}
+    assert not any("hostPath" in volume for volume in pod["volumes"])
+    mounts = {mount["name"]: mount for mount in container["volumeMounts"]}
+    assert mounts["settings"]["readOnly"] is True
+    assert "readOnly" not in mounts["workspace"]
+
+
+@pytest.mark.parametrize(("user", "words"), [("app", r"not uid\[:gid\]"), ("0:0", "never run as root")])
+def test_a_user_a_pod_cannot_take_fails_that_server(user: str, words: str) -> None:
+    with pytest.raises(ServerUnavailableError, match=words):
+        server_pod(_spec(user=user), "call")
+
+
+def test_docker_volumes_map_to_claims_and_empty_dirs_and_host_paths_fail_the_server() -> None:
+    pod = server_pod(_spec(volumes=["data:/data:ro", "/cache"]), "call")["spec"]
+    volumes = {volume["name"]: volume for volume in pod["volumes"]}
+    assert volumes["data-0"]["persistentVolumeClaim"] == {"claimName": "data", "readOnly": True}
+    assert volumes["anonymous-1"]["emptyDir"] == {}
+    with pytest.raises(ServerUnavailableError, match=r"volumes\[0\]: .*no hostPath"):
+        server_pod(_spec(volumes=["/home/me:/work"]), "call")

@@ -1,16 +1,20 @@
 """A test MCP server (stdio) whose tools expose what the gateway did to it.
 
-`python probe_server.py [NAME]` serves tools `whoami`, `env`, `crash`, `progress`, `log`, `sleep`,
-`spawn_and_sleep`, `cut_output`, `echo` and, to test name collisions, `shared`.
+`python probe_server.py [NAME]` serves tools `whoami`, `env`, `env_sha256`, `print_env`, `env_names`,
+`crash`, `progress`, `log`, `sleep`, `spawn_and_sleep`, `cut_output`, `fetch`, `echo` and, to test name
+collisions, `shared`.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
 import anyio
@@ -37,6 +41,23 @@ def whoami() -> dict[str, object]:
 def env(name: str) -> str:
     """The value of an environment variable, or '<unset>'."""
     return os.environ.get(name, "<unset>")
+
+
+@server.tool()
+def env_sha256(name: str) -> str:
+    """The SHA-256 of an environment variable's UTF-8 value, or '<unset>': whether a value arrived exactly,
+    without sending it back."""
+    value = os.environb.get(name.encode())
+    return "<unset>" if value is None else hashlib.sha256(value).hexdigest()
+
+
+@server.tool()
+def print_env(name: str) -> str:
+    """Write an environment variable's value to standard error, as it is and as JSON (a server logging a secret)."""
+    value = os.environ.get(name, "<unset>")
+    sys.stderr.write(f"{name}={value}\n{json.dumps({name: value})}\n")
+    sys.stderr.flush()
+    return "printed"
 
 
 @server.tool()
@@ -102,6 +123,20 @@ async def cut_output(seconds: float = 600) -> str:
             os.close(int(name))
     await anyio.sleep(seconds)
     return "never answered"
+
+
+@server.tool()
+async def fetch(url: str, timeout: float = 3.0) -> dict[str, object]:
+    """GET `url` from where the server runs: whether it could connect, and the status."""
+
+    def get() -> dict[str, object]:
+        try:
+            with urllib.request.urlopen(url, timeout=timeout) as response:
+                return {"ok": True, "status": response.status}
+        except (OSError, ValueError) as exc:
+            return {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
+
+    return await anyio.to_thread.run_sync(get)
 
 
 @server.tool()

@@ -7,7 +7,18 @@ import sys
 from collections.abc import Sequence
 
 from kubemcp import __version__
-from kubemcp.cli import catalog_cmd, gateway_cmd, operator_cmd, secret_cmd, server_cmd
+from kubemcp.cli import (
+    catalog_cmd,
+    client_cmd,
+    config_cmd,
+    gateway_cmd,
+    operator_cmd,
+    secret_cmd,
+    server_cmd,
+    token_cmd,
+    tools_cmd,
+)
+from kubemcp.cli._common import examples
 from kubemcp.errors import KubemcpError
 
 
@@ -16,15 +27,37 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"kubemcp {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     gateway_cmd.register(commands)
-    secret_cmd.register(commands)
+    tools_cmd.register(commands)
+    token_cmd.register(commands)
     server_cmd.register(commands)
     catalog_cmd.register(commands)
+    config_cmd.register(commands)
+    secret_cmd.register(commands)
+    client_cmd.register(commands)
     operator_cmd.register(commands)
+    completion = commands.add_parser(
+        "completion",
+        help="print the shell completion script",
+        **examples("kubemcp completion bash > ~/.kubemcp-completion && source ~/.kubemcp-completion"),
+    )
+    completion.add_argument("shell", choices=["bash", "zsh", "fish", "tcsh"], nargs="?", default="bash")
+    completion.set_defaults(handler=_completion)
     return parser
+
+
+def _completion(args: argparse.Namespace) -> int:
+    from argcomplete.shell_integration import shellcode
+
+    print(shellcode(["kubemcp"], shell=args.shell), end="")
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
+    if argv is None:
+        import argcomplete
+
+        argcomplete.autocomplete(parser)  # answers and exits when the shell asks for completions
     args = parser.parse_args(argv)
     try:
         code: int = args.handler(args)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
 
-from kubemcp.gateway.settings import kubemcp_home
+from kubemcp.gateway.settings import default_catalogs, kubemcp_home
 
 
 def split_list(values: list[str] | None) -> list[str]:
@@ -31,7 +32,16 @@ def default_secrets(path: Path | None) -> Path:
 
 
 def catalog_paths(args: argparse.Namespace) -> list[Path]:
-    if args.catalog:
+    if getattr(args, "catalog", None):
         return list(args.catalog)
-    default = kubemcp_home() / "catalog.yaml"
-    return [default] if default.is_file() else []
+    return default_catalogs()
+
+
+def default_config(args: argparse.Namespace) -> Path:
+    return args.config if getattr(args, "config", None) is not None else kubemcp_home() / "config.yaml"
+
+
+def examples(*lines: str) -> dict[str, Any]:
+    """`add_parser` keywords that show examples under `--help`."""
+    text = "examples:\n" + "\n".join(f"  {line}" for line in lines)
+    return {"epilog": text, "formatter_class": argparse.RawDescriptionHelpFormatter}

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 from typing import Any
 
 import anyio
 
-from kubemcp.cli._common import add_file_options, split_list
+from kubemcp.cli._common import add_file_options, examples, split_list
 from kubemcp.errors import SettingsError
 from kubemcp.files.secrets import read_secrets
 from kubemcp.gateway.settings import GatewaySettings
 from kubemcp.logs import setup_logging
-from kubemcp.masking import known_secrets
 from kubemcp.validation import one_line
 
 
@@ -23,9 +23,17 @@ def default(name: str) -> Any:
 
 
 def register(commands: Any) -> None:
-    parser = commands.add_parser("gateway", help="run the gateway")
+    parser = commands.add_parser("gateway", help="run the gateway", **examples("kubemcp gateway run"))
     actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
-    run = actions.add_parser("run", help="serve every enabled server's tools on one MCP endpoint")
+    run = actions.add_parser(
+        "run",
+        help="serve every enabled server's tools on one MCP endpoint",
+        **examples(
+            "kubemcp gateway run                                   # stdio, files from $KUBEMCP_HOME",
+            "kubemcp gateway run --transport streaming --port 8811  # http://127.0.0.1:8811/mcp",
+            "kubemcp gateway run --catalog docker-mcp.yaml --registry registry.yaml --config config.yaml",
+        ),
+    )
     run.add_argument("--transport", choices=["stdio", "sse", "streaming"], default=default("transport"))
     run.add_argument(
         "--port", type=int, default=default("port"), help=f"HTTP port (default {default('port')}; 0 picks one)"
@@ -129,6 +137,12 @@ def register(commands: Any) -> None:
         default=default("max_connections"),
         help=f"connections open at once, lowered to fit the open-files limit (default {default('max_connections')})",
     )
+    local = run.add_argument_group("local containers (image entries without a 'process' form)")
+    local.add_argument(
+        "--engine", metavar="URL", help="container engine (default $DOCKER_HOST, then well-known sockets)"
+    )
+    local.add_argument("--container-network", metavar="NAME", help="engine network for server containers")
+    _security_options(run)
     cluster = run.add_argument_group("Kubernetes runtime")
     cluster.add_argument(
         "--runtime", choices=["local", "kubernetes"], default=default("runtime"), help="where servers run"
@@ -141,7 +155,55 @@ def register(commands: Any) -> None:
     cluster.add_argument(
         "--start-timeout", type=float, default=default("start_timeout"), help="seconds a server Pod may take to start"
     )
+    replicas = run.add_argument_group("replicas (several gateways behind one Service)")
+    replicas.add_argument("--replica-key-file", type=Path, help="the key the replicas share (sessions work on any)")
+    replicas.add_argument("--advertise", metavar="HOST:PORT", help="where the other replicas reach this one")
+    replicas.add_argument("--peer", action="append", default=[], metavar="HOST:PORT", help="another replica")
+    replicas.add_argument("--peers-service", metavar="NAME", help="find the replicas from this Service's endpoints")
     run.set_defaults(handler=_run)
+
+
+def _security_options(run: argparse.ArgumentParser) -> None:
+    auth = run.add_argument_group("authentication (HTTP transports; stdio is trusted)")
+    auth.add_argument(
+        "--tokens-file",
+        type=Path,
+        metavar="FILE",
+        help="bearer tokens, NAME=token lines (default: $KUBEMCP_HOME/tokens.env, created with a 'default' token)",
+    )
+    auth.add_argument(
+        "--tokens-dir", type=Path, metavar="DIR", help="bearer tokens, one file per token named after its principal"
+    )
+    auth.add_argument(
+        "--allow-unauthenticated", action="store_true", help="serve HTTP without authentication (not recommended)"
+    )
+    auth.add_argument("--oauth-issuer", metavar="URL", help="accept OAuth access tokens (JWTs) from this issuer")
+    auth.add_argument("--oauth-jwks-url", metavar="URL", help="the issuer's JSON Web Key Set")
+    auth.add_argument("--oauth-audience", metavar="URL", help="this gateway's resource URL, the tokens' audience")
+    auth.add_argument("--oauth-scopes", action="append", metavar="A,B", help="scopes every access token must have")
+    auth.add_argument(
+        "--oauth-groups-claim",
+        default=default("oauth_groups_claim"),
+        metavar="CLAIM",
+        help=f"the claim listing a caller's groups (default {default('oauth_groups_claim')})",
+    )
+    auth.add_argument(
+        "--oauth-jwks-min-refresh",
+        type=float,
+        default=default("oauth_jwks_min_refresh"),
+        metavar="S",
+        help="seconds between fetches of the key set for unknown key ids",
+    )
+    policy = run.add_argument_group("authorization and secret scanning")
+    policy.add_argument(
+        "--authz", type=Path, metavar="FILE", help="authorization policy (default: $KUBEMCP_HOME/authz.yaml if present)"
+    )
+    policy.add_argument(
+        "--secret-scan",
+        choices=["block", "redact", "off"],
+        default=default("secret_scan"),
+        help=f"secrets in tool arguments and results (default {default('secret_scan')})",
+    )
 
 
 def settings_from(args: argparse.Namespace) -> GatewaySettings:
@@ -170,6 +232,8 @@ def settings_from(args: argparse.Namespace) -> GatewaySettings:
         "allowed_origins": args.allowed_origin,
         "max_body_bytes": args.max_body_bytes,
         "runtime": args.runtime,
+        "engine": args.engine,
+        "container_network": args.container_network,
         "kubeconfig": args.kubeconfig,
         "namespace": args.namespace,
         "from_configmap": args.from_configmap,
@@ -187,6 +251,21 @@ def settings_from(args: argparse.Namespace) -> GatewaySettings:
         "session_idle_timeout": args.session_idle_timeout,
         "max_sessions": args.max_sessions,
         "max_sessions_per_client": args.max_sessions_per_client,
+        "replica_key_file": args.replica_key_file,
+        "advertise": args.advertise,
+        "peers": args.peer,
+        "peers_service": args.peers_service,
+        "allow_unauthenticated": args.allow_unauthenticated,
+        "tokens_file": args.tokens_file,
+        "tokens_dir": args.tokens_dir,
+        "oauth_issuer": args.oauth_issuer,
+        "oauth_jwks_url": args.oauth_jwks_url,
+        "oauth_audience": args.oauth_audience,
+        "oauth_scopes": split_list(args.oauth_scopes),
+        "oauth_groups_claim": args.oauth_groups_claim,
+        "oauth_jwks_min_refresh": args.oauth_jwks_min_refresh,
+        "authz": args.authz,
+        "secret_scan": args.secret_scan,
     }
     try:
         return GatewaySettings.with_defaults(**values)
@@ -198,7 +277,7 @@ def _run(args: argparse.Namespace) -> int:
     setup_logging(debug=args.debug, json_format=args.log_format == "json")
     settings = settings_from(args)
     if settings.secrets is not None:
-        known_secrets.add(read_secrets(settings.secrets).values())
+        read_secrets(settings.secrets)  # known from now on, so masked in every log line
     from kubemcp.gateway.app import dry_run, run_gateway
 
     if settings.dry_run:

@@ -10,9 +10,12 @@ from kubemcp.errors import SettingsError
 
 
 def register(commands: Any) -> None:
+    from kubemcp.cli._common import examples
     from kubemcp.controller.options import DEFAULT_GATEWAY_IMAGE, OperatorOptions
 
-    parser = commands.add_parser("operator", help="run the Kubernetes operator")
+    parser = commands.add_parser(
+        "operator", help="run the Kubernetes operator", **examples("kubemcp operator --namespace kubemcp-system")
+    )
     scope = parser.add_mutually_exclusive_group()
     scope.add_argument(
         "--namespace",
@@ -35,7 +38,9 @@ def register(commands: Any) -> None:
         help="pull policy of server Pods whose MCPServer names none",
     )
     parser.add_argument(
-        "--liveness", metavar="URL", help="serve kopf's liveness probe, e.g. http://0.0.0.0:8080/healthz"
+        "--liveness",
+        metavar="URL",
+        help="serve the health probe (while leading and while waiting), e.g. http://0.0.0.0:8080/healthz",
     )
     defaults = OperatorOptions()
     parser.add_argument(
@@ -53,6 +58,13 @@ def register(commands: Any) -> None:
     parser.add_argument(
         "--start-timeout", type=float, default=defaults.start_timeout, help="seconds a server Pod may take to start"
     )
+    parser.add_argument(
+        "--leader-election",
+        action="store_true",
+        help="run as one of several replicas: only the holder of a coordination.k8s.io Lease reconciles",
+    )
+    parser.add_argument("--lease-name", default=defaults.lease_name, help="the Lease (default %(default)s)")
+    parser.add_argument("--lease-namespace", help="the Lease's namespace (default: the operator's own)")
     parser.add_argument("--debug", action="store_true", help="debug logging, including kopf's")
     parser.set_defaults(handler=_run)
 
@@ -77,6 +89,9 @@ def _run(args: argparse.Namespace) -> int:
         interval=args.interval,
         discovery_timeout=args.discovery_timeout,
         start_timeout=args.start_timeout,
+        leader_election=args.leader_election,
+        lease_name=args.lease_name,
+        lease_namespace=args.lease_namespace,
     )
     run(options, debug=args.debug)
     return 0

@@ -9,22 +9,30 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from kubemcp.cli._common import default_secrets
+from kubemcp.cli._common import default_secrets, examples
 from kubemcp.errors import SecretStoreError
-from kubemcp.files.secrets import parse_assignment, read_secrets, write_secrets
+from kubemcp.files.secrets import check_secret_value, parse_assignment, read_secrets, write_secrets
 from kubemcp.model.names import check_secret_name
 
 
 def register(commands: Any) -> None:
-    parser = commands.add_parser("secret", help="manage secrets (values are never shown)")
+    parser = commands.add_parser(
+        "secret", help="manage secrets (values are never shown)", **examples("kubemcp secret set github.token=ghp_...")
+    )
     parser.add_argument("--store", type=Path, help="secret store file (default: $KUBEMCP_HOME/secrets.env)")
     actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
-    set_parser = actions.add_parser("set", help="set NAME=value, or NAME with the value on standard input")
+    set_parser = actions.add_parser(
+        "set",
+        help="set NAME=value, or NAME with the value on standard input",
+        **examples(
+            "kubemcp secret set github.personal_access_token=ghp_...", "kubemcp secret set docs.token < token.txt"
+        ),
+    )
     set_parser.add_argument("assignments", nargs="+", metavar="NAME=value")
     set_parser.set_defaults(handler=_set)
-    ls_parser = actions.add_parser("ls", help="list secret names")
+    ls_parser = actions.add_parser("ls", help="list secret names", **examples("kubemcp secret ls"))
     ls_parser.set_defaults(handler=_ls)
-    rm_parser = actions.add_parser("rm", help="remove secrets")
+    rm_parser = actions.add_parser("rm", help="remove secrets", **examples("kubemcp secret rm docs.token"))
     rm_parser.add_argument("names", nargs="+", metavar="NAME")
     rm_parser.set_defaults(handler=_rm)
     for action in (set_parser, ls_parser, rm_parser):
@@ -61,14 +69,29 @@ def _in_kubernetes(args: argparse.Namespace, action: str, values: dict[str, str]
     return anyio.run(run)
 
 
+def _stdin_value(name: str) -> str:
+    """The value on standard input, exactly, but for the one newline that ends `echo`'s output."""
+    stream = getattr(sys.stdin, "buffer", None)
+    raw = stream.read() if stream is not None else sys.stdin.read().encode("utf-8", "surrogateescape")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise SecretStoreError(f"the value of {name!r} on standard input is not valid UTF-8") from None
+    return check_secret_value(name, text.removesuffix("\n"))
+
+
 def _set(args: argparse.Namespace) -> int:
     store = default_secrets(args.store)
     secrets = {} if args.kubernetes else read_secrets(store)
+    from_stdin = [text for text in args.assignments if "=" not in text]
+    if len(from_stdin) > 1:
+        raise SecretStoreError(f"only one NAME can take its value from standard input, not {', '.join(from_stdin)}")
     for text in args.assignments:
         if "=" in text:
             name, value = parse_assignment(text)
         else:
-            name, value = check_secret_name(text), sys.stdin.read().rstrip("\n")
+            name = check_secret_name(text)
+            value = _stdin_value(name)
         secrets[name] = value
     if args.kubernetes:
         _in_kubernetes(args, "set", secrets, [])

@@ -5,15 +5,12 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from pydantic import ValidationError
-
 from kubemcp.controller import kinds
 from kubemcp.controller.context import Controller
 from kubemcp.controller.mcpserver import reconcile_server
 from kubemcp.crd.conditions import Condition, merge_conditions
-from kubemcp.crd.models import MCPCatalogSpec
+from kubemcp.crd.models import parse_entries
 from kubemcp.kube.client import KubeApiError
-from kubemcp.validation import one_line
 
 logger = logging.getLogger(__name__)
 
@@ -22,17 +19,8 @@ Obj = dict[str, Any]
 
 def validate_catalog(spec: Obj) -> tuple[int, list[str]]:
     """(number of entries, problems): the schema's checks plus what the gateway itself would reject."""
-    try:
-        parsed = MCPCatalogSpec.model_validate(spec)
-    except ValidationError as exc:
-        return len(spec.get("entries") or {}), [one_line(exc, root="spec")]
-    problems = []
-    for name, entry in sorted(parsed.entries.items()):
-        try:
-            entry.to_catalog_entry()
-        except ValidationError as exc:
-            problems.append(f"{name}: {one_line(exc, root='entry')}")
-    return len(parsed.entries), problems
+    valid, problems = parse_entries(spec)
+    return len(valid) + len(problems), [f"{name}: {problem}" for name, problem in problems.items()]
 
 
 async def reconcile_catalog(ctl: Controller, namespace: str, name: str) -> None:

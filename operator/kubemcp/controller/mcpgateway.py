@@ -4,6 +4,7 @@ ServiceAccount, Roles, RoleBindings, ConfigMap, Deployment and Service that make
 from __future__ import annotations
 
 import logging
+import secrets
 from typing import Any
 
 from pydantic import ValidationError
@@ -16,9 +17,10 @@ from kubemcp.controller.resolve import ResolveError, resolve
 from kubemcp.controller.sweeper import sweep
 from kubemcp.crd.conditions import Condition, merge_conditions
 from kubemcp.crd.models import MCPGatewaySpec
-from kubemcp.kube.client import ForbiddenError, KubeApiError, NotFoundError, path_for
+from kubemcp.kube.client import ConflictError, ForbiddenError, KubeApiError, NotFoundError, path_for
 from kubemcp.kube.pods import LABEL_GATEWAY, LABEL_ROLE
 from kubemcp.model.names import dns_label
+from kubemcp.signing import new_key
 from kubemcp.validation import one_line
 
 logger = logging.getLogger(__name__)
@@ -31,6 +33,9 @@ PLURALS = {
     "Deployment": "deployments",
     "Role": "roles",
     "RoleBinding": "rolebindings",
+    "PodDisruptionBudget": "poddisruptionbudgets",
+    "NetworkPolicy": "networkpolicies",
+    "Secret": "secrets",
 }
 
 
@@ -125,6 +130,8 @@ def desired_objects(
 ) -> list[Obj]:
     """Everything the gateway is made of, in the order it is applied (the Deployment after its ConfigMap)."""
     elsewhere = [ns for ns in namespaces if ns != names.namespace]
+    budget = [objects.disruption_budget(names, owner)] if spec.replicas >= 2 else []
+    ingress = [objects.ingress_policy(names, owner, spec)] if spec.allowed_from is not None else []
     return [
         objects.service_account(names, owner),
         objects.role(names, owner),
@@ -133,7 +140,55 @@ def desired_objects(
         objects.configmap(names, owner, files),
         objects.deployment(names, owner, spec, image),
         objects.service(names, owner, spec),
+        *budget,
+        *ingress,
     ]
+
+
+async def ensure_replica_key(ctl: Controller, names: objects.Names, owner: Obj) -> None:
+    """Create the replicas' key once. Only `create` is needed (and granted): an existing key is kept as it is,
+    so sessions stay valid across reconciles and operator restarts; nobody here reads it back."""
+    done = ("replica-key", names.namespace, names.gateway, str(owner["uid"]))
+    if done in ctl.ensured:
+        return
+    body = objects.replica_key(names, owner, new_key())
+    try:
+        await ctl.kube.create(path_for("v1", "secrets", names.namespace), body)
+        logger.info("gateway %s/%s: created its replicas' key", names.namespace, names.gateway)
+    except ConflictError:
+        pass
+    ctl.ensured.add(done)
+
+
+async def ensure_tokens(ctl: Controller, names: objects.Names, owner: Obj) -> None:
+    """Create the gateway's tokens Secret once, with a random `default` token (create-only, as the key)."""
+    done = ("tokens", names.namespace, names.gateway, str(owner["uid"]))
+    if done in ctl.ensured:
+        return
+    try:
+        await ctl.kube.create(
+            path_for("v1", "secrets", names.namespace), objects.tokens_secret(names, owner, secrets.token_urlsafe(32))
+        )
+        logger.info("gateway %s/%s: created its bearer tokens Secret %s", names.namespace, names.gateway, names.tokens)
+    except ConflictError:
+        pass
+    ctl.ensured.add(done)
+
+
+async def remove_unused(ctl: Controller, names: objects.Names, spec: MCPGatewaySpec) -> None:
+    """Objects the spec no longer asks for: a PodDisruptionBudget for one replica (it would block every node
+    drain), an ingress policy once `allowedFrom` is gone."""
+    unused = []
+    if spec.replicas < 2:
+        unused.append(path_for("policy/v1", "poddisruptionbudgets", names.namespace, names.disruption_budget))
+    if spec.allowed_from is None:
+        unused.append(path_for("networking.k8s.io/v1", "networkpolicies", names.namespace, names.ingress_policy))
+    for path in unused:
+        try:
+            await ctl.kube.get(path)
+        except NotFoundError:
+            continue
+        await ctl.kube.delete(path)
 
 
 def _ready(deployment: Obj, replicas: int) -> Condition:
@@ -179,7 +234,8 @@ async def _reconcile(ctl: Controller, namespace: str, name: str) -> None:
     chosen, dropped = select_unique(served, namespace)
     problems += [f"{item} is not served: its name is taken" for item in dropped]
     image = spec.image or ctl.options.gateway_image
-    bodies = desired_objects(names, owner, spec, namespaces, render_files(name, chosen), image)
+    files = render_files(name, chosen, spec.authorization)
+    bodies = desired_objects(names, owner, spec, namespaces, files, image)
     owner_labels = {kinds.LABEL_OWNER_GATEWAY: name, kinds.LABEL_OWNER_NAMESPACE: namespace}
     ctl.rbac_namespaces.update(ns for ns in namespaces if ns != namespace)
     try:
@@ -193,6 +249,9 @@ async def _reconcile(ctl: Controller, namespace: str, name: str) -> None:
                 ]
             )
             return
+        await ensure_replica_key(ctl, names, owner)
+        if objects.tokens_secret_name(names, spec) == names.tokens:
+            await ensure_tokens(ctl, names, owner)
         applied = {}
         for body in bodies:
             applied[(body["kind"], body["metadata"]["namespace"])] = await ctl.kube.apply(
@@ -200,6 +259,7 @@ async def _reconcile(ctl: Controller, namespace: str, name: str) -> None:
             )
         previous = [ns for ns in status.get("namespaces") or [] if ns not in namespaces]
         await remove_rbac(ctl, names, previous)
+        await remove_unused(ctl, names, spec)
     except ForbiddenError as exc:
         await report(
             [Condition.false("Reconciled", "Forbidden", str(exc)), Condition.false("Ready", "Forbidden", str(exc))]

@@ -13,6 +13,7 @@ from typing import Any
 import yaml
 
 from kubemcp.controller.resolve import Resolved
+from kubemcp.files.authz_policy import AuthzPolicy
 from kubemcp.model.entry import CatalogEntry, Discovered
 from kubemcp.model.names import unique_by_name
 
@@ -53,7 +54,7 @@ def _dump(data: Any) -> str:
     return yaml.safe_dump(data, sort_keys=True, default_flow_style=False, allow_unicode=True)
 
 
-def render_files(gateway: str, servers: list[ServedServer]) -> dict[str, str]:
+def render_files(gateway: str, servers: list[ServedServer], authz: AuthzPolicy | None = None) -> dict[str, str]:
     ordered = sorted(servers, key=lambda s: s.name)
     catalog = {
         "version": 2,
@@ -63,7 +64,10 @@ def render_files(gateway: str, servers: list[ServedServer]) -> dict[str, str]:
     }
     registry = {"registry": {server.name: {"ref": ""} for server in ordered}}
     config = {server.name: server.config for server in ordered if server.config}
-    return {"catalog.yaml": _dump(catalog), "registry.yaml": _dump(registry), "config.yaml": _dump(config)}
+    files = {"catalog.yaml": _dump(catalog), "registry.yaml": _dump(registry), "config.yaml": _dump(config)}
+    if authz is not None:  # without it the gateway lets every authenticated caller use everything
+        files["authz.yaml"] = _dump(authz.model_dump(mode="json", exclude_defaults=False))
+    return files
 
 
 def select_unique(servers: list[ServedServer], own_namespace: str) -> tuple[list[ServedServer], list[str]]:

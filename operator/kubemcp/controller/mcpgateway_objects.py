@@ -1,4 +1,5 @@
-"""What an MCPGateway becomes: ServiceAccount, Role, RoleBinding, ConfigMap, Deployment and Service.
+"""What an MCPGateway becomes: ServiceAccount, Role, RoleBinding, ConfigMap, the replicas' key Secret,
+Deployment, Service and (with two replicas or more) a PodDisruptionBudget.
 
 Pure builders; every object carries an ownerReference to the MCPGateway (in its namespace), so
 deleting the MCPGateway removes them all. Roles in other namespaces cannot be owned across
@@ -12,12 +13,22 @@ from typing import Any
 
 from kubemcp.controller import kinds
 from kubemcp.crd.models import MCPGatewaySpec, ResourcesSpec
+from kubemcp.kube.pods import TOLERATIONS
 
 Obj = dict[str, Any]
 
 CONTAINER = "gateway"
 USER = 1000
 HEALTH = "/health"
+READY = "/ready"
+REPLICA_KEY_DIR = "/etc/kubemcp/replicas"
+REPLICA_KEY = "key"
+TOKENS_DIR = "/var/run/kubemcp/tokens"
+JWKS_DIR = "/etc/kubemcp/oauth"
+DEFAULT_TOKEN_NAME = "default"  # noqa: S105 - the principal's name, not a token
+# The gateway drains for up to this long on SIGTERM (calls in flight finish); the Pod gets a little more.
+DRAIN_SECONDS = 30
+TERMINATION_GRACE_SECONDS = DRAIN_SECONDS + 15
 DEFAULT_RESOURCES: Obj = {"requests": {"cpu": "50m", "memory": "128Mi"}, "limits": {"memory": "512Mi"}}
 
 
@@ -45,6 +56,22 @@ class Names:
     @property
     def configmap(self) -> str:
         return f"{self.gateway}-kubemcp-gateway"[:253]
+
+    @property
+    def replica_key(self) -> str:
+        return f"{self.gateway}-kubemcp-replicas"[:253]
+
+    @property
+    def tokens(self) -> str:
+        return f"{self.gateway}-kubemcp-tokens"[:253]
+
+    @property
+    def ingress_policy(self) -> str:
+        return f"{self.gateway}-kubemcp-gateway-ingress"[:253]
+
+    @property
+    def disruption_budget(self) -> str:
+        return self.gateway
 
     def endpoint(self, port: int) -> str:
         return f"{self.service}.{self.namespace}.svc:{port}"
@@ -97,6 +124,10 @@ def role_rules(configmap: str | None) -> list[Obj]:
                 "verbs": ["get", "list", "watch"],
             }
         )
+        # Its own namespace only: the replicas find each other through their Service's endpoints.
+        rules.append(
+            {"apiGroups": ["discovery.k8s.io"], "resources": ["endpointslices"], "verbs": ["get", "list", "watch"]}
+        )
     return rules
 
 
@@ -138,6 +169,96 @@ def _resources(spec: ResourcesSpec | None) -> Obj:
     return dumped
 
 
+def replica_key(names: Names, owner: Obj, value: str) -> Obj:
+    """The key the gateway's replicas share (session IDs any replica can verify): created once, never changed."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "type": "Opaque",
+        "metadata": _metadata(names, names.replica_key, owner),
+        "stringData": {REPLICA_KEY: value},
+    }
+
+
+def tokens_secret(names: Names, owner: Obj, token: str) -> Obj:
+    """The gateway's bearer tokens (key: principal name, value: token), made once with a random `default`;
+    add and rotate keys as you like (the gateway reads the mounted files again when they change)."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "type": "Opaque",
+        "metadata": _metadata(names, names.tokens, owner),
+        "stringData": {DEFAULT_TOKEN_NAME: token},
+    }
+
+
+def tokens_secret_name(names: Names, spec: MCPGatewaySpec) -> str | None:
+    """The Secret of tokens the gateway reads (None when it takes callers without one)."""
+    auth = spec.auth
+    if auth is not None and auth.allow_unauthenticated:
+        return None
+    if auth is not None and auth.tokens_secret is not None:
+        return auth.tokens_secret
+    return names.tokens
+
+
+def auth_args(names: Names, spec: MCPGatewaySpec) -> list[str]:
+    auth = spec.auth
+    args: list[str] = ["--secret-scan", spec.secret_scan]
+    if auth is not None and auth.allow_unauthenticated:
+        return [*args, "--allow-unauthenticated"]
+    args += ["--tokens-dir", TOKENS_DIR]
+    oauth = auth.oauth if auth is not None else None
+    if oauth is not None:
+        jwks = oauth.jwks_url or f"file://{JWKS_DIR}/{oauth.jwks_config_map.key if oauth.jwks_config_map else ''}"
+        args += ["--oauth-issuer", oauth.issuer, "--oauth-audience", oauth.audience, "--oauth-jwks-url", jwks]
+        if oauth.scopes:
+            args += ["--oauth-scopes", ",".join(oauth.scopes)]
+        if oauth.groups_claim:
+            args += ["--oauth-groups-claim", oauth.groups_claim]
+    return args
+
+
+def auth_volumes(names: Names, spec: MCPGatewaySpec) -> list[tuple[Obj, str]]:
+    """(volume, where it is mounted) for the tokens Secret and an OAuth key set kept in a ConfigMap."""
+    found: list[tuple[Obj, str]] = []
+    secret = tokens_secret_name(names, spec)
+    if secret is not None:
+        found.append(({"name": "tokens", "secret": {"secretName": secret, "defaultMode": 0o440}}, TOKENS_DIR))
+    oauth = spec.auth.oauth if spec.auth is not None else None
+    if oauth is not None and oauth.jwks_config_map is not None:
+        source = {"name": oauth.jwks_config_map.name, "defaultMode": 0o444}
+        found.append(({"name": "oauth-keys", "configMap": source}, JWKS_DIR))
+    return found
+
+
+def ingress_policy(names: Names, owner: Obj, spec: MCPGatewaySpec) -> Obj:
+    """Only `allowedFrom`, and the gateway's own replicas (they forward sessions to each other), may connect."""
+    peers: list[Obj] = [{"podSelector": {"matchLabels": selector_labels(names)}}]
+    for peer in spec.allowed_from or []:
+        peers.append(peer.model_dump(mode="json", by_alias=True, exclude_none=True))
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": _metadata(names, names.ingress_policy, owner),
+        "spec": {
+            "podSelector": {"matchLabels": selector_labels(names)},
+            "policyTypes": ["Ingress"],
+            "ingress": [{"from": peers, "ports": [{"protocol": "TCP", "port": spec.port}]}],
+        },
+    }
+
+
+def disruption_budget(names: Names, owner: Obj) -> Obj:
+    """With two replicas or more, a voluntary disruption (a node drain) keeps one serving."""
+    return {
+        "apiVersion": "policy/v1",
+        "kind": "PodDisruptionBudget",
+        "metadata": _metadata(names, names.disruption_budget, owner),
+        "spec": {"maxUnavailable": 1, "selector": {"matchLabels": selector_labels(names)}},
+    }
+
+
 def gateway_args(names: Names, spec: MCPGatewaySpec) -> list[str]:
     return [
         "gateway",
@@ -154,11 +275,17 @@ def gateway_args(names: Names, spec: MCPGatewaySpec) -> list[str]:
         str(spec.port),
         "--gateway-name",
         names.gateway,
+        "--replica-key-file",
+        f"{REPLICA_KEY_DIR}/{REPLICA_KEY}",
+        "--peers-service",
+        names.service,
+        *auth_args(names, spec),
     ]
 
 
 def deployment(names: Names, owner: Obj, spec: MCPGatewaySpec, image: str) -> Obj:
     probe = {"httpGet": {"path": HEALTH, "port": "mcp"}}
+    readiness = {"httpGet": {"path": READY, "port": "mcp"}}
     container: Obj = {
         "name": CONTAINER,
         "image": image,
@@ -168,11 +295,12 @@ def deployment(names: Names, owner: Obj, spec: MCPGatewaySpec, image: str) -> Ob
         "env": [
             {"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
             {"name": "POD_UID", "valueFrom": {"fieldRef": {"fieldPath": "metadata.uid"}}},
+            {"name": "POD_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}},
             {"name": "HOME", "value": "/tmp"},  # noqa: S108 - the Pod's own emptyDir
             {"name": "XDG_CACHE_HOME", "value": "/tmp/cache"},  # noqa: S108
             {"name": "KUBEMCP_HOME", "value": "/tmp/kubemcp"},  # noqa: S108
         ],
-        "readinessProbe": {**probe, "periodSeconds": 5, "timeoutSeconds": 3, "failureThreshold": 3},
+        "readinessProbe": {**readiness, "periodSeconds": 2, "timeoutSeconds": 3, "failureThreshold": 1},
         "livenessProbe": {
             **probe,
             "initialDelaySeconds": 10,
@@ -189,7 +317,14 @@ def deployment(names: Names, owner: Obj, spec: MCPGatewaySpec, image: str) -> Ob
             "runAsUser": USER,
             "runAsGroup": USER,
         },
-        "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],  # noqa: S108
+        "volumeMounts": [
+            {"name": "tmp", "mountPath": "/tmp"},  # noqa: S108
+            {"name": "replica-key", "mountPath": REPLICA_KEY_DIR, "readOnly": True},
+            *[
+                {"name": volume["name"], "mountPath": path, "readOnly": True}
+                for volume, path in auth_volumes(names, spec)
+            ],
+        ],
     }
     if spec.image_pull_policy:
         container["imagePullPolicy"] = spec.image_pull_policy
@@ -201,6 +336,8 @@ def deployment(names: Names, owner: Obj, spec: MCPGatewaySpec, image: str) -> Ob
         "spec": {
             "replicas": spec.replicas,
             "selector": {"matchLabels": selector_labels(names)},
+            # A new replica is ready before an old one goes; the old one drains its calls.
+            "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1}},
             "template": {
                 "metadata": {"labels": pod_labels},
                 "spec": {
@@ -215,7 +352,26 @@ def deployment(names: Names, owner: Obj, spec: MCPGatewaySpec, image: str) -> Ob
                         "seccompProfile": {"type": "RuntimeDefault"},
                     },
                     "containers": [container],
-                    "volumes": [{"name": "tmp", "emptyDir": {"sizeLimit": "256Mi"}}],
+                    "terminationGracePeriodSeconds": TERMINATION_GRACE_SECONDS,
+                    # A replica on a node that stops answering is replaced within a minute, not five.
+                    "tolerations": [dict(toleration) for toleration in TOLERATIONS],
+                    # Replicas spread over nodes, so losing one node leaves the others serving.
+                    "topologySpreadConstraints": [
+                        {
+                            "maxSkew": 1,
+                            "topologyKey": "kubernetes.io/hostname",
+                            "whenUnsatisfiable": "ScheduleAnyway",
+                            "labelSelector": {"matchLabels": selector_labels(names)},
+                        }
+                    ],
+                    "volumes": [
+                        {"name": "tmp", "emptyDir": {"sizeLimit": "256Mi"}},
+                        {
+                            "name": "replica-key",
+                            "secret": {"secretName": names.replica_key, "defaultMode": 0o440},
+                        },
+                        *[volume for volume, _ in auth_volumes(names, spec)],
+                    ],
                 },
             },
         },

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from kubemcp.controller import kinds
+from kubemcp.controller import kinds, server_namespace, server_network
 from kubemcp.controller.context import Controller
 from kubemcp.controller.mcpgateway import reconcile_gateways_in
 from kubemcp.controller.resolve import Resolved, ResolveError, resolve
@@ -81,6 +81,22 @@ async def _reconcile(ctl: Controller, namespace: str, name: str) -> bool:
         else:
             conditions.append(Condition.unknown("Ready", discovered.reason, discovered.message))
 
+    namespace_problem = None
+    try:
+        namespace_problem = await server_namespace.secure(ctl, namespace)
+    except KubeApiError as exc:
+        namespace_problem = f"cannot prepare namespace {namespace} for server Pods: {exc}"
+        logger.warning("server %s/%s: %s", namespace, name, namespace_problem)
+    if resolved is not None:
+        try:
+            network_problem = await server_network.apply_egress(
+                ctl.kube, name, namespace, owner, resolved.server.egress, resolved.entry
+            )
+        except KubeApiError as exc:
+            network_problem = f"cannot limit its egress: {exc}"
+        if network_problem is not None:
+            logger.warning("server %s/%s: %s", namespace, name, network_problem)
+            namespace_problem = namespace_problem or network_problem
     pool_problem = None
     try:
         plan = await reconcile_pool(ctl.kube, resolved.spec if resolved else None, name, namespace, owner)
@@ -102,6 +118,8 @@ async def _reconcile(ctl: Controller, namespace: str, name: str) -> bool:
         conditions.append(Condition.true("Degraded", failure.reason, failure.message))
     elif pool_problem is not None:
         conditions.append(Condition.true("Degraded", "WarmPoolFailing", pool_problem))
+    elif namespace_problem is not None:
+        conditions.append(Condition.true("Degraded", "NamespaceNotRestricted", namespace_problem))
     else:
         conditions.append(Condition.false("Degraded", "AsExpected", ""))
     new_status["conditions"] = merge_conditions(status.get("conditions"), conditions, kinds.generation_of(obj))

@@ -20,3 +20,6 @@ class OperatorOptions:
     interval: float = 10.0  # seconds between level-based passes over every resource
     discovery_timeout: float = 180.0
     start_timeout: float = 120.0
+    leader_election: bool = False  # replicas take turns through a Lease (the chart turns it on)
+    lease_name: str = "kubemcp-operator"
+    lease_namespace: str | None = None  # default: the operator's own namespace

@@ -14,7 +14,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from kubemcp.controller import kinds
-from kubemcp.crd.models import EntrySpec, MCPCatalogSpec, MCPServerSpec
+from kubemcp.crd.models import EntrySpec, MCPServerSpec, parse_entries
 from kubemcp.errors import ServerError
 from kubemcp.kube.pods import server_pod
 from kubemcp.model.entry import CatalogEntry, CatalogSource
@@ -69,11 +69,11 @@ def catalog_entry(server: MCPServerSpec, catalog: Obj | None) -> tuple[EntrySpec
     ref = server.catalog_ref
     if catalog is None:
         raise ResolveError("CatalogNotFound", f"MCPCatalog {ref.name!r} does not exist in this namespace")
-    try:
-        spec = MCPCatalogSpec.model_validate(catalog.get("spec") or {})
-    except ValidationError as exc:
-        raise ResolveError("InvalidCatalog", f"MCPCatalog {ref.name!r}: {one_line(exc, root='spec')}") from None
-    return spec.entries.get(ref.entry or ""), ref.name, ref.entry, f"mcpcatalog/{ref.name}"
+    entries, problems = parse_entries(catalog.get("spec"))
+    entry = ref.entry or ""
+    if entry in problems:
+        raise ResolveError("InvalidCatalog", f"MCPCatalog {ref.name!r} entry {entry!r}: {problems[entry]}")
+    return entries.get(entry), ref.name, ref.entry, f"mcpcatalog/{ref.name}"
 
 
 def kubernetes_form(server: MCPServerSpec, namespace: str, entry: EntrySpec, pull_policy: str | None) -> Obj:
@@ -112,6 +112,12 @@ def resolve(obj: Obj, catalog: Obj | None, *, pull_policy: str | None = None) ->
     data = entry_spec.model_dump(mode="json", by_alias=True, exclude_none=True)
     if server.resources is not None:
         data["resources"] = server.resources.model_dump(mode="json", exclude_none=True)
+    if server.mounts:
+        added = {mount.name for mount in server.mounts}
+        kept = [mount for mount in data.get("mounts", []) if mount.get("name") not in added]
+        data["mounts"] = kept + [
+            mount.model_dump(mode="json", by_alias=True, exclude_none=True) for mount in server.mounts
+        ]
     data["longLived"] = effective_lifecycle(server, entry_spec) is Lifecycle.LONG_LIVED
     data["kubernetes"] = kubernetes_form(server, namespace, entry_spec, pull_policy)
     try:

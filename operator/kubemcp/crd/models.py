@@ -1,27 +1,44 @@
-"""Spec models of MCPCatalog, MCPServer and MCPGateway; they read exactly the fields of `crds/*.yaml`.
+"""Spec models of MCPCatalog, MCPServer and MCPGateway: the one source of their CRD schemas.
 
-The API server has already checked types, enums and bounds; these models give the operator typed
-access and catch what a schema cannot (for example an entry that the gateway would reject).
+`kubemcp.crd.generate` writes `crds/*.yaml` from these models (types, enums, bounds, patterns,
+descriptions, defaults and the `x-kubernetes-*` markers given in `json_schema_extra`), and a test
+fails when the files drift from them. Field types shared with the catalog file format come from
+`kubemcp.model.fields`. The models also catch what a schema cannot (an entry the gateway rejects).
 """
 
 from __future__ import annotations
 
 import re
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, WithJsonSchema, model_validator
 
+from kubemcp.files.authz_policy import AuthzPolicy
+from kubemcp.model import fields as f
 from kubemcp.model.entry import CatalogEntry
-from kubemcp.model.fields import DEFAULT_PORT, MaxInstances
+from kubemcp.model.mounts import Mount
+from kubemcp.model.names import SERVER_NAME_PATTERN
+from kubemcp.validation import dotted, one_line
 
 GROUP = "kubemcp.dev"
 VERSION = "v1alpha1"
 API_VERSION = f"{GROUP}/{VERSION}"
 DEFAULT_SECRET_NAME = "kubemcp-secrets"  # noqa: S105 - the name of a Secret, not a value
+DNS_LABEL_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+DNS_SUBDOMAIN_PATTERN = r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$"
 
-ENTRY_NAME = re.compile(r"^[a-z0-9]([a-z0-9_-]{0,61}[a-z0-9])?$")
+PullPolicy = f.PullPolicy
+PRESERVE: dict[str, Any] = {"type": "object", "x-kubernetes-preserve-unknown-fields": True}
 
-PullPolicy = Literal["Always", "IfNotPresent", "Never"]
+
+def _quantity_text(value: Any) -> Any:
+    return str(value) if isinstance(value, int | float) and not isinstance(value, bool) else value
+
+
+Quantity = Annotated[
+    str, BeforeValidator(_quantity_text), WithJsonSchema({"x-kubernetes-int-or-string": True}), Field(max_length=64)
+]
+AnyObject = Annotated[dict[str, Any], WithJsonSchema(PRESERVE)]
 
 
 class _Spec(BaseModel):
@@ -31,13 +48,8 @@ class _Spec(BaseModel):
 class Quantities(_Spec):
     """CPU and memory, written as quantities (`"500m"`, `1`, `128Mi`)."""
 
-    memory: str | None = None
-    cpu: str | None = None
-
-    @field_validator("memory", "cpu", mode="before")
-    @classmethod
-    def _as_text(cls, value: Any) -> Any:
-        return str(value) if isinstance(value, int | float) and not isinstance(value, bool) else value
+    memory: Quantity | None = None
+    cpu: Quantity | None = None
 
 
 class ResourcesSpec(_Spec):
@@ -46,13 +58,13 @@ class ResourcesSpec(_Spec):
 
 
 class EnvSpec(_Spec):
-    name: str
-    value: str = ""
+    name: f.EnvName
+    value: str = Field(default="", max_length=32768)
 
 
 class SecretSpec(_Spec):
-    name: str
-    env: str
+    name: f.SecretName
+    env: f.EnvName
 
 
 class ToolArgumentSpec(_Spec):
@@ -63,36 +75,83 @@ class ToolArgumentSpec(_Spec):
 
 
 class ToolSpec(_Spec):
-    name: str
+    name: str = Field(min_length=1, max_length=256)
     title: str | None = None
     description: str | None = None
-    input_schema: dict[str, Any] | None = Field(default=None, alias="inputSchema")
-    annotations: dict[str, Any] | None = None
+    input_schema: AnyObject | None = Field(default=None, alias="inputSchema")
+    annotations: AnyObject | None = None
     arguments: list[ToolArgumentSpec] | None = None
 
 
-class ConfigSchemaSpec(_Spec):
-    name: str | None = None
-    description: str | None = None
-    type: str | None = None
-    properties: dict[str, Any] | None = None
-    required: list[str] | None = None
+USER_PATTERN = r"^[0-9]+(:[0-9]+)?$|\{\{"
+EXTRA_HOST_PATTERN = r"^[A-Za-z0-9.-]+:[0-9A-Fa-f.:]+$"
+Mounts = Annotated[
+    list[Mount],
+    Field(
+        max_length=32,
+        description="Volumes mounted into the server's container: PersistentVolumeClaims, ConfigMaps, Secrets "
+        "and emptyDirs (never host paths).",
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"]},
+    ),
+]
 
 
 class EntrySpec(_Spec):
     """One catalog entry: the fields of a Docker MCP Toolkit entry that run on Kubernetes."""
 
-    description: str | None = None
-    title: str | None = None
+    description: str | None = Field(default=None, max_length=4096)
+    title: str | None = Field(default=None, max_length=256)
     type: Literal["server", "poci"] | None = None
-    image: str = Field(min_length=1)
-    command: list[str] | None = None
-    env: list[EnvSpec] | None = None
-    secrets: list[SecretSpec] | None = None
-    tools: list[ToolSpec] | None = None
-    config: list[ConfigSchemaSpec] | None = None
+    image: str = Field(min_length=1, max_length=512, description="The container image that speaks MCP on stdio.")
+    command: list[Annotated[str, Field(max_length=4096)]] | None = Field(
+        default=None,
+        max_length=256,
+        description="Arguments of the image's entrypoint; {{server.key}} expands from config.",
+    )
+    env: list[EnvSpec] | None = Field(
+        default=None,
+        max_length=256,
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"]},
+    )
+    secrets: list[SecretSpec] | None = Field(
+        default=None,
+        max_length=64,
+        description="Secret names (keys of the MCPServer's Kubernetes Secret) and the variables that carry them.",
+    )
+    tools: list[ToolSpec] | None = Field(
+        default=None,
+        max_length=1024,
+        description="Tools the entry declares; discovery records what the server really lists.",
+    )
+    config: list[AnyObject] | None = Field(
+        default=None,
+        max_length=16,
+        description="JSON schemas the server's configuration must satisfy ({{server.key}} reads it).",
+    )
     resources: ResourcesSpec | None = None
     long_lived: bool | None = Field(default=None, alias="longLived")
+    prefix: str | None = Field(
+        default=None, max_length=64, pattern=r"^[A-Za-z0-9_-]+$", description="Serve every tool as <prefix>__<tool>."
+    )
+    user: str | None = Field(
+        default=None,
+        max_length=256,
+        pattern=USER_PATTERN,
+        description="uid[:gid] the server runs as (Docker's `user`; a template may give it from config).",
+    )
+    disable_network: bool | None = Field(
+        default=None, alias="disableNetwork", description="The server needs no network at all (Docker's field)."
+    )
+    allow_hosts: list[Annotated[str, Field(max_length=253)]] | None = Field(
+        default=None,
+        alias="allowHosts",
+        max_length=64,
+        description="host[:port] the server may reach; all else is refused (Docker's field).",
+    )
+    extra_hosts: list[Annotated[str, Field(max_length=300, pattern=EXTRA_HOST_PATTERN)]] | None = Field(
+        default=None, alias="extraHosts", max_length=32, description="host:address lines for the server's /etc/hosts."
+    )
+    mounts: Mounts | None = None
 
     def to_catalog_entry(self) -> CatalogEntry:
         """The gateway's model of the same entry (raises pydantic's ValidationError when it would not load)."""
@@ -100,38 +159,117 @@ class EntrySpec(_Spec):
 
 
 class MCPCatalogSpec(_Spec):
-    display_name: str | None = Field(default=None, alias="displayName")
-    entries: dict[str, EntrySpec] = Field(default_factory=dict)
+    display_name: str | None = Field(default=None, alias="displayName", max_length=256)
+    entries: dict[Annotated[str, Field(pattern=SERVER_NAME_PATTERN)], EntrySpec] = Field(
+        default_factory=dict,
+        description="Catalog entries by server name (lowercase letters, digits, '-' and '_').",
+        json_schema_extra={
+            "maxProperties": 512,
+            "x-kubernetes-validations": [
+                {
+                    "rule": f"self.all(k, k.matches('{SERVER_NAME_PATTERN}'))",
+                    "message": "entry names must be lowercase letters, digits, '-' or '_' (at most 63), "
+                    "starting and ending with a letter or digit",
+                }
+            ],
+        },
+    )
 
-    @field_validator("entries")
-    @classmethod
-    def _names(cls, value: dict[str, EntrySpec]) -> dict[str, EntrySpec]:
-        bad = [name for name in value if not ENTRY_NAME.match(name)]
-        if bad:
-            raise ValueError(f"entry names must be lowercase letters, digits, '-' or '_': {', '.join(bad)}")
-        return value
+
+def parse_entries(spec: Any) -> tuple[dict[str, EntrySpec], dict[str, str]]:
+    """An MCPCatalog's entries, each on its own: (the valid ones, a problem line for each other one).
+
+    One bad entry fails only itself: the schema's checks and what the gateway would reject.
+    """
+    raw = spec.get("entries") if isinstance(spec, dict) else None
+    if not isinstance(raw, dict):
+        return {}, {} if raw is None else {"entries": "must be a mapping of server names to entries"}
+    valid: dict[str, EntrySpec] = {}
+    problems: dict[str, str] = {}
+    for name, data in sorted(raw.items(), key=lambda item: str(item[0])):
+        if not isinstance(name, str) or not re.match(SERVER_NAME_PATTERN, name):
+            problems[str(name)] = "not a server name (lowercase letters, digits, '-' or '_', at most 63)"
+            continue
+        try:
+            entry = EntrySpec.model_validate(data)
+            refusals = entry.to_catalog_entry().check()
+        except ValidationError as exc:
+            problems[name] = one_line(exc, root="entry")
+            continue
+        if refusals:
+            problems[name] = "; ".join(f"{dotted(loc)}: {message}" for loc, message in refusals)
+            continue
+        valid[name] = entry
+    return valid, problems
 
 
 class CatalogRef(_Spec):
-    name: str = Field(min_length=1)
-    entry: str | None = None
+    """An entry of an MCPCatalog in the same namespace."""
+
+    name: str = Field(min_length=1, max_length=253, description="The MCPCatalog's name.")
+    entry: f.ServerName | None = Field(
+        default=None, description="The entry's name in the catalog (default the MCPServer's name)."
+    )
+
+
+class EgressSpec(_Spec):
+    """Where a server Pod may connect to. Nothing, unless allowed here or by its entry's `allowHosts`."""
+
+    allow_all: bool = Field(default=False, alias="allowAll", description="Any destination (no egress limit).")
+    to: list[Annotated[str, Field(min_length=1, max_length=260)]] = Field(
+        default_factory=list,
+        max_length=64,
+        description="Destinations: an address or CIDR, or a DNS name (resolved by the operator), each with an "
+        "optional :port, e.g. 10.0.0.0/8, api.github.com:443, [2001:db8::1]:8443.",
+    )
 
 
 class MCPServerSpec(_Spec):
+    model_config = ConfigDict(
+        extra="forbid",
+        populate_by_name=True,
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {
+                    "rule": "has(self.catalogRef) != has(self.inline)",
+                    "message": "set exactly one of catalogRef or inline",
+                }
+            ]
+        },
+    )
+
     catalog_ref: CatalogRef | None = Field(default=None, alias="catalogRef")
-    inline: EntrySpec | None = None
-    config: dict[str, Any] = Field(default_factory=dict)
-    secret_name: str = Field(default=DEFAULT_SECRET_NAME, alias="secretName")
-    lifecycle: Literal["perCall", "perSession", "longLived"] | None = None
-    per_call_kind: Literal["Pod", "Job"] = Field(default="Pod", alias="perCallKind")
-    idle_timeout_seconds: int | None = Field(default=None, ge=1, alias="idleTimeoutSeconds")
-    deadline_seconds: int = Field(default=600, ge=10, alias="deadlineSeconds")
-    resources: ResourcesSpec | None = None
-    warm_pool: int = Field(default=0, ge=0, le=20, alias="warmPool")
-    max_instances: MaxInstances | None = Field(default=None, alias="maxInstances")
+    inline: EntrySpec | None = Field(
+        default=None, description="The catalog entry itself (same fields as an MCPCatalog entry)."
+    )
+    config: AnyObject = Field(
+        default_factory=dict, description="Configuration values the entry's command and env read ({{server.key}})."
+    )
+    secret_name: str = Field(
+        default=DEFAULT_SECRET_NAME,
+        alias="secretName",
+        max_length=253,
+        pattern=DNS_SUBDOMAIN_PATTERN,
+        description="The Kubernetes Secret whose keys are the entry's secret names.",
+    )
+    lifecycle: f.LifecycleName | None = Field(
+        default=None,
+        description="perCall (a Pod per call), perSession (one per client session) or longLived "
+        "(default longLived when the entry says longLived, else perCall).",
+    )
+    per_call_kind: f.PerCallKind = Field(default="Pod", alias="perCallKind")
+    idle_timeout_seconds: f.IdleTimeoutSeconds | None = Field(default=None, alias="idleTimeoutSeconds")
+    deadline_seconds: f.DeadlineSeconds = Field(default=f.DEFAULT_DEADLINE_SECONDS, alias="deadlineSeconds")
+    resources: ResourcesSpec | None = Field(default=None, description="Overrides the entry's resources.")
+    warm_pool: f.WarmPool = Field(default=0, alias="warmPool")
+    max_instances: f.MaxInstances | None = Field(default=None, alias="maxInstances")
     image_pull_policy: PullPolicy | None = Field(default=None, alias="imagePullPolicy")
     read_only_root_filesystem: bool = Field(default=True, alias="readOnlyRootFilesystem")
-    run_as_user: int | None = Field(default=None, ge=1, alias="runAsUser")
+    run_as_user: f.RunAsUser | None = Field(default=None, alias="runAsUser")
+    mounts: Mounts | None = Field(
+        default=None, description="Volumes added to the entry's (same name: this one wins), e.g. a workspace PVC."
+    )
+    egress: EgressSpec | None = None
 
     @model_validator(mode="after")
     def _one_source(self) -> MCPServerSpec:
@@ -141,12 +279,30 @@ class MCPServerSpec(_Spec):
 
 
 class MatchExpression(_Spec):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {
+                    "rule": "(self.operator in ['In', 'NotIn']) == (has(self.values) && size(self.values) > 0)",
+                    "message": "In and NotIn need values; Exists and DoesNotExist take none",
+                }
+            ]
+        },
+    )
+
     key: str
     operator: Literal["In", "NotIn", "Exists", "DoesNotExist"]
     values: list[str] | None = None
 
 
 class LabelSelector(_Spec):
+    """Which MCPServers to serve (all of them when empty)."""
+
+    model_config = ConfigDict(
+        extra="forbid", populate_by_name=True, json_schema_extra={"x-kubernetes-map-type": "atomic"}
+    )
+
     match_labels: dict[str, str] | None = Field(default=None, alias="matchLabels")
     match_expressions: list[MatchExpression] | None = Field(default=None, alias="matchExpressions")
 
@@ -168,14 +324,108 @@ class LabelSelector(_Spec):
         return True
 
 
+class ConfigMapKey(_Spec):
+    name: str = Field(min_length=1, max_length=253, pattern=DNS_SUBDOMAIN_PATTERN)
+    key: str = Field(min_length=1, max_length=253)
+
+
+class OAuthSpec(_Spec):
+    """Clients may authenticate with OAuth 2.1 access tokens (JWTs) of this issuer."""
+
+    issuer: str = Field(min_length=1, max_length=2048)
+    audience: str = Field(
+        min_length=1, max_length=2048, description="The gateway's resource URL the tokens must be issued for."
+    )
+    jwks_url: str | None = Field(
+        default=None, alias="jwksUrl", max_length=2048, description="Where the issuer's signing keys are (https)."
+    )
+    jwks_config_map: ConfigMapKey | None = Field(
+        default=None, alias="jwksConfigMap", description="The issuer's signing keys (a JWKS), kept in a ConfigMap."
+    )
+    scopes: list[str] = Field(default_factory=list, max_length=32, description="Scopes every token must carry.")
+    groups_claim: str | None = Field(default=None, alias="groupsClaim", max_length=256)
+
+    @model_validator(mode="after")
+    def _keys(self) -> OAuthSpec:
+        if (self.jwks_url is None) == (self.jwks_config_map is None):
+            raise ValueError("set exactly one of jwksUrl or jwksConfigMap")
+        return self
+
+
+class AuthSpec(_Spec):
+    """Who may call the gateway. By default a bearer token of the Secret `<gateway>-kubemcp-tokens`
+    (made by the operator with one random `default` token; each key names a principal)."""
+
+    tokens_secret: str | None = Field(
+        default=None,
+        alias="tokensSecret",
+        max_length=253,
+        pattern=DNS_SUBDOMAIN_PATTERN,
+        description="Your own Secret of tokens (key: principal name, value: token) instead of the generated one.",
+    )
+    oauth: OAuthSpec | None = None
+    allow_unauthenticated: bool = Field(
+        default=False,
+        alias="allowUnauthenticated",
+        description="Serve anyone who can reach the gateway, without a token.",
+    )
+
+
+class IPBlockSpec(_Spec):
+    cidr: str = Field(min_length=1, max_length=64)
+    except_: list[str] | None = Field(default=None, alias="except", max_length=32)
+
+
+class PeerSpec(_Spec):
+    """Who may connect, as in a NetworkPolicy rule: namespaces and Pods by label, or addresses."""
+
+    namespace_selector: LabelSelector | None = Field(
+        default=None, alias="namespaceSelector", description="Namespaces by their labels ({} : every namespace)."
+    )
+    pod_selector: LabelSelector | None = Field(
+        default=None,
+        alias="podSelector",
+        description="Pods by their labels (in the gateway's namespace, or those selected).",
+    )
+    ip_block: IPBlockSpec | None = Field(default=None, alias="ipBlock", description="Addresses (a CIDR).")
+
+
 class MCPGatewaySpec(_Spec):
-    server_selector: LabelSelector | None = Field(default=None, alias="serverSelector")
-    namespaces: list[str] | None = None
+    server_selector: LabelSelector | None = Field(
+        default=None, alias="serverSelector", description="Which MCPServers to serve (all of them when empty)."
+    )
+    namespaces: list[Annotated[str, Field(max_length=63, pattern=DNS_LABEL_PATTERN)]] | None = Field(
+        default=None, max_length=32, description="Namespaces to select MCPServers from (default the MCPGateway's own)."
+    )
     transport: Literal["streaming", "sse"] = "streaming"
-    port: int = Field(default=DEFAULT_PORT, ge=1, le=65535)
+    port: int = Field(default=f.DEFAULT_PORT, ge=1, le=65535)
     replicas: int = Field(default=1, ge=0, le=10)
     service_type: Literal["ClusterIP", "NodePort", "LoadBalancer"] = Field(default="ClusterIP", alias="serviceType")
-    node_port: int | None = Field(default=None, ge=30000, le=32767, alias="nodePort")
-    image: str | None = None
+    node_port: int | None = Field(
+        default=None,
+        ge=30000,
+        le=32767,
+        alias="nodePort",
+        description="The node port of a NodePort or LoadBalancer Service (default chosen by Kubernetes).",
+    )
+    image: str | None = Field(
+        default=None, max_length=512, description="The kubemcp image (default the operator's --gateway-image)."
+    )
     image_pull_policy: PullPolicy | None = Field(default=None, alias="imagePullPolicy")
     resources: ResourcesSpec | None = None
+    auth: AuthSpec | None = None
+    authorization: AuthzPolicy | None = Field(
+        default=None, description="Which servers and tools each principal may list and call (default: all)."
+    )
+    allowed_from: list[PeerSpec] | None = Field(
+        default=None,
+        alias="allowedFrom",
+        max_length=32,
+        description="Who may connect to the gateway (a NetworkPolicy; its own replicas always may). "
+        "Unset: anyone who can reach its Service (each caller still needs a credential).",
+    )
+    secret_scan: Literal["block", "redact", "off"] = Field(
+        default="block",
+        alias="secretScan",
+        description="What a tool call's arguments or result holding a secret get: blocked, redacted, or nothing.",
+    )

@@ -16,11 +16,13 @@ import anyio
 from kubemcp.gateway.core import Gateway
 from kubemcp.gateway.draining import Drain, InFlight
 from kubemcp.gateway.mcp_handlers import build_server
+from kubemcp.gateway.replicas.setup import replicas_from
 from kubemcp.gateway.settings import GatewaySettings
 from kubemcp.gateway.stdio import serve_stdio
 from kubemcp.gateway.transports import serve_http
 from kubemcp.model.runtime import Runtime
-from kubemcp.runtimes.local_process import LocalProcessRuntime
+from kubemcp.runtimes.docker_engine import DockerEngineRuntime
+from kubemcp.runtimes.local import LocalRuntime
 
 logger = logging.getLogger(__name__)
 
@@ -37,11 +39,13 @@ def _owner_from_environment() -> dict[str, Any] | None:
 async def prepared(settings: GatewaySettings) -> AsyncIterator[tuple[GatewaySettings, Runtime]]:
     """The runtime the settings ask for, and settings completed from a cluster ConfigMap if named."""
     if settings.runtime == "local":
-        local = LocalProcessRuntime()
+        local = LocalRuntime(DockerEngineRuntime(settings.engine, network=settings.container_network))
+        await local.engine.start()
         try:
             yield settings, local
         finally:
-            local.close()
+            with anyio.CancelScope(shield=True):
+                await local.aclose()
         return
     from kubemcp.gateway.configmap_files import ConfigMapFiles
     from kubemcp.kube.client import KubeClient
@@ -66,7 +70,12 @@ async def prepared(settings: GatewaySettings) -> AsyncIterator[tuple[GatewaySett
         files = ConfigMapFiles(kube, config.namespace, settings.from_configmap, folder)
         await files.sync()
         settings = settings.model_copy(
-            update={"catalogs": [files.catalog], "registry": files.registry, "config": files.config}
+            update={
+                "catalogs": [files.catalog],
+                "registry": files.registry,
+                "config": files.config,
+                "authz": files.authz,
+            }
         )
         tg = await stack.enter_async_context(anyio.create_task_group())
         tg.start_soon(files.follow, settings.watch_interval)
@@ -78,6 +87,8 @@ async def prepared(settings: GatewaySettings) -> AsyncIterator[tuple[GatewaySett
 
 async def run_gateway(settings: GatewaySettings) -> None:
     async with prepared(settings) as (settings, runtime):
+        kube = getattr(runtime, "kube", None)
+        replicas = replicas_from(settings, kube, getattr(runtime, "namespace", None))
         gateway = Gateway(settings, runtime)
         inflight = InFlight()
         server = build_server(gateway, inflight)
@@ -103,7 +114,7 @@ async def run_gateway(settings: GatewaySettings) -> None:
             if settings.transport == "stdio":
                 await serve_stdio(server, drain)
             else:
-                await serve_http(gateway, server, settings, drain)
+                await serve_http(gateway, server, settings, drain, replicas)
             tg.cancel_scope.cancel()
         logger.info("gateway stopped")
 
@@ -125,3 +136,7 @@ async def dry_run(settings: GatewaySettings, out: TextIO) -> None:
         for uri, owner in listing.resource_routes.items():
             if owner == name:
                 print(f"  resource {uri}", file=out)
+    for name, problems in gateway.refused.items():
+        print(f"server {name} refused", file=out)
+        for problem in problems:
+            print(f"  {problem}", file=out)

@@ -1,7 +1,7 @@
 """Serve what an MCPGateway's ConfigMap says: its files are kept in a local folder, so the gateway's
 own file loading, validation and reload apply unchanged. The ConfigMap is read through the API
 (not a volume), so an edit reaches the gateway within a watch interval instead of the kubelet's
-volume sync period."""
+volume sync period. `authz.yaml` (optional) is the MCPGateway's authorization policy."""
 
 from __future__ import annotations
 
@@ -11,12 +11,19 @@ from pathlib import Path
 
 import anyio
 
+from kubemcp.files.authz_policy import ALLOW_ALL_TEXT
 from kubemcp.kube.api import KubeApi
 from kubemcp.kube.client import KubeApiError, path_for
 
 logger = logging.getLogger(__name__)
 
-FILES = ("catalog.yaml", "registry.yaml", "config.yaml")
+FILES = ("catalog.yaml", "registry.yaml", "config.yaml", "authz.yaml")
+# What a missing key means: nothing served, nothing configured, no authorization policy.
+_ABSENT = {
+    "catalog.yaml": "version: 2\nname: empty\nregistry: {}\n",
+    "registry.yaml": "registry: {}\n",
+    "authz.yaml": ALLOW_ALL_TEXT,
+}
 
 
 class ConfigMapFiles:
@@ -39,6 +46,11 @@ class ConfigMapFiles:
     def config(self) -> Path:
         return self.folder / "config.yaml"
 
+    @property
+    def authz(self) -> Path:
+        """The MCPGateway's authorization policy; without an `authz.yaml` key, one allowing everything."""
+        return self.folder / "authz.yaml"
+
     async def sync(self) -> bool:
         """Fetch the ConfigMap and write its files when it changed; True when something was written."""
         configmap = await self.kube.get(path_for("v1", "configmaps", self.namespace, self.name))
@@ -48,9 +60,7 @@ class ConfigMapFiles:
         data = configmap.get("data") or {}
         self.folder.mkdir(parents=True, exist_ok=True)
         for name in FILES:
-            text = data.get(name, "registry: {}\n" if name == "registry.yaml" else "{}\n")
-            if name == "catalog.yaml" and name not in data:
-                text = "version: 2\nname: empty\nregistry: {}\n"
+            text = data.get(name, _ABSENT.get(name, "{}\n"))
             target = self.folder / name
             tmp = target.with_name(f".{name}.{os.getpid()}")
             tmp.write_text(text, encoding="utf-8")

@@ -19,9 +19,10 @@ from kubemcp.backend.hooks import CallHooks
 from kubemcp.backend.offerings import Offerings, list_offerings
 from kubemcp.backend.pool import BackendPool
 from kubemcp.errors import KubemcpError, ServerError, ServerSaturatedError
+from kubemcp.gateway.access import Access
 from kubemcp.gateway.known_offerings import DiscoveryCache, from_catalog, from_recorded
 from kubemcp.gateway.listing import Listing, build_listing
-from kubemcp.gateway.served import load_served
+from kubemcp.gateway.served import load_served_set
 from kubemcp.gateway.sessions import SessionNotifier
 from kubemcp.gateway.settings import GatewaySettings
 from kubemcp.model.runtime import Runtime
@@ -56,13 +57,16 @@ class Gateway:
         )
         self.cache = DiscoveryCache(settings.cache_dir / "discovery" if settings.cache_dir else None)
         self.notifier = SessionNotifier()
-        _, self.specs = load_served(settings)
+        served = load_served_set(settings)
+        self.specs = served.specs
+        self.refused = served.refused
         self._locks: dict[str, anyio.Lock] = {}
         self._failed: dict[str, tuple[float, str]] = {}
         self._tool_filter = set(settings.tools) or None
         self._listings: dict[bool, Listing] = {}
         # Reloads after a file changed: applied (the served set changed), unchanged, refused (bad files).
         self.reloads = {"applied": 0, "unchanged": 0, "refused": 0}
+        self.access = Access(settings)  # authentication, authorization, secret scanning
 
     @asynccontextmanager
     async def running(self) -> AsyncIterator[Gateway]:
@@ -126,13 +130,20 @@ class Gateway:
             return discovered
 
     async def listing(self, *, full: bool) -> Listing:
+        """What the caller may see of the served view (everything for a trusted caller)."""
+        return self.access.view(await self.served_listing(full=full))
+
+    async def served_listing(self, *, full: bool) -> Listing:
         """The served view; kept until the served set or a server's known offerings change."""
         cached = self._listings.get(full)
         if cached is not None:
             return cached
         specs = self.specs
         found = await self.offerings(full=full)
-        listing = build_listing(found, prefix_all=self.settings.prefix_tools, tool_filter=self._tool_filter)
+        prefixes = {name: spec.entry.prefix for name, spec in specs.items() if spec.entry.prefix}
+        listing = build_listing(
+            found, prefix_all=self.settings.prefix_tools, tool_filter=self._tool_filter, prefixes=prefixes
+        )
         complete = all(self._known(spec, full=full) for spec in specs.values())
         if specs is self.specs and complete:
             self._listings[full] = listing
@@ -142,7 +153,7 @@ class Gateway:
         """Whether a listing can be kept: every server's offerings came from somewhere lasting."""
         if self.cache.get(spec) is not None or from_recorded(spec) is not None:
             return True
-        return not full and spec.entry.tools is not None
+        return not full and from_catalog(spec) is not None
 
     def cached_tool_schema(self, name: str) -> dict[str, Any] | None:
         """A served tool's input schema from the last listing, without awaiting anything."""
@@ -160,9 +171,11 @@ class Gateway:
         return self.specs[server]
 
     async def call_tool(self, name: str, arguments: dict[str, Any] | None, hooks: CallHooks) -> types.CallToolResult:
-        route = (await self.listing(full=False)).tool_routes.get(name)
+        route = (await self.served_listing(full=False)).tool_routes.get(name)
         if route is None:
             raise MCPError(types.INVALID_PARAMS, f"unknown tool {name!r}")
+        principal = self.access.admit("tool", name, route.server, route.name)
+        arguments = self.access.screen_arguments("tool", name, arguments, principal)
         started = time.perf_counter()
         try:
             result = await self.pool.call(
@@ -173,56 +186,62 @@ class Gateway:
         except ServerError as exc:
             logger.warning("tool %s failed: %s", name, exc)
             raise server_error(exc) from exc
-        result = _without_backend_identity(result)
+        result = self.access.screen_tool_result(name, _without_backend_identity(result), principal)
         if self.settings.log_calls:
             logger.info(
-                "call %s -> %s/%s in %.1f ms%s",
+                "call %s -> %s/%s for %s in %.1f ms%s",
                 name,
                 route.server,
                 route.name,
+                principal,
                 (time.perf_counter() - started) * 1000,
                 " (error result)" if result.is_error else "",
             )
         return result
 
     async def get_prompt(self, name: str, arguments: dict[str, str] | None, hooks: CallHooks) -> types.GetPromptResult:
-        route = (await self.listing(full=True)).prompt_routes.get(name)
+        route = (await self.served_listing(full=True)).prompt_routes.get(name)
         if route is None:
             raise MCPError(types.INVALID_PARAMS, f"unknown prompt {name!r}")
+        principal = self.access.admit("prompt", name, route.server, route.name)
+        arguments = self.access.screen_arguments("prompt", name, arguments, principal)
         try:
             prompt = await self.pool.call(
                 self._spec(route.server), lambda client: client.get_prompt(route.name, arguments), hooks
             )
         except ServerError as exc:
             raise server_error(exc) from exc
-        return _without_backend_identity(prompt)
+        return self.access.screen_result("prompt", name, _without_backend_identity(prompt), principal)
 
     async def read_resource(self, uri: str, hooks: CallHooks) -> types.ReadResourceResult:
-        listing = await self.listing(full=True)
-        server = listing.resource_routes.get(uri)
+        listing = await self.served_listing(full=True)
+        server, name = listing.resource_routes.get(uri), uri
         if server is None:
             for template, owner in listing.template_routes:
                 if UriTemplate.parse(template).match(uri) is not None:
-                    server = owner
+                    server, name = owner, template
                     break
         if server is None:
             raise MCPError(types.INVALID_PARAMS, f"unknown resource {uri!r}")
+        principal = self.access.admit("resource", uri, server, name)
         try:
             read = await self.pool.call(self._spec(server), lambda client: client.read_resource(uri), hooks)
         except ServerError as exc:
             raise server_error(exc) from exc
-        return _without_backend_identity(read)
+        return self.access.screen_result("resource", uri, _without_backend_identity(read), principal)
 
     # -- reloading -------------------------------------------------------------------------
 
     async def reload(self) -> bool:
         """Load the files again; on a change of the served set, notify every client. Bad files change nothing."""
         try:  # parsing a large catalog must not hold up the requests being served meanwhile
-            _, specs = await anyio.to_thread.run_sync(load_served, self.settings)
+            served = await anyio.to_thread.run_sync(load_served_set, self.settings)
         except KubemcpError as exc:
             self.reloads["refused"] += 1
             logger.error("not reloading, the files have errors:\n%s", exc)
             return False
+        specs = served.specs
+        self.refused = served.refused
         before = {name: spec.digest for name, spec in self.specs.items()}
         after = {name: spec.digest for name, spec in specs.items()}
         self.specs = specs
@@ -247,7 +266,7 @@ class Gateway:
         return tuple(stamps)
 
     async def _watch_files(self) -> None:
-        stamp = self._stamp()
+        stamp, access = self._stamp(), self.access.stamp()
         while True:
             await anyio.sleep(self.settings.watch_interval)
             current = self._stamp()
@@ -258,6 +277,13 @@ class Gateway:
                 except Exception:  # whatever the files hold, the gateway keeps serving what it served
                     self.reloads["refused"] += 1
                     logger.exception("not reloading: unexpected error while loading the files")
+            if (current_access := self.access.stamp()) != access:
+                access = current_access
+                try:
+                    if self.access.reload():
+                        await self.notifier.lists_changed()
+                except Exception:  # a bad tokens or policy file: the current ones stay in force
+                    logger.exception("not reloading the access files: unexpected error")
 
 
 def _prefer_declared(declared: list[types.Tool], discovered: list[types.Tool]) -> list[types.Tool]:

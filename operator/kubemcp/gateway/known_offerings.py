@@ -37,8 +37,9 @@ def from_recorded(spec: ServerSpec) -> Offerings | None:
 
 
 def from_catalog(spec: ServerSpec) -> Offerings | None:
-    """The tools a catalog entry declares, when it declares them."""
-    if spec.entry.tools is None:
+    """The tools a catalog entry declares, when it declares them. A list of bare names (Docker's
+    catalogs often give no description or schema) says too little to serve: the server is asked."""
+    if spec.entry.tools is None or not all(tool.defined for tool in spec.entry.tools):
         return None
     tools = [
         types.Tool(

@@ -29,6 +29,8 @@ class Listing:
     prompt_routes: dict[str, Route] = field(default_factory=dict)
     resource_routes: dict[str, str] = field(default_factory=dict)
     template_routes: list[tuple[str, str]] = field(default_factory=list)
+    # What each set of callers may see of this listing (`authz`), kept as long as the listing is.
+    views: dict[object, Listing] = field(default_factory=dict, repr=False, compare=False)
 
     def fingerprint(self) -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
         """What list_changed notifications compare."""
@@ -40,12 +42,19 @@ class Listing:
 
 
 def build_listing(
-    offerings: dict[str, Offerings], *, prefix_all: bool = False, tool_filter: set[str] | None = None
+    offerings: dict[str, Offerings],
+    *,
+    prefix_all: bool = False,
+    tool_filter: set[str] | None = None,
+    prefixes: dict[str, str] | None = None,
 ) -> Listing:
-    """Merge offerings in served order, applying the naming rule and the tool filter."""
+    """Merge offerings in served order, applying the naming rule (and servers' own tool prefixes)
+    and the tool filter."""
     listing = Listing()
     tool_names = public_names(
-        [(server, tool.name) for server, found in offerings.items() for tool in found.tools], prefix_all=prefix_all
+        [(server, tool.name) for server, found in offerings.items() for tool in found.tools],
+        prefix_all=prefix_all,
+        prefixes=prefixes,
     )
     prompt_names = public_names(
         [(server, prompt.name) for server, found in offerings.items() for prompt in found.prompts],

@@ -15,6 +15,7 @@ import kubemcp
 from kubemcp.backend.hooks import CallHooks
 from kubemcp.gateway.client_gone import watched
 from kubemcp.gateway.core import Gateway
+from kubemcp.gateway.principal import PrincipalBinding
 
 Ctx = ServerRequestContext[Any, Any]
 
@@ -59,7 +60,8 @@ def _client_went_away() -> MCPError:
 
 
 def build_server(gateway: Gateway, *middleware: ServerMiddleware[Any]) -> Server[Any]:
-    """The gateway's MCP server; `middleware` run around every request (after the session registry)."""
+    """The gateway's MCP server; `middleware` run around every request (after the session registry and
+    the caller's principal)."""
 
     async def list_tools(ctx: Ctx, params: types.PaginatedRequestParams | None) -> types.ListToolsResult:
         return types.ListToolsResult(tools=(await gateway.listing(full=False)).tools)
@@ -107,6 +109,7 @@ def build_server(gateway: Gateway, *middleware: ServerMiddleware[Any]) -> Server
         on_subscriptions_listen=gateway.notifier.listen,
         get_tool_input_schema=gateway.cached_tool_schema,
     )
-    # Only the session registry: the SDK's default tracing middleware costs time on every request.
-    server.middleware = [gateway.notifier, *middleware]
+    # The session registry and the caller's principal, then `middleware`: the SDK's default tracing
+    # middleware costs time on every request.
+    server.middleware = [gateway.notifier, PrincipalBinding(http=gateway.settings.http), *middleware]
     return server

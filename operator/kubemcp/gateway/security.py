@@ -13,7 +13,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 logger = logging.getLogger(__name__)
 
 
-def _is_loopback(host: str) -> bool:
+def is_loopback(host: str) -> bool:
     host = host.strip("[]").lower()
     if host == "localhost":
         return True
@@ -51,7 +51,7 @@ class HostOriginGuard:
 
     def __init__(self, app: ASGIApp, *, bind_host: str, allowed_hosts: list[str], allowed_origins: list[str]) -> None:
         self.app = app
-        self.loopback_only = _is_loopback(bind_host)
+        self.loopback_only = is_loopback(bind_host)
         self.allowed_hosts = allowed_hosts
         self.allowed_origins = allowed_origins
 
@@ -60,7 +60,7 @@ class HostOriginGuard:
             return host is not None and _matches(host, self.allowed_hosts)
         if not self.loopback_only:
             return True
-        return host is not None and _is_loopback(_split_host(host)[0])
+        return host is not None and is_loopback(_split_host(host)[0])
 
     def origin_ok(self, origin: str | None) -> bool:
         if origin is None:
@@ -68,7 +68,7 @@ class HostOriginGuard:
         if _matches(origin, self.allowed_origins):
             return True
         parts = urlsplit(origin)
-        return parts.scheme in {"http", "https"} and parts.hostname is not None and _is_loopback(parts.hostname)
+        return parts.scheme in {"http", "https"} and parts.hostname is not None and is_loopback(parts.hostname)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":

@@ -21,12 +21,17 @@ from starlette.routing import Mount, Route
 from starlette.types import ASGIApp
 
 import kubemcp
+from kubemcp.gateway.auth_http import BearerAuth
 from kubemcp.gateway.body_check import JsonRpcBodyCheck
 from kubemcp.gateway.client_gone import ClientWatch
 from kubemcp.gateway.core import Gateway
 from kubemcp.gateway.draining import SSE_FLUSH_SECONDS, Drain, DrainingApp
 from kubemcp.gateway.http_errors import JsonRpcErrorBodies
 from kubemcp.gateway.http_limits import BodyReadTimeout, Limits, connection_budget
+from kubemcp.gateway.principal import GatewayUser
+from kubemcp.gateway.replicas.router import ReplicaRouter
+from kubemcp.gateway.replicas.session_manager import ReplicatedSessionManager
+from kubemcp.gateway.replicas.setup import Replicas
 from kubemcp.gateway.security import HostOriginGuard
 from kubemcp.gateway.session_limits import SessionLimits
 from kubemcp.gateway.settings import GatewaySettings
@@ -39,8 +44,11 @@ SSE_PATH = "/sse"
 MESSAGE_PATH = "/message"
 
 
-def _health(gateway: Gateway, sessions: SessionLimits | None) -> Route:
+def _health(gateway: Gateway, sessions: SessionLimits | None, replicas: Replicas | None) -> Route:
     async def health(request: Request) -> Response:
+        # Unauthenticated callers (probes) learn only that the gateway is up; details need a token.
+        if gateway.access.authentication is not None and not isinstance(request.scope.get("user"), GatewayUser):
+            return JSONResponse({"status": "ok"})
         report: dict[str, Any] = {
             "status": "ok",
             "version": kubemcp.__version__,
@@ -52,12 +60,31 @@ def _health(gateway: Gateway, sessions: SessionLimits | None) -> Route:
         }
         if sessions is not None:
             report["sessions"] = sessions.snapshot()
+        if replicas is not None:
+            report["replica"] = replicas.peers.report()
         return JSONResponse(report)
 
     return Route("/health", health, methods=["GET"])
 
 
-def build_http_app(gateway: Gateway, server: Server[Any], settings: GatewaySettings) -> tuple[ASGIApp, DrainingApp]:
+def _ready(stopping: anyio.Event | None) -> Route:
+    """Readiness: 503 once the gateway is stopping, so a Service sends it no new connections."""
+
+    async def ready(request: Request) -> Response:
+        if stopping is not None and stopping.is_set():
+            return JSONResponse({"status": "stopping"}, status_code=503)
+        return JSONResponse({"status": "ready"})
+
+    return Route("/ready", ready, methods=["GET"])
+
+
+def build_http_app(
+    gateway: Gateway,
+    server: Server[Any],
+    settings: GatewaySettings,
+    replicas: Replicas | None = None,
+    stopping: anyio.Event | None = None,
+) -> tuple[ASGIApp, DrainingApp]:
     """The HTTP application for `--transport streaming` or `--transport sse`, and its drain control."""
     routes: list[Route | Mount] = []
 
@@ -72,12 +99,15 @@ def build_http_app(gateway: Gateway, server: Server[Any], settings: GatewaySetti
     manager: StreamableHTTPSessionManager | None = None
     sessions: SessionLimits | None = None
     if settings.transport == "streaming":
-        manager = StreamableHTTPSessionManager(
-            app=server,
-            max_request_body_size=settings.max_body_bytes,
-            session_idle_timeout=settings.session_idle_timeout,
-            max_sessions=settings.max_sessions,
-        )
+        options: dict[str, Any] = {
+            "max_request_body_size": settings.max_body_bytes,
+            "session_idle_timeout": settings.session_idle_timeout,
+            "max_sessions": settings.max_sessions,
+        }
+        if replicas is not None:
+            manager = ReplicatedSessionManager(app=server, ids=replicas.ids, on_adopt=replicas.adopted, **options)
+        else:
+            manager = StreamableHTTPSessionManager(app=server, **options)
         mcp = JsonRpcBodyCheck(StreamableHTTPASGIApp(manager), settings.max_body_bytes)
         sessions = SessionLimits(
             mcp, per_client=settings.max_sessions_per_client, idle_timeout=settings.session_idle_timeout
@@ -85,7 +115,9 @@ def build_http_app(gateway: Gateway, server: Server[Any], settings: GatewaySetti
         routes.append(Route(MCP_PATH, ClientWatch(sessions)))
     else:
         # The Mount below serves "/message/"; advertise that path, not "/message", which would redirect.
-        sse = SseServerTransport(f"{MESSAGE_PATH}/", max_request_body_size=settings.max_body_bytes)
+        # Behind replicas the path names this replica, so a post reaching another one is forwarded here.
+        endpoint = f"{MESSAGE_PATH}/" if replicas is None else f"{MESSAGE_PATH}/{replicas.sse_token}/"
+        sse = SseServerTransport(endpoint, max_request_body_size=settings.max_body_bytes)
 
         async def handle_sse(request: Request) -> Response:
             async with sse.connect_sse(request.scope, request.receive, request._send) as (read, write):
@@ -94,7 +126,16 @@ def build_http_app(gateway: Gateway, server: Server[Any], settings: GatewaySetti
 
         routes.append(Route(SSE_PATH, handle_sse, methods=["GET"]))
         routes.append(Mount(MESSAGE_PATH, app=JsonRpcBodyCheck(sse.handle_post_message, settings.max_body_bytes)))
-    app = Starlette(routes=[_health(gateway, sessions), *routes], lifespan=lifespan)
+    app: ASGIApp = Starlette(
+        routes=[_health(gateway, sessions, replicas), _ready(stopping), *routes], lifespan=lifespan
+    )
+    if replicas is not None:
+        # Inside authentication: a request is authenticated before it is forwarded (and again by the owner).
+        holds = manager.holds if isinstance(manager, ReplicatedSessionManager) else (lambda _: False)
+        app = ReplicaRouter(app, ids=replicas.ids, peers=replicas.peers, holds=holds, sse_prefix=f"{MESSAGE_PATH}/")
+    authentication = gateway.access.authentication
+    if authentication is not None:
+        app = BearerAuth(app, authentication)
     timed = BodyReadTimeout(JsonRpcErrorBodies(app), settings.body_timeout)
     draining = DrainingApp(timed, stream_paths=frozenset({MCP_PATH, SSE_PATH}))
     guarded = HostOriginGuard(
@@ -115,8 +156,14 @@ class _UvicornServer(uvicorn.Server):
         yield
 
 
-async def serve_http(gateway: Gateway, server: Server[Any], settings: GatewaySettings, drain: Drain) -> None:
-    app, draining = build_http_app(gateway, server, settings)
+async def serve_http(
+    gateway: Gateway,
+    server: Server[Any],
+    settings: GatewaySettings,
+    drain: Drain,
+    replicas: Replicas | None = None,
+) -> None:
+    app, draining = build_http_app(gateway, server, settings, replicas, drain.requested)
     max_connections, burst = connection_budget(settings.max_connections)
     limits = Limits(max_connections=max_connections, header_timeout=settings.header_timeout)
     for noisy in ("uvicorn.error", "asyncio"):  # e.g. accept() failing thousands of times a second
@@ -161,6 +208,8 @@ async def serve_http(gateway: Gateway, server: Server[Any], settings: GatewaySet
     async with anyio.create_task_group() as tg:
         tg.start_soon(announce)
         tg.start_soon(drain_when_asked)
+        if replicas is not None and replicas.follower is not None:
+            tg.start_soon(replicas.follower.follow)
         await http.serve()
         tg.cancel_scope.cancel()
 

@@ -28,7 +28,7 @@ DeadlineSeconds = Annotated[
     int, Field(ge=10, le=86_400, description="Seconds a per-call Pod may run (its activeDeadlineSeconds).")
 ]
 IdleTimeoutSeconds = Annotated[
-    int, Field(ge=1, le=604_800, description="Seconds without calls before a resident instance stops.")
+    int, Field(ge=1, le=86_400, description="Seconds without calls before a resident instance stops.")
 ]
 RunAsUser = Annotated[int, Field(ge=1, le=2_147_483_647)]
 MAX_INSTANCES_MAX = 10_000

@@ -3,12 +3,21 @@
 Server names: lowercase letters, digits, '-' and '_', at most 63, starting and ending with a letter
 or digit (they become DNS labels in the cluster).
 
+Docker's catalogs also allow capitals and dots (`SQLite`, `io.github.org.server`). Such a name
+loads: kubemcp serves it under `server_name_for(name)` — lowercased, each '.' written as '-'
+(`io-github-org-server`) — which is the name in tool prefixes, `kubemcp server ...`, MCPCatalog
+entries and Pod labels. Files keep Docker's names: `registry.yaml` may enable either spelling, and
+`config.yaml` is read under Docker's key (`config_key`: dots written as '_', `io_github_org_server`),
+then the kubemcp name. Two names that map to one kubemcp name in one file: the second is refused.
+
 Tools and prompts served from many servers:
 - A name that exactly one served server offers is served unchanged.
 - A name that several servers offer is served by none of them bare: each copy is served as
   `<server>__<name>`, so a collision never silently sends a call to the wrong server, and adding
   a server never changes which server an existing bare name reaches.
 - With `prefix_all`, every name is served as `<server>__<name>`.
+- A catalog entry's `prefix` (Docker's field) serves every tool of that server as `<prefix>__<name>`;
+  should two servers end up with one such name, each is served as `<server>__<name>` instead.
 
 Resources are addressed by URI: when two servers offer the same URI, the server first in served
 order (the registry's order) serves it, and the shadowed one is logged.
@@ -18,7 +27,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import TypeVar
 
 from kubemcp.errors import SecretStoreError
@@ -43,6 +52,29 @@ def check_server_name(name: str) -> str:
     return name
 
 
+CATALOG_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+
+
+def server_name_for(catalog_name: str) -> str:
+    """The kubemcp name of a catalog entry named the Docker way; ValueError when there is none."""
+    if not CATALOG_NAME.match(catalog_name):
+        raise ValueError(
+            f"server name {catalog_name!r} must be letters, digits, '.', '-' or '_', starting with a letter or digit"
+        )
+    name = catalog_name.lower().replace(".", "-")
+    if not SERVER_NAME.match(name):
+        raise ValueError(
+            f"server name {catalog_name!r} (served as {name!r}) must be at most 63 characters "
+            "and end with a letter or digit"
+        )
+    return name
+
+
+def config_key(catalog_name: str) -> str:
+    """Docker's key for a server in config.yaml and in `{{...}}` templates: dots written as '_'."""
+    return catalog_name.replace(".", "_")
+
+
 def check_secret_name(name: str) -> str:
     if not SECRET_NAME.match(name):
         raise SecretStoreError(f"secret name {name!r} must be letters, digits, '.', '_' or '-'")
@@ -59,12 +91,22 @@ def qualified(server: str, name: str) -> str:
     return f"{server}{SEPARATOR}{name}"
 
 
-def public_names(offered: list[tuple[str, str]], *, prefix_all: bool = False) -> dict[tuple[str, str], str]:
+def public_names(
+    offered: list[tuple[str, str]], *, prefix_all: bool = False, prefixes: Mapping[str, str] | None = None
+) -> dict[tuple[str, str], str]:
     """Map each (server, name) to the name clients see."""
-    counts = Counter(name for _, name in offered)
-    return {
-        (server, name): qualified(server, name) if prefix_all or counts[name] > 1 else name for server, name in offered
-    }
+    prefixes = prefixes or {}
+    fixed = {(server, name): qualified(prefixes[server], name) for server, name in offered if prefixes.get(server)}
+    fixed_counts = Counter(fixed.values())
+    counts = Counter(name for server, name in offered if (server, name) not in fixed) + fixed_counts
+    result = {}
+    for server, name in offered:
+        if (server, name) in fixed:
+            public = fixed[(server, name)]
+            result[(server, name)] = public if fixed_counts[public] == 1 else qualified(server, name)
+        else:
+            result[(server, name)] = qualified(server, name) if prefix_all or counts[name] > 1 else name
+    return result
 
 
 def tool_selected(tool_filter: set[str] | None, server: str, name: str, public: str) -> bool:

@@ -4,18 +4,18 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
 from kubemcp.errors import ServerUnavailableError
+from kubemcp.model import templates
 from kubemcp.model.entry import CatalogEntry, CatalogSource, KubernetesForm
 from kubemcp.model.fields import DEFAULT_DEADLINE_SECONDS
 from kubemcp.model.lifecycle import Lifecycle
-
-_TEMPLATE = re.compile(r"\{\{\s*([A-Za-z0-9_.-]+)\s*\}\}")
+from kubemcp.model.names import config_key
 
 
 @dataclass(frozen=True)
@@ -29,6 +29,7 @@ class ServerSpec:
     secret_env: dict[str, str] = field(default_factory=dict, repr=False)
     missing_secrets: tuple[str, ...] = ()
     lifecycle: Lifecycle = Lifecycle.PER_CALL
+    catalog_name: str = ""  # the entry's name as its catalog writes it (Docker's spelling), if it differs
 
     @property
     def form(self) -> KubernetesForm:
@@ -66,48 +67,77 @@ class ServerSpec:
         }
         return hashlib.sha256(json.dumps(material, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
+    @property
+    def scope(self) -> dict[str, Any]:
+        """What `{{...}}` templates read: this server's configuration under Docker's key and kubemcp's
+        name, plus kubemcp's `{{python}}` and `{{catalog_dir}}`."""
+        scope: dict[str, Any] = {"python": sys.executable, "catalog_dir": self.source.directory}
+        scope[self.name] = self.config
+        scope[config_key(self.catalog_name or self.name)] = self.config
+        return scope
+
     def expand(self, text: str) -> str:
-        """Expand `{{server.key}}` from config, plus `{{python}}` and `{{catalog_dir}}`."""
+        """One text with its templates expanded (unset values are empty, as in Docker)."""
+        return templates.text(templates.evaluate(text, self.scope))
 
-        def value(match: re.Match[str]) -> str:
-            key = match.group(1)
-            if key == "python":
-                return sys.executable
-            if key == "catalog_dir":
-                return self.source.directory
-            head, _, rest = key.partition(".")
-            scope: Any = self.config if head == self.name else None
-            if scope is None or not rest:
-                raise ServerUnavailableError(self.name, f"unknown placeholder {{{{{key}}}}}")
-            for part in rest.split("."):
-                if not isinstance(scope, dict) or part not in scope:
-                    raise ServerUnavailableError(
-                        self.name, f"config value {key!r} is not set (add it under '{self.name}:' in config.yaml)"
-                    )
-                scope = scope[part]
-            return str(scope)
+    def expand_list(self, texts: list[str]) -> list[str]:
+        """Several texts (a command, volumes): a list-valued template gives several items."""
+        return templates.evaluate_list(texts, self.scope)
 
-        return _TEMPLATE.sub(value, text)
+    def container_command(self, lookup: Callable[[str], str] | None = None) -> list[str]:
+        """The container's arguments: templates, then `$VAR` from the server's own variables."""
+        env = self.environment() if lookup is None else None
+        find = lookup or (lambda name: (env or {}).get(name, ""))
+        return [templates.expand_variables(part, find) for part in self.expand_list(self.entry.command)]
+
+    def container_user(self) -> str | None:
+        return self.expand(self.entry.user) or None if self.entry.user else None
+
+    def container_volumes(self) -> list[str]:
+        """Docker `volumes` with templates expanded; empty ones are left out."""
+        return [volume for volume in self.expand_list(self.entry.volumes) if volume.strip()]
+
+    def env_values(self, defined: dict[str, str]) -> list[tuple[str, str]]:
+        """The entry's `env` in order, as Docker sets it: a templated value expands from config, any
+        other from `$VAR`s already defined (`defined` is updated); empty values are left out."""
+        result = []
+        for var in self.entry.env:
+            if templates.has_template(var.value):
+                value = self.expand(var.value)
+            else:
+                value = templates.expand_from(var.value, defined)
+            if value != "":
+                defined[var.name] = value
+                result.append((var.name, value))
+        return result
 
     def environment(self) -> dict[str, str]:
-        """The environment the server gets: its entry's env, then the secrets it names."""
+        """The environment the server gets: the secrets it names, then its entry's env."""
         if self.missing_secrets:
             names = ", ".join(self.missing_secrets)
             raise ServerUnavailableError(
                 self.name, f"secret(s) not set: {names} (set with 'kubemcp secret set NAME=…')"
             )
-        env = {var.name: self.expand(var.value) for var in self.entry.env}
-        env.update(self.secret_env)
+        env = dict(self.secret_env)
+        self.env_values(env)
         return env
 
     def check_config(self) -> None:
-        """Required config values from the entry's config schema must be present."""
+        """The server's configuration must satisfy every JSON schema in its entry's `config`."""
+        from jsonschema.validators import validator_for
+
+        key = config_key(self.catalog_name or self.name)
+        problems: list[str] = []
         for block in self.entry.config:
-            for key in block.required:
-                if key not in self.config:
-                    raise ServerUnavailableError(
-                        self.name, f"config value {key!r} is required (add it under '{self.name}:' in config.yaml)"
-                    )
+            schema = block.json_schema()
+            validator = validator_for(schema)(schema)
+            for error in sorted(validator.iter_errors(self.config), key=lambda e: list(e.absolute_path)):
+                where = ".".join(str(part) for part in error.absolute_path)
+                problems.append(f"{where}: {error.message}" if where else error.message)
+        if problems:
+            raise ServerUnavailableError(
+                self.name, f"config does not match its schema: {'; '.join(problems)} (see '{key}:' in config.yaml)"
+            )
 
 
 def build_spec(
@@ -118,10 +148,11 @@ def build_spec(
     secrets: dict[str, str],
     *,
     force_long_lived: bool = False,
+    catalog_name: str = "",
 ) -> ServerSpec:
     secret_env: dict[str, str] = {}
     missing: list[str] = []
-    for ref in entry.secrets:
+    for ref in entry.secret_refs():
         if ref.name in secrets:
             secret_env[ref.env] = secrets[ref.name]
         else:
@@ -138,4 +169,5 @@ def build_spec(
         secret_env=secret_env,
         missing_secrets=tuple(missing),
         lifecycle=lifecycle,
+        catalog_name="" if catalog_name == name else catalog_name,
     )

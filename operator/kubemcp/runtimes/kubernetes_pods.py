@@ -26,6 +26,7 @@ from kubemcp.kube.pods import (
     LABEL_DIGEST,
     LABEL_ROLE,
     LABEL_SERVER,
+    SERVER_SERVICE_ACCOUNT,
     server_job,
     server_pod,
 )
@@ -37,6 +38,15 @@ logger = logging.getLogger(__name__)
 
 Obj = dict[str, Any]
 Cleanup = Callable[[], Awaitable[None]]
+
+
+# A Pod that ends for one of these reasons before it ran was lost with its node (or evicted from it).
+LOST_REASONS = {"Evicted", "NodeLost", "Terminated", "NodeShutdown", "UnexpectedAdmissionError"}
+LOST_POD_ATTEMPTS = 3
+
+
+class _PodLost(Exception):
+    """The Pod went away before its server ran: another Pod may be tried."""
 
 
 class KubernetesRuntime:
@@ -62,13 +72,32 @@ class KubernetesRuntime:
         self.start_timeout = start_timeout
         self.claimant = dns_label(f"{gateway or 'kubemcp'}-{id(self):x}", 63)
 
+    async def _started_pod(self, spec: ServerSpec, namespace: str) -> tuple[str, Cleanup]:
+        """A running Pod for `spec`. A Pod lost before it ran (evicted, its node gone, deleted) is replaced:
+        nothing had reached the server yet, so trying a fresh Pod is safe."""
+        for attempt in range(1, LOST_POD_ATTEMPTS + 1):
+            pod, cleanup = await self._acquire(spec, namespace)
+            try:
+                await self._wait_running(spec, namespace, pod)
+                return pod, cleanup
+            except _PodLost as exc:
+                with anyio.CancelScope(shield=True), suppress(KubeApiError):
+                    await cleanup()
+                if attempt == LOST_POD_ATTEMPTS:
+                    raise ServerUnavailableError(spec.name, str(exc)) from exc
+                logger.warning("server %s: %s; starting another", spec.name, exc)
+            except BaseException:
+                with anyio.CancelScope(shield=True), suppress(KubeApiError):
+                    await cleanup()
+                raise
+        raise AssertionError("unreachable")
+
     @asynccontextmanager
     async def connect(self, spec: ServerSpec) -> AsyncIterator[BackendLink]:
         namespace = spec.form.namespace or self.namespace
         started = time.perf_counter()
-        pod, cleanup = await self._acquire(spec, namespace)
+        pod, cleanup = await self._started_pod(spec, namespace)
         try:
-            await self._wait_running(spec, namespace, pod)
             logger.debug(
                 "server %s: pod %s running after %.0f ms", spec.name, pod, (time.perf_counter() - started) * 1000
             )
@@ -140,7 +169,7 @@ class KubernetesRuntime:
                 ),
             )
         except KubeApiError as exc:
-            raise ServerUnavailableError(spec.name, f"cannot create its pod: {exc}") from exc
+            raise ServerUnavailableError(spec.name, f"cannot create its pod: {exc}{_hint(exc, namespace)}") from exc
         name = pod["metadata"]["name"]
         return name, self._pod_remover(namespace, name)
 
@@ -208,7 +237,7 @@ class KubernetesRuntime:
                         if self._ready_or_raise(spec, current):
                             return
                     elif event.get("type") == "DELETED":
-                        raise ServerUnavailableError(spec.name, f"pod {pod} was deleted before it started")
+                        raise _PodLost(f"pod {pod} was deleted before it started")
                     elif event.get("type") == "ERROR":
                         break
                 current = await self.kube.get(path_for("v1", "pods", namespace, pod))
@@ -225,7 +254,12 @@ class KubernetesRuntime:
             raise ServerUnavailableError(spec.name, f"pod {name} cannot start: {reason}: {message}".rstrip(": "))
         if state == "terminated" or phase in {"Succeeded", "Failed"}:
             detail = reason or pod.get("status", {}).get("reason", phase)
-            raise ServerUnavailableError(spec.name, f"pod {name} ended before the call: {detail} {message}".strip())
+            text = f"pod {name} ended before the call: {detail} {message}".strip()
+            if pod.get("status", {}).get("reason") in LOST_REASONS:
+                raise _PodLost(text)
+            raise ServerUnavailableError(spec.name, text)
+        if pod.get("metadata", {}).get("deletionTimestamp"):
+            raise _PodLost(f"pod {name} is being removed before it started (its node may be gone)")
         return False
 
     async def _describe(self, namespace: str, pod: str, stream: AttachedStreams) -> str:
@@ -239,3 +273,14 @@ class KubernetesRuntime:
                     break
                 await anyio.sleep(0.2)
         return "; ".join(part for part in parts if part)
+
+
+def _hint(exc: KubeApiError, namespace: str) -> str:
+    """What to do when the namespace lacks the servers' service account (the operator makes it)."""
+    text = str(exc)
+    if f'serviceaccount "{SERVER_SERVICE_ACCOUNT}" not found' not in text:
+        return ""
+    return (
+        f"; the operator creates it in the namespaces it manages; without the operator run: "
+        f"kubectl create serviceaccount {SERVER_SERVICE_ACCOUNT} -n {namespace}"
+    )

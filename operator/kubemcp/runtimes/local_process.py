@@ -48,7 +48,7 @@ class LocalProcessRuntime:
             raise ServerUnavailableError(
                 spec.name, "its catalog entry has no 'process.command', so it cannot run as a local process"
             )
-        argv = [spec.expand(part) for part in form.command]
+        argv = spec.expand_list(form.command)
         cwd = spec.expand(form.cwd) if form.cwd else spec.source.directory
         if not Path(cwd).is_dir():
             raise ServerUnavailableError(spec.name, f"working directory {cwd} does not exist")

@@ -10,7 +10,7 @@ from kubemcp.kube.client import ConflictError, ForbiddenError, KubeApiError, Not
 from kubemcp.kube.pod_status import container_state
 from kubemcp.model.entry import CatalogEntry, CatalogSource
 from kubemcp.model.spec import build_spec
-from kubemcp.runtimes.kubernetes_pods import KubernetesRuntime
+from kubemcp.runtimes.kubernetes_pods import KubernetesRuntime, _PodLost
 
 SPEC = build_spec("srv", CatalogEntry(image="x"), CatalogSource(path="c", line=1, directory="."), {}, {})
 
@@ -40,6 +40,19 @@ def test_fatal_states_fail_naming_the_server(state: dict[str, Any], words: str) 
         KubernetesRuntime._ready_or_raise(SPEC, _pod(state))
     assert "server 'srv'" in str(caught.value)
     assert words in str(caught.value)
+
+
+def test_a_pod_lost_before_it_ran_may_be_replaced_but_a_failing_one_may_not() -> None:
+    evicted = _pod({}, "Failed")
+    evicted["status"]["reason"] = "Evicted"
+    leaving = _pod({"waiting": {"reason": "ContainerCreating"}})
+    leaving["metadata"]["deletionTimestamp"] = "2026-12-01T00:00:00Z"
+    for lost in (evicted, leaving):
+        with pytest.raises(_PodLost):
+            KubernetesRuntime._ready_or_raise(SPEC, lost)
+    crashed = _pod({"terminated": {"reason": "Error", "exitCode": 1}}, "Failed")
+    with pytest.raises(ServerUnavailableError):  # the server itself failed: another Pod would fail the same way
+        KubernetesRuntime._ready_or_raise(SPEC, crashed)
 
 
 def test_container_state_reads_the_server_container() -> None:

@@ -77,7 +77,7 @@ async def test_each_call_runs_in_its_own_pod_that_is_gone_after(
 ) -> None:
     gateway = cluster_gateway()
     selector = "kubemcp.dev/server=probe"
-    async with Client(gateway.url) as client:
+    async with gateway.client() as client:
         async with anyio.create_task_group() as tg:
 
             async def slow() -> None:
@@ -101,7 +101,7 @@ async def test_each_call_runs_in_its_own_pod_that_is_gone_after(
 
 async def test_job_per_call_cleans_up(cluster: Any, namespace: str, cluster_gateway: Any) -> None:
     gateway = cluster_gateway(perCallKind="Job")
-    async with Client(gateway.url) as client:
+    async with gateway.client() as client:
         echoed = tool_value(await client.call_tool("echo", {"text": "through a Job"}))
     assert echoed == "through a Job"
 
@@ -115,7 +115,7 @@ async def test_job_per_call_cleans_up(cluster: Any, namespace: str, cluster_gate
 
 async def test_failures_name_the_server(cluster: Any, namespace: str, cluster_gateway: Any) -> None:
     gateway = cluster_gateway()
-    async with Client(gateway.url) as client:
+    async with gateway.client() as client:
         with pytest.raises(MCPError) as crashed:
             await client.call_tool("crash", {"code": 5})
         assert "probe" in crashed.value.error.message
@@ -132,7 +132,7 @@ async def test_missing_image_fails_its_call_with_the_reason(
         "--catalog", str(catalog), "--runtime", "kubernetes", "--kubeconfig", str(cluster.kubeconfig),
         "--namespace", namespace,
     )  # fmt: skip
-    async with Client(gateway.url) as client:
+    async with gateway.client() as client:
         with pytest.raises(MCPError) as failed:
             await client.call_tool("whoami", {})
     assert "ghost" in failed.value.error.message
@@ -162,8 +162,8 @@ async def test_warm_pool_pods_are_claimed(
     # The gateway claims the pre-started Pods for its warm instances and attaches and initializes them
     # ahead of demand (its /health counts the ready ones): then a call is answered by one of them.
     assert await _until(lambda: _pods(cluster, namespace, pool) == [], 120), "the pool Pods were not claimed"
-    assert await _until(lambda: _warm_ready(gateway.base) == 2, 120), "the warm instances did not get ready"
-    async with Client(gateway.url) as client:
+    assert await _until(lambda: _warm_ready(gateway) == 2, 120), "the warm instances did not get ready"
+    async with gateway.client() as client:
         served = tool_value(await client.call_tool("whoami", {}))
     assert served["hostname"] in names  # a pre-started Pod answered
 
@@ -172,7 +172,7 @@ async def test_per_session_and_long_lived_pods(cluster: Any, namespace: str, clu
     gateway = cluster_gateway(lifecycle="perSession", idleTimeoutSeconds=30)
     seen = []
     for _ in range(2):  # two client sessions (2025-era sessions: a stateless request has no session)
-        async with Client(gateway.url, mode="legacy") as client:
+        async with gateway.client(mode="legacy") as client:
             first = tool_value(await client.call_tool("whoami", {}))
             second = tool_value(await client.call_tool("whoami", {}))
             assert first["hostname"] == second["hostname"]  # one Pod for the whole session
@@ -201,9 +201,10 @@ async def test_desktop_client_over_stdio_uses_cluster_run_servers(
     assert await _until(lambda: _pods(cluster, namespace, "kubemcp.dev/server=probe") == [])
 
 
-def _warm_ready(base: str) -> int:
+def _warm_ready(gateway: Any) -> int:
     import urllib.request
 
-    with urllib.request.urlopen(f"{base}/health", timeout=5) as response:  # loopback only
+    request = urllib.request.Request(f"{gateway.base}/health", headers=gateway.headers)  # details need the token
+    with urllib.request.urlopen(request, timeout=5) as response:  # loopback only
         count: int = json.load(response)["warm"].get("probe", 0)
     return count

@@ -49,7 +49,9 @@ def test_role_is_least_privilege_and_names_its_configmap() -> None:
     configmaps = rules[("",), ("configmaps",)]
     assert configmaps["resourceNames"] == [NAMES.configmap]
     assert set(configmaps["verbs"]) == {"get", "list", "watch"}
-    assert len(rules) == 5
+    slices = rules[("discovery.k8s.io",), ("endpointslices",)]  # the replicas find each other
+    assert set(slices["verbs"]) == {"get", "list", "watch"}
+    assert len(rules) == 6
     for rule in role["rules"]:
         assert "*" not in rule["verbs"] + rule["resources"]
         assert not {"secrets", "pods/exec"} & set(rule["resources"])
@@ -79,12 +81,25 @@ def test_deployment_runs_the_gateway_from_its_configmap() -> None:
     assert container["args"] == [
         "gateway", "run", "--runtime", "kubernetes", "--from-configmap", NAMES.configmap,
         "--transport", "sse", "--host", "0.0.0.0", "--port", "9000", "--gateway-name", "mcp",
+        "--replica-key-file", "/etc/kubemcp/replicas/key", "--peers-service", "mcp",
+        "--secret-scan", "block", "--tokens-dir", "/var/run/kubemcp/tokens",
     ]  # fmt: skip
     env = {item["name"]: item for item in container["env"]}
     assert env["POD_NAME"]["valueFrom"] == {"fieldRef": {"fieldPath": "metadata.name"}}
     assert env["POD_UID"]["valueFrom"] == {"fieldRef": {"fieldPath": "metadata.uid"}}
-    for probe in ("readinessProbe", "livenessProbe"):
-        assert container[probe]["httpGet"] == {"path": "/health", "port": "mcp"}
+    assert env["POD_IP"]["valueFrom"] == {"fieldRef": {"fieldPath": "status.podIP"}}
+    assert container["livenessProbe"]["httpGet"] == {"path": "/health", "port": "mcp"}
+    assert container["readinessProbe"]["httpGet"] == {"path": "/ready", "port": "mcp"}
+    # the replicas' shared key, readable by the gateway's user only through its group
+    key = next(volume for volume in pod["volumes"] if volume["name"] == "replica-key")
+    assert key["secret"] == {"secretName": NAMES.replica_key, "defaultMode": 0o440}
+    assert {"name": "replica-key", "mountPath": "/etc/kubemcp/replicas", "readOnly": True} in container["volumeMounts"]
+    # rolling updates add a replica before removing one; replicas spread over nodes
+    assert deployment["spec"]["strategy"]["rollingUpdate"] == {"maxUnavailable": 0, "maxSurge": 1}
+    [spread] = pod["topologySpreadConstraints"]
+    assert spread["topologyKey"] == "kubernetes.io/hostname"
+    assert spread["labelSelector"]["matchLabels"] == deployment["spec"]["selector"]["matchLabels"]
+    assert pod["terminationGracePeriodSeconds"] > objects.DRAIN_SECONDS
     assert container["ports"] == [{"name": "mcp", "containerPort": 9000, "protocol": "TCP"}]
     assert deployment["spec"]["replicas"] == 2
     assert pod["serviceAccountName"] == NAMES.service_account
@@ -96,6 +111,64 @@ def test_deployment_runs_the_gateway_from_its_configmap() -> None:
     assert security["capabilities"] == {"drop": ["ALL"]}
     assert security["readOnlyRootFilesystem"] is True
     assert {"name": "tmp", "mountPath": "/tmp"} in container["volumeMounts"]
+
+
+def test_callers_authenticate_with_the_generated_tokens_or_as_the_gateway_says() -> None:
+    default = objects.deployment(NAMES, OWNER, MCPGatewaySpec(), "img")["spec"]["template"]["spec"]
+    tokens = next(volume for volume in default["volumes"] if volume["name"] == "tokens")
+    assert tokens["secret"] == {"secretName": NAMES.tokens, "defaultMode": 0o440}
+    assert objects.tokens_secret(NAMES, OWNER, "t" * 43)["stringData"] == {"default": "t" * 43}
+
+    oauth = MCPGatewaySpec.model_validate(
+        {
+            "auth": {
+                "tokensSecret": "team-tokens",
+                "oauth": {
+                    "issuer": "https://issuer.example",
+                    "audience": "https://mcp.example/mcp",
+                    "jwksConfigMap": {"name": "issuer-keys", "key": "jwks.json"},
+                    "scopes": ["mcp.use"],
+                },
+            },
+            "secretScan": "redact",
+        }
+    )
+    pod = objects.deployment(NAMES, OWNER, oauth, "img")["spec"]["template"]["spec"]
+    args = pod["containers"][0]["args"]
+    assert args[args.index("--oauth-jwks-url") + 1] == "file:///etc/kubemcp/oauth/jwks.json"
+    assert args[args.index("--oauth-scopes") + 1] == "mcp.use"
+    assert args[args.index("--secret-scan") + 1] == "redact"
+    volumes = {volume["name"]: volume for volume in pod["volumes"]}
+    assert volumes["tokens"]["secret"]["secretName"] == "team-tokens"
+    assert volumes["oauth-keys"]["configMap"]["name"] == "issuer-keys"
+
+    open_door = MCPGatewaySpec.model_validate({"auth": {"allowUnauthenticated": True}})
+    pod = objects.deployment(NAMES, OWNER, open_door, "img")["spec"]["template"]["spec"]
+    assert "--allow-unauthenticated" in pod["containers"][0]["args"]
+    assert "--tokens-dir" not in pod["containers"][0]["args"]
+    assert "tokens" not in {volume["name"] for volume in pod["volumes"]}
+
+
+def test_allowed_from_admits_its_peers_and_the_gateways_own_replicas() -> None:
+    spec = MCPGatewaySpec.model_validate(
+        {"port": 9000, "allowedFrom": [{"namespaceSelector": {"matchLabels": {"team": "a"}}}]}
+    )
+    policy = objects.ingress_policy(NAMES, OWNER, spec)
+    [rule] = policy["spec"]["ingress"]
+    own = {"podSelector": {"matchLabels": objects.selector_labels(NAMES)}}
+    assert rule["from"] == [own, {"namespaceSelector": {"matchLabels": {"team": "a"}}}]
+    assert rule["ports"] == [{"protocol": "TCP", "port": 9000}]
+    assert policy["spec"]["podSelector"] == own["podSelector"]
+
+
+def test_the_replicas_key_and_disruption_budget() -> None:
+    key = objects.replica_key(NAMES, OWNER, "k" * 64)
+    assert key["metadata"]["name"] == NAMES.replica_key
+    assert key["stringData"] == {"key": "k" * 64}
+    budget = objects.disruption_budget(NAMES, OWNER)
+    assert budget["spec"]["maxUnavailable"] == 1
+    deployment = objects.deployment(NAMES, OWNER, MCPGatewaySpec(), "img")
+    assert budget["spec"]["selector"]["matchLabels"] == deployment["spec"]["selector"]["matchLabels"]
 
 
 def test_service_selects_only_gateway_pods() -> None:

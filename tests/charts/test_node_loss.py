@@ -1,0 +1,127 @@
+"""Losing a node mid-load on a two-node cluster (KUBEMCP_CLUSTER_NODES=2): the gateway's replicas are spread
+over both nodes, one node's kubelet and containerd stop with every container on it, and the endpoint
+keeps serving from the other node: calls fail only while the loss is being noticed, server Pods are
+started on the node that is left, and nothing is left behind when the node comes back."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from cluster import harness, manifests
+from cluster_client import GATEWAY, call_pods, gateway_token, get, probe_server, wait_for
+from support import REPO
+
+pytestmark = pytest.mark.cluster
+CHART = REPO / "charts" / "kubemcp"
+RELEASE = "kubemcp"
+LOAD_SECONDS = 150
+# Noticing a lost node: the controller marks it NotReady after its grace period (20 s on the test
+# cluster), endpoints drop its Pods, and server Pods there are evicted after their 30 s toleration.
+NOTICED_WITHIN = 75
+
+
+@pytest.fixture
+def two_nodes(cluster: Any) -> list[str]:
+    names = [node.name for node in harness.nodes()]
+    if len(names) < 2:
+        pytest.skip("needs a cluster with two nodes: KUBEMCP_CLUSTER_NODES=2")
+    return names
+
+
+@pytest.fixture
+def stopped(two_nodes: list[str]) -> Iterator[list[str]]:
+    """Nodes the test stops; started again whatever happens."""
+    names: list[str] = []
+    yield names
+    for name in names:
+        harness.start_node(name)
+
+
+@pytest.fixture
+def installed(cluster: Any, namespace: str, product_images: dict[str, str], two_nodes: list[str]) -> Iterator[None]:
+    values = [
+        "image.repository=kubemcp/kubemcp", "image.tag=dev", "image.pullPolicy=Never",
+        "servers.imagePullPolicy=Never", f"operator.watchNamespaces={{{namespace}}}", "gateway.replicas=2",
+    ]  # fmt: skip
+    args = ["install", RELEASE, str(CHART), "-n", namespace, "--wait", "--timeout", "240s"]
+    for value in values:
+        args += ["--set", value]
+    cluster.helm(*args)
+    yield
+    cluster.helm("uninstall", RELEASE, "-n", namespace, "--wait", check=False)
+
+
+def gateway_nodes(cluster: Any, namespace: str) -> dict[str, str]:
+    pods = get(cluster, namespace, "pods", "-l", f"app.kubernetes.io/instance={GATEWAY}")["items"]
+    ready = [
+        pod
+        for pod in pods
+        if any(c["type"] == "Ready" and c["status"] == "True" for c in pod.get("status", {}).get("conditions", []))
+    ]
+    return {pod["metadata"]["name"]: pod["spec"].get("nodeName", "") for pod in ready}
+
+
+def test_losing_a_node_keeps_the_endpoint_serving(
+    cluster: Any,
+    namespace: str,
+    installed: None,
+    product_images: dict[str, str],
+    two_nodes: list[str],
+    stopped: list[str],
+) -> None:
+    first, second = two_nodes[0], two_nodes[1]
+    probe = product_images["probe"]
+    cluster.kubectl("apply", "-n", namespace, "-f", "-", input=json.dumps(probe_server(probe)))
+    spread = wait_for(
+        lambda: (found := gateway_nodes(cluster, namespace)) and set(found.values()) == {first, second} and found,
+        240,
+        "a gateway replica on each node",
+    )
+    wait_for(lambda: "probe" in (get(cluster, namespace, "mcpgateway", GATEWAY) or {}).get("status", {}).get(
+        "servers", []), 180, "the probe to be served")  # fmt: skip
+    address = get(cluster, namespace, "service", GATEWAY)["spec"]["clusterIP"]
+    command = ["python", "/app/session_load.py", "--url", f"http://{address}:8811", "--seconds", str(LOAD_SECONDS),
+               "--sessions", "2", "--events", "--token", gateway_token(cluster, namespace)]  # fmt: skip
+    clients = manifests.on_node(manifests.pod("clients", probe, command=command), first)
+    cluster.kubectl("apply", "-n", namespace, "-f", "-", input=json.dumps(clients))
+    wait_for(lambda: (get(cluster, namespace, "pod", "clients") or {}).get("status", {}).get("phase") == "Running",
+             120, "the clients to run")  # fmt: skip
+    wait_for(lambda: call_pods(cluster, namespace), 60, "calls under way")
+
+    stopped.append(second)
+    harness.stop_node(second, kill_pods=True)
+    lost_at = time.time()
+
+    wait_for(
+        lambda: (
+            (get(cluster, namespace, "pod", "clients") or {}).get("status", {}).get("phase") in {"Succeeded", "Failed"}
+        ),
+        LOAD_SECONDS + 180,
+        "the clients to finish",
+    )
+    logs = cluster.kubectl("logs", "-n", namespace, "clients").stdout
+    summary = json.loads(logs.strip().splitlines()[-1])
+    events = summary["events"]
+    before = [ok for at, _, ok in events if at < lost_at]
+    settled = [(at, kind, ok) for at, kind, ok in events if at > lost_at + NOTICED_WITHIN]
+    assert before, summary["kinds"]
+    assert all(before), "calls failed before the node was lost"
+    assert settled, "no call was made after the loss was noticed"
+    assert all(ok for _, _, ok in settled), [event for event in settled if not event[2]]
+    for kind in ("2025", "2026", "persession"):
+        assert any(ok for at, k, ok in settled if k == kind), f"no {kind} call succeeded after the loss"
+
+    # Server Pods were started on the node that is left; the gateway runs there too.
+    remaining = gateway_nodes(cluster, namespace)
+    assert remaining, "no gateway replica ready"
+    assert set(remaining.values()) == {first}
+    assert second in spread.values()  # it had a replica there
+
+    stopped.remove(second)
+    harness.start_node(second)
+    wait_for(lambda: call_pods(cluster, namespace) == [], 180, "no server Pod left once the node is back")
+    wait_for(lambda: len(gateway_nodes(cluster, namespace)) == 2, 240, "both gateway replicas back")

@@ -1,0 +1,44 @@
+"""What a namespace holding server Pods gets from the operator, against the in-memory API."""
+
+from __future__ import annotations
+
+import pytest
+from controller.fakekube import FakeKube
+from kubemcp.controller import server_namespace
+from kubemcp.controller.context import Controller
+from kubemcp.controller.options import OperatorOptions
+from kubemcp.kube.client import path_for
+
+pytestmark = pytest.mark.anyio
+NS = "team"
+
+
+def namespace(kube: FakeKube, labels: dict[str, str] | None = None) -> str:
+    path = path_for("v1", "namespaces", None, NS)
+    kube.put(path, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NS, "labels": labels or {}}})
+    return path
+
+
+async def test_servers_get_an_account_without_rights_or_token_and_no_ingress() -> None:
+    kube = FakeKube()
+    ns_path = namespace(kube)
+    assert await server_namespace.secure(Controller(kube, OperatorOptions()), NS) is None
+    account = kube.objects[path_for("v1", "serviceaccounts", NS, "kubemcp-server")]
+    assert account["automountServiceAccountToken"] is False
+    policy = kube.objects[path_for("networking.k8s.io/v1", "networkpolicies", NS, "kubemcp-servers-no-ingress")]
+    assert policy["spec"]["policyTypes"] == ["Ingress"]
+    assert "ingress" not in policy["spec"]  # no rule: nothing may connect to a server Pod
+    assert policy["spec"]["podSelector"]["matchLabels"]["app.kubernetes.io/component"] == "mcp-server"
+    assert kube.objects[ns_path]["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
+    writes = list(kube.writes)
+    assert await server_namespace.secure(Controller(kube, OperatorOptions()), NS) is None
+    assert kube.writes == writes  # level-based: nothing new, nothing written
+
+
+async def test_a_namespace_that_chose_a_weaker_level_is_reported_not_changed() -> None:
+    kube = FakeKube()
+    ns_path = namespace(kube, {"pod-security.kubernetes.io/enforce": "baseline"})
+    problem = await server_namespace.secure(Controller(kube, OperatorOptions()), NS)
+    assert problem is not None
+    assert "baseline" in problem
+    assert kube.objects[ns_path]["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "baseline"
