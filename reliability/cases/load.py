@@ -52,7 +52,10 @@ async def _sessions(gateway: Gateway, row: Row, count: int, calls: int, timeout:
                 finally:
                     await client.__aexit__(None, None, None)
         except Exception as exc:
-            problem = f"session {number}: {type(exc).__name__}: {str(exc)[:200]}"
+            leaf: BaseException = exc
+            while isinstance(leaf, BaseExceptionGroup) and leaf.exceptions:  # name what went wrong inside
+                leaf = leaf.exceptions[0]
+            problem = f"session {number}: {type(leaf).__name__}: {str(leaf)[:200]}"
             arrived += 1  # a failed session must not hold the others at the barrier
             if arrived >= count:
                 all_open.set()
