@@ -9,7 +9,6 @@ from typing import Any
 import anyio
 import httpx2
 import pytest
-from mcp.client import Client
 from mcp.shared.exceptions import MCPError
 from support import probe_entry, tool_value, until, write_catalog
 
@@ -27,10 +26,12 @@ async def test_calls_beyond_the_limit_queue_then_fail_as_saturated(gateway_proce
     outcomes: dict[str, Any] = {}
 
     def health() -> dict[str, Any]:
-        admission: dict[str, Any] = httpx2.get(f"{gateway.base}/health", timeout=10).json()["admission"]
+        admission: dict[str, Any] = httpx2.get(f"{gateway.base}/health", headers=gateway.headers, timeout=10).json()[
+            "admission"
+        ]
         return admission
 
-    async with Client(gateway.url) as client, anyio.create_task_group() as tg:
+    async with gateway.client() as client, anyio.create_task_group() as tg:
 
         async def call(name: str, arguments: dict[str, Any]) -> None:
             try:
@@ -68,7 +69,7 @@ async def test_a_call_that_waits_longer_than_the_queue_timeout_fails_as_saturate
     catalog = write_catalog(tmp_path / "catalog.yaml", {"probe": entry})
     gateway = gateway_process("--catalog", str(catalog), "--queue-timeout", "1")
     pidfile = tmp_path / "pid"
-    async with Client(gateway.url) as client, anyio.create_task_group() as tg:
+    async with gateway.client() as client, anyio.create_task_group() as tg:
 
         async def long_call() -> None:
             await client.call_tool("sleep", {"seconds": 600, "pidfile": str(pidfile)})

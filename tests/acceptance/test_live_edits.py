@@ -9,7 +9,6 @@ from typing import Any
 
 import pytest
 import yaml
-from mcp.client import Client
 from support import KUBEMCP, probe_entry, tool_value, until
 
 pytestmark = pytest.mark.anyio
@@ -53,7 +52,7 @@ async def test_bad_live_edits_are_logged_and_ignored(gateway_process: Any, tmp_p
     paths = _files(tmp_path)
     gateway = gateway_process(*_args(paths), "--watch-interval", "0.1")
     assert gateway.process is not None
-    async with Client(gateway.url) as client:
+    async with gateway.client() as client:
         for number, (name, appended) in enumerate(EDITS, start=1):
             original = paths[name].read_bytes()
             paths[name].write_bytes(original + appended)

@@ -44,7 +44,7 @@ async def test_a_client_at_its_cap_loses_its_least_recently_used_idle_session(
     gateway_process: Any, catalog: Path
 ) -> None:
     gateway = gateway_process("--catalog", str(catalog), "--max-sessions-per-client", "3")
-    async with httpx2.AsyncClient(timeout=30) as http:
+    async with httpx2.AsyncClient(timeout=30, headers=gateway.headers) as http:
         first, second, third = [await _open(http, gateway) for _ in range(3)]
         assert await _ping(http, gateway, first) == 200  # `second` is now the least recently used
         fourth = await _open(http, gateway)
@@ -57,7 +57,7 @@ async def test_a_client_at_its_cap_loses_its_least_recently_used_idle_session(
 
 async def test_a_client_whose_sessions_are_all_busy_gets_503(gateway_process: Any, catalog: Path) -> None:
     gateway = gateway_process("--catalog", str(catalog), "--max-sessions-per-client", "2")
-    async with httpx2.AsyncClient(timeout=30) as http:
+    async with httpx2.AsyncClient(timeout=30, headers=gateway.headers) as http:
         sessions = [await _open(http, gateway) for _ in range(2)]
         async with (
             http.stream("GET", gateway.url, headers=_stream_headers(sessions[0])) as one,
@@ -78,7 +78,7 @@ def _stream_headers(session: str) -> dict[str, str]:
 
 async def test_an_idle_session_expires(gateway_process: Any, catalog: Path) -> None:
     gateway = gateway_process("--catalog", str(catalog), "--session-idle-timeout", "1", "--debug")
-    async with httpx2.AsyncClient(timeout=30) as http:
+    async with httpx2.AsyncClient(timeout=30, headers=gateway.headers) as http:
         session = await _open(http, gateway)
         assert await _ping(http, gateway, session) == 200
         # Untouched (a request would keep it alive), the session ends after its idle timeout.
@@ -88,7 +88,7 @@ async def test_an_idle_session_expires(gateway_process: Any, catalog: Path) -> N
 
 async def test_a_flood_of_sessions_is_bounded_and_locks_nobody_out(gateway_process: Any, catalog: Path) -> None:
     gateway = gateway_process("--catalog", str(catalog), "--max-sessions-per-client", "50")
-    async with httpx2.AsyncClient(timeout=30) as http:
+    async with httpx2.AsyncClient(timeout=30, headers=gateway.headers) as http:
         for _ in range(300):  # initialize, never DELETE
             await _open(http, gateway)
         health = (await http.get(f"{gateway.base}/health")).json()["sessions"]

@@ -70,7 +70,7 @@ def until_true(predicate: Any, timeout: float = 10.0) -> bool:
 def _healthy(gateway: GatewayProcess, within: float = 5.0) -> float:
     """A real client's request is answered, and how long it took."""
     started = time.monotonic()
-    response = httpx2.get(f"{gateway.base}/health", timeout=within)
+    response = httpx2.get(f"{gateway.base}/health", headers=gateway.headers, timeout=within)
     assert response.status_code == 200, response.text
     return time.monotonic() - started
 
@@ -94,9 +94,10 @@ def test_a_request_head_that_never_completes_gets_408(gateway_process: Any, cata
 def test_a_body_that_never_completes_gets_408(gateway_process: Any, catalog: Path) -> None:
     gateway = gateway_process("--catalog", str(catalog), "--body-timeout", "1")
     host, port = _address(gateway)
+    auth = "".join(f"{name}: {value}\r\n" for name, value in gateway.headers.items())  # else 401 at once
     head = (
         f"POST /mcp HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: application/json\r\n"
-        "Accept: application/json, text/event-stream\r\nContent-Length: 500\r\n\r\n"
+        f"Accept: application/json, text/event-stream\r\n{auth}Content-Length: 500\r\n\r\n"
     ).encode()
     with _connections(gateway, 1, head + b'{"jsonrpc": "2.0", ') as (sock,):
         status, body = _jsonrpc_status(_answer(sock, 15))

@@ -53,7 +53,7 @@ async def _pids(pidfile: Path) -> list[int]:
 @asynccontextmanager
 async def _session(gateway: GatewayProcess) -> AsyncIterator[tuple[httpx2.AsyncClient, dict[str, str]]]:
     """A 2025-era streamable HTTP session made by hand: (client, headers naming the session)."""
-    async with httpx2.AsyncClient(timeout=60) as http:
+    async with httpx2.AsyncClient(timeout=60, headers=gateway.headers) as http:
         init = {
             "jsonrpc": "2.0",
             "id": 1,
@@ -91,7 +91,7 @@ async def test_sigterm_with_an_open_get_stream_exits_promptly(gateway_process: A
 async def test_sigterm_with_an_open_sse_stream_exits_promptly(gateway_process: Any, tmp_path: Path) -> None:
     gateway = gateway_process("--catalog", str(_catalog(tmp_path)), transport="sse")
     async with (
-        httpx2.AsyncClient(timeout=60) as http,
+        httpx2.AsyncClient(timeout=60, headers=gateway.headers) as http,
         http.stream("GET", gateway.url, headers={"Accept": "text/event-stream"}) as stream,
     ):
         assert stream.status_code == 200
