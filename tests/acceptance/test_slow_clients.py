@@ -121,9 +121,10 @@ def test_idle_connections_beyond_the_limit_make_room_for_real_clients(gateway_pr
 def test_connections_busy_in_requests_at_the_limit_get_503(gateway_process: Any, catalog: Path) -> None:
     gateway = gateway_process("--catalog", str(catalog), "--max-connections", "5")
     host, port = _address(gateway)
+    auth = "".join(f"{name}: {value}\r\n" for name, value in gateway.headers.items())  # else 401 at once
     head = (
         f"POST /mcp HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: application/json\r\n"
-        "Expect: 100-continue\r\nContent-Length: 500\r\n\r\n"
+        f"Expect: 100-continue\r\n{auth}Content-Length: 500\r\n\r\n"
     ).encode()
     with _connections(gateway, 5, head) as busy:
         for sock in busy:  # "100 Continue": the gateway has the head and waits for the body
