@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PORT ?= 8811
 TRANSPORT ?= streaming
 
-.PHONY: setup run test lint typecheck unit bench bench-kube clean wheels
+.PHONY: setup run test lint typecheck unit bench bench-kube reliability clean wheels
 
 $(BIN)/kubemcp: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +35,9 @@ test: lint typecheck
 
 bench: setup
 	$(BIN)/python bench/gateway_bench.py
+
+reliability: setup  # bounded load, fault and bad-input cases on loopback; writes docs/reliability.md
+	$(BIN)/python reliability/run.py
 
 bench-kube: setup  # needs the test cluster's prerequisites: bash tests/cluster/setup.sh
 	$(BIN)/python bench/kube_bench.py

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import resource
 import secrets
 import signal
 import subprocess
@@ -12,6 +13,7 @@ import sys
 import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -119,11 +121,18 @@ class GatewayProcess:
     """
 
     def __init__(
-        self, args: list[str], log_path: Path, env: dict[str, str] | None = None, *, own_tokens: bool = True
+        self,
+        args: list[str],
+        log_path: Path,
+        env: dict[str, str] | None = None,
+        *,
+        own_tokens: bool = True,
+        open_files: int | None = None,
     ) -> None:
         self.args = args
         self.log_path = log_path
         self.env = {**os.environ, **(env or {})}
+        self.open_files = open_files  # RLIMIT_NOFILE (soft and hard) for the gateway, when set
         self.process: subprocess.Popen[bytes] | None = None
         self.url = ""
         self.token = ""
@@ -159,6 +168,7 @@ class GatewayProcess:
                 stdout=subprocess.DEVNULL,
                 stderr=log,
                 env=self.env,
+                preexec_fn=None if self.open_files is None else partial(_limit_files, self.open_files),
             )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -262,6 +272,17 @@ def authorize_with_cli(server: str, catalog: Path | None, env: dict[str, str], *
     return "".join(shown)
 
 
+REAPER_SCRIPT = "reaper_process.py"  # the gateway's watchdog (kubemcp.runtimes.reaper), not a server
+
+
+def _limit_files(count: int) -> None:
+    resource.setrlimit(resource.RLIMIT_NOFILE, (count, count))
+
+
+def open_fds(pid: int) -> int:
+    return len(os.listdir(f"/proc/{pid}/fd"))
+
+
 def _option(args: list[str], name: str) -> str | None:
     return args[args.index(name) + 1] if name in args and args.index(name) + 1 < len(args) else None
 
@@ -272,17 +293,18 @@ def _tokens_in(path: Path) -> dict[str, str]:
 
 
 def children_of(pid: int) -> list[int]:
-    """Live processes whose parent is `pid` (read from /proc)."""
+    """Live server processes whose parent is `pid` (read from /proc); the gateway's reaper is not one."""
     found = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
         try:
             stat = (entry / "stat").read_text()
+            cmdline = (entry / "cmdline").read_bytes()
         except OSError:
             continue
         fields = stat.rsplit(")", 1)[1].split()
-        if int(fields[1]) == pid and fields[0] != "Z":
+        if int(fields[1]) == pid and fields[0] != "Z" and REAPER_SCRIPT.encode() not in cmdline:
             found.append(int(entry.name))
     return found
 

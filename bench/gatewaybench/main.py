@@ -255,7 +255,7 @@ async def run(args: argparse.Namespace) -> Report:
                 if not args.skip_stdio_gateway:
                     pids["b_stdio_gateway"] = stdio_gateway()
                     gateway_pid = pids["b_stdio_gateway"]
-                    found = children_of(gateway_pid) if gateway_pid is not None else []
+                    found = children_of(gateway_pid, str(PROBE)) if gateway_pid is not None else []
                     direct_pids.update(found)
                     pids["b_stdio"] = found[0] if found else None
                 direct = fast[0].session

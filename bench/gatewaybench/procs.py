@@ -15,7 +15,7 @@ from pathlib import Path
 
 import anyio
 
-from .settings import BenchError
+from .settings import PROBE, BenchError
 
 READY_TIMEOUT = 60.0
 STOP_TIMEOUT = 10.0
@@ -124,7 +124,7 @@ class ServedProcess:
         raise BenchError(f"{self.name} did not become ready within {READY_TIMEOUT:.0f}s:\n{self.log()[-3000:]}")
 
     def children(self) -> list[int]:
-        found = children_of(self.pid) if self.process is not None else []
+        found = children_of(self.pid, str(PROBE)) if self.process is not None else []
         self.seen_children.update(found)
         return found
 

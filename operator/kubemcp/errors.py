@@ -50,3 +50,12 @@ class ServerUnavailableError(ServerError):
 
 class ServerCrashedError(ServerError):
     """The server's process or connection ended while a request was open."""
+
+
+class ServerTimeoutError(ServerError):
+    """The server did not answer a request within the call timeout (`--call-timeout`)."""
+
+
+class ServerSaturatedError(ServerError):
+    """No instance of the server could be started in time: the gateway's or the server's limit of
+    concurrent per-call instances is reached and the wait queue is full or took too long."""

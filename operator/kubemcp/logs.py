@@ -45,6 +45,35 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry)
 
 
+class RepeatLimit(logging.Filter):
+    """Lets at most `burst` records with the same message through per `period` seconds; the first
+    record after a quiet spell says how many were left out. For loggers that can repeat one line
+    thousands of times a second (refused connections, `accept()` failing when files run out)."""
+
+    def __init__(self, burst: int = 5, period: float = 10.0) -> None:
+        super().__init__()
+        self.burst = burst
+        self.period = period
+        self._windows: dict[tuple[str, int, str], tuple[float, int, int]] = {}
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        key = (record.name, record.levelno, str(record.msg))
+        now = time.monotonic()
+        start, passed, dropped = self._windows.get(key, (now, 0, 0))
+        if now - start >= self.period:
+            if dropped:
+                record.msg = f"{record.msg} ({dropped} more like this in the last {self.period:g}s were not logged)"
+            self._windows[key] = (now, 1, 0)
+            if len(self._windows) > 1000:  # many distinct messages: forget the old windows
+                self._windows = {k: v for k, v in self._windows.items() if now - v[0] < self.period}
+            return True
+        if passed < self.burst:
+            self._windows[key] = (start, passed + 1, dropped)
+            return True
+        self._windows[key] = (start, passed, dropped + 1)
+        return False
+
+
 secret_mask = SecretMask(known_secrets)
 
 

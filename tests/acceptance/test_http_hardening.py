@@ -171,6 +171,7 @@ async def test_health(http: httpx2.AsyncClient, gateway: GatewayProcess) -> None
     health = response.json()
     assert health["status"] == "ok"
     assert health["servers"] == ["probe", "time"]
+    assert health["reloads"] == {"applied": 0, "unchanged": 0, "refused": 0}
 
 
 # -- Host and Origin -----------------------------------------------------------------------------
@@ -229,6 +230,7 @@ async def test_body_over_the_limit_gets_413(http: httpx2.AsyncClient, gateway: G
     over = json.dumps(initialize(pad="x" * 10_000)).encode()
     refused = await post_message(http, gateway, over)
     assert refused.status_code == 413, refused.text
+    assert "too large" in jsonrpc_error(refused)["message"]
     await assert_still_serving(gateway)
 
 
@@ -248,6 +250,63 @@ async def test_json_that_is_not_jsonrpc_gets_invalid_request(
     response = await post_message(http, gateway, json.dumps(body).encode())
     assert response.status_code == 400
     assert jsonrpc_error(response)["code"] == types.INVALID_REQUEST
+    await assert_still_serving(gateway)
+
+
+@pytest.mark.parametrize("request_id", [{"a": 1}, 1.5, True, None], ids=["object", "float", "boolean", "null"])
+async def test_a_request_with_an_odd_id_is_answered_not_dropped(
+    http: httpx2.AsyncClient, gateway: GatewayProcess, request_id: Any
+) -> None:
+    body = {"jsonrpc": "2.0", "id": request_id, "method": "tools/list"}
+    response = await post_message(http, gateway, json.dumps(body).encode())
+    assert response.status_code == 400, response.text
+    error = jsonrpc_error(response)
+    assert error["code"] == types.INVALID_REQUEST
+    assert "'id' must be a string or an integer" in error["message"]
+    await assert_still_serving(gateway)
+
+
+async def test_a_message_of_the_wrong_shape_is_answered_with_its_id(
+    http: httpx2.AsyncClient, gateway: GatewayProcess
+) -> None:
+    body = {"jsonrpc": "2.0", "id": 41, "method": "tools/call", "params": "not an object"}
+    response = await post_message(http, gateway, json.dumps(body).encode())
+    assert response.status_code == 400
+    assert jsonrpc_error(response)["code"] == types.INVALID_REQUEST
+    assert response.json()["id"] == 41
+
+
+async def test_a_wrong_content_type_is_a_jsonrpc_error(http: httpx2.AsyncClient, gateway: GatewayProcess) -> None:
+    response = await post_message(http, gateway, json.dumps(initialize()).encode(), {"Content-Type": "text/plain"})
+    assert response.status_code in (400, 415), response.text
+    assert "Content-Type" in jsonrpc_error(response)["message"]
+    await assert_still_serving(gateway)
+
+
+async def test_unknown_paths_and_methods_are_jsonrpc_errors(http: httpx2.AsyncClient, gateway: GatewayProcess) -> None:
+    not_found = await http.get(f"{gateway.base}/no-such-path")
+    assert not_found.status_code == 404
+    jsonrpc_error(not_found)
+    wrong_method = await http.post(f"{gateway.base}/health", json={})
+    assert wrong_method.status_code == 405
+    jsonrpc_error(wrong_method)
+
+
+@pytest.mark.parametrize("gateway", ["sse"], indirect=True)
+async def test_sse_message_endpoint_refusals_are_jsonrpc_errors(
+    http: httpx2.AsyncClient, gateway: GatewayProcess
+) -> None:
+    message = json.dumps(initialize("2024-11-05")).encode()
+    headers = {"Content-Type": "application/json"}
+    base = f"{gateway.base}/message/"
+    for url, status in (
+        (base, 400),  # no session_id
+        (f"{base}?session_id=not-a-uuid", 400),
+        (f"{base}?session_id={'0' * 32}", 404),  # no such session
+    ):
+        response = await http.post(url, content=message, headers=headers)
+        assert response.status_code == status, (url, response.text)
+        jsonrpc_error(response)
     await assert_still_serving(gateway)
 
 

@@ -153,3 +153,32 @@ async def test_sigterm_stops_long_lived_servers_before_exit(gateway_process: Any
     assert gateway.process.wait(timeout=20) == 0
     assert not pid_alive(resident["pid"]), "the gateway exited before stopping its long-lived server"
     assert "gateway stopped" in gateway.log
+
+
+async def test_a_cut_backend_stream_fails_only_its_call(gateway_process: Any, tmp_path: Path) -> None:
+    catalog = write_catalog(
+        tmp_path / "catalog.yaml",
+        {"cut": probe_entry("cut"), "steady": probe_entry("steady", longLived=True)},
+    )
+    gateway = gateway_process("--catalog", str(catalog), "--prefix-tools")
+    async with gateway.client() as client:
+        async with anyio.create_task_group() as tg:
+            steady: list[Any] = []
+
+            async def steady_calls() -> None:
+                for n in range(5):
+                    steady.append(tool_value(await client.call_tool("steady__echo", {"text": str(n)})))
+
+            tg.start_soon(steady_calls)
+            with pytest.raises(MCPError) as cut:
+                await client.call_tool("cut__cut_output", {"seconds": 600})
+        message = cut.value.error.message
+        assert "'cut'" in message
+        assert "connection lost during the request" in message
+        assert steady == ["0", "1", "2", "3", "4"]
+        assert tool_value(await client.call_tool("cut__echo", {"text": "again"})) == "again"
+        resident = tool_value(await client.call_tool("steady__whoami", {}))["pid"]
+    assert gateway.process is not None
+    assert gateway.process.poll() is None
+    # The cut server (still running when its stream was cut) was stopped: only the long-lived one is left.
+    assert await until(lambda: children_of(gateway.process.pid) == [resident], 15)

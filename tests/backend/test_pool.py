@@ -10,7 +10,7 @@ import mcp_types as types
 import pytest
 from kubemcp.backend.hooks import CallHooks
 from kubemcp.backend.pool import BackendPool
-from kubemcp.errors import ServerUnavailableError
+from kubemcp.errors import ServerTimeoutError, ServerUnavailableError
 from kubemcp.model.entry import CatalogEntry, CatalogSource
 from kubemcp.model.link import BackendLink
 from kubemcp.model.spec import ServerSpec, build_spec
@@ -233,3 +233,23 @@ async def test_a_call_arriving_while_an_idle_instance_stops_gets_a_new_instance(
                 assert await _instance(pool, spec) == 2
             finally:
                 runtime.stop_gate.set()
+
+
+async def test_a_backend_that_does_not_answer_in_time_fails_naming_the_server() -> None:
+    def slow(spec: ServerSpec, instance: int) -> MCPServer:
+        server = MCPServer(spec.name)
+
+        @server.tool()
+        async def wait() -> str:
+            """Never answers in time."""
+            await anyio.sleep(600)
+            return "late"
+
+        return server
+
+    runtime = MemoryRuntime(slow)
+    pool = BackendPool(runtime, call_timeout=0.2)
+    async with pool.running():
+        with pytest.raises(ServerTimeoutError, match="server 's': no answer in time"):
+            await pool.call(_spec(), lambda client: client.call_tool("wait", {}))
+        await _settled(runtime, 0)  # its instance was stopped

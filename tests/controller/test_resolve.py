@@ -17,7 +17,12 @@ from kubemcp.kube.pods import server_pod
 
 def test_catalog_entry_with_overrides_and_kubernetes_form() -> None:
     obj = server(
-        "dice", warmPool=2, imagePullPolicy="Never", resources={"limits": {"memory": "64Mi"}}, idleTimeoutSeconds=30
+        "dice",
+        warmPool=2,
+        imagePullPolicy="Never",
+        resources={"limits": {"memory": "64Mi"}},
+        idleTimeoutSeconds=30,
+        maxInstances=4,
     )
     resolved = resolve(obj, catalog())
     assert (resolved.name, resolved.namespace, resolved.catalog, resolved.entry_name) == (
@@ -41,12 +46,14 @@ def test_catalog_entry_with_overrides_and_kubernetes_form() -> None:
     )
     assert (form.lifecycle, form.per_call_kind, form.idle_timeout_seconds) == ("perCall", "Pod", 30)
     assert resolved.spec.lifecycle == "perCall"
+    assert resolved.spec.max_instances == 4
     assert len(resolved.digest) == 16
 
 
 def test_digest_follows_image_and_config_not_pool_or_lifecycle_form() -> None:
     base = resolve(server("notes", config={"db_path": "/tmp/a"}), catalog()).digest
     assert resolve(server("notes", config={"db_path": "/tmp/a"}, warmPool=3), catalog()).digest == base
+    assert resolve(server("notes", config={"db_path": "/tmp/a"}, maxInstances=2), catalog()).digest == base
     assert resolve(server("notes", config={"db_path": "/tmp/b"}), catalog()).digest != base
     other_image = catalog(entries={"notes": {**NOTES, "image": "kubemcp/example-notes:2"}})
     assert resolve(server("notes", config={"db_path": "/tmp/a"}), other_image).digest != base

@@ -7,6 +7,7 @@ from typing import Any
 
 import mcp_types as types
 import pytest
+from bad_files import YAML_EDITS
 from kubemcp.backend.hooks import CallHooks
 from kubemcp.gateway.core import Gateway
 from kubemcp.gateway.settings import GatewaySettings
@@ -72,6 +73,7 @@ async def test_reload_applies_good_files_and_ignores_bad_ones(tmp_path: Path) ->
         (tmp_path / "catalog.yaml").write_text("registry: [oops\n")
         assert await gateway.reload() is False
         assert list(gateway.specs) == ["one", "two"]
+        assert gateway.reloads == {"applied": 1, "unchanged": 1, "refused": 1}  # shown on /health
 
 
 async def test_announced_capabilities_are_what_the_served_servers_offer(tmp_path: Path) -> None:
@@ -102,3 +104,16 @@ async def test_completions_reach_the_owning_server_under_its_own_names(tmp_path:
             await gateway.complete(params.model_copy(update={"ref": types.PromptReference(name="hello")}), CallHooks())
     assert result.completion.values == ["two: hello a"]
     assert from_template.completion.values == ["one: item"]
+
+
+@pytest.mark.parametrize("edit", sorted(YAML_EDITS))
+async def test_reload_keeps_serving_through_any_bad_catalog_bytes(tmp_path: Path, edit: str) -> None:
+    settings = _settings(tmp_path, {"one": DECLARED})
+    gateway = Gateway(settings, MemoryRuntime(counter_server))
+    catalog = tmp_path / "catalog.yaml"
+    async with gateway.running():
+        catalog.write_bytes(YAML_EDITS[edit](catalog.read_bytes()))
+        assert await gateway.reload() is False
+        assert list(gateway.specs) == ["one"]
+        result = await gateway.call_tool("greet", {"name": "ada"}, CallHooks())
+        assert result.structured_content == {"result": "hello ada from one"}

@@ -1,7 +1,8 @@
 """A test MCP server (stdio) whose tools expose what the gateway did to it.
 
 `python probe_server.py [NAME]` serves tools `whoami`, `env`, `env_sha256`, `print_env`, `env_names`,
-`crash`, `progress`, `log`, `sleep`, `fetch`, `echo`, `trace_meta` and, to test name collisions, `shared`.
+`crash`, `progress`, `log`, `sleep`, `spawn_and_sleep`, `cut_output`, `fetch`, `echo`, `trace_meta` and,
+to test name collisions, `shared`.
 """
 
 from __future__ import annotations
@@ -10,9 +11,11 @@ import hashlib
 import json
 import os
 import socket
+import subprocess
 import sys
 import time
 import urllib.request
+from pathlib import Path
 
 import anyio
 from mcp.server.mcpserver import Context, MCPServer
@@ -87,10 +90,39 @@ async def log(message: str, ctx: Context) -> str:
 
 
 @server.tool()
-async def sleep(seconds: float) -> str:
-    """Sleep, so a call can be cancelled or overlap others."""
+async def sleep(seconds: float, pidfile: str = "") -> str:
+    """Sleep, so a call can be cancelled or overlap others; write this process's pid to `pidfile` first."""
+    if pidfile:
+        Path(pidfile).write_text(str(os.getpid()))
     await anyio.sleep(seconds)
     return f"slept {seconds}"
+
+
+@server.tool()
+async def spawn_and_sleep(pidfile: str, seconds: float, detach: bool = False) -> str:
+    """Start a child process (in a session of its own when `detach`), write 'SERVER_PID CHILD_PID' to
+    `pidfile`, then sleep: a server whose work outlives it unless the gateway ends it."""
+    child = subprocess.Popen(["sleep", str(seconds + 600)], start_new_session=detach)
+    Path(pidfile).write_text(f"{os.getpid()} {child.pid}")
+    await anyio.sleep(seconds)
+    return f"slept {seconds}"
+
+
+@server.tool()
+async def cut_output(seconds: float = 600) -> str:
+    """Close every descriptor of this process's output pipe mid-request and keep running: the connection
+    is cut while the process lives. (The SDK's stdio transport writes to a duplicate of fd 1.)"""
+    stderr_pipe = os.readlink("/proc/self/fd/2")
+    for name in os.listdir("/proc/self/fd"):
+        try:
+            target = os.readlink(f"/proc/self/fd/{name}")
+            flags = int(Path(f"/proc/self/fdinfo/{name}").read_text().split("flags:")[1].split()[0], 8)
+        except (OSError, IndexError, ValueError):
+            continue
+        if target.startswith("pipe:") and target != stderr_pipe and flags & os.O_ACCMODE == os.O_WRONLY:
+            os.close(int(name))
+    await anyio.sleep(seconds)
+    return "never answered"
 
 
 @server.tool()

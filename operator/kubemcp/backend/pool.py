@@ -2,9 +2,10 @@
 
 Per-call (the default): every request starts the server, runs the MCP handshake, makes the one
 request and stops the server; no instance exists between calls (warm instances, when asked for,
-are started ahead of demand but still serve one call each). Resident (`longLived`, `perSession`):
-one instance is started on first use and shared by concurrent calls; it is stopped after
-`idle_timeout` seconds without calls, and replaced if it dies.
+are started ahead of demand but still serve one call each). How many per-call instances run at
+once is bounded per server and in total (`admission`); further requests wait in a bounded queue.
+Resident (`longLived`, `perSession`): one instance is started on first use and shared by concurrent
+calls; it is stopped after `idle_timeout` seconds without calls, and replaced if it dies.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import anyio
 from anyio.abc import TaskGroup
 from mcp.shared.exceptions import MCPError
 
+from kubemcp.backend.admission import Admission, default_total
 from kubemcp.backend.hooks import CallHooks, Operation
 from kubemcp.backend.relay import RELAYED, InstanceRelay, ResourceUpdated, relayable
 from kubemcp.backend.resident import Key, Resident
@@ -37,9 +39,17 @@ T = TypeVar("T")
 class BackendPool:
     """Runs requests against server instances that a runtime starts."""
 
-    def __init__(self, runtime: Runtime, *, idle_timeout: float = 300.0, call_timeout: float | None = None) -> None:
+    def __init__(
+        self,
+        runtime: Runtime,
+        *,
+        idle_timeout: float = 300.0,
+        call_timeout: float | None = None,
+        admission: Admission | None = None,
+    ) -> None:
         self.runtime = runtime
         self.sessions = Sessions(runtime, call_timeout=call_timeout)
+        self.admission = admission or Admission(total=default_total())
         self.idle_timeout = idle_timeout
         self._residents: dict[Key, Resident] = {}
         self._locks: dict[Key, anyio.Lock] = {}
@@ -151,8 +161,6 @@ class BackendPool:
     async def _per_call(self, spec: ServerSpec, operation: Operation[T], hooks: CallHooks) -> T:
         """One instance for one request. The answer is returned as soon as it arrives; stopping the
         instance (stdin closed, process or Pod ended) finishes in the pool's task group meanwhile."""
-        if self._tg is None:
-            return await self._one_instance(spec, operation, hooks)
         warm = self._warm.get(spec.name)
         prepared = warm.take() if warm is not None and warm.spec.digest == spec.digest else None
         if prepared is not None:
@@ -163,6 +171,12 @@ class BackendPool:
                     return await guarded(spec, prepared.link, operation(prepared.client))
             finally:
                 prepared.done.set()
+        await self.admission.acquire(spec.name, spec.max_instances)  # held until the instance has stopped
+        if self._tg is None:
+            try:
+                return await self._one_instance(spec, operation, hooks)
+            finally:
+                self.admission.release(spec.name)
         answered = anyio.Event()
         outcome: list[T] = []
         failure: list[BaseException] = []
@@ -173,13 +187,16 @@ class BackendPool:
             answered.set()
 
         async def run() -> None:
-            with scope:
-                try:
-                    await self._one_instance(spec, operation, hooks, on_answer=answer)
-                except Exception as exc:  # handed to the caller, never to the pool's task group
-                    failure.append(exc)
-                finally:
-                    answered.set()
+            try:
+                with scope:
+                    try:
+                        await self._one_instance(spec, operation, hooks, on_answer=answer)
+                    except Exception as exc:  # handed to the caller, never to the pool's task group
+                        failure.append(exc)
+                    finally:
+                        answered.set()
+            finally:
+                self.admission.release(spec.name)
 
         self._tg.start_soon(run)
         try:

@@ -18,7 +18,7 @@ from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
 import kubemcp
 from kubemcp.backend.relay import RELAYED, InstanceRelay
-from kubemcp.errors import ServerCrashedError, ServerError, ServerUnavailableError
+from kubemcp.errors import ServerCrashedError, ServerError, ServerTimeoutError, ServerUnavailableError
 from kubemcp.model.link import BackendLink
 from kubemcp.model.runtime import Runtime
 from kubemcp.model.spec import ServerSpec
@@ -156,7 +156,8 @@ async def set_log_level(client: Client, level: types.LoggingLevel) -> bool:
 
 
 async def guarded(spec: ServerSpec, link: BackendLink, pending: Awaitable[T]) -> T:
-    """Await a request to an instance; its connection ending midway is a `ServerCrashedError`."""
+    """Await a request to an instance; its connection ending midway is a `ServerCrashedError`, no answer
+    within the call timeout a `ServerTimeoutError`."""
     calls.note_instance(link.label)
     try:
         with tracing.span("kubemcp.backend.call", {"kubemcp.server": spec.name, "kubemcp.instance": link.label or ""}):
@@ -166,6 +167,8 @@ async def guarded(spec: ServerSpec, link: BackendLink, pending: Awaitable[T]) ->
             raise ServerCrashedError(
                 spec.name, f"connection lost during the request: {await link.describe_exit()}"
             ) from exc
+        if exc.error.code == types.REQUEST_TIMEOUT:
+            raise ServerTimeoutError(spec.name, f"no answer in time: {exc.error.message}") from exc
         raise
     except CLOSED as exc:
         raise ServerCrashedError(

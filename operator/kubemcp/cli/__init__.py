@@ -67,5 +67,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KubemcpError as exc:
         print(f"kubemcp: error: {exc}", file=sys.stderr)
         return 1
+    except BaseExceptionGroup as group:  # raised inside a task group: report a lone error like any other
+        lone = _lone_error(group)
+        if lone is None:
+            raise
+        print(f"kubemcp: error: {lone}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         return 130
+
+
+def _lone_error(group: BaseExceptionGroup[BaseException]) -> KubemcpError | None:
+    found: list[BaseException] = []
+
+    def walk(exc: BaseException) -> None:
+        if isinstance(exc, BaseExceptionGroup):
+            for inner in exc.exceptions:
+                walk(inner)
+        else:
+            found.append(exc)
+
+    walk(group)
+    return found[0] if len(found) == 1 and isinstance(found[0], KubemcpError) else None

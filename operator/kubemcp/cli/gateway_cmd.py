@@ -91,6 +91,76 @@ def register(commands: Any) -> None:
     observe.add_argument(
         "--options", type=Path, metavar="FILE", help="gateway.yaml: options applied now and whenever the file changes"
     )
+    run.add_argument(
+        "--shutdown-grace",
+        type=float,
+        default=default("shutdown_grace"),
+        help=f"seconds calls in flight may take to finish on SIGTERM (default {default('shutdown_grace'):g})",
+    )
+    admission = run.add_argument_group("per-call instances running at once")
+    admission.add_argument(
+        "--max-instances",
+        type=int,
+        default=default("max_instances"),
+        help=f"in total (default {default('max_instances')}: 4 per CPU, at least 8)",
+    )
+    admission.add_argument(
+        "--max-instances-per-server",
+        type=int,
+        default=default("max_instances_per_server"),
+        help="per server, unless its entry sets kubernetes.maxInstances (default: the total)",
+    )
+    admission.add_argument(
+        "--max-queued",
+        type=int,
+        default=default("max_queued"),
+        help=f"calls that may wait for a free instance (default {default('max_queued')})",
+    )
+    admission.add_argument(
+        "--queue-timeout",
+        type=float,
+        default=default("queue_timeout"),
+        help=f"seconds a call may wait before it fails as saturated (default {default('queue_timeout'):g})",
+    )
+    sessions = run.add_argument_group("streamable HTTP sessions")
+    sessions.add_argument(
+        "--session-idle-timeout",
+        type=float,
+        default=default("session_idle_timeout"),
+        help=f"seconds before an idle session ends (default {default('session_idle_timeout'):g})",
+    )
+    sessions.add_argument(
+        "--max-sessions",
+        type=int,
+        default=default("max_sessions"),
+        help=f"sessions open at once, all clients together (default {default('max_sessions')})",
+    )
+    sessions.add_argument(
+        "--max-sessions-per-client",
+        type=int,
+        default=default("max_sessions_per_client"),
+        help=f"sessions one client may hold; at the cap its least recently used idle one is closed "
+        f"(default {default('max_sessions_per_client')})",
+    )
+    limits = run.add_argument_group("limits for HTTP clients")
+    limits.add_argument(
+        "--header-timeout",
+        type=float,
+        default=default("header_timeout"),
+        help=f"seconds a connection may take to send a request head (default {default('header_timeout'):g})",
+    )
+    limits.add_argument(
+        "--body-timeout",
+        type=float,
+        default=default("body_timeout"),
+        help=f"seconds a request body may take to arrive (default {default('body_timeout'):g})",
+    )
+    limits.add_argument(
+        "--max-connections",
+        type=int,
+        default=default("max_connections"),
+        help=f"connections open at once, lowered to fit the open-files limit (default {default('max_connections')})",
+    )
     local = run.add_argument_group("local containers (image entries without a 'process' form)")
     local.add_argument(
         "--engine", metavar="URL", help="container engine (default $DOCKER_HOST, then well-known sockets)"
@@ -194,6 +264,17 @@ def settings_from(args: argparse.Namespace) -> GatewaySettings:
         "gateway_name": args.gateway_name,
         "image_pull_policy": args.image_pull_policy,
         "start_timeout": args.start_timeout,
+        "shutdown_grace": args.shutdown_grace,
+        "header_timeout": args.header_timeout,
+        "body_timeout": args.body_timeout,
+        "max_connections": args.max_connections,
+        "max_instances": args.max_instances,
+        "max_instances_per_server": args.max_instances_per_server,
+        "max_queued": args.max_queued,
+        "queue_timeout": args.queue_timeout,
+        "session_idle_timeout": args.session_idle_timeout,
+        "max_sessions": args.max_sessions,
+        "max_sessions_per_client": args.max_sessions_per_client,
         "replica_key_file": args.replica_key_file,
         "advertise": args.advertise,
         "peers": args.peer,

@@ -91,6 +91,7 @@ def kubernetes_form(server: MCPServerSpec, namespace: str, entry: EntrySpec, pul
         "lifecycle": effective_lifecycle(server, entry).value,
         "perCallKind": server.per_call_kind,
         "warmPool": server.warm_pool,
+        "maxInstances": server.max_instances,
         "deadlineSeconds": server.deadline_seconds,
         "idleTimeoutSeconds": server.idle_timeout_seconds,
         "imagePullPolicy": server.image_pull_policy or pull_policy,

@@ -307,6 +307,7 @@ class MCPServerSpec(_Spec):
     deadline_seconds: f.DeadlineSeconds = Field(default=f.DEFAULT_DEADLINE_SECONDS, alias="deadlineSeconds")
     resources: ResourcesSpec | None = Field(default=None, description="Overrides the entry's resources.")
     warm_pool: f.WarmPool = Field(default=0, alias="warmPool")
+    max_instances: f.MaxInstances | None = Field(default=None, alias="maxInstances")
     image_pull_policy: PullPolicy | None = Field(default=None, alias="imagePullPolicy")
     read_only_root_filesystem: bool = Field(default=True, alias="readOnlyRootFilesystem")
     run_as_user: f.RunAsUser | None = Field(default=None, alias="runAsUser")

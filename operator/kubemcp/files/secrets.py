@@ -21,6 +21,7 @@ from pathlib import Path
 
 from kubemcp.atomic import write_text
 from kubemcp.errors import FileFormatError, SecretStoreError
+from kubemcp.files._located import read_text
 from kubemcp.masking import known_secrets
 from kubemcp.model.names import SECRET_NAME, check_secret_name
 
@@ -54,14 +55,9 @@ def parse_assignment(text: str) -> tuple[str, str]:
 
 def read_secrets(path: Path) -> dict[str, str]:
     """Read a secrets file; a missing file is an empty store. Values never appear in errors."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
+    if not path.exists():
         return {}
-    except UnicodeDecodeError as exc:
-        raise SecretStoreError(f"cannot read secret store {path}: it is not UTF-8 text") from exc
-    except OSError as exc:
-        raise SecretStoreError(f"cannot read secret store {path}: {exc.strerror or exc}") from exc
+    text = read_text(path, show_columns=False)  # not UTF-8: an error naming the line, never the bytes
     secrets = parse_env_lines(text, str(path))
     known_secrets.add(secrets.values())
     return secrets
@@ -70,6 +66,7 @@ def read_secrets(path: Path) -> dict[str, str]:
 def parse_env_lines(text: str, where: str) -> dict[str, str]:
     """`NAME=value` lines (see the module's description); errors name the line, never the value."""
     secrets: dict[str, str] = {}
+    first: dict[str, int] = {}
     for number, raw in enumerate(text.split("\n"), start=1):
         line = raw.removesuffix("\r").strip()
         if not line or line.startswith("#"):
@@ -78,6 +75,9 @@ def parse_env_lines(text: str, where: str) -> dict[str, str]:
         name = name.strip().removeprefix("export ").strip()
         if not sep or not SECRET_NAME.match(name):
             raise FileFormatError(where, number, None, "expected NAME=value (the line's value is not shown)")
+        if name in first:
+            raise FileFormatError(where, number, None, f"{name} is set twice (first at line {first[name]})")
+        first[name] = number
         secrets[name] = _decode(value.strip(), where, number, name)
     return secrets
 

@@ -15,12 +15,14 @@ import anyio
 
 import kubemcp
 from kubemcp.gateway.core import Gateway
+from kubemcp.gateway.draining import Drain, InFlight
 from kubemcp.gateway.mcp_handlers import build_server
 from kubemcp.gateway.observe.metrics_port import serve_metrics
 from kubemcp.gateway.observe.state_metrics import GatewayState, registered
 from kubemcp.gateway.replicas.setup import replicas_from
 from kubemcp.gateway.settings import GatewaySettings, kubemcp_home
-from kubemcp.gateway.transports import serve_http, serve_stdio
+from kubemcp.gateway.stdio import serve_stdio
+from kubemcp.gateway.transports import serve_http
 from kubemcp.model.runtime import Runtime
 from kubemcp.runtimes.docker_engine import DockerEngineRuntime
 from kubemcp.runtimes.local import LocalRuntime
@@ -96,7 +98,8 @@ async def run_gateway(settings: GatewaySettings) -> None:
         kube = getattr(runtime, "kube", None)
         replicas = replicas_from(settings, kube, getattr(runtime, "namespace", None))
         gateway = Gateway(settings, runtime)
-        server = build_server(gateway)
+        inflight = InFlight()
+        server = build_server(gateway, inflight)
         tracing = setup_tracing(gateway.options.otlp_endpoint, "kubemcp-gateway", _trace_attributes(settings))
         logger.info(
             "kubemcp gateway (%s runtime): %d servers enabled (%s)",
@@ -104,28 +107,28 @@ async def run_gateway(settings: GatewaySettings) -> None:
             len(gateway.specs),
             ", ".join(gateway.specs) or "none",
         )
-        stop = anyio.Event()
         state = GatewayState(gateway, replicas.peers if replicas is not None else None)
+        drain = Drain(settings.shutdown_grace, inflight)
         async with gateway.running(), anyio.create_task_group() as tg:
 
-            async def stop_on_signal() -> None:
+            async def on_signals() -> None:
                 with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
                     async for received in signals:
-                        logger.info("stopping on %s", received.name)
-                        stop.set()
-                        if settings.transport == "stdio":
-                            tg.cancel_scope.cancel()
-                        return
+                        again = drain.requested.is_set()
+                        logger.info(
+                            "stopping on %s%s", received.name, " again: not waiting any longer" if again else ""
+                        )
+                        drain.signal()
 
-            tg.start_soon(stop_on_signal)
+            tg.start_soon(on_signals)
             if gateway.options.metrics_port is not None:
                 tg.start_soon(serve_metrics, settings.host, gateway.options.metrics_port)
             try:
                 with registered(state):
                     if settings.transport == "stdio":
-                        await serve_stdio(server)
+                        await serve_stdio(server, drain)
                     else:
-                        await serve_http(gateway, server, settings, stop, replicas)
+                        await serve_http(gateway, server, settings, drain, replicas)
             finally:
                 if tracing is not None:
                     tracing.shutdown()

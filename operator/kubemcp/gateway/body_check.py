@@ -1,17 +1,19 @@
-"""Answer a POST whose body is not one JSON-RPC message with a JSON-RPC error before a transport sees it."""
+"""Answer a POST whose body is not one valid JSON-RPC message with a JSON-RPC error before a transport sees it."""
 
 from __future__ import annotations
 
-import json
-
-import mcp_types as types
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from kubemcp.gateway.http_errors import send_error
+from kubemcp.gateway.message_check import jsonrpc_problem
 
 
 class JsonRpcBodyCheck:
-    """HTTP 400 with -32700 for a body that is not JSON, -32600 for JSON that is not a message;
-    413 for a body over the limit. Everything else reaches the wrapped app unchanged."""
+    """HTTP 400 with -32700 for a body that is not JSON, -32600 for JSON that is not a valid message
+    (an `id` that is not a string or an integer included: the SDK would take such a request for a
+    notification and never answer it); 413 for a body over the limit. Everything else reaches the
+    wrapped app unchanged."""
 
     def __init__(self, app: ASGIApp, max_body_bytes: int) -> None:
         self.app = app
@@ -30,7 +32,7 @@ class JsonRpcBodyCheck:
             chunk: bytes = message.get("body", b"")
             size += len(chunk)
             if size > self.max_body_bytes:
-                await Response("Request body too large", status_code=413)(scope, receive, send)
+                await send_error(send, 413, f"Request body too large (the limit is {self.max_body_bytes} bytes)")
                 return
             chunks.append(chunk)
             if not message.get("more_body", False):
@@ -38,8 +40,8 @@ class JsonRpcBodyCheck:
         body = b"".join(chunks)
         problem = jsonrpc_problem(body)
         if problem is not None:
-            code, text = problem
-            error = {"jsonrpc": "2.0", "id": None, "error": {"code": code, "message": text}}
+            code, text, request_id = problem
+            error = {"jsonrpc": "2.0", "id": request_id, "error": {"code": code, "message": text}}
             await JSONResponse(error, status_code=400)(scope, receive, send)
             return
         replayed = False
@@ -52,16 +54,3 @@ class JsonRpcBodyCheck:
             return {"type": "http.request", "body": body, "more_body": False}
 
         await self.app(scope, replay, send)
-
-
-def jsonrpc_problem(body: bytes) -> tuple[int, str] | None:
-    try:
-        message = json.loads(body)
-    except (ValueError, RecursionError):
-        return types.PARSE_ERROR, "Parse error: the body is not JSON"
-    if isinstance(message, dict) and message.get("jsonrpc") == "2.0":
-        if isinstance(message.get("method"), str):
-            return None
-        if "id" in message and ("result" in message or "error" in message):
-            return None
-    return types.INVALID_REQUEST, "Invalid Request: the body must be one JSON-RPC 2.0 message object"

@@ -15,11 +15,16 @@ from mcp.shared.uri_template import UriTemplate
 from mcp_types import SERVER_INFO_META_KEY
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
+from kubemcp.backend.admission import Admission
 from kubemcp.backend.hooks import CallHooks
 from kubemcp.backend.offerings import Offerings, list_offerings
 from kubemcp.backend.pool import BackendPool
 from kubemcp.backend.subscriptions import NotSubscribable, Upstream
-from kubemcp.errors import FileFormatError, FileFormatErrors, ServerError, SettingsError
+from kubemcp.errors import (
+    KubemcpError,
+    ServerError,
+    ServerSaturatedError,
+)
 from kubemcp.gateway.access import Access
 from kubemcp.gateway.client_sessions import ClientSessionState
 from kubemcp.gateway.exchanges import LocalExchanges
@@ -46,15 +51,27 @@ DISCOVERY_RETRY_SECONDS = 30.0
 
 
 def server_error(error: ServerError) -> MCPError:
-    """A backend failure as the MCP error the client receives: it names the server."""
-    return MCPError(types.INTERNAL_ERROR, str(error), {"server": error.server})
+    """A backend failure as the MCP error the client receives: it names the server (and says when the
+    server or the gateway is saturated, so a client knows to try again later)."""
+    data: dict[str, Any] = {"server": error.server}
+    if isinstance(error, ServerSaturatedError):
+        data["saturated"] = True
+    return MCPError(types.INTERNAL_ERROR, str(error), data)
 
 
 class Gateway:
     def __init__(self, settings: GatewaySettings, runtime: Runtime) -> None:
         self.settings = settings
         self.runtime = runtime
-        self.pool = BackendPool(runtime, idle_timeout=settings.idle_timeout, call_timeout=settings.call_timeout)
+        admission = Admission(
+            total=settings.max_instances,
+            per_server=settings.max_instances_per_server,
+            queue=settings.max_queued,
+            wait=settings.queue_timeout,
+        )
+        self.pool = BackendPool(
+            runtime, idle_timeout=settings.idle_timeout, call_timeout=settings.call_timeout, admission=admission
+        )
         self.cache = DiscoveryCache(settings.cache_dir / "discovery" if settings.cache_dir else None)
         self.notifier = SessionNotifier()
         self.exchanges = LocalExchanges()
@@ -67,6 +84,8 @@ class Gateway:
         self._locks: dict[str, anyio.Lock] = {}
         self._failed: dict[str, tuple[float, str]] = {}
         self._listings: dict[bool, Listing] = {}
+        # Reloads after a file changed: applied (the served set changed), unchanged, refused (bad files).
+        self.reloads = {"applied": 0, "unchanged": 0, "refused": 0}
         self.access = Access(settings)  # authentication, authorization, secret scanning
         self.audit, self.recent, self.interceptors = AuditLog(), RecentCalls(), Interceptors()
         self.observer = CallObserver(self.audit, self.recent)
@@ -328,16 +347,17 @@ class Gateway:
     async def reload(self) -> bool:
         """Load the files again; on a change of the served set, notify every client. Bad files change nothing."""
         previous = self.options
-        try:
-            served = load_served_set(self.settings)
+        try:  # parsing a large catalog must not hold up the requests being served meanwhile
+            served = await anyio.to_thread.run_sync(load_served_set, self.settings)
             options = effective(self.settings)
             self._apply_options(options)
-            specs = served.specs
-            self.refused = served.refused
-        except (FileFormatError, FileFormatErrors, SettingsError) as exc:
+        except KubemcpError as exc:
+            self.reloads["refused"] += 1
             logger.error("not reloading, the files have errors:\n%s", exc)
             CONFIG_RELOADS.labels(outcome="rejected").inc()
             return False
+        specs = served.specs
+        self.refused = served.refused
         before = {name: spec.digest for name, spec in self.specs.items()}
         after = {name: spec.digest for name, spec in specs.items()}
         listing_changed = options.listing_key != previous.listing_key
@@ -348,7 +368,9 @@ class Gateway:
         self.pool.warm_up(list(specs.values()))
         CONFIG_RELOADS.labels(outcome="applied" if before != after or listing_changed else "unchanged").inc()
         if before == after and not listing_changed:
+            self.reloads["unchanged"] += 1
             return False
+        self.reloads["applied"] += 1
         logger.info("served servers changed: %s", ", ".join(specs) or "(none)")
         await self.notifier.lists_changed()
         return True
@@ -370,11 +392,18 @@ class Gateway:
             current = self._stamp()
             if current != stamp:
                 stamp = current
-                await self.reload()
+                try:
+                    await self.reload()
+                except Exception:  # whatever the files hold, the gateway keeps serving what it served
+                    self.reloads["refused"] += 1
+                    logger.exception("not reloading: unexpected error while loading the files")
             if (current_access := self.access.stamp()) != access:
                 access = current_access
-                if self.access.reload():
-                    await self.notifier.lists_changed()
+                try:
+                    if self.access.reload():
+                        await self.notifier.lists_changed()
+                except Exception:  # a bad tokens or policy file: the current ones stay in force
+                    logger.exception("not reloading the access files: unexpected error")
 
 
 def _prefer_declared(declared: list[types.Tool], discovered: list[types.Tool]) -> list[types.Tool]:

@@ -6,13 +6,14 @@ from typing import Any
 
 import mcp_types as types
 from mcp.server import Server
-from mcp.server.context import ServerRequestContext
+from mcp.server.context import ServerMiddleware, ServerRequestContext
 from mcp.server.lowlevel.server import NotificationOptions
 from mcp.server.models import InitializationOptions
 from mcp.server.request_state import RequestStateBoundary, RequestStateSecurity
 from mcp.shared.exceptions import MCPError
 
 import kubemcp
+from kubemcp.gateway.client_gone import watched
 from kubemcp.gateway.core import Gateway
 from kubemcp.gateway.interaction import hooks_for, interact, session_of
 from kubemcp.gateway.principal import PrincipalBinding
@@ -65,16 +66,28 @@ def _session_required(ctx: Ctx) -> Any:
     raise MCPError(types.INVALID_REQUEST, f"{ctx.method} needs a session (the handshake protocol era)")
 
 
-def build_server(gateway: Gateway) -> Server[Any]:
+def _client_went_away() -> MCPError:
+    return MCPError(types.INTERNAL_ERROR, "the request was cancelled: its client went away")
+
+
+def build_server(gateway: Gateway, *middleware: ServerMiddleware[Any]) -> Server[Any]:
+    """The gateway's MCP server; `middleware` run around every request (after the session registry and
+    the caller's principal)."""
+
     async def list_tools(ctx: Ctx, params: types.PaginatedRequestParams | None) -> types.ListToolsResult:
         return types.ListToolsResult(tools=(await gateway.listing(full=False)).tools)
 
     async def call_tool(
         ctx: Ctx, params: types.CallToolRequestParams
     ) -> types.CallToolResult | types.InputRequiredResult:
-        return await interact(
-            gateway, ctx, params.request_state, lambda hooks: gateway.call_tool(params.name, params.arguments, hooks)
-        )
+        with watched(ctx.request):
+            return await interact(
+                gateway,
+                ctx,
+                params.request_state,
+                lambda hooks: gateway.call_tool(params.name, params.arguments, hooks),
+            )
+        raise _client_went_away()
 
     async def list_prompts(ctx: Ctx, params: types.PaginatedRequestParams | None) -> types.ListPromptsResult:
         return types.ListPromptsResult(prompts=(await gateway.listing(full=True)).prompts)
@@ -82,9 +95,14 @@ def build_server(gateway: Gateway) -> Server[Any]:
     async def get_prompt(
         ctx: Ctx, params: types.GetPromptRequestParams
     ) -> types.GetPromptResult | types.InputRequiredResult:
-        return await interact(
-            gateway, ctx, params.request_state, lambda hooks: gateway.get_prompt(params.name, params.arguments, hooks)
-        )
+        with watched(ctx.request):
+            return await interact(
+                gateway,
+                ctx,
+                params.request_state,
+                lambda hooks: gateway.get_prompt(params.name, params.arguments, hooks),
+            )
+        raise _client_went_away()
 
     async def list_resources(ctx: Ctx, params: types.PaginatedRequestParams | None) -> types.ListResourcesResult:
         return types.ListResourcesResult(resources=(await gateway.listing(full=True)).resources)
@@ -99,9 +117,11 @@ def build_server(gateway: Gateway) -> Server[Any]:
     async def read_resource(
         ctx: Ctx, params: types.ReadResourceRequestParams
     ) -> types.ReadResourceResult | types.InputRequiredResult:
-        return await interact(
-            gateway, ctx, params.request_state, lambda hooks: gateway.read_resource(str(params.uri), hooks)
-        )
+        with watched(ctx.request):
+            return await interact(
+                gateway, ctx, params.request_state, lambda hooks: gateway.read_resource(str(params.uri), hooks)
+            )
+        raise _client_went_away()
 
     async def complete(ctx: Ctx, params: types.CompleteRequestParams) -> types.CompleteResult:
         return await gateway.complete(params, hooks_for(gateway, ctx))
@@ -153,11 +173,11 @@ def build_server(gateway: Gateway) -> Server[Any]:
     # Deprecated in 2026-07-28, so registered without the constructor's deprecation warning.
     server.add_request_handler("logging/setLevel", types.SetLevelRequestParams, set_level)
     server.add_notification_handler("notifications/roots/list_changed", types.NotificationParams, roots_changed)
-    # The session registry, the caller's principal, and the seal on `requestState` (it names a pending
-    # exchange, see `gateway.exchanges`). The SDK's default tracing middleware is left out: it costs time
-    # on every request.
+    # The session registry, the caller's principal, the seal on `requestState` (it names a pending
+    # exchange, see `gateway.exchanges`), then `middleware`. The SDK's default tracing middleware is
+    # left out: it costs time on every request.
     boundary = RequestStateBoundary(
         RequestStateSecurity.ephemeral(ttl=gateway.exchanges.ttl), default_audience="kubemcp"
     )
-    server.middleware = [gateway.notifier, PrincipalBinding(http=gateway.settings.http), boundary]
+    server.middleware = [gateway.notifier, PrincipalBinding(http=gateway.settings.http), boundary, *middleware]
     return server

@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from kubemcp.backend.admission import default_total
 from kubemcp.model.fields import DEFAULT_PORT
 from kubemcp.model.gateway_options import InterceptorOption
 
@@ -80,6 +81,17 @@ class GatewaySettings(BaseModel):
     gateway_name: str | None = None
     image_pull_policy: Literal["Always", "IfNotPresent", "Never"] | None = None
     start_timeout: float = Field(default=120.0, gt=0)
+    shutdown_grace: float = Field(default=30.0, ge=0)
+    header_timeout: float = Field(default=10.0, gt=0)
+    body_timeout: float = Field(default=30.0, gt=0)
+    max_connections: int = Field(default=4096, ge=1)
+    max_instances: int = Field(default_factory=default_total, ge=1)
+    max_instances_per_server: int | None = Field(default=None, ge=1)
+    max_queued: int = Field(default=256, ge=0)
+    queue_timeout: float = Field(default=30.0, gt=0)
+    session_idle_timeout: float = Field(default=600.0, gt=0)
+    max_sessions: int = Field(default=4096, ge=1)
+    max_sessions_per_client: int = Field(default=1024, ge=1)
     replica_key_file: Path | None = None
     advertise: str | None = None
     peers: list[str] = Field(default_factory=list)

@@ -3,32 +3,40 @@
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
+from functools import partial
 from typing import Any
 
 import anyio
 import uvicorn
 from mcp.server import Server
 from mcp.server.sse import SseServerTransport
-from mcp.server.stdio import stdio_server
 from mcp.server.streamable_http_manager import StreamableHTTPASGIApp, StreamableHTTPSessionManager
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
+from starlette.types import ASGIApp
 
 import kubemcp
 from kubemcp.gateway.auth_http import BearerAuth
 from kubemcp.gateway.body_check import JsonRpcBodyCheck
+from kubemcp.gateway.client_gone import ClientWatch
 from kubemcp.gateway.core import Gateway
+from kubemcp.gateway.draining import SSE_FLUSH_SECONDS, Drain, DrainingApp
+from kubemcp.gateway.http_errors import JsonRpcErrorBodies
+from kubemcp.gateway.http_limits import BodyReadTimeout, Limits, connection_budget
 from kubemcp.gateway.observe.routes import observe_routes
 from kubemcp.gateway.principal import GatewayUser
 from kubemcp.gateway.replicas.router import ReplicaRouter
 from kubemcp.gateway.replicas.session_manager import ReplicatedSessionManager
 from kubemcp.gateway.replicas.setup import Replicas
 from kubemcp.gateway.security import HostOriginGuard
+from kubemcp.gateway.session_limits import SessionLimits
 from kubemcp.gateway.settings import GatewaySettings
+from kubemcp.logs import RepeatLimit
 
 logger = logging.getLogger(__name__)
 
@@ -37,12 +45,7 @@ SSE_PATH = "/sse"
 MESSAGE_PATH = "/message"
 
 
-async def serve_stdio(server: Server[Any]) -> None:
-    async with stdio_server() as (read_stream, write_stream):
-        await server.run(read_stream, write_stream, server.create_initialization_options())
-
-
-def _health(gateway: Gateway, replicas: Replicas | None) -> Route:
+def _health(gateway: Gateway, sessions: SessionLimits | None, replicas: Replicas | None) -> Route:
     async def health(request: Request) -> Response:
         # Unauthenticated callers (probes) learn only that the gateway is up; details need a token.
         if gateway.access.authentication is not None and not isinstance(request.scope.get("user"), GatewayUser):
@@ -53,7 +56,11 @@ def _health(gateway: Gateway, replicas: Replicas | None) -> Route:
             "servers": list(gateway.specs),
             "resident": gateway.pool.resident_names(),
             "warm": gateway.pool.warm_ready(),
+            "admission": gateway.pool.admission.snapshot(),
+            "reloads": gateway.reloads,
         }
+        if sessions is not None:
+            report["sessions"] = sessions.snapshot()
         if replicas is not None:
             report["replica"] = replicas.peers.report()
         return JSONResponse(report)
@@ -78,10 +85,9 @@ def build_http_app(
     settings: GatewaySettings,
     replicas: Replicas | None = None,
     stopping: anyio.Event | None = None,
-) -> HostOriginGuard:
-    """The HTTP application for `--transport streaming` or `--transport sse`."""
-    routes: list[Route | Mount] = [_health(gateway, replicas), _ready(stopping)]
-    routes += observe_routes(gateway, replicas.peers if replicas is not None else None)
+) -> tuple[ASGIApp, DrainingApp]:
+    """The HTTP application for `--transport streaming` or `--transport sse`, and its drain control."""
+    routes: list[Route | Mount] = list(observe_routes(gateway, replicas.peers if replicas is not None else None))
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -92,14 +98,22 @@ def build_http_app(
             yield
 
     manager: StreamableHTTPSessionManager | None = None
+    sessions: SessionLimits | None = None
     if settings.transport == "streaming":
+        options: dict[str, Any] = {
+            "max_request_body_size": settings.max_body_bytes,
+            "session_idle_timeout": settings.session_idle_timeout,
+            "max_sessions": settings.max_sessions,
+        }
         if replicas is not None:
-            manager = ReplicatedSessionManager(
-                app=server, max_request_body_size=settings.max_body_bytes, ids=replicas.ids, on_adopt=replicas.adopted
-            )
+            manager = ReplicatedSessionManager(app=server, ids=replicas.ids, on_adopt=replicas.adopted, **options)
         else:
-            manager = StreamableHTTPSessionManager(app=server, max_request_body_size=settings.max_body_bytes)
-        routes.append(Route(MCP_PATH, JsonRpcBodyCheck(StreamableHTTPASGIApp(manager), settings.max_body_bytes)))
+            manager = StreamableHTTPSessionManager(app=server, **options)
+        mcp = JsonRpcBodyCheck(StreamableHTTPASGIApp(manager), settings.max_body_bytes)
+        sessions = SessionLimits(
+            mcp, per_client=settings.max_sessions_per_client, idle_timeout=settings.session_idle_timeout
+        )
+        routes.append(Route(MCP_PATH, ClientWatch(sessions)))
     else:
         # The Mount below serves "/message/"; advertise that path, not "/message", which would redirect.
         # Behind replicas the path names this replica, so a post reaching another one is forwarded here.
@@ -113,18 +127,25 @@ def build_http_app(
 
         routes.append(Route(SSE_PATH, handle_sse, methods=["GET"]))
         routes.append(Mount(MESSAGE_PATH, app=JsonRpcBodyCheck(sse.handle_post_message, settings.max_body_bytes)))
-    app: Any = Starlette(routes=routes, lifespan=lifespan)
+    app: ASGIApp = Starlette(
+        routes=[_health(gateway, sessions, replicas), _ready(stopping), *routes], lifespan=lifespan
+    )
     if replicas is not None:
         # Inside authentication: a request is authenticated before it is forwarded (and again by the owner).
         holds = manager.holds if isinstance(manager, ReplicatedSessionManager) else (lambda _: False)
         app = ReplicaRouter(app, ids=replicas.ids, peers=replicas.peers, holds=holds, sse_prefix=f"{MESSAGE_PATH}/")
     authentication = gateway.access.authentication
-    return HostOriginGuard(
-        app if authentication is None else BearerAuth(app, authentication),
+    if authentication is not None:
+        app = BearerAuth(app, authentication)
+    timed = BodyReadTimeout(JsonRpcErrorBodies(app), settings.body_timeout)
+    draining = DrainingApp(timed, stream_paths=frozenset({MCP_PATH, SSE_PATH}))
+    guarded = HostOriginGuard(
+        draining,
         bind_host=settings.host,
         allowed_hosts=settings.allowed_hosts,
         allowed_origins=settings.allowed_origins,
     )
+    return guarded, draining
 
 
 class _UvicornServer(uvicorn.Server):
@@ -140,12 +161,25 @@ async def serve_http(
     gateway: Gateway,
     server: Server[Any],
     settings: GatewaySettings,
-    stop: anyio.Event | None = None,
+    drain: Drain,
     replicas: Replicas | None = None,
 ) -> None:
-    app = build_http_app(gateway, server, settings, replicas, stop)
+    app, draining = build_http_app(gateway, server, settings, replicas, drain.requested)
+    max_connections, burst = connection_budget(settings.max_connections)
+    limits = Limits(max_connections=max_connections, header_timeout=settings.header_timeout)
+    for noisy in ("uvicorn.error", "asyncio"):  # e.g. accept() failing thousands of times a second
+        logging.getLogger(noisy).addFilter(RepeatLimit())
     config = uvicorn.Config(
-        app, host=settings.host, port=settings.port, log_level="warning", lifespan="on", access_log=False
+        app,
+        host=settings.host,
+        port=settings.port,
+        http=limits.protocol(),
+        backlog=burst,
+        log_level="warning",
+        lifespan="on",
+        access_log=False,
+        # A backstop only: the drain below closes every request by the end of the grace period.
+        timeout_graceful_shutdown=math.ceil(settings.shutdown_grace) + 5,
     )
     http = _UvicornServer(config)
     path = MCP_PATH if settings.transport == "streaming" else SSE_PATH
@@ -158,14 +192,23 @@ async def serve_http(
                 host, port = sock.getsockname()[:2]
                 logger.info("serving MCP on http://%s:%d%s", _url_host(host), port, path)
 
-    async def stop_when_asked() -> None:
-        if stop is not None:
-            await stop.wait()
-            http.should_exit = True
+    async def drain_when_asked() -> None:
+        await drain.requested.wait()
+        draining.begin()  # new requests get 503
+        gateway.notifier.close()  # subscriptions/listen streams end
+        if settings.transport == "streaming":
+            draining.close_streams()  # GET /mcp streams carry only notifications
+        http.should_exit = True  # uvicorn stops accepting and closes idle connections
+        logger.info("draining: %d call(s) in flight, waiting up to %gs", drain.inflight.count, settings.shutdown_grace)
+        if settings.transport == "streaming":
+            await drain.calls_finished(draining.requests_finished)
+        else:
+            await drain.calls_finished(draining.requests_finished, partial(anyio.sleep, SSE_FLUSH_SECONDS))
+        draining.close_all()  # SSE streams (their calls are answered) and whatever is left at the deadline
 
     async with anyio.create_task_group() as tg:
         tg.start_soon(announce)
-        tg.start_soon(stop_when_asked)
+        tg.start_soon(drain_when_asked)
         if replicas is not None and replicas.follower is not None:
             tg.start_soon(replicas.follower.follow)
         await http.serve()

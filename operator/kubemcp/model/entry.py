@@ -178,13 +178,15 @@ class OAuthForm(_Open):
 
 
 class KubernetesForm(_Strict):
-    """How the Kubernetes runtime runs the entry (kubemcp's extension; the operator writes it)."""
+    """How the Kubernetes runtime runs the entry (kubemcp's extension; the operator writes it). The
+    lifecycle, idle timeout and `maxInstances` apply to local processes as well."""
 
     namespace: str | None = None
     secret_name: str | None = Field(default=None, alias="secretName")
     lifecycle: Lifecycle = Lifecycle.PER_CALL
     per_call_kind: f.PerCallKind = Field(default="Pod", alias="perCallKind")
     warm_pool: f.WarmPool = Field(default=0, alias="warmPool")
+    max_instances: f.MaxInstances | None = Field(default=None, alias="maxInstances")
     image_pull_policy: f.PullPolicy | None = Field(default=None, alias="imagePullPolicy")
     deadline_seconds: f.DeadlineSeconds = Field(default=f.DEFAULT_DEADLINE_SECONDS, alias="deadlineSeconds")
     idle_timeout_seconds: f.IdleTimeoutSeconds | None = Field(default=None, alias="idleTimeoutSeconds")

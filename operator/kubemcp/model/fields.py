@@ -31,4 +31,13 @@ IdleTimeoutSeconds = Annotated[
     int, Field(ge=1, le=86_400, description="Seconds without calls before a resident instance stops.")
 ]
 RunAsUser = Annotated[int, Field(ge=1, le=2_147_483_647)]
+MAX_INSTANCES_MAX = 10_000
+MaxInstances = Annotated[
+    int,
+    Field(
+        ge=1,
+        le=MAX_INSTANCES_MAX,
+        description="Per-call instances of the server that may run at once; further calls wait in the gateway's queue.",
+    ),
+]
 DEFAULT_PORT = 8811  # the gateway's HTTP port, locally and in the cluster

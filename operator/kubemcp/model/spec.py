@@ -41,6 +41,11 @@ class ServerSpec:
         return self.form.warm_pool if self.lifecycle.poolable else 0
 
     @property
+    def max_instances(self) -> int | None:
+        """The most per-call instances of this server that may run at once (None: the gateway's limit)."""
+        return self.form.max_instances
+
+    @property
     def deadline_seconds(self) -> int:
         form = self.entry.kubernetes
         return form.deadline_seconds if form is not None else DEFAULT_DEADLINE_SECONDS

@@ -48,4 +48,7 @@ class LocalRuntime:
         raise ServerUnavailableError(spec.name, "it is a remote server, which the local runtime does not connect to")
 
     async def aclose(self) -> None:
-        await self.engine.aclose()
+        try:
+            await self.engine.aclose()
+        finally:
+            self.processes.close()  # lets the watchdog of the local server processes go

@@ -18,6 +18,7 @@ from kubemcp.errors import ServerUnavailableError
 from kubemcp.masking import mask
 from kubemcp.model.link import BackendLink, jsonrpc_streams
 from kubemcp.model.spec import ServerSpec
+from kubemcp.runtimes.reaper import ProcessReaper
 from kubemcp.telemetry import calls
 
 logger = logging.getLogger(__name__)
@@ -31,7 +32,16 @@ _GONE = (OSError, anyio.BrokenResourceError, anyio.ClosedResourceError)
 
 
 class LocalProcessRuntime:
+    """Runs servers as child processes, each in a process group of its own that ends with its call
+    (or its idle timeout), and with the gateway however the gateway ends (see `reaper`)."""
+
     name = "local"
+
+    def __init__(self) -> None:
+        self.reaper = ProcessReaper()
+
+    def close(self) -> None:
+        self.reaper.close()
 
     def argv(self, spec: ServerSpec) -> tuple[list[str], str | None]:
         form = spec.entry.process
@@ -51,11 +61,16 @@ class LocalProcessRuntime:
         spec.check_config()
         env = {key: os.environ[key] for key in INHERITED_ENV if key in os.environ}
         env.update(spec.environment())
+        env.update(self.reaper.environment)
         try:
             process = await anyio.open_process(argv, env=env, cwd=cwd, start_new_session=True)
-        except OSError as exc:
-            raise ServerUnavailableError(spec.name, f"cannot start {argv[0]!r}: {exc.strerror or exc}") from exc
+        except (OSError, ValueError) as exc:  # ValueError: e.g. a NUL in an argument or a config value
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            raise ServerUnavailableError(
+                spec.name, mask(f"cannot start {argv[0]!r}: {reason}", spec.secret_env.values())
+            ) from exc
         calls.mark("spawned")
+        self.reaper.watch(process.pid)  # its group: the process leads a new session
         assert process.stdin is not None
         assert process.stdout is not None
         tail: deque[str] = deque(maxlen=STDERR_TAIL_LINES)
@@ -94,6 +109,7 @@ class LocalProcessRuntime:
         finally:
             with anyio.CancelScope(shield=True):
                 await _stop(process)
+            self.reaper.forget(process.pid)
             logger.debug("stopped server %s (pid %d, code %s)", spec.name, process.pid, process.returncode)
 
 

@@ -1,0 +1,233 @@
+"""Limits for HTTP peers that stall: how long a request's head and body may take, and how many
+connections may be open at once (always fewer than the file descriptors the process may use).
+
+- A connection must deliver its request head within `header_timeout` seconds of opening, or of its
+  previous response (a slow-header "slowloris" client); otherwise it gets 408 and is closed.
+- A request body must arrive within `body_timeout` seconds (`BodyReadTimeout`), or 408.
+- At `max_connections` open connections, the connection that has waited longest for a request head
+  is closed to make room; when none is waiting, the new connection gets 503. Real clients send their
+  head at once, so a flood of idle or slow connections never locks them out.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import resource
+from collections import OrderedDict
+from typing import Any
+
+import anyio
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from uvicorn.protocols.http.h11_impl import H11Protocol
+
+from kubemcp.gateway.http_errors import error_body, send_error
+from kubemcp.logs import RepeatLimit
+
+logger = logging.getLogger(__name__)
+logger.addFilter(RepeatLimit())
+
+# File descriptors kept for everything that is not a client connection: backend servers' pipes,
+# files, the Kubernetes API.
+FD_RESERVE_MIN = 64
+
+
+def raise_fd_limit() -> int:
+    """Raise the soft limit on open files to the hard limit; the soft limit now in force."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or soft < hard:
+        target = hard if hard != resource.RLIM_INFINITY else max(soft, 1 << 20)
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+            soft = target
+        except (ValueError, OSError):
+            pass
+    return soft
+
+
+def connection_budget(wanted: int) -> tuple[int, int]:
+    """(connections open at once, connections accepted in one burst): `wanted` lowered so that
+    connections never exhaust the file descriptors. Connections are accepted in bursts of up to the
+    listen backlog before any of them can be refused, so the burst is bounded too."""
+    soft = raise_fd_limit()
+    reserve = max(FD_RESERVE_MIN, soft // 4)
+    burst = max(8, min(2048, reserve // 4))
+    cap = max(1, min(wanted, soft - reserve))
+    if cap < wanted:
+        logger.warning(
+            "at most %d connections at once (not %d): the process may open %d files and keeps %d for servers",
+            cap,
+            wanted,
+            soft,
+            reserve,
+        )
+    return cap, burst
+
+
+def _raw_error(status: int, reason: str, message: str) -> bytes:
+    body = error_body(-32600 if status < 500 else -32603, message)
+    head = (
+        f"HTTP/1.1 {status} {reason}\r\ncontent-type: application/json\r\n"
+        f"content-length: {len(body)}\r\nconnection: close\r\n\r\n"
+    ).encode()
+    return head + body
+
+
+class Limits:
+    """The limits of one HTTP server, and the connections waiting for a request head (oldest first)."""
+
+    def __init__(self, *, max_connections: int, header_timeout: float) -> None:
+        self.max_connections = max_connections
+        self.header_timeout = header_timeout
+        self.waiting: OrderedDict[LimitedH11Protocol, None] = OrderedDict()
+        self.refused = 0
+        self.evicted = 0
+        self.timed_out = 0
+
+    def protocol(self) -> type[LimitedH11Protocol]:
+        """The uvicorn protocol class that applies these limits."""
+        limits = self
+
+        class Protocol(LimitedH11Protocol):
+            pass
+
+        Protocol.limits = limits
+        return Protocol
+
+
+class LimitedH11Protocol(H11Protocol):
+    """uvicorn's h11 protocol with a request-head deadline, a connection cap and JSON-RPC error bodies."""
+
+    limits: Limits
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._head_timer: asyncio.TimerHandle | None = None
+        self._cycle_when_armed: object = None
+        self._refused = False
+
+    # -- the connection cap --------------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        limits = self.limits
+        if len(self.connections) >= limits.max_connections and not self._evict_oldest_waiting():
+            self._refused = True
+            self.transport = transport
+            limits.refused += 1
+            logger.warning("refusing connections: %d are open (the limit)", len(self.connections))
+            transport.write(_raw_error(503, "Service Unavailable", "too many connections; try again later"))
+            transport.close()
+            return
+        super().connection_made(transport)
+        self._arm_head_timer()
+
+    def _evict_oldest_waiting(self) -> bool:
+        waiting = self.limits.waiting
+        while waiting:
+            oldest, _ = waiting.popitem(last=False)
+            if oldest.transport is not None and not oldest.transport.is_closing():
+                self.limits.evicted += 1
+                logger.warning("at the connection limit: closing the connection that waited longest for a request")
+                oldest._give_up(408, "Request Timeout", "closed to make room: no request arrived")
+                return True
+        return False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._refused:
+            return
+        self._disarm_head_timer()
+        super().connection_lost(exc)
+
+    def data_received(self, data: bytes) -> None:
+        if self._refused:
+            return
+        super().data_received(data)
+        if self.cycle is not self._cycle_when_armed:
+            self._disarm_head_timer()  # a request head arrived
+
+    # -- the request-head deadline -------------------------------------------------------------
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        if not self.transport.is_closing():
+            self._arm_head_timer()  # the next request's head has the same deadline
+
+    def _arm_head_timer(self) -> None:
+        self._disarm_head_timer()
+        self._cycle_when_armed = self.cycle
+        self._head_timer = self.loop.call_later(self.limits.header_timeout, self._head_timed_out)
+        self.limits.waiting[self] = None
+
+    def _disarm_head_timer(self) -> None:
+        if self._head_timer is not None:
+            self._head_timer.cancel()
+            self._head_timer = None
+        self.limits.waiting.pop(self, None)
+
+    def _head_timed_out(self) -> None:
+        self._head_timer = None
+        self.limits.waiting.pop(self, None)
+        if self.cycle is self._cycle_when_armed and not self.transport.is_closing():
+            self.limits.timed_out += 1
+            logger.info("closing a connection that sent no complete request head in %gs", self.limits.header_timeout)
+            self._give_up(408, "Request Timeout", f"no complete request within {self.limits.header_timeout:g}s")
+
+    def _give_up(self, status: int, reason: str, message: str) -> None:
+        self._disarm_head_timer()
+        if self.cycle is None or self.cycle.response_complete:
+            # Between requests nothing has been answered on the wire yet: answer before closing.
+            self.transport.write(_raw_error(status, reason, message))
+        self.transport.close()
+
+    # -- uvicorn's own refusals in JSON-RPC ----------------------------------------------------
+
+    def send_400_response(self, msg: str) -> None:
+        self.transport.write(_raw_error(400, "Bad Request", msg))
+        self.transport.close()
+
+
+class BodyReadTimeout:
+    """ASGI middleware: a request body must arrive within `seconds` of the request head, else 408.
+
+    On the deadline the application is told the client went away (`http.disconnect`), so it stops
+    waiting for the body, and the 408 is sent once it has returned."""
+
+    def __init__(self, app: ASGIApp, seconds: float) -> None:
+        self.app = app
+        self.seconds = seconds
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] not in ("POST", "PUT", "PATCH"):
+            await self.app(scope, receive, send)
+            return
+        deadline = anyio.current_time() + self.seconds
+        body_done = timed_out = started = False
+
+        async def timed_receive() -> Message:
+            nonlocal body_done, timed_out
+            if body_done:
+                return await receive()
+            with anyio.move_on_after(max(deadline - anyio.current_time(), 0)) as waited:
+                message = await receive()
+            if waited.cancelled_caught:
+                timed_out = body_done = True
+                return {"type": "http.disconnect"}
+            if message["type"] != "http.request" or not message.get("more_body", False):
+                body_done = True
+            return message
+
+        async def tracked_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        await self.app(scope, timed_receive, tracked_send)
+        if timed_out and not started:
+            logger.info("closing a request whose body did not arrive within %gs", self.seconds)
+            await send_error(
+                send,
+                408,
+                f"the request body did not arrive within {self.seconds:g}s",
+                headers=[(b"connection", b"close")],
+            )

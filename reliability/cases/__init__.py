@@ -1,0 +1,1 @@
+"""One module per family of cases; each case returns the rows it measured."""

@@ -1,0 +1,152 @@
+"""Peers that stall: a request head or body that never completes is answered with 408 and closed; a
+flood of connections never exhausts the file descriptors nor locks a real client out; the log stays
+small."""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx2
+import pytest
+from support import GatewayProcess, isolated_env, open_fds, probe_entry, write_catalog
+
+TOOLS = [{"name": "echo"}]
+
+
+def _address(gateway: GatewayProcess) -> tuple[str, int]:
+    parts = urlsplit(gateway.url)
+    assert parts.hostname is not None
+    assert parts.port is not None
+    return parts.hostname, parts.port
+
+
+@contextmanager
+def _connections(gateway: GatewayProcess, count: int, first_bytes: bytes = b"") -> Iterator[list[socket.socket]]:
+    with ExitStack() as stack:
+        opened = []
+        for _ in range(count):
+            sock = stack.enter_context(socket.create_connection(_address(gateway), timeout=10))
+            if first_bytes:
+                sock.sendall(first_bytes)
+            opened.append(sock)
+        yield opened
+
+
+def _answer(sock: socket.socket, timeout: float) -> bytes:
+    """Everything the gateway sends until it closes the connection (bounded)."""
+    sock.settimeout(timeout)
+    data = b""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        chunk = sock.recv(65536)
+        if not chunk:
+            return data
+        data += chunk
+    raise AssertionError(f"the connection was not closed within {timeout}s: {data!r}")
+
+
+def _jsonrpc_status(answer: bytes) -> tuple[int, dict[str, Any]]:
+    head, _, body = answer.partition(b"\r\n\r\n")
+    status = int(head.split(b" ", 2)[1])
+    return status, json.loads(body)
+
+
+def until_true(predicate: Any, timeout: float = 10.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return bool(predicate())
+
+
+def _healthy(gateway: GatewayProcess, within: float = 5.0) -> float:
+    """A real client's request is answered, and how long it took."""
+    started = time.monotonic()
+    response = httpx2.get(f"{gateway.base}/health", headers=gateway.headers, timeout=within)
+    assert response.status_code == 200, response.text
+    return time.monotonic() - started
+
+
+@pytest.fixture
+def catalog(tmp_path: Path) -> Path:
+    return write_catalog(tmp_path / "catalog.yaml", {"probe": probe_entry(tools=TOOLS)})
+
+
+def test_a_request_head_that_never_completes_gets_408(gateway_process: Any, catalog: Path) -> None:
+    gateway = gateway_process("--catalog", str(catalog), "--header-timeout", "1")
+    with _connections(gateway, 2) as (silent, partial_head):
+        partial_head.sendall(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ")
+        for sock in (silent, partial_head):
+            status, body = _jsonrpc_status(_answer(sock, 15))
+            assert status == 408
+            assert body["error"]["code"] == -32600
+    _healthy(gateway)
+
+
+def test_a_body_that_never_completes_gets_408(gateway_process: Any, catalog: Path) -> None:
+    gateway = gateway_process("--catalog", str(catalog), "--body-timeout", "1")
+    host, port = _address(gateway)
+    auth = "".join(f"{name}: {value}\r\n" for name, value in gateway.headers.items())  # else 401 at once
+    head = (
+        f"POST /mcp HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: application/json\r\n"
+        f"Accept: application/json, text/event-stream\r\n{auth}Content-Length: 500\r\n\r\n"
+    ).encode()
+    with _connections(gateway, 1, head + b'{"jsonrpc": "2.0", ') as (sock,):
+        status, body = _jsonrpc_status(_answer(sock, 15))
+    assert status == 408
+    assert "did not arrive" in body["error"]["message"]
+    _healthy(gateway)
+
+
+def test_idle_connections_beyond_the_limit_make_room_for_real_clients(gateway_process: Any, catalog: Path) -> None:
+    gateway = gateway_process("--catalog", str(catalog), "--max-connections", "20")
+    assert gateway.process is not None
+    pid = gateway.process.pid
+    before = open_fds(pid)
+    with _connections(gateway, 60):
+        # The oldest idle connections are closed for the newer ones: never more than the limit.
+        assert until_true(lambda: open_fds(pid) <= before + 20), open_fds(pid)
+        assert _healthy(gateway) < 5
+    assert gateway.log.count("closing the connection that waited longest") <= 5  # the log stays short
+
+
+def test_connections_busy_in_requests_at_the_limit_get_503(gateway_process: Any, catalog: Path) -> None:
+    gateway = gateway_process("--catalog", str(catalog), "--max-connections", "5")
+    host, port = _address(gateway)
+    auth = "".join(f"{name}: {value}\r\n" for name, value in gateway.headers.items())  # else 401 at once
+    head = (
+        f"POST /mcp HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: application/json\r\n"
+        f"Expect: 100-continue\r\n{auth}Content-Length: 500\r\n\r\n"
+    ).encode()
+    with _connections(gateway, 5, head) as busy:
+        for sock in busy:  # "100 Continue": the gateway has the head and waits for the body
+            sock.settimeout(10)
+            assert sock.recv(100).startswith(b"HTTP/1.1 100"), "the request head was not taken"
+        with _connections(gateway, 30) as refused:
+            for sock in refused:
+                status, body = _jsonrpc_status(_answer(sock, 10))
+                assert status == 503
+                assert "too many connections" in body["error"]["message"]
+    assert gateway.log.count("refusing connections") <= 5
+    assert "more like this" not in gateway.log or gateway.log.count("refusing connections") <= 6
+
+
+def test_a_flood_under_a_low_open_files_limit_exhausts_nothing(tmp_path: Path, catalog: Path) -> None:
+    env = isolated_env(tmp_path)
+    args = ["--transport", "streaming", "--port", "0", "--catalog", str(catalog), "--header-timeout", "5"]
+    with GatewayProcess(args, tmp_path / "gateway.log", env, open_files=256) as gateway:
+        assert gateway.process is not None
+        with _connections(gateway, 300):
+            assert open_fds(gateway.process.pid) < 256
+            assert _healthy(gateway) < 5
+            assert gateway.process.poll() is None
+        assert "out of system resource" not in gateway.log
+        assert len(gateway.log.splitlines()) < 50
