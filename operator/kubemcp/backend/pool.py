@@ -22,6 +22,7 @@ from kubemcp.backend.hooks import CallHooks, Operation
 from kubemcp.backend.resident import Key, Resident
 from kubemcp.backend.session import Sessions, guarded, single_cause
 from kubemcp.backend.warm import WarmSet
+from kubemcp.backend.warm_demand import DEFAULT_WINDOW_SECONDS, WarmDemand
 from kubemcp.errors import ServerCrashedError, ServerError
 from kubemcp.masking import mask
 from kubemcp.model.runtime import Runtime
@@ -35,8 +36,16 @@ T = TypeVar("T")
 class BackendPool:
     """Runs requests against server instances that a runtime starts."""
 
-    def __init__(self, runtime: Runtime, *, idle_timeout: float = 300.0, call_timeout: float | None = None) -> None:
+    def __init__(
+        self,
+        runtime: Runtime,
+        *,
+        idle_timeout: float = 300.0,
+        call_timeout: float | None = None,
+        warm_window: float = DEFAULT_WINDOW_SECONDS,
+    ) -> None:
         self.runtime = runtime
+        self.warm_window = warm_window  # seconds of recent calls that size warm pools
         self.sessions = Sessions(runtime, call_timeout=call_timeout)
         self.idle_timeout = idle_timeout
         self._residents: dict[Key, Resident] = {}
@@ -59,20 +68,27 @@ class BackendPool:
                     warm.close()
 
     def warm_up(self, specs: list[ServerSpec]) -> None:
-        """Keep `warmPool` ready per-call instances for these specs (and none for servers not listed)."""
-        wanted = {spec.name: spec for spec in specs if spec.warm_pool > 0}
+        """Keep ready per-call instances for these specs as their `warm` bounds and demand say (and
+        none for servers not listed)."""
+        wanted = {spec.name: spec for spec in specs if spec.warm is not None}
         for name in list(self._warm):
             current = self._warm[name]
-            if name not in wanted or wanted[name].digest != current.spec.digest:
+            if (
+                name not in wanted
+                or wanted[name].digest != current.spec.digest
+                or wanted[name].warm != current.spec.warm
+            ):
                 current.close()
                 del self._warm[name]
         if self._tg is None:
             return
         for name, spec in wanted.items():
-            if name not in self._warm:
+            if name not in self._warm and spec.warm is not None:
                 max_idle = max(10.0, spec.deadline_seconds / 2)
-                self._warm[name] = WarmSet(self.sessions, spec, spec.warm_pool, self._tg, max_idle)
+                demand = WarmDemand(spec.warm.minimum, spec.warm.maximum, window=self.warm_window)
+                self._warm[name] = WarmSet(self.sessions, spec, demand, self._tg, max_idle)
                 self._warm[name].refill()
+                self._tg.start_soon(self._warm[name].keep_sized)
 
     def forget(self, resident: Resident) -> None:
         if self._residents.get(resident.key) is resident:
