@@ -13,6 +13,7 @@ from mcp.server.models import InitializationOptions
 import kubemcp
 from kubemcp.backend.hooks import CallHooks
 from kubemcp.gateway.core import Gateway
+from kubemcp.gateway.listing_cache import ListingCache
 from kubemcp.gateway.principal import PrincipalBinding
 
 Ctx = ServerRequestContext[Any, Any]
@@ -96,5 +97,6 @@ def build_server(gateway: Gateway) -> Server[Any]:
     )
     # The session registry and the caller's principal: the SDK's default tracing middleware costs
     # time on every request.
-    server.middleware = [gateway.notifier, PrincipalBinding(http=gateway.settings.http)]
+    # tools/list: a view's rendered answer is kept with it (`listing_cache`).
+    server.middleware = [gateway.notifier, PrincipalBinding(http=gateway.settings.http), ListingCache(gateway)]
     return server
