@@ -35,6 +35,7 @@ test: lint typecheck
 
 bench: setup
 	$(BIN)/python bench/gateway_bench.py
+	$(BIN)/python bench/listing_bench.py
 
 bench-kube: setup  # needs the test cluster's prerequisites: bash tests/cluster/setup.sh
 	$(BIN)/python bench/kube_bench.py

@@ -29,6 +29,7 @@ import yaml
 
 from .environment import environment, load_average
 from .measure import http_client, percentile
+from .options import OptionRow, measure_options, options_markdown
 from .procs import ServedProcess, proc_cpu
 from .report import write_docs
 from .settings import DOCS, KUBEMCP, PROBE, PYTHON, BenchError
@@ -171,13 +172,13 @@ def verdict(p50: float) -> str:
     return "met" if p50 <= TARGET_P50_MS else "missed"
 
 
-def markdown(env_info: dict[str, str], args: argparse.Namespace, scales: list[Scale]) -> str:
+def markdown(env_info: dict[str, str], args: argparse.Namespace, scales: list[Scale], options: list[OptionRow]) -> str:
     lines = [
-        "## tools/list at scale",
+        "## tools/list at scale, and gateway options",
         "",
-        "Written by `make bench` (`bench/listing_bench.py`). One gateway per scale, streamable HTTP on "
-        "127.0.0.1 with a bearer token, per-call servers whose tools are declared in the catalog (as "
-        "discovery records them): the listing starts no server (the gateway had "
+        "Written by `make bench` (`bench/listing_bench.py`, `--help` for its counts). One gateway per scale, "
+        "streamable HTTP on 127.0.0.1 with a bearer token, per-call servers whose tools are declared in the "
+        "catalog (as discovery records them): the listing starts no server (the gateway had "
         f"{', '.join(str(s.children) for s in scales)} child processes at the end of each scale). "
         f"{args.lists} sequential `tools/list` requests per scale after {args.warmup} warm-up ones, "
         "from one SDK client session.",
@@ -204,6 +205,8 @@ def markdown(env_info: dict[str, str], args: argparse.Namespace, scales: list[Sc
             f"Target: p50 ≤ {TARGET_P50_MS:.0f} ms for {first.label}: {verdict(sdk)} through the SDK client "
             f"({sdk:.2f} ms), {verdict(raw)} as a bare POST ({raw:.2f} ms).",
         ]
+    if options:
+        lines += options_markdown(args, options)
     return "\n".join(lines) + "\n"
 
 
@@ -216,8 +219,12 @@ async def run(args: argparse.Namespace) -> str:
             scale = await measure_scale(args, Path(tmp), servers, tools)
             progress(f"p50 {percentile(scale.latencies, 0.5):.2f} ms over {len(scale.latencies)} lists")
             scales.append(scale)
+        options: list[OptionRow] = []
+        if args.option_calls > 0:
+            progress(f"gateway options: {args.option_calls} calls each, sequential and concurrent")
+            options = await measure_options(args, Path(tmp))
     env_info["load_end"] = load_average()
-    return markdown(env_info, args, scales)
+    return markdown(env_info, args, scales, options)
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -225,6 +232,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--lists", type=int, default=200, help="timed tools/list requests per scale")
     parser.add_argument("--warmup", type=int, default=20, help="warm-up requests per scale")
     parser.add_argument("--cap", type=float, default=120.0, help="time cap in seconds for each scale's loop")
+    parser.add_argument("--option-calls", type=int, default=1000, help="tools/call per gateway option (0: none)")
+    parser.add_argument("--workers", type=int, default=4, help="concurrent workers for the options' calls")
+    parser.add_argument("--rounds", type=int, default=10, help="interleaved rounds for the options' calls")
     parser.add_argument("--gateway-arg", action="append", default=[], help="extra gateway option (repeatable)")
     parser.add_argument("--output", type=Path, default=DOCS, help="Markdown file to update")
     parser.add_argument("--no-write", action="store_true", help="print the results only")

@@ -143,7 +143,13 @@ async def serve_http(
 ) -> None:
     app = build_http_app(gateway, server, settings, replicas, stop)
     config = uvicorn.Config(
-        app, host=settings.host, port=settings.port, log_level="warning", lifespan="on", access_log=False
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_level="warning",
+        lifespan="on",
+        access_log=False,
+        http=settings.http_parser,
     )
     http = _UvicornServer(config)
     path = MCP_PATH if settings.transport == "streaming" else SSE_PATH
