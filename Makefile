@@ -35,6 +35,7 @@ test: lint typecheck
 
 bench: setup
 	$(BIN)/python bench/gateway_bench.py
+	$(BIN)/python bench/listing_bench.py
 
 reliability: setup  # bounded load, fault and bad-input cases on loopback; writes docs/reliability.md
 	$(BIN)/python reliability/run.py

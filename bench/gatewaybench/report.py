@@ -265,13 +265,13 @@ class Report:
         return "\n".join(lines).rstrip() + "\n"
 
 
-def write_docs(path: Path, section: str) -> None:
-    block = f"{START_MARK}\n{section.rstrip()}\n{END_MARK}\n"
+def write_docs(path: Path, section: str, start_mark: str = START_MARK, end_mark: str = END_MARK) -> None:
+    block = f"{start_mark}\n{section.rstrip()}\n{end_mark}\n"
     if path.exists():
         text = path.read_text()
-        start, end = text.find(START_MARK), text.find(END_MARK)
+        start, end = text.find(start_mark), text.find(end_mark)
         if start != -1 and end > start:
-            text = text[:start] + block + text[end + len(END_MARK) :].lstrip("\n")
+            text = text[:start] + block + text[end + len(end_mark) :].lstrip("\n")
             if not text.endswith("\n"):
                 text += "\n"
         else:

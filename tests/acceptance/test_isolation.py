@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+import httpx2
 import pytest
 from mcp.shared.exceptions import MCPError
 from support import children_of, pid_alive, probe_entry, tool_value, until, write_catalog
@@ -182,3 +183,32 @@ async def test_a_cut_backend_stream_fails_only_its_call(gateway_process: Any, tm
     assert gateway.process.poll() is None
     # The cut server (still running when its stream was cut) was stopped: only the long-lived one is left.
     assert await until(lambda: children_of(gateway.process.pid) == [resident], 15)
+
+
+async def test_a_warm_per_call_server_answers_from_an_instance_started_before_the_call(
+    gateway_process: Any, tmp_path: Path
+) -> None:
+    declared = [{"name": "whoami", "description": "declared in the catalog"}]  # listing starts nothing
+    catalog = write_catalog(
+        tmp_path / "catalog.yaml", {"probe": probe_entry(warm={"min": 1, "max": 2}, tools=declared)}
+    )
+    gateway = gateway_process("--catalog", str(catalog))
+    assert gateway.process is not None
+
+    # Before any call, one instance is started, initialized and waiting.
+    def warm_ready() -> Any:
+        health = httpx2.get(f"{gateway.base}/health", headers=gateway.headers, timeout=5).json()
+        return health["warm"]
+
+    assert await until(lambda: warm_ready() == {"probe": 1}, 10)
+    (ready,) = children_of(gateway.process.pid)
+    async with gateway.client() as client:
+        first = tool_value(await client.call_tool("whoami", {}))
+        assert first["pid"] == ready  # served by the pre-started instance
+        # It served its one call and stops; a replacement was started meanwhile and serves the next.
+        assert await until(lambda: not pid_alive(ready), 10)
+        assert await until(lambda: warm_ready() == {"probe": 1}, 10)
+        replacements = children_of(gateway.process.pid)
+        second = tool_value(await client.call_tool("whoami", {}))
+        assert second["pid"] in replacements
+        assert second["pid"] != first["pid"]

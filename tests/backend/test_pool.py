@@ -10,6 +10,9 @@ import mcp_types as types
 import pytest
 from kubemcp.backend.hooks import CallHooks
 from kubemcp.backend.pool import BackendPool
+from kubemcp.backend.session import Sessions
+from kubemcp.backend.warm import WarmSet
+from kubemcp.backend.warm_demand import WarmDemand
 from kubemcp.errors import ServerTimeoutError, ServerUnavailableError
 from kubemcp.model.entry import CatalogEntry, CatalogSource
 from kubemcp.model.link import BackendLink
@@ -253,3 +256,31 @@ async def test_a_backend_that_does_not_answer_in_time_fails_naming_the_server() 
         with pytest.raises(ServerTimeoutError, match="server 's': no answer in time"):
             await pool.call(_spec(), lambda client: client.call_tool("wait", {}))
         await _settled(runtime, 0)  # its instance was stopped
+
+
+async def test_a_warm_set_grows_with_a_burst_of_calls_and_shrinks_back_when_idle() -> None:
+    runtime = MemoryRuntime(counter_server)
+    entry = CatalogEntry.model_validate({"image": "x/y", "warm": {"min": 1, "max": 3}})
+    spec = build_spec("s", entry, SOURCE, {}, {})
+    now = [1000.0]
+    demand = WarmDemand(1, 3, window=60.0, clock=lambda: now[0])
+    async with anyio.create_task_group() as tg:
+        warm = WarmSet(Sessions(runtime), spec, demand, tg, max_idle=3600)
+        warm.refill()
+        with anyio.fail_after(5):
+            while len(warm.ready) != 1:
+                await anyio.sleep(0.01)
+        taken = [warm.take() for _ in range(3)]  # three calls at once: the pool grows to three
+        assert warm.size == 3
+        await _settled(runtime, 4)  # the three taken (one of them prepared) and three ready
+        assert sum(p is not None for p in taken) == 1
+        for prepared in taken:
+            if prepared is not None:
+                prepared.done.set()
+        await _settled(runtime, 3)
+        now[0] += 61  # a window without calls: back to the minimum
+        warm.resize()
+        assert (warm.size, len(warm.ready)) == (1, 1)
+        await _settled(runtime, 1)
+        warm.close()
+        await _settled(runtime, 0)

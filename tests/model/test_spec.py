@@ -7,7 +7,8 @@ import sys
 import pytest
 from kubemcp.errors import ServerUnavailableError
 from kubemcp.model.entry import CatalogEntry, CatalogSource
-from kubemcp.model.spec import build_spec
+from kubemcp.model.spec import ServerSpec, WarmBounds, build_spec
+from pydantic import ValidationError
 
 SOURCE = CatalogSource(path="/c/catalog.yaml", line=3, directory="/c")
 
@@ -59,3 +60,28 @@ def test_digest_tracks_what_changes_listings() -> None:
     assert base.digest == build_spec("s", _entry(description="other words"), SOURCE, {"a": 1}, {}).digest
     assert base.digest != build_spec("s", _entry(), SOURCE, {"a": 2}, {}).digest
     assert base.digest != build_spec("s", _entry(image="x/y"), SOURCE, {"a": 1}, {}).digest
+
+
+def _warm_spec(entry: dict[str, object]) -> ServerSpec:
+    source = CatalogSource(path="c.yaml", line=1, directory=".")
+    return build_spec("s", CatalogEntry.model_validate({"process": {"command": ["x"]}, **entry}), source, {}, {})
+
+
+def test_warm_is_an_option_of_any_entry_with_the_old_kubernetes_form_kept() -> None:
+    assert _warm_spec({}).warm is None
+    assert _warm_spec({"warm": {"min": 1, "max": 3}}).warm == WarmBounds(1, 3)
+    assert _warm_spec({"warm": {}}).warm == WarmBounds(1, 4)  # max defaults to 4 (or min, if larger)
+    assert _warm_spec({"warm": {"min": 6}}).warm == WarmBounds(6, 6)
+    assert _warm_spec({"warm": {"min": 0, "max": 2}}).warm == WarmBounds(0, 2)
+    assert _warm_spec({"warm": 2}).warm == WarmBounds(2, 2)  # short for a fixed pool
+    assert _warm_spec({"kubernetes": {"warmPool": 2}}).warm == WarmBounds(2, 2)
+    assert _warm_spec({"warm": {"min": 0, "max": 0}}).warm is None
+    # Resident servers have no warm pool; the warm bounds do not change what the server lists.
+    assert _warm_spec({"warm": 2, "longLived": True}).warm is None
+    assert _warm_spec({"warm": 2}).digest == _warm_spec({}).digest
+
+
+def test_warm_bounds_are_checked() -> None:
+    for bad in ({"min": 3, "max": 1}, {"max": 21}, {"min": -1}, {"size": 2}):
+        with pytest.raises(ValidationError):
+            CatalogEntry.model_validate({"process": {"command": ["x"]}, "warm": bad})

@@ -25,6 +25,7 @@ from kubemcp.backend.relay import RELAYED, InstanceRelay, ResourceUpdated, relay
 from kubemcp.backend.resident import Key, Resident
 from kubemcp.backend.session import Sessions, guarded, set_log_level, single_cause
 from kubemcp.backend.warm import WarmSet
+from kubemcp.backend.warm_demand import DEFAULT_WINDOW_SECONDS, WarmDemand
 from kubemcp.errors import ServerCrashedError, ServerError
 from kubemcp.masking import mask
 from kubemcp.model.lifecycle import Lifecycle
@@ -46,8 +47,10 @@ class BackendPool:
         idle_timeout: float = 300.0,
         call_timeout: float | None = None,
         admission: Admission | None = None,
+        warm_window: float = DEFAULT_WINDOW_SECONDS,
     ) -> None:
         self.runtime = runtime
+        self.warm_window = warm_window  # seconds of recent calls that size warm pools
         self.sessions = Sessions(runtime, call_timeout=call_timeout)
         self.admission = admission or Admission(total=default_total())
         self.idle_timeout = idle_timeout
@@ -72,20 +75,27 @@ class BackendPool:
                     warm.close()
 
     def warm_up(self, specs: list[ServerSpec]) -> None:
-        """Keep `warmPool` ready per-call instances for these specs (and none for servers not listed)."""
-        wanted = {spec.name: spec for spec in specs if spec.warm_pool > 0}
+        """Keep ready per-call instances for these specs as their `warm` bounds and demand say (and
+        none for servers not listed)."""
+        wanted = {spec.name: spec for spec in specs if spec.warm is not None}
         for name in list(self._warm):
             current = self._warm[name]
-            if name not in wanted or wanted[name].digest != current.spec.digest:
+            if (
+                name not in wanted
+                or wanted[name].digest != current.spec.digest
+                or wanted[name].warm != current.spec.warm
+            ):
                 current.close()
                 del self._warm[name]
         if self._tg is None:
             return
         for name, spec in wanted.items():
-            if name not in self._warm:
+            if name not in self._warm and spec.warm is not None:
                 max_idle = max(10.0, spec.deadline_seconds / 2)
-                self._warm[name] = WarmSet(self.sessions, spec, spec.warm_pool, self._tg, max_idle)
+                demand = WarmDemand(spec.warm.minimum, spec.warm.maximum, window=self.warm_window)
+                self._warm[name] = WarmSet(self.sessions, spec, demand, self._tg, max_idle)
                 self._warm[name].refill()
+                self._tg.start_soon(self._warm[name].keep_sized)
 
     def forget(self, resident: Resident) -> None:
         if self._residents.get(resident.key) is resident:

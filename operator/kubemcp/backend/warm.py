@@ -1,10 +1,12 @@
 """Warm per-call instances: started and MCP-initialized ahead of demand, each used for one call only.
 
-A server with `warmPool: N` keeps N instances ready (on Kubernetes: Pods claimed from the operator's
-pool, or started, and already attached). A call takes one, makes its single request, and the
-instance is stopped as after any per-call request, so isolation between calls is unchanged while
-the start-up and handshake are off the call's path. Taken instances are replaced in the background;
-an unused one is renewed after `max_idle` seconds so it never outlives its Pod's deadline.
+A server with `warm: {min, max}` (or `kubernetes: {warmPool: N}`, a fixed N) keeps instances ready
+(local processes or containers; on Kubernetes, Pods claimed from the operator's pool, or started, and
+already attached). A call takes one, makes its single request, and the instance is stopped as after
+any per-call request, so isolation between calls is unchanged while the start-up and handshake are
+off the call's path. Taken instances are replaced in the background; an unused one is renewed after
+`max_idle` seconds so it never outlives its Pod's deadline. How many are kept follows demand
+(`warm_demand`): re-evaluated at each call and every `RESIZE_SECONDS`; surplus ready ones stop.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from mcp.client import Client
 
 from kubemcp.backend.relay import InstanceRelay
 from kubemcp.backend.session import Sessions
+from kubemcp.backend.warm_demand import WarmDemand
 from kubemcp.errors import ServerError
 from kubemcp.model.link import BackendLink
 from kubemcp.model.spec import ServerSpec
@@ -26,6 +29,7 @@ from kubemcp.telemetry import calls
 logger = logging.getLogger(__name__)
 
 FAILURE_BACKOFF_SECONDS = 5.0
+RESIZE_SECONDS = 1.0
 
 
 class Prepared:
@@ -40,37 +44,59 @@ class Prepared:
 
 
 class WarmSet:
-    def __init__(self, sessions: Sessions, spec: ServerSpec, size: int, tg: TaskGroup, max_idle: float) -> None:
+    def __init__(
+        self, sessions: Sessions, spec: ServerSpec, demand: WarmDemand, tg: TaskGroup, max_idle: float
+    ) -> None:
         self.sessions = sessions
         self.spec = spec
-        self.size = size
+        self.demand = demand
+        self.size = demand.target()
         self.tg = tg
         self.max_idle = max_idle
         self.ready: deque[Prepared] = deque()
         self.starting = 0
         self.closed = False
+        self._resizing = anyio.CancelScope()
 
     def take(self) -> Prepared | None:
+        self.demand.record_call()
         prepared = self.ready.popleft() if self.ready else None
         calls.note_warm(self.spec.name, hit=prepared is not None)
-        self.refill()
+        self.resize()
         return prepared
+
+    def resize(self) -> None:
+        """Bring the pool to the demand's target: start the missing instances, stop surplus ready ones."""
+        self.size = self.demand.target()
+        while not self.closed and len(self.ready) > self.size:
+            self.ready.pop().done.set()  # the newest first: the older ones are renewed sooner anyway
+        self.refill()
 
     def refill(self) -> None:
         while not self.closed and len(self.ready) + self.starting < self.size:
             self.starting += 1
             self.tg.start_soon(self._prepare)
 
+    async def keep_sized(self) -> None:
+        """Re-evaluate the demand periodically (an idle pool shrinks with no call to trigger it)."""
+        with self._resizing:
+            while not self.closed:
+                await anyio.sleep(RESIZE_SECONDS)
+                self.resize()
+
     def close(self) -> None:
         self.closed = True
+        self._resizing.cancel()
         while self.ready:
             self.ready.popleft().done.set()
 
     async def _prepare(self) -> None:
         relay = InstanceRelay(self.spec.name, shared=False)
         counted = True
+        asked = self.demand.clock()
         try:
             async with self.sessions.open(self.spec, relay) as (client, link):
+                self.demand.record_start(self.demand.clock() - asked)
                 prepared = Prepared(client, link, relay)
                 self.starting -= 1
                 counted = False

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import sys
 from pathlib import Path
 from typing import Any
@@ -54,6 +55,18 @@ def register(commands: Any) -> None:
         "--call-timeout", type=float, default=default("call_timeout"), help="seconds a backend request may take"
     )
     run.add_argument("--prefix-tools", action="store_true", help="serve every tool as <server>__<tool>")
+    run.add_argument(
+        "--loop",
+        choices=["asyncio", "uvloop"],
+        default=default("event_loop"),
+        help=f"event loop (default {default('event_loop')}; uvloop needs the 'fast' extra)",
+    )
+    run.add_argument(
+        "--http-parser",
+        choices=["auto", "h11", "httptools"],
+        default=default("http_parser"),
+        help=f"HTTP parser (default {default('http_parser')}; httptools needs the 'fast' extra; auto: it if installed)",
+    )
     run.add_argument("--dry-run", action="store_true", help="load everything, list what would be served, exit")
     run.add_argument(
         "--log-calls", action="store_true", help="a log line per tool call (the audit record is on anyway)"
@@ -255,6 +268,8 @@ def settings_from(args: argparse.Namespace) -> GatewaySettings:
         "allowed_hosts": args.allowed_host,
         "allowed_origins": args.allowed_origin,
         "max_body_bytes": args.max_body_bytes,
+        "event_loop": args.loop,
+        "http_parser": args.http_parser,
         "runtime": args.runtime,
         "engine": args.engine,
         "container_network": args.container_network,
@@ -324,5 +339,8 @@ def _run(args: argparse.Namespace) -> int:
     if settings.dry_run:
         anyio.run(dry_run, settings, sys.stdout)
         return 0
-    anyio.run(run_gateway, settings)
+    for wanted, package in ((settings.event_loop, "uvloop"), (settings.http_parser, "httptools")):
+        if wanted == package and importlib.util.find_spec(package) is None:
+            raise SettingsError(f"{package} is not installed: pip install 'kubemcp[fast]' (or leave it unselected)")
+    anyio.run(run_gateway, settings, backend_options={"use_uvloop": settings.event_loop == "uvloop"})
     return 0

@@ -48,7 +48,7 @@ class DiscoveryRuntime(KubernetesRuntime):
 def once(spec: ServerSpec) -> ServerSpec:
     """The same server (same digest) run as a single per-call Pod, whatever its lifecycle and pool."""
     form = spec.form.model_copy(update={"lifecycle": Lifecycle.PER_CALL, "warm_pool": 0, "per_call_kind": "Pod"})
-    entry = spec.entry.model_copy(update={"kubernetes": form})
+    entry = spec.entry.model_copy(update={"kubernetes": form, "warm": None})
     return dataclasses.replace(spec, lifecycle=Lifecycle.PER_CALL, entry=entry)
 
 

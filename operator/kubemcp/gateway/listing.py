@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from typing import Any
 
 import mcp_types as types
 
@@ -31,6 +32,8 @@ class Listing:
     template_routes: list[tuple[str, str]] = field(default_factory=list)
     # What each set of callers may see of this listing (`authz`), kept as long as the listing is.
     views: dict[object, Listing] = field(default_factory=dict, repr=False, compare=False)
+    # Its tools/list result as sent, by protocol version (`listing_cache`), kept as long as it is.
+    rendered: dict[str, dict[str, Any]] = field(default_factory=dict, repr=False, compare=False)
 
     def fingerprint(self) -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
         """What list_changed notifications compare."""

@@ -16,6 +16,7 @@ import kubemcp
 from kubemcp.gateway.client_gone import watched
 from kubemcp.gateway.core import Gateway
 from kubemcp.gateway.interaction import hooks_for, interact, session_of
+from kubemcp.gateway.listing_cache import ListingCache
 from kubemcp.gateway.principal import PrincipalBinding
 from kubemcp.gateway.resource_subscriptions import GatewayListen
 from kubemcp.gateway.served_capabilities import announce
@@ -174,10 +175,16 @@ def build_server(gateway: Gateway, *middleware: ServerMiddleware[Any]) -> Server
     server.add_request_handler("logging/setLevel", types.SetLevelRequestParams, set_level)
     server.add_notification_handler("notifications/roots/list_changed", types.NotificationParams, roots_changed)
     # The session registry, the caller's principal, the seal on `requestState` (it names a pending
-    # exchange, see `gateway.exchanges`), then `middleware`. The SDK's default tracing middleware is
-    # left out: it costs time on every request.
+    # exchange, see `gateway.exchanges`), the kept tools/list answers (`listing_cache`), then
+    # `middleware`. The SDK's default tracing middleware is left out: it costs time on every request.
     boundary = RequestStateBoundary(
         RequestStateSecurity.ephemeral(ttl=gateway.exchanges.ttl), default_audience="kubemcp"
     )
-    server.middleware = [gateway.notifier, PrincipalBinding(http=gateway.settings.http), boundary, *middleware]
+    server.middleware = [
+        gateway.notifier,
+        PrincipalBinding(http=gateway.settings.http),
+        boundary,
+        ListingCache(gateway),
+        *middleware,
+    ]
     return server

@@ -173,7 +173,8 @@ async def serve_http(
         app,
         host=settings.host,
         port=settings.port,
-        http=limits.protocol(),
+        # The request-head deadline and the connection cap are applied by the h11 protocol (the default).
+        http=limits.protocol() if settings.http_parser == "h11" else settings.http_parser,
         backlog=burst,
         log_level="warning",
         lifespan="on",
@@ -181,6 +182,11 @@ async def serve_http(
         # A backstop only: the drain below closes every request by the end of the grace period.
         timeout_graceful_shutdown=math.ceil(settings.shutdown_grace) + 5,
     )
+    if settings.http_parser != "h11":
+        logger.warning(
+            "--http-parser %s: --header-timeout and --max-connections are not enforced (only with h11)",
+            settings.http_parser,
+        )
     http = _UvicornServer(config)
     path = MCP_PATH if settings.transport == "streaming" else SSE_PATH
 

@@ -195,6 +195,35 @@ class KubernetesForm(_Strict):
     labels: dict[str, str] = Field(default_factory=dict)
 
 
+class WarmForm(_Strict):
+    """Per-call instances started ahead of calls, each still serving one call (any runtime).
+
+    The pool holds `min` ready instances when idle and grows toward `max` when the recent call rate
+    needs more; `warm: N` is short for a fixed pool, `{min: N, max: N}`."""
+
+    min: f.WarmCount = 1
+    max: f.WarmCount | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthand(cls, data: Any) -> Any:
+        if isinstance(data, int) and not isinstance(data, bool):
+            return {"min": data, "max": data}
+        return data
+
+    @model_validator(mode="after")
+    def _bounds(self) -> WarmForm:
+        if self.max is None:
+            self.max = max(self.min, f.DEFAULT_WARM_MAX)
+        if self.max < self.min:
+            raise ValueError(f"'max' ({self.max}) is smaller than 'min' ({self.min})")
+        return self
+
+    @property
+    def maximum(self) -> int:
+        return self.max if self.max is not None else max(self.min, f.DEFAULT_WARM_MAX)
+
+
 class Discovered(_Open):
     """Definitions learnt by running the server once (the operator records them); served without a start."""
 
@@ -243,6 +272,7 @@ class CatalogEntry(_Open):
     allow_hosts: list[str] = Field(default_factory=list, alias="allowHosts")
     extra_hosts: list[str] = Field(default_factory=list, alias="extraHosts")
     mounts: list[Mount] = Field(default_factory=list)
+    warm: WarmForm | None = None
     kubernetes: KubernetesForm | None = None
     discovered: Discovered | None = None
 

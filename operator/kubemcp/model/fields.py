@@ -23,6 +23,8 @@ SecretName = Annotated[str, Field(min_length=1, max_length=253, pattern=SECRET_N
 
 WARM_POOL_MAX = 20
 WarmPool = Annotated[int, Field(ge=0, le=WARM_POOL_MAX, description="Server Pods kept started ahead of calls.")]
+WarmCount = Annotated[int, Field(ge=0, le=WARM_POOL_MAX)]
+DEFAULT_WARM_MAX = 4  # `warm:` without `max`: grow up to this many (or `min`, if larger) under load
 DEFAULT_DEADLINE_SECONDS = 600
 DeadlineSeconds = Annotated[
     int, Field(ge=10, le=86_400, description="Seconds a per-call Pod may run (its activeDeadlineSeconds).")

@@ -19,6 +19,14 @@ from kubemcp.model.names import config_key
 
 
 @dataclass(frozen=True)
+class WarmBounds:
+    """A warm pool's size limits: `minimum` kept when idle, up to `maximum` under load."""
+
+    minimum: int
+    maximum: int
+
+
+@dataclass(frozen=True)
 class ServerSpec:
     """One enabled server, ready for a runtime. `secret_env` holds values: never log or show it."""
 
@@ -37,7 +45,20 @@ class ServerSpec:
         return self.entry.kubernetes or KubernetesForm()
 
     @property
+    def warm(self) -> WarmBounds | None:
+        """How many warm instances to keep (between min and max, by demand), or None: the entry's
+        `warm:`, else the `kubernetes:` form's fixed `warmPool`; only for per-call lifecycles."""
+        if not self.lifecycle.poolable:
+            return None
+        if self.entry.warm is not None:
+            bounds = WarmBounds(self.entry.warm.min, self.entry.warm.maximum)
+        else:
+            bounds = WarmBounds(self.form.warm_pool, self.form.warm_pool)
+        return bounds if bounds.maximum > 0 else None
+
+    @property
     def warm_pool(self) -> int:
+        """The fixed pool of `kubernetes: {warmPool: N}` (the operator keeps that many Pods)."""
         return self.form.warm_pool if self.lifecycle.poolable else 0
 
     @property
@@ -60,7 +81,7 @@ class ServerSpec:
         """Changes when what the server would list could change: image, command, env, config, secret names."""
         material = {
             "entry": self.entry.model_dump(
-                mode="json", by_alias=True, exclude={"description", "title", "discovered", "kubernetes"}
+                mode="json", by_alias=True, exclude={"description", "title", "discovered", "kubernetes", "warm"}
             ),
             "config": self.config,
             "secrets": sorted(self.secret_env),

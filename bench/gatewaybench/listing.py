@@ -1,0 +1,259 @@
+"""tools/list at scale: one gateway serving many servers, listed through streamable HTTP, none started.
+
+Each scale is a catalog of `servers` per-call entries of `tools` tools each, every tool declared in
+the catalog with a description and an input schema (as discovery records them), so the gateway
+answers from what it knows without starting a server. The gateway process is checked to have no
+child at the end of each scale: a listing that started a server would show. Latency is one
+`tools/list` request from an SDK client session (sequential, after warm-up), i.e. what an MCP client
+pays per listing, SDK validation of the result included; and the same request as a bare HTTP POST
+of the 2026-07-28 revision with the body decoded as JSON only, which is the gateway's part. The
+rendered response size is reported beside them, and the gateway's CPU time per bare POST (from
+/proc), which a busy machine disturbs much less than latency.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import secrets
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import anyio
+import httpx2
+import yaml
+
+from .environment import environment, load_average
+from .measure import http_client, percentile
+from .options import OptionRow, measure_options, options_markdown
+from .procs import ServedProcess, proc_cpu
+from .report import write_docs
+from .settings import DOCS, KUBEMCP, PROBE, PYTHON, BenchError
+
+START_MARK = "<!-- listing-bench:start -->"
+END_MARK = "<!-- listing-bench:end -->"
+TARGET_P50_MS = 10.0  # for 50 servers x 20 tools
+SCALES = ((50, 20), (200, 20))
+
+
+def progress(message: str) -> None:
+    print(f"listing bench: {message}", file=sys.stderr, flush=True)
+
+
+def tool(server: int, index: int) -> dict[str, object]:
+    return {
+        "name": f"s{server:03d}_action_{index:02d}",
+        "description": f"Action {index} of server {server}: does one thing to an item and returns its new state.",
+        "inputSchema": {
+            "type": "object",
+            "properties": {
+                "item": {"type": "string", "description": "The item's identifier."},
+                "count": {"type": "integer", "minimum": 1, "description": "How many times."},
+                "dry_run": {"type": "boolean", "description": "Only say what would change."},
+            },
+            "required": ["item"],
+        },
+    }
+
+
+def catalog(servers: int, tools: int) -> dict[str, object]:
+    command = [PYTHON, str(PROBE), "probe"]
+    registry = {
+        f"s{server:03d}": {
+            "description": f"listing benchmark server {server}",
+            "process": {"command": command},
+            "tools": [tool(server, index) for index in range(tools)],
+        }
+        for server in range(servers)
+    }
+    return {"version": 2, "name": "listing-bench", "registry": registry}
+
+
+MODERN = "2026-07-28"
+RAW_HEADERS = {
+    "Accept": "application/json, text/event-stream",
+    "MCP-Protocol-Version": MODERN,
+    "Mcp-Method": "tools/list",
+}
+RAW_META = {
+    "io.modelcontextprotocol/protocolVersion": MODERN,
+    "io.modelcontextprotocol/clientCapabilities": {},
+    "io.modelcontextprotocol/clientInfo": {"name": "listing-bench", "version": "1"},
+}
+
+
+async def raw_lists(url: str, token: str, count: int, warmup: int, cap: float) -> list[float]:
+    """tools/list as single POSTs: the time until the whole body is read and decoded."""
+    latencies: list[float] = []
+    headers = {**RAW_HEADERS, "Authorization": f"Bearer {token}"}
+    async with httpx2.AsyncClient(headers=headers, timeout=30) as http:
+        deadline = time.monotonic() + cap
+        for index in range(warmup + count):
+            if time.monotonic() > deadline:
+                break
+            body = {"jsonrpc": "2.0", "id": index, "method": "tools/list", "params": {"_meta": RAW_META}}
+            started = time.perf_counter()
+            reply = await http.post(url, json=body)
+            decoded = reply.json()
+            elapsed = (time.perf_counter() - started) * 1000
+            if "result" not in decoded:
+                raise BenchError(f"tools/list as a bare POST failed: {str(decoded)[:300]}")
+            if index >= warmup:
+                latencies.append(elapsed)
+    return latencies
+
+
+@dataclass
+class Scale:
+    servers: int
+    tools: int
+    latencies: list[float]
+    raw_latencies: list[float]
+    cpu_ms: float  # the gateway's CPU time per bare POST (robust to a busy machine, unlike latency)
+    listed: int
+    response_bytes: int
+    children: int
+    startup_seconds: float
+
+    @property
+    def label(self) -> str:
+        return f"{self.servers} servers x {self.tools} tools"
+
+
+async def measure_scale(args: argparse.Namespace, work: Path, servers: int, tools: int) -> Scale:
+    folder = work / f"{servers}x{tools}"
+    folder.mkdir()
+    path = folder / "catalog.yaml"
+    path.write_text(yaml.safe_dump(catalog(servers, tools), sort_keys=False))
+    token = secrets.token_urlsafe(32)
+    tokens = folder / "tokens.env"
+    tokens.write_text(f"bench={token}\n")
+    tokens.chmod(0o600)
+    env = {**os.environ, "KUBEMCP_HOME": str(folder / "home"), "XDG_CACHE_HOME": str(folder / "cache")}
+    argv = [str(KUBEMCP), "gateway", "run", "--transport", "streaming", "--catalog", str(path), "--no-watch"]
+    argv += ["--port", "0", "--host", "127.0.0.1", "--tokens-file", str(tokens), *args.gateway_arg]
+    gateway = ServedProcess(f"gateway ({servers}x{tools})", argv, folder / "gateway.log", env)
+    began = time.monotonic()
+    try:
+        await gateway.start()
+        startup = time.monotonic() - began
+        latencies: list[float] = []
+        async with http_client(gateway.url, token) as client:
+            listed = len((await client.list_tools()).tools)
+            for _ in range(args.warmup):
+                await client.list_tools()
+            deadline = time.monotonic() + args.cap
+            for _ in range(args.lists):
+                if time.monotonic() > deadline:
+                    break
+                started = time.perf_counter()
+                result = await client.list_tools()
+                latencies.append((time.perf_counter() - started) * 1000)
+            size = len(result.model_dump_json(by_alias=True, exclude_none=True))
+        cpu_before = proc_cpu(gateway.pid)[0]
+        raw = await raw_lists(gateway.url, token, args.lists, args.warmup, args.cap)
+        cpu_ms = (proc_cpu(gateway.pid)[0] - cpu_before) * 1000 / max(1, len(raw) + args.warmup)
+        children = len(gateway.children())
+    finally:
+        gateway.stop()
+    if listed != servers * tools:
+        raise BenchError(f"{servers}x{tools}: listed {listed} tools")
+    return Scale(servers, tools, latencies, raw, cpu_ms, listed, size, children, startup)
+
+
+QS = (0.5, 0.9, 0.99)
+
+
+def verdict(p50: float) -> str:
+    return "met" if p50 <= TARGET_P50_MS else "missed"
+
+
+def markdown(env_info: dict[str, str], args: argparse.Namespace, scales: list[Scale], options: list[OptionRow]) -> str:
+    lines = [
+        "## tools/list at scale, and gateway options",
+        "",
+        "Written by `make bench` (`bench/listing_bench.py`, `--help` for its counts). One gateway per scale, "
+        "streamable HTTP on 127.0.0.1 with a bearer token, per-call servers whose tools are declared in the "
+        "catalog (as discovery records them): the listing starts no server (the gateway had "
+        f"{', '.join(str(s.children) for s in scales)} child processes at the end of each scale). "
+        f"{args.lists} sequential `tools/list` requests per scale after {args.warmup} warm-up ones, "
+        "from one SDK client session.",
+        "",
+        f"Run: {env_info.get('date', '?')}, {env_info.get('cpu', '?')}, "
+        f"load {env_info.get('load_start', '?')} at start, "
+        f"{env_info.get('load_end', '?')} at the end; kubemcp {env_info.get('git', '?')}.",
+        "",
+        "| scale | tools listed | response | SDK client p50 | p90 | p99 | bare POST p50 | p90 | p99 "
+        "| gateway CPU per list | gateway start |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for s in scales:
+        lines.append(
+            f"| {s.label} | {s.listed} | {s.response_bytes / 1024:.0f} KiB | "
+            + " | ".join(f"{percentile(values, q):.2f} ms" for values in (s.latencies, s.raw_latencies) for q in QS)
+            + f" | {s.cpu_ms:.2f} ms | {s.startup_seconds:.1f} s |"
+        )
+    first = next((s for s in scales if (s.servers, s.tools) == SCALES[0]), None)
+    if first is not None:
+        sdk, raw = percentile(first.latencies, 0.5), percentile(first.raw_latencies, 0.5)
+        lines += [
+            "",
+            f"Target: p50 ≤ {TARGET_P50_MS:.0f} ms for {first.label}: {verdict(sdk)} through the SDK client "
+            f"({sdk:.2f} ms), {verdict(raw)} as a bare POST ({raw:.2f} ms).",
+        ]
+    if options:
+        lines += options_markdown(args, options)
+    return "\n".join(lines) + "\n"
+
+
+async def run(args: argparse.Namespace) -> str:
+    env_info = environment()
+    scales: list[Scale] = []
+    with tempfile.TemporaryDirectory(prefix="kubemcp-listing-bench-") as tmp:
+        for servers, tools in SCALES:
+            progress(f"{servers} servers x {tools} tools")
+            scale = await measure_scale(args, Path(tmp), servers, tools)
+            progress(f"p50 {percentile(scale.latencies, 0.5):.2f} ms over {len(scale.latencies)} lists")
+            scales.append(scale)
+        options: list[OptionRow] = []
+        if args.option_calls > 0:
+            progress(f"gateway options: {args.option_calls} calls each, sequential and concurrent")
+            options = await measure_options(args, Path(tmp))
+    env_info["load_end"] = load_average()
+    return markdown(env_info, args, scales, options)
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--lists", type=int, default=200, help="timed tools/list requests per scale")
+    parser.add_argument("--warmup", type=int, default=20, help="warm-up requests per scale")
+    parser.add_argument("--cap", type=float, default=120.0, help="time cap in seconds for each scale's loop")
+    parser.add_argument("--option-calls", type=int, default=1000, help="tools/call per gateway option (0: none)")
+    parser.add_argument("--workers", type=int, default=4, help="concurrent workers for the options' calls")
+    parser.add_argument("--rounds", type=int, default=10, help="interleaved rounds for the options' calls")
+    parser.add_argument("--gateway-arg", action="append", default=[], help="extra gateway option (repeatable)")
+    parser.add_argument("--output", type=Path, default=DOCS, help="Markdown file to update")
+    parser.add_argument("--no-write", action="store_true", help="print the results only")
+    args = parser.parse_args(argv)
+    if min(args.lists, args.warmup + 1) < 1:
+        parser.error("counts must be at least 1")
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+
+    async def bounded() -> str:
+        with anyio.fail_after(900):
+            return await run(args)
+
+    section = anyio.run(bounded)
+    print(section)
+    if not args.no_write:
+        write_docs(args.output, section, START_MARK, END_MARK)
+        progress(f"wrote {args.output}")
+    return 0
