@@ -23,6 +23,7 @@ from cluster_client import (
     probe_server,
     wait_for,
 )
+from kubemcp.kube.pods import SERVER_SERVICE_ACCOUNT
 from mcp.shared.exceptions import MCPError
 from support import REPO
 
@@ -119,9 +120,17 @@ def test_helm_install_call_upgrade_kill_uninstall(
 
     cluster.helm("uninstall", RELEASE, "-n", namespace, "--wait")
     wait_for(lambda: get(cluster, namespace, "pods")["items"] == [], 120, "every Pod of the release to go")
+    # The MCPServer the user made is theirs and stays (Helm keeps CRDs and never deletes custom
+    # resources it did not make); so does what the operator set up for the servers of this namespace:
+    # their ServiceAccount without rights and the NetworkPolicy refusing them all ingress.
+    assert get(cluster, namespace, "mcpserver", "probe") is not None
+    kept = {"default", "kube-root-ca.crt", SERVER_SERVICE_ACCOUNT}
     for kind in ("deployments", "services", "serviceaccounts", "configmaps"):
         left = [i["metadata"]["name"] for i in get(cluster, namespace, kind)["items"]
-                if i["metadata"]["name"] not in {"default", "kube-root-ca.crt"}]  # fmt: skip
+                if i["metadata"]["name"] not in kept]  # fmt: skip
         assert left == [], f"{kind} left after uninstall: {left}"
+    account = get(cluster, namespace, "serviceaccount", SERVER_SERVICE_ACCOUNT)
+    assert account["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "kubemcp"
+    assert account["automountServiceAccountToken"] is False
     roles = json.loads(cluster.kubectl("get", "clusterroles,clusterrolebindings", "-o", "json").stdout)["items"]
     assert not [r for r in roles if r["metadata"]["name"].startswith(f"{RELEASE}-operator")]

@@ -15,7 +15,7 @@ from cluster import harness, manifests
 from cluster_client import GATEWAY, call_pods, gateway_token, get, probe_server, wait_for
 from support import REPO
 
-pytestmark = pytest.mark.cluster
+pytestmark = [pytest.mark.cluster, pytest.mark.ha_load]
 CHART = REPO / "charts" / "kubemcp"
 RELEASE = "kubemcp"
 LOAD_SECONDS = 150

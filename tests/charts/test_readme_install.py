@@ -158,7 +158,8 @@ def test_the_readme_quick_start_works_verbatim_on_a_fresh_cluster(fresh_cluster:
 
         # The README's own client lines (the Inspector installed by `make test`), against the forwarded port.
         token_line = commands_after(REPO / "README.md", "TOKEN=$(kubectl")
-        inspector_line = commands_after(REPO / "README.md", "npx @modelcontextprotocol/inspector --cli")
+        inspector = "npx @modelcontextprotocol/inspector --cli"
+        inspector_line = commands_after(REPO / "README.md", inspector, after="TOKEN=$(kubectl")
         script = f"{token_line}\n{inspector_line.replace('http://127.0.0.1:8811/mcp', url)}\n"
         env = {**os.environ, **cluster.env(), "PATH": f"{cluster.kubectl_path.parent}:{os.environ['PATH']}"}
         result = subprocess.run(
@@ -175,12 +176,18 @@ def _attempt(run: Any, work: Any) -> Any:
         return None
 
 
-def commands_after(readme: Path, prefix: str) -> str:
-    """The README line that starts with `prefix`, as written."""
-    for line in readme.read_text().splitlines():
-        if line.strip().startswith(prefix):
-            return line.strip()
-    raise AssertionError(f"README.md has no line starting with {prefix!r}")
+def commands_after(readme: Path, prefix: str, after: str = "") -> str:
+    """The README line that starts with `prefix`, as written (the first one below the line starting
+    with `after`, when given)."""
+    lines = [line.strip() for line in readme.read_text().splitlines()]
+    if after:
+        starts = [n for n, line in enumerate(lines) if line.startswith(after)]
+        assert starts, f"README.md has no line starting with {after!r}"
+        lines = lines[starts[0] + 1 :]
+    for line in lines:
+        if line.startswith(prefix):
+            return line
+    raise AssertionError(f"README.md has no line starting with {prefix!r}" + (f" below {after!r}" if after else ""))
 
 
 def test_quick_start_is_read_from_the_readme() -> None:

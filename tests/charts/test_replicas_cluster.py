@@ -180,6 +180,7 @@ def serve_probes(cluster: Any, namespace: str, probe: str) -> str:
     return f"http://{get(cluster, namespace, 'service', GATEWAY)['spec']['clusterIP']}:8811"
 
 
+@pytest.mark.ha_load
 def test_a_rolling_upgrade_under_load_fails_no_call(
     cluster: Any, namespace: str, release: Callable[..., Any], product_images: dict[str, str]
 ) -> None:

@@ -83,6 +83,11 @@ async def run_sessions(
                         await anyio.sleep(0.05)
         except Exception as exc:
             where = "call" if opened else "session"
+            while isinstance(exc, BaseExceptionGroup) and len(exc.exceptions) == 1:
+                inner = exc.exceptions[0]
+                if not isinstance(inner, Exception):
+                    break
+                exc = inner  # the cause, not the task group that carried it
             tally.add(kind, False, f"{where}: {type(exc).__name__}: {exc}")
             await anyio.sleep(0.2)
 
