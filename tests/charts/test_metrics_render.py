@@ -12,7 +12,7 @@ import pytest
 from charts.test_render import by_kind, render
 from cluster import settings
 from kubemcp.controller import mcpgateway_objects as objects
-from kubemcp.crd.models import MCPGatewaySpec
+from kubemcp.crd.gateway_models import MCPGatewaySpec
 from support import REPO
 
 CHART = REPO / "charts" / "kubemcp"

@@ -7,7 +7,7 @@ from typing import Any
 from controller.objects import gateway
 from kubemcp.controller import mcpgateway_objects as objects
 from kubemcp.controller.kinds import owner_reference
-from kubemcp.crd.models import MCPGatewaySpec
+from kubemcp.crd.gateway_models import MCPGatewaySpec
 
 NAMES = objects.Names("mcp", "team")
 OWNER = owner_reference(gateway("mcp"))

@@ -13,7 +13,7 @@ from kubemcp.controller import mcpgateway_objects as objects
 from kubemcp.controller.kinds import owner_reference
 from kubemcp.controller.mcpgateway import desired_objects
 from kubemcp.controller.mcpgateway_files import render_files
-from kubemcp.crd.models import MCPGatewaySpec
+from kubemcp.crd.gateway_models import MCPGatewaySpec
 from kubemcp.files.gateway_options import load_gateway_options
 from kubemcp.gateway.options import effective
 from kubemcp.gateway.settings import GatewaySettings

@@ -7,7 +7,8 @@ from typing import Any
 
 import jsonschema
 import yaml
-from kubemcp.crd.models import MCPCatalogSpec, MCPGatewaySpec, MCPServerSpec
+from kubemcp.crd.gateway_models import MCPGatewaySpec
+from kubemcp.crd.models import MCPCatalogSpec, MCPServerSpec
 from pydantic import BaseModel
 
 REPO = Path(__file__).resolve().parents[2]

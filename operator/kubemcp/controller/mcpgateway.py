@@ -12,11 +12,13 @@ from pydantic import ValidationError
 from kubemcp.controller import kinds
 from kubemcp.controller import mcpgateway_objects as objects
 from kubemcp.controller.context import Controller
+from kubemcp.controller.mcpgateway_auth import tokens_secret_name
 from kubemcp.controller.mcpgateway_files import ServedServer, render_files, select_unique, served_server
 from kubemcp.controller.resolve import ResolveError, resolve
 from kubemcp.controller.sweeper import sweep
 from kubemcp.crd.conditions import Condition, merge_conditions
-from kubemcp.crd.models import DEFAULT_SECRET_NAME, MCPGatewaySpec
+from kubemcp.crd.gateway_models import MCPGatewaySpec
+from kubemcp.crd.models import DEFAULT_SECRET_NAME
 from kubemcp.kube.client import ConflictError, ForbiddenError, KubeApiError, NotFoundError, path_for
 from kubemcp.kube.pods import LABEL_GATEWAY, LABEL_ROLE
 from kubemcp.model.names import dns_label
@@ -278,7 +280,7 @@ async def _reconcile(ctl: Controller, namespace: str, name: str) -> None:
             )
             return
         await ensure_replica_key(ctl, names, owner)
-        if objects.tokens_secret_name(names, spec) == names.tokens:
+        if tokens_secret_name(names, spec) == names.tokens:
             await ensure_tokens(ctl, names, owner)
         applied = {}
         for body in bodies:

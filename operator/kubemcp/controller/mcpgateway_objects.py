@@ -12,7 +12,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from kubemcp.controller import kinds
-from kubemcp.crd.models import MCPGatewaySpec, ResourcesSpec
+from kubemcp.controller.mcpgateway_auth import auth_args, auth_volumes
+from kubemcp.crd.gateway_models import MCPGatewaySpec
+from kubemcp.crd.models import ResourcesSpec
+from kubemcp.files.tokens import DEFAULT_TOKEN_NAME
 from kubemcp.kube.pods import TOLERATIONS
 
 Obj = dict[str, Any]
@@ -23,9 +26,6 @@ HEALTH = "/health"
 READY = "/ready"
 REPLICA_KEY_DIR = "/etc/kubemcp/replicas"
 REPLICA_KEY = "key"
-TOKENS_DIR = "/var/run/kubemcp/tokens"
-JWKS_DIR = "/etc/kubemcp/oauth"
-DEFAULT_TOKEN_NAME = "default"  # noqa: S105 - the principal's name, not a token
 # The gateway drains for up to this long on SIGTERM (calls in flight finish); the Pod gets a little more.
 DRAIN_SECONDS = 30
 TERMINATION_GRACE_SECONDS = DRAIN_SECONDS + 15
@@ -200,46 +200,6 @@ def tokens_secret(names: Names, owner: Obj, token: str) -> Obj:
         "metadata": _metadata(names, names.tokens, owner),
         "stringData": {DEFAULT_TOKEN_NAME: token},
     }
-
-
-def tokens_secret_name(names: Names, spec: MCPGatewaySpec) -> str | None:
-    """The Secret of tokens the gateway reads (None when it takes callers without one)."""
-    auth = spec.auth
-    if auth is not None and auth.allow_unauthenticated:
-        return None
-    if auth is not None and auth.tokens_secret is not None:
-        return auth.tokens_secret
-    return names.tokens
-
-
-def auth_args(names: Names, spec: MCPGatewaySpec) -> list[str]:
-    auth = spec.auth
-    args: list[str] = ["--secret-scan", spec.secret_scan]
-    if auth is not None and auth.allow_unauthenticated:
-        return [*args, "--allow-unauthenticated"]
-    args += ["--tokens-dir", TOKENS_DIR]
-    oauth = auth.oauth if auth is not None else None
-    if oauth is not None:
-        jwks = oauth.jwks_url or f"file://{JWKS_DIR}/{oauth.jwks_config_map.key if oauth.jwks_config_map else ''}"
-        args += ["--oauth-issuer", oauth.issuer, "--oauth-audience", oauth.audience, "--oauth-jwks-url", jwks]
-        if oauth.scopes:
-            args += ["--oauth-scopes", ",".join(oauth.scopes)]
-        if oauth.groups_claim:
-            args += ["--oauth-groups-claim", oauth.groups_claim]
-    return args
-
-
-def auth_volumes(names: Names, spec: MCPGatewaySpec) -> list[tuple[Obj, str]]:
-    """(volume, where it is mounted) for the tokens Secret and an OAuth key set kept in a ConfigMap."""
-    found: list[tuple[Obj, str]] = []
-    secret = tokens_secret_name(names, spec)
-    if secret is not None:
-        found.append(({"name": "tokens", "secret": {"secretName": secret, "defaultMode": 0o440}}, TOKENS_DIR))
-    oauth = spec.auth.oauth if spec.auth is not None else None
-    if oauth is not None and oauth.jwks_config_map is not None:
-        source = {"name": oauth.jwks_config_map.name, "defaultMode": 0o444}
-        found.append(({"name": "oauth-keys", "configMap": source}, JWKS_DIR))
-    return found
 
 
 def ingress_policy(names: Names, owner: Obj, spec: MCPGatewaySpec) -> Obj:

@@ -1,8 +1,10 @@
 """The kubemcp custom resources (API group `kubemcp.dev`, version `v1alpha1`): spec models and helpers.
 
-The CRD manifests in `crds/` are the source of truth; the models here read the same fields.
+The models here are the source of truth: `kubemcp.crd.generate` writes the CRD manifests in `crds/`
+from them.
 """
 
+from kubemcp.crd.gateway_models import MCPGatewaySpec
 from kubemcp.crd.models import (
     API_VERSION,
     GROUP,
@@ -10,7 +12,6 @@ from kubemcp.crd.models import (
     CatalogRef,
     EntrySpec,
     MCPCatalogSpec,
-    MCPGatewaySpec,
     MCPServerSpec,
 )
 

@@ -8,7 +8,8 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from kubemcp.crd.models import GROUP, VERSION, MCPCatalogSpec, MCPGatewaySpec, MCPServerSpec
+from kubemcp.crd.gateway_models import MCPGatewaySpec
+from kubemcp.crd.models import GROUP, VERSION, MCPCatalogSpec, MCPServerSpec
 from kubemcp.crd.status import MCPCatalogStatus, MCPGatewayStatus, MCPServerStatus
 
 Obj = dict[str, Any]
