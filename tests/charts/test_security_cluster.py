@@ -14,7 +14,7 @@ from typing import Any
 import anyio
 import pytest
 from cluster import manifests
-from cluster_client import GATEWAY, call, gateway_token, get, port_forward, probe_server, wait_for
+from cluster_client import GATEWAY, call, gateway_token, get, listed_tools, port_forward, probe_server, wait_for
 from support import REPO, tool_value
 
 pytestmark = pytest.mark.cluster
@@ -166,6 +166,13 @@ def test_a_server_reaches_the_hosts_it_is_allowed_and_no_other(
         assert fetch("allowed") == {"ok": True, "status": 200}  # still, after the refusal
 
 
+def _listed(url: str, token: str) -> set[str]:
+    try:
+        return listed_tools(url, token)
+    except Exception:  # not served yet
+        return set()
+
+
 def _try(fetch: Any, name: str) -> Any:
     try:
         found = fetch(name)
@@ -243,6 +250,10 @@ def test_callers_need_a_credential_and_see_only_what_they_may_use(
         )
         wait_for(lambda: (get(cluster, namespace, "deployment", GATEWAY) or {}).get("status", {}).get("readyReplicas"),
                  240, "the gateway")  # fmt: skip
+        # Discovery adds the probe's other tools to the three its MCPServer declares: wait until they
+        # are served, so every check below sees the same listing.
+        with port_forward(cluster, namespace, f"svc/{GATEWAY}", 8811) as forwarded:
+            wait_for(lambda: "fetch" in _listed(forwarded, tokens["default"]), 240, "the probe's discovered tools")
         cases = [
             {"name": "none", "token": None},
             {"name": "default", "token": tokens["default"]},
