@@ -10,7 +10,6 @@ import itertools
 import json
 import os
 import shutil
-import signal
 import subprocess
 import time
 import urllib.request
@@ -19,6 +18,7 @@ from pathlib import Path
 from typing import IO, Any
 
 import pytest
+from support import stop_process
 from websockets.sync.client import ClientConnection, connect
 
 CHROMIUM = Path(os.environ.get("KUBEMCP_CHROMIUM", "/usr/bin/chromium"))
@@ -135,13 +135,8 @@ class Chromium:
 
     def __exit__(self, *exc: object) -> None:
         self._stack.close()
-        if self.process is not None and self.process.poll() is None:
-            os.kill(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                os.kill(self.process.pid, signal.SIGKILL)
-                self.process.wait()
+        if self.process is not None:
+            stop_process(self.process)
         if self._log is not None:
             self._log.close()
         shutil.rmtree(self.profile, ignore_errors=True)

@@ -81,6 +81,18 @@ def time_entry(**extra: Any) -> dict[str, Any]:
     return entry
 
 
+def stop_process(process: subprocess.Popen[Any]) -> None:
+    """End a child process by its PID: SIGTERM, then SIGKILL if it is still there after 10 s."""
+    if process.poll() is not None:
+        return
+    os.kill(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        os.kill(process.pid, signal.SIGKILL)
+        process.wait()
+
+
 def write_catalog(path: Path, entries: dict[str, dict[str, Any]], name: str = "test") -> Path:
     path.write_text(yaml.safe_dump({"version": 2, "name": name, "registry": entries}, sort_keys=False))
     return path
@@ -187,13 +199,8 @@ class GatewayProcess:
         return self.url.rsplit("/", 1)[0]
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            os.kill(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                os.kill(self.process.pid, signal.SIGKILL)
-                self.process.wait()
+        if self.process is not None:
+            stop_process(self.process)
 
     def __enter__(self) -> GatewayProcess:
         return self.start()
@@ -229,13 +236,8 @@ class RemoteServer:
         return {"type": "remote", "description": f"remote server over {self.transport}", "remote": remote, **extra}
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            os.kill(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                os.kill(self.process.pid, signal.SIGKILL)
-                self.process.wait()
+        if self.process is not None:
+            stop_process(self.process)
         if self.process is not None and self.process.stdout is not None:
             self.process.stdout.close()
 
