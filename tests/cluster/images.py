@@ -118,7 +118,21 @@ def save_image(ref: str) -> Path:
     out = S.IMAGE_CACHE / "archives" / f"{iid[:24]}.tar"
     if not out.exists():
         push(ref, out)
+        _prune_archives(keep=out)
+    else:
+        os.utime(out)  # in use: newest, so pruning keeps it
     return out
+
+
+ARCHIVES_KEPT = 12
+
+
+def _prune_archives(keep: Path) -> None:
+    """Delete all but the newest archives: every test build makes a new image, so they pile up."""
+    archives = sorted(keep.parent.glob("*.tar"), key=lambda p: p.stat().st_mtime, reverse=True)
+    for old in archives[ARCHIVES_KEPT:]:
+        if old != keep:
+            old.unlink(missing_ok=True)
 
 
 def _ctr(sock: Path, *args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
