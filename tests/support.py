@@ -93,6 +93,17 @@ def stop_process(process: subprocess.Popen[Any]) -> None:
         process.wait()
 
 
+def stdio_gateway(catalog: Path, root: Path) -> subprocess.Popen[bytes]:
+    """A `kubemcp gateway run` over stdio (pipes for stdin and stdout), isolated under `root`."""
+    return subprocess.Popen(
+        [str(KUBEMCP), "gateway", "run", "--catalog", str(catalog)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, **isolated_env(root)},
+    )
+
+
 def write_catalog(path: Path, entries: dict[str, dict[str, Any]], name: str = "test") -> Path:
     path.write_text(yaml.safe_dump({"version": 2, "name": name, "registry": entries}, sort_keys=False))
     return path

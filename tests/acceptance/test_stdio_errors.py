@@ -3,25 +3,17 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 from pathlib import Path
 from typing import Any
 
 import mcp_types as types
-from support import KUBEMCP, isolated_env, probe_entry, write_catalog
+from support import probe_entry, stdio_gateway, write_catalog
 
 
 def _exchange(tmp_path: Path, lines: list[bytes], replies: int) -> list[dict[str, Any]]:
     """Send `lines`, read `replies` answers, then end stdin (the end of stdin cancels what is still running)."""
     catalog = write_catalog(tmp_path / "catalog.yaml", {"probe": probe_entry(tools=[{"name": "echo"}])})
-    process = subprocess.Popen(
-        [str(KUBEMCP), "gateway", "run", "--catalog", str(catalog)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        env={**os.environ, **isolated_env(tmp_path)},
-    )
+    process = stdio_gateway(catalog, tmp_path)
     assert process.stdin is not None
     assert process.stdout is not None
     try:

@@ -5,7 +5,6 @@ gateway leaves no server process behind."""
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import time
@@ -18,7 +17,7 @@ import anyio
 import anyio.to_thread
 import httpx2
 import pytest
-from support import KUBEMCP, GatewayProcess, isolated_env, pid_alive, probe_entry, until, write_catalog
+from support import GatewayProcess, pid_alive, probe_entry, stdio_gateway, until, write_catalog
 
 pytestmark = pytest.mark.anyio
 
@@ -190,13 +189,7 @@ async def test_sigkill_of_the_gateway_leaves_no_server_process(
 def test_sigterm_over_stdio_finishes_the_call_in_flight_then_exits(tmp_path: Path) -> None:
     catalog = _catalog(tmp_path)
     pidfile = tmp_path / "pid"
-    process = subprocess.Popen(
-        [str(KUBEMCP), "gateway", "run", "--catalog", str(catalog)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        env={**os.environ, **isolated_env(tmp_path)},
-    )
+    process = stdio_gateway(catalog, tmp_path)
     assert process.stdin is not None
     assert process.stdout is not None
     try:
