@@ -49,7 +49,7 @@ async def test_signing_in_keeps_the_token_in_a_cookie_the_ui_paths_alone_accept(
     assert page.headers["content-type"].startswith("text/html")
     assert page.headers["cache-control"] == "no-store"
     assert re.search(r'<input type="password" id="token" name="token"', page.text)
-    assert 'action="ui/login"' in page.text
+    assert 'action="/ui/login"' in page.text
     policy = page.headers["content-security-policy"]
     for directive in ("default-src 'none'", "form-action 'self'", "style-src 'nonce-", "frame-ancestors 'none'"):
         assert directive in policy
