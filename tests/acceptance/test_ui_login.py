@@ -142,3 +142,6 @@ async def test_sign_in_forms_from_anywhere_but_the_gateways_own_page_are_refused
     assert not_a_form.status_code == 415
     too_large = ui_sign_in(gateway.base, "x" * 20_000)
     assert too_large.status_code == 413
+    too_long = ui_sign_in(gateway.base, "x" * 5_000)  # a browser keeps no cookie that large
+    assert too_long.status_code == 400
+    assert "too long to keep in a browser cookie" in too_long.text

@@ -122,28 +122,31 @@ class UiLogin:
             await send_error(send, 413, f"the sign-in form is larger than {MAX_FORM_BYTES} bytes")
             return
         token = _typed_token(parse_qs(body.decode("utf-8", "replace")).get("token", [""])[0])
-        client = client_address(scope)
         if not token:
             await self._page(send, 401, "Enter a token.")
             return
-        status, problem, user = 401, "", None
+        if len(token) > MAX_COOKIE_VALUE:
+            await self._refuse(
+                scope, send, 400, f"the token is too long to keep in a browser cookie (over {MAX_COOKIE_VALUE})"
+            )
+            return
         try:
             user = await self._authenticate(token)
+            max_age = _lifetime(user)
+            if max_age <= 0:  # accepted within the clock-skew leeway, but no time left
+                raise InvalidToken("the token has expired")
         except InvalidToken as exc:
-            problem = mask(str(exc), [token])
-        except InsufficientScope as exc:
-            status, problem = 403, mask(str(exc), [token])
-        max_age = MAX_AGE if user is None else _lifetime(user)
-        if user is not None and max_age <= 0:
-            problem = "the token has expired"
-        elif user is not None and len(token) > MAX_COOKIE_VALUE:
-            status, problem = 400, f"the token is too long to keep in a browser cookie (over {MAX_COOKIE_VALUE})"
-        if problem or user is None:
-            logger.warning("refused sign-in to the status page from %s: %s", client, problem)
-            await self._page(send, status, f"Sign-in failed: {problem}.")
+            await self._refuse(scope, send, 401, mask(str(exc), [token]))
             return
-        logger.info("%s signed in to the status page from %s", user.principal, client)
+        except InsufficientScope as exc:
+            await self._refuse(scope, send, 403, mask(str(exc), [token]))
+            return
+        logger.info("%s signed in to the status page from %s", user.principal, client_address(scope))
         await self._answer(send, 303, "", cookie=_cookie(token, max_age, secure=is_tls(scope, headers)))
+
+    async def _refuse(self, scope: Scope, send: Send, status: int, problem: str) -> None:
+        logger.warning("refused sign-in to the status page from %s: %s", client_address(scope), problem)
+        await self._page(send, status, f"Sign-in failed: {problem}.")
 
     async def _page(self, send: Send, status: int, message: str, *, cookie: str | None = None) -> None:
         nonce = secrets.token_urlsafe(16)
