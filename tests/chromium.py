@@ -13,6 +13,7 @@ import shutil
 import subprocess
 import time
 import urllib.request
+from collections.abc import Callable
 from contextlib import ExitStack
 from pathlib import Path
 from typing import IO, Any
@@ -97,16 +98,19 @@ class Chromium:
 
     def navigate(self, url: str) -> int:
         """Go to `url`; the HTTP status of the document (0 when none came)."""
+        return self._next_document(lambda: self.send("Page.navigate", url=url))
+
+    def leave(self, expression: str) -> int:
+        """Run `expression` in the page, which leaves it (a form submitted, a reload); the HTTP status
+        of the document it leads to (after any redirects)."""
+        return self._next_document(lambda: self.evaluate(expression))
+
+    def _next_document(self, go: Callable[[], object]) -> int:
         self.evaluate("window.kubemcpLeft = true")  # gone once the new document is there
-        self.send("Page.navigate", url=url)
+        go()
         self.wait_for("!window.kubemcpLeft && document.readyState === 'complete'")
         status = self.evaluate("performance.getEntriesByType('navigation').map(e => e.responseStatus)[0] || 0")
         return int(status)
-
-    def send_headers(self, headers: dict[str, str]) -> None:
-        """Send these headers with every request from now on (a bearer token, as a header extension would)."""
-        self.send("Network.enable")
-        self.send("Network.setExtraHTTPHeaders", headers=headers)
 
     def evaluate(self, expression: str) -> Any:
         result = self.send("Runtime.evaluate", expression=expression, returnByValue=True, awaitPromise=True)

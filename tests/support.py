@@ -120,6 +120,19 @@ def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
+def ui_sign_in(base: str, token: str, **headers: str) -> httpx2.Response:
+    """The status page's sign-in form posted as a browser on the gateway's own page posts it."""
+    sent = {"Origin": base, **headers}
+    return httpx2.post(f"{base}/ui/login", data={"token": token}, headers=sent, timeout=10)
+
+
+def ui_cookie(signed_in: httpx2.Response) -> dict[str, str]:
+    """The `Cookie` header a browser sends to `/ui` after this sign-in."""
+    found = [value for value in signed_in.headers.get_list("set-cookie") if value.startswith("kubemcp_ui=")]
+    assert len(found) == 1, signed_in.headers
+    return {"Cookie": found[0].partition(";")[0]}
+
+
 def streamable_http_with(url: str, headers: dict[str, str]) -> Transport:
     """The SDK's streamable HTTP transport sending `headers` with every request."""
 

@@ -8,6 +8,7 @@ import base64
 import hashlib
 import hmac
 import json
+import re
 import secrets
 import threading
 import time
@@ -25,7 +26,17 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
 from mcp.shared.exceptions import MCPError
-from support import GatewayProcess, bearer, isolated_env, probe_entry, time_entry, tool_value, write_catalog
+from support import (
+    GatewayProcess,
+    bearer,
+    isolated_env,
+    probe_entry,
+    time_entry,
+    tool_value,
+    ui_cookie,
+    ui_sign_in,
+    write_catalog,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -231,6 +242,32 @@ async def test_protected_resource_metadata(gateway: GatewayProcess, issuer: Issu
         assert [server.rstrip("/") for server in metadata["authorization_servers"]] == [issuer.url]
         assert metadata["scopes_supported"] == [SCOPE]
         assert metadata["bearer_methods_supported"] == ["header"]
+
+
+async def test_a_browser_signs_in_to_the_status_page_with_an_access_token(
+    issuer: Issuer, gateway: GatewayProcess
+) -> None:
+    page = httpx2.get(f"{gateway.base}/ui", timeout=10)
+    assert page.status_code == 401
+    assert 'name="token"' in page.text
+    assert "resource_metadata=" in page.headers["www-authenticate"]  # as on /mcp
+    signed_in = ui_sign_in(gateway.base, issuer.token(sub="grace", expires_in=600))
+    assert signed_in.status_code == 303
+    [cookie] = signed_in.headers.get_list("set-cookie")
+    max_age = int(re.findall(r"Max-Age=(\d+)", cookie)[0])
+    assert 500 < max_age <= 600  # not the 8 hours of a named token: never past the token's exp
+    state = httpx2.get(f"{gateway.base}/ui/state", headers=ui_cookie(signed_in), timeout=10).json()
+    assert state["principal"] == "sub:grace"
+    assert [server["name"] for server in state["servers"]] == ["time"]  # what the policy gives grace
+    assert "sub:grace signed in to the status page" in gateway.log
+    missing_scope = ui_sign_in(gateway.base, issuer.token(scope="other.scope"))
+    assert missing_scope.status_code == 403
+    assert f"Sign-in failed: required scopes: {SCOPE}." in missing_scope.text
+    for expires_in in (-3600, -5):  # long expired; within the clock-skew leeway, but no time left
+        expired = ui_sign_in(gateway.base, issuer.token(expires_in=expires_in))
+        assert expired.status_code == 401, expires_in
+        assert "Sign-in failed: the token has expired." in expired.text
+        assert "set-cookie" not in expired.headers
 
 
 async def test_rotated_keys_are_fetched_when_a_token_names_one(

@@ -23,6 +23,8 @@ from support import (
     probe_entry,
     streamable_http_with,
     tool_value,
+    ui_cookie,
+    ui_sign_in,
     until,
     write_catalog,
     write_tokens,
@@ -210,5 +212,10 @@ async def test_the_status_page_shows_a_limited_caller_only_its_servers_and_calls
         ("token:alice", "beta__echo"),
         ("token:alice", "alpha__echo"),
     ]
+    # Signed in from a browser (a cookie, not a header), alice sees the same limited view.
+    signed_in = ui_cookie(ui_sign_in(gateway.base, alice))
+    by_cookie = httpx2.get(f"{gateway.base}/ui/state", headers=signed_in, timeout=10).json()
+    assert by_cookie["principal"] == "token:alice"
+    assert (by_cookie["servers"], by_cookie["recent"]) == (limited["servers"], limited["recent"])
     forbidden = [r for r in audit_records(gateway.log) if r["outcome"] == "forbidden"]
     assert [(r["principal"], r["server"], r["tool"]) for r in forbidden] == [("token:alice", "beta", "echo")]

@@ -4,6 +4,7 @@ the recent calls with latency and outcome, rendered from the live gateway; a scr
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import struct
@@ -18,6 +19,15 @@ from mcp.shared.exceptions import MCPError
 from support import REPO, TESTS, GatewayProcess, probe_entry, tool_value, until, write_catalog
 
 pytestmark = pytest.mark.anyio
+
+LOADED = "document.body.dataset.loaded === 'true'"
+ERROR = "document.getElementById('error').textContent"
+
+
+def sign_in(token: str) -> str:
+    """The sign-in page's form filled in and submitted, as a person would."""
+    fill = f"document.getElementById('token').value = {json.dumps(token)}"
+    return f"{fill}; document.getElementById('login').requestSubmit()"
 
 
 async def test_status_page_in_chromium(tmp_path: Path, gateway_process: Any) -> None:
@@ -52,10 +62,16 @@ async def test_status_page_in_chromium(tmp_path: Path, gateway_process: Any) -> 
     assert "<script src" not in page.text  # no CDN, nothing fetched from anywhere else
 
     with Chromium(tmp_path / "chromium-profile") as browser:
-        assert browser.navigate(f"{gateway.base}/ui") == 401  # behind the gateway's authentication
-        browser.send_headers(gateway.headers)
-        assert browser.navigate(f"{gateway.base}/ui") == 200
-        browser.wait_for("document.body.dataset.loaded === 'true'")
+        assert browser.navigate(f"{gateway.base}/ui") == 401  # behind the gateway's authentication: sign in
+        assert browser.evaluate("document.querySelector('form#login input[type=password]').name") == "token"
+        assert browser.evaluate(ERROR) == ""
+        assert browser.leave(sign_in("wrong-token-0000000000000001")) == 401
+        assert browser.evaluate(ERROR) == "Sign-in failed: the token is not valid."
+        assert browser.leave(sign_in(gateway.token)) == 200  # 303 to /ui, now with the cookie
+        assert browser.evaluate("location.pathname") == "/ui"
+        browser.wait_for(LOADED)
+        assert browser.evaluate("document.cookie") == ""  # HttpOnly: the page's script cannot read the token
+        assert browser.evaluate("document.getElementById('principal').textContent") == "token:test"
         servers = browser.evaluate(
             "[...document.querySelectorAll('#servers tbody tr')].map(tr => "
             "({name: tr.dataset.server, state: tr.dataset.state, cells: [...tr.cells].map(td => td.textContent)}))"
@@ -89,6 +105,15 @@ async def test_status_page_in_chromium(tmp_path: Path, gateway_process: Any) -> 
         assert badge == "rgb(207, 34, 46)"  # styled: the page's own nonce'd stylesheet applied
         assert browser.evaluate("document.getElementById('runtime').textContent") == "local"
         shot = browser.screenshot(tmp_path / "status-page.png")
+        assert browser.leave("location.reload()") == 200  # still signed in
+        browser.wait_for(LOADED)
+        assert browser.leave("document.querySelector('#signout button').click()") == 401
+        assert browser.evaluate("document.querySelector('form#login') !== null")
+        assert browser.navigate(f"{gateway.base}/ui") == 401  # the cookie is gone
+        assert browser.leave(sign_in(gateway.token)) == 200
+        browser.wait_for(LOADED)
+        browser.send("Network.clearBrowserCookies")  # as when the sign-in expires: the next poll gets 401
+        browser.wait_for("document.querySelector('form#login') !== null")  # the page shows the sign-in form
     assert shot[:8] == b"\x89PNG\r\n\x1a\n"
     width, height = struct.unpack(">II", shot[16:24])
     assert width == 1280

@@ -114,11 +114,11 @@ class BearerAuth:
         try:
             user = await self.authentication.authenticate(token)
         except InvalidToken as exc:
-            logger.warning("refused %s %s from %s: %s", scope["method"], scope["path"], _client(scope), exc)
+            logger.warning("refused %s %s from %s: %s", scope["method"], scope["path"], client_address(scope), exc)
             await self._refuse(send, 401, "invalid_token", str(exc))
             return
         except InsufficientScope as exc:
-            logger.warning("refused %s %s from %s: %s", scope["method"], scope["path"], _client(scope), exc)
+            logger.warning("refused %s %s from %s: %s", scope["method"], scope["path"], client_address(scope), exc)
             await self._refuse(send, 403, "insufficient_scope", str(exc), scope=" ".join(exc.required))
             return
         scope["user"] = user
@@ -133,7 +133,8 @@ class BearerAuth:
                 scope["user"] = await self.authentication.authenticate(token)
         await self.app(scope, receive, send)
 
-    async def _refuse(self, send: Send, status: int, error: str | None, description: str, *, scope: str = "") -> None:
+    def challenge(self, error: str | None = None, description: str = "", *, scope: str = "") -> str:
+        """The `WWW-Authenticate` value of a refusal (RFC 6750 3, plus RFC 9728's `resource_metadata`)."""
         params = [f'realm="{REALM}"']
         if error is not None:
             params += [f'error="{error}"', f'error_description="{description}"']
@@ -141,6 +142,9 @@ class BearerAuth:
             params.append(f'scope="{scope}"')
         if self.metadata_url is not None:
             params.append(f'resource_metadata="{self.metadata_url}"')
+        return "Bearer " + ", ".join(params)
+
+    async def _refuse(self, send: Send, status: int, error: str | None, description: str, *, scope: str = "") -> None:
         body = json.dumps({"error": error or "unauthorized", "error_description": description}).encode()
         await send(
             {
@@ -149,7 +153,7 @@ class BearerAuth:
                 "headers": [
                     (b"content-type", b"application/json"),
                     (b"content-length", str(len(body)).encode()),
-                    (b"www-authenticate", ("Bearer " + ", ".join(params)).encode()),
+                    (b"www-authenticate", self.challenge(error, description, scope=scope).encode()),
                 ],
             }
         )
@@ -165,6 +169,6 @@ def _bearer_token(scope: Scope) -> str | None:
     return None
 
 
-def _client(scope: Scope) -> str:
+def client_address(scope: Scope) -> str:
     client = scope.get("client")
     return f"{client[0]}:{client[1]}" if client else "unknown"

@@ -36,6 +36,7 @@ from kubemcp.gateway.replicas.setup import Replicas
 from kubemcp.gateway.security import HostOriginGuard
 from kubemcp.gateway.session_limits import SessionLimits
 from kubemcp.gateway.settings import GatewaySettings
+from kubemcp.gateway.ui_login import UiLogin
 from kubemcp.logs import RepeatLimit
 
 logger = logging.getLogger(__name__)
@@ -135,9 +136,12 @@ def build_http_app(
         holds = manager.holds if isinstance(manager, ReplicatedSessionManager) else (lambda _: False)
         app = ReplicaRouter(app, ids=replicas.ids, peers=replicas.peers, holds=holds, sse_prefix=f"{MESSAGE_PATH}/")
     authentication = gateway.access.authentication
-    if authentication is not None:
-        app = BearerAuth(app, authentication)
-    timed = BodyReadTimeout(JsonRpcErrorBodies(app), settings.body_timeout)
+    bearer = BearerAuth(app, authentication) if authentication is not None else None
+    app = JsonRpcErrorBodies(bearer or app)
+    if bearer is not None:
+        # Outside the JSON error bodies (its sign-in page is HTML), inside the Host/Origin guard and timeouts.
+        app = UiLogin(app, bearer)
+    timed = BodyReadTimeout(app, settings.body_timeout)
     draining = DrainingApp(timed, stream_paths=frozenset({MCP_PATH, SSE_PATH}))
     guarded = HostOriginGuard(
         draining,

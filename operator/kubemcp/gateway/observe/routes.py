@@ -1,7 +1,8 @@
 """`/metrics` (Prometheus), `/ui` (the status page) and `/ui/state` (what the page shows, as JSON).
 
 They are ordinary routes of the gateway's HTTP app, so whatever guards the app (Host/Origin checks,
-authentication) guards them too; the page shows a caller what the authorization policy lets it use.
+authentication) guards them too; a browser signs in to `/ui` with a token (`gateway.ui_login`). The
+page shows a caller what the authorization policy lets it use.
 `--metrics-port` serves `/metrics` alone on a second port for a Prometheus that has no credentials.
 """
 
@@ -32,10 +33,11 @@ NONCE = "__NONCE__"
 
 
 def page_headers(nonce: str) -> dict[str, str]:
-    """The page runs only its own inline script and style (by nonce) and talks only to this gateway."""
+    """A page runs only its own inline script and style (by nonce), talks and posts its forms (signing
+    in and out) only to this gateway, and is never framed."""
     policy = (
         f"default-src 'none'; script-src 'nonce-{nonce}'; style-src 'nonce-{nonce}'; connect-src 'self'; "
-        "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+        "base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
     )
     return {"Cache-Control": "no-store", "Content-Security-Policy": policy, "X-Content-Type-Options": "nosniff"}
 
@@ -49,8 +51,9 @@ def metrics_app() -> Starlette:
     return Starlette(routes=[Route("/metrics", metrics, methods=["GET"])])
 
 
-def _page() -> str:
-    return resources.files("kubemcp.gateway.observe").joinpath("status_page.html").read_text(encoding="utf-8")
+def page_text(name: str) -> str:
+    """One of the pages kept next to this module (`status_page.html`, `login_page.html`)."""
+    return resources.files("kubemcp.gateway.observe").joinpath(name).read_text(encoding="utf-8")
 
 
 async def state_of(gateway: Gateway, peers: Peers | None, principal: Principal = LOCAL) -> dict[str, Any]:
@@ -106,6 +109,7 @@ async def state_of(gateway: Gateway, peers: Peers | None, principal: Principal =
             }
         )
     return {
+        "principal": str(principal),
         "version": kubemcp.__version__,
         "runtime": gateway.runtime.name,
         "uptime_seconds": round(time.time() - STARTED),
@@ -119,7 +123,7 @@ async def state_of(gateway: Gateway, peers: Peers | None, principal: Principal =
 def observe_routes(gateway: Gateway, peers: Peers | None) -> list[Route]:
     async def page(request: Request) -> Response:
         nonce = secrets.token_urlsafe(16)
-        return HTMLResponse(_page().replace(NONCE, nonce), headers=page_headers(nonce))
+        return HTMLResponse(page_text("status_page.html").replace(NONCE, nonce), headers=page_headers(nonce))
 
     async def state(request: Request) -> Response:
         principal = principal_of(request, http=True) if gateway.settings.http else LOCAL
