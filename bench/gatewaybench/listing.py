@@ -306,7 +306,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
 
     async def bounded() -> str:
-        with anyio.fail_after(900):
+        with anyio.fail_after(2400):
             return await run(args)
 
     section = anyio.run(bounded)
