@@ -228,7 +228,7 @@ def markdown(env_info: dict[str, str], args: argparse.Namespace, scales: list[Sc
     lines = [
         "## tools/list at scale, and gateway options",
         "",
-        "Written by `make bench` (`bench/listing_bench.py`, `--help` for its counts). One gateway per scale, "
+        "Written by `make bench` (`bench/listing_bench.py`, `--help` for its counts). Gateways serving "
         "streamable HTTP on 127.0.0.1 with a bearer token, per-call servers whose tools are declared in the "
         "catalog (as discovery records them): the listing starts no server (the gateways had "
         f"{', '.join(str(s.children) for s in scales)} child processes at the end). Each scale runs two "
