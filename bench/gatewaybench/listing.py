@@ -20,6 +20,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Sequence
+from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -86,31 +87,32 @@ RAW_META = {
 }
 
 
-async def raw_lists(url: str, token: str, count: int, warmup: int, cap: float) -> list[float]:
+async def raw_lists(http: httpx2.AsyncClient, url: str, count: int, first_id: int) -> list[float]:
     """tools/list as single POSTs: the time until the whole body is read and decoded."""
     latencies: list[float] = []
-    headers = {**RAW_HEADERS, "Authorization": f"Bearer {token}"}
-    async with httpx2.AsyncClient(headers=headers, timeout=30) as http:
-        deadline = time.monotonic() + cap
-        for index in range(warmup + count):
-            if time.monotonic() > deadline:
-                break
-            body = {"jsonrpc": "2.0", "id": index, "method": "tools/list", "params": {"_meta": RAW_META}}
-            started = time.perf_counter()
-            reply = await http.post(url, json=body)
-            decoded = reply.json()
-            elapsed = (time.perf_counter() - started) * 1000
-            if "result" not in decoded:
-                raise BenchError(f"tools/list as a bare POST failed: {str(decoded)[:300]}")
-            if index >= warmup:
-                latencies.append(elapsed)
+    for index in range(first_id, first_id + count):
+        body = {"jsonrpc": "2.0", "id": index, "method": "tools/list", "params": {"_meta": RAW_META}}
+        started = time.perf_counter()
+        reply = await http.post(url, json=body)
+        decoded = reply.json()
+        latencies.append((time.perf_counter() - started) * 1000)
+        if "result" not in decoded:
+            raise BenchError(f"tools/list as a bare POST failed: {str(decoded)[:300]}")
     return latencies
+
+
+# The gateway as shipped, and with `--no-fast-path` (every answer through the SDK's transport).
+PATHS: tuple[tuple[str, list[str]], ...] = (
+    ("kept bytes written directly", []),
+    ("through the SDK transport", ["--no-fast-path"]),
+)
 
 
 @dataclass
 class Scale:
     servers: int
     tools: int
+    path: str
     latencies: list[float]
     raw_latencies: list[float]
     cpu_ms: float  # the gateway's CPU time per bare POST (robust to a busy machine, unlike latency)
@@ -124,7 +126,8 @@ class Scale:
         return f"{self.servers} servers x {self.tools} tools"
 
 
-async def measure_scale(args: argparse.Namespace, work: Path, servers: int, tools: int) -> Scale:
+async def measure_scale(args: argparse.Namespace, work: Path, servers: int, tools: int) -> list[Scale]:
+    """Both paths on one catalog, one gateway each, measured in interleaved rounds (rotating order)."""
     folder = work / f"{servers}x{tools}"
     folder.mkdir()
     path = folder / "catalog.yaml"
@@ -133,36 +136,85 @@ async def measure_scale(args: argparse.Namespace, work: Path, servers: int, tool
     tokens = folder / "tokens.env"
     tokens.write_text(f"bench={token}\n")
     tokens.chmod(0o600)
-    env = {**os.environ, "KUBEMCP_HOME": str(folder / "home"), "XDG_CACHE_HOME": str(folder / "cache")}
-    argv = [str(KUBEMCP), "gateway", "run", "--transport", "streaming", "--catalog", str(path), "--no-watch"]
-    argv += ["--port", "0", "--host", "127.0.0.1", "--tokens-file", str(tokens), *args.gateway_arg]
-    gateway = ServedProcess(f"gateway ({servers}x{tools})", argv, folder / "gateway.log", env)
-    began = time.monotonic()
+    gateways: list[ServedProcess] = []
+    startups: list[float] = []
     try:
-        await gateway.start()
-        startup = time.monotonic() - began
-        latencies: list[float] = []
-        async with http_client(gateway.url, token) as client:
-            listed = len((await client.list_tools()).tools)
+        for index, (_, extra) in enumerate(PATHS):
+            home = folder / f"gateway-{index}"
+            env = {**os.environ, "KUBEMCP_HOME": str(home / "home"), "XDG_CACHE_HOME": str(home / "cache")}
+            argv = [str(KUBEMCP), "gateway", "run", "--transport", "streaming", "--catalog", str(path), "--no-watch"]
+            argv += ["--port", "0", "--host", "127.0.0.1", "--tokens-file", str(tokens), *extra, *args.gateway_arg]
+            gateway = ServedProcess(f"gateway {index} ({servers}x{tools})", argv, folder / f"gateway-{index}.log", env)
+            gateways.append(gateway)
+            began = time.monotonic()
+            await gateway.start()
+            startups.append(time.monotonic() - began)
+        return await _interleaved(args, gateways, token, servers, tools, startups)
+    finally:
+        for gateway in gateways:
+            gateway.stop()
+
+
+async def _interleaved(
+    args: argparse.Namespace,
+    gateways: list[ServedProcess],
+    token: str,
+    servers: int,
+    tools: int,
+    startups: list[float],
+) -> list[Scale]:
+    count = len(gateways)
+    latencies: list[list[float]] = [[] for _ in gateways]
+    raw: list[list[float]] = [[] for _ in gateways]
+    cpu = [0.0] * count
+    listed, sizes = [0] * count, [0] * count
+    per_round = max(1, args.lists // args.rounds)
+    deadline = time.monotonic() + args.cap
+    headers = {**RAW_HEADERS, "Authorization": f"Bearer {token}"}
+    async with AsyncExitStack() as stack:
+        clients = [await stack.enter_async_context(http_client(g.url, token)) for g in gateways]
+        raws = [await stack.enter_async_context(httpx2.AsyncClient(headers=headers, timeout=30)) for _ in gateways]
+        for index, client in enumerate(clients):
+            result = await client.list_tools()
+            listed[index] = len(result.tools)
+            sizes[index] = len(result.model_dump_json(by_alias=True, exclude_none=True))
             for _ in range(args.warmup):
                 await client.list_tools()
-            deadline = time.monotonic() + args.cap
-            for _ in range(args.lists):
-                if time.monotonic() > deadline:
-                    break
-                started = time.perf_counter()
-                result = await client.list_tools()
-                latencies.append((time.perf_counter() - started) * 1000)
-            size = len(result.model_dump_json(by_alias=True, exclude_none=True))
-        cpu_before = proc_cpu(gateway.pid)[0]
-        raw = await raw_lists(gateway.url, token, args.lists, args.warmup, args.cap)
-        cpu_ms = (proc_cpu(gateway.pid)[0] - cpu_before) * 1000 / max(1, len(raw) + args.warmup)
-        children = len(gateway.children())
-    finally:
-        gateway.stop()
-    if listed != servers * tools:
-        raise BenchError(f"{servers}x{tools}: listed {listed} tools")
-    return Scale(servers, tools, latencies, raw, cpu_ms, listed, size, children, startup)
+            await raw_lists(raws[index], gateways[index].url, args.warmup, 0)
+        for round_index in range(args.rounds):
+            if time.monotonic() > deadline:
+                break
+            order = [(round_index + offset) % count for offset in range(count)]
+            for index in order:
+                for _ in range(per_round):
+                    started = time.perf_counter()
+                    await clients[index].list_tools()
+                    latencies[index].append((time.perf_counter() - started) * 1000)
+            for index in order:
+                before = proc_cpu(gateways[index].pid)[0]
+                raw[index] += await raw_lists(raws[index], gateways[index].url, per_round, round_index * per_round)
+                cpu[index] += proc_cpu(gateways[index].pid)[0] - before
+    scales = []
+    for index, (label, _) in enumerate(PATHS):
+        if listed[index] != servers * tools:
+            raise BenchError(f"{servers}x{tools}: listed {listed[index]} tools ({label})")
+        cpu_ms = cpu[index] * 1000 / max(1, len(raw[index]))
+        children = len(gateways[index].children())
+        scales.append(
+            Scale(
+                servers,
+                tools,
+                label,
+                latencies[index],
+                raw[index],
+                cpu_ms,
+                listed[index],
+                sizes[index],
+                children,
+                startups[index],
+            )
+        )
+    return scales
 
 
 QS = (0.5, 0.9, 0.99)
@@ -176,28 +228,31 @@ def markdown(env_info: dict[str, str], args: argparse.Namespace, scales: list[Sc
     lines = [
         "## tools/list at scale, and gateway options",
         "",
-        "Written by `make bench` (`bench/listing_bench.py`, `--help` for its counts). One gateway per scale, "
+        "Written by `make bench` (`bench/listing_bench.py`, `--help` for its counts). Gateways serving "
         "streamable HTTP on 127.0.0.1 with a bearer token, per-call servers whose tools are declared in the "
-        "catalog (as discovery records them): the listing starts no server (the gateway had "
-        f"{', '.join(str(s.children) for s in scales)} child processes at the end of each scale). "
-        f"{args.lists} sequential `tools/list` requests per scale after {args.warmup} warm-up ones, "
-        "from one SDK client session.",
+        "catalog (as discovery records them): the listing starts no server (the gateways had "
+        f"{', '.join(str(s.children) for s in scales)} child processes at the end). Each scale runs two "
+        "gateways side by side: as shipped (a kept answer's bytes written directly, `gateway/kept_answers.py`) "
+        "and with `--no-fast-path` (every answer through the MCP SDK's streamable-HTTP transport). "
+        f"{args.lists} sequential `tools/list` requests per gateway from one SDK client session, then as many "
+        f"bare POSTs, after {args.warmup} warm-up ones of each, in {args.rounds} interleaved rounds "
+        "(rotating order), so load from other work hits both alike.",
         "",
         f"Run: {env_info.get('date', '?')}, {env_info.get('cpu', '?')}, "
         f"load {env_info.get('load_start', '?')} at start, "
         f"{env_info.get('load_end', '?')} at the end; kubemcp {env_info.get('git', '?')}.",
         "",
-        "| scale | tools listed | response | SDK client p50 | p90 | p99 | bare POST p50 | p90 | p99 "
+        "| scale | answer | tools listed | response | SDK client p50 | p90 | p99 | bare POST p50 | p90 | p99 "
         "| gateway CPU per list | gateway start |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for s in scales:
         lines.append(
-            f"| {s.label} | {s.listed} | {s.response_bytes / 1024:.0f} KiB | "
+            f"| {s.label} | {s.path} | {s.listed} | {s.response_bytes / 1024:.0f} KiB | "
             + " | ".join(f"{percentile(values, q):.2f} ms" for values in (s.latencies, s.raw_latencies) for q in QS)
             + f" | {s.cpu_ms:.2f} ms | {s.startup_seconds:.1f} s |"
         )
-    first = next((s for s in scales if (s.servers, s.tools) == SCALES[0]), None)
+    first = next((s for s in scales if (s.servers, s.tools) == SCALES[0] and s.path == PATHS[0][0]), None)
     if first is not None:
         sdk, raw = percentile(first.latencies, 0.5), percentile(first.raw_latencies, 0.5)
         lines += [
@@ -216,9 +271,12 @@ async def run(args: argparse.Namespace) -> str:
     with tempfile.TemporaryDirectory(prefix="kubemcp-listing-bench-") as tmp:
         for servers, tools in SCALES:
             progress(f"{servers} servers x {tools} tools")
-            scale = await measure_scale(args, Path(tmp), servers, tools)
-            progress(f"p50 {percentile(scale.latencies, 0.5):.2f} ms over {len(scale.latencies)} lists")
-            scales.append(scale)
+            for scale in await measure_scale(args, Path(tmp), servers, tools):
+                progress(
+                    f"{scale.path}: p50 {percentile(scale.latencies, 0.5):.2f} ms over {len(scale.latencies)} "
+                    f"lists, bare POST p50 {percentile(scale.raw_latencies, 0.5):.2f} ms, CPU {scale.cpu_ms:.2f} ms"
+                )
+                scales.append(scale)
         options: list[OptionRow] = []
         if args.option_calls > 0:
             progress(f"gateway options: {args.option_calls} calls each, sequential and concurrent")
@@ -234,7 +292,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--cap", type=float, default=120.0, help="time cap in seconds for each scale's loop")
     parser.add_argument("--option-calls", type=int, default=1000, help="tools/call per gateway option (0: none)")
     parser.add_argument("--workers", type=int, default=4, help="concurrent workers for the options' calls")
-    parser.add_argument("--rounds", type=int, default=10, help="interleaved rounds for the options' calls")
+    parser.add_argument("--rounds", type=int, default=10, help="interleaved rounds (listings and options' calls)")
     parser.add_argument("--gateway-arg", action="append", default=[], help="extra gateway option (repeatable)")
     parser.add_argument("--output", type=Path, default=DOCS, help="Markdown file to update")
     parser.add_argument("--no-write", action="store_true", help="print the results only")
@@ -248,7 +306,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
 
     async def bounded() -> str:
-        with anyio.fail_after(900):
+        with anyio.fail_after(2400):
             return await run(args)
 
     section = anyio.run(bounded)

@@ -17,7 +17,7 @@ import anyio
 
 from .settings import PROBE, BenchError
 
-READY_TIMEOUT = 60.0
+READY_TIMEOUT = 180.0  # a shared machine under load can take minutes to start Python
 STOP_TIMEOUT = 10.0
 READY_LINE = re.compile(r"serving MCP on (http://[^\s\"]+)")
 

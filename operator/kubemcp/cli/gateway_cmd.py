@@ -67,6 +67,12 @@ def register(commands: Any) -> None:
         default=default("http_parser"),
         help=f"HTTP parser (default {default('http_parser')}; httptools needs the 'fast' extra; auto: it if installed)",
     )
+    run.add_argument(
+        "--no-fast-path",
+        action="store_true",
+        help="answer every request through the MCP SDK's HTTP transport, kept tools/list answers included "
+        "(by default those are written directly; for comparison)",
+    )
     run.add_argument("--dry-run", action="store_true", help="load everything, list what would be served, exit")
     run.add_argument(
         "--log-calls", action="store_true", help="a log line per tool call (the audit record is on anyway)"
@@ -270,6 +276,7 @@ def settings_from(args: argparse.Namespace) -> GatewaySettings:
         "max_body_bytes": args.max_body_bytes,
         "event_loop": args.loop,
         "http_parser": args.http_parser,
+        "fast_path": not args.no_fast_path,
         "runtime": args.runtime,
         "engine": args.engine,
         "container_network": args.container_network,

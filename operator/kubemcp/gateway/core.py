@@ -177,6 +177,11 @@ class Gateway:
             self._listings[full] = listing
         return listing
 
+    def kept_tools_view(self) -> Listing | None:
+        """The caller's view of the served tools listing if that listing is kept (nothing to await), else None."""
+        served = self._listings.get(False)
+        return self.access.view(served) if served is not None else None
+
     def _known(self, spec: ServerSpec, *, full: bool) -> bool:
         """Whether a listing can be kept: every server's offerings came from somewhere lasting."""
         if self.cache.get(spec) is not None or from_recorded(spec) is not None:

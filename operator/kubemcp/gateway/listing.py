@@ -34,6 +34,9 @@ class Listing:
     views: dict[object, Listing] = field(default_factory=dict, repr=False, compare=False)
     # Its tools/list result as sent, by protocol version (`listing_cache`), kept as long as it is.
     rendered: dict[str, dict[str, Any]] = field(default_factory=dict, repr=False, compare=False)
+    # That result encoded for the HTTP response around the request's id, by protocol version and wire
+    # (`kept_answers`), kept as long as it is.
+    wire: dict[tuple[str, str], tuple[Any, Any]] = field(default_factory=dict, repr=False, compare=False)
 
     def fingerprint(self) -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
         """What list_changed notifications compare."""

@@ -10,7 +10,8 @@ object with nothing rendered yet, so a stale answer cannot be served.
 
 Only requests that the full pipeline would answer alike are served from it: no parameters but
 `_meta` (a cursor, or anything else, takes the usual path with its validation) and, for
-handshake-era sessions, an accepted `initialize`.
+handshake-era sessions, an accepted `initialize`. Such a session's connection is recorded for
+`kept_answers`, which then writes later answers over HTTP without going through the SDK at all.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
 from kubemcp.gateway.core import Gateway
+from kubemcp.gateway.kept_answers import SessionConnections
 
 METHOD = "tools/list"
 
@@ -31,10 +33,14 @@ class ListingCache:
 
     def __init__(self, gateway: Gateway) -> None:
         self.gateway = gateway
+        self.connections = SessionConnections()
 
     async def __call__(self, ctx: ServerRequestContext[Any, Any], call_next: CallNext) -> HandlerResult:
         if ctx.method != METHOD or not self._plain(ctx):
             return await call_next(ctx)
+        connection = getattr(ctx.session, "_connection", None)
+        if isinstance(connection, Connection) and ctx.protocol_version not in MODERN_PROTOCOL_VERSIONS:
+            self.connections.note(ctx, connection)
         view = await self.gateway.listing(full=False)
         version = ctx.protocol_version
         rendered = view.rendered.get(version)

@@ -35,6 +35,7 @@ class GatewayServer(Server[Any]):
     and logging, completions and resource subscriptions as the served servers offer them."""
 
     gateway: Gateway
+    listing_cache: ListingCache
 
     def create_initialization_options(
         self,
@@ -177,6 +178,7 @@ def build_server(gateway: Gateway, *middleware: ServerMiddleware[Any]) -> Server
     # The session registry, the caller's principal, the seal on `requestState` (it names a pending
     # exchange, see `gateway.exchanges`), the kept tools/list answers (`listing_cache`), then
     # `middleware`. The SDK's default tracing middleware is left out: it costs time on every request.
+    server.listing_cache = ListingCache(gateway)
     boundary = RequestStateBoundary(
         RequestStateSecurity.ephemeral(ttl=gateway.exchanges.ttl), default_audience="kubemcp"
     )
@@ -184,7 +186,7 @@ def build_server(gateway: Gateway, *middleware: ServerMiddleware[Any]) -> Server
         gateway.notifier,
         PrincipalBinding(http=gateway.settings.http),
         boundary,
-        ListingCache(gateway),
+        server.listing_cache,
         *middleware,
     ]
     return server

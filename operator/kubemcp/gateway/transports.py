@@ -28,6 +28,8 @@ from kubemcp.gateway.core import Gateway
 from kubemcp.gateway.draining import SSE_FLUSH_SECONDS, Drain, DrainingApp
 from kubemcp.gateway.http_errors import JsonRpcErrorBodies
 from kubemcp.gateway.http_limits import BodyReadTimeout, Limits, connection_budget
+from kubemcp.gateway.kept_answers import KeptAnswers
+from kubemcp.gateway.mcp_handlers import GatewayServer
 from kubemcp.gateway.observe.routes import observe_routes
 from kubemcp.gateway.principal import GatewayUser
 from kubemcp.gateway.replicas.router import ReplicaRouter
@@ -46,7 +48,9 @@ SSE_PATH = "/sse"
 MESSAGE_PATH = "/message"
 
 
-def _health(gateway: Gateway, sessions: SessionLimits | None, replicas: Replicas | None) -> Route:
+def _health(
+    gateway: Gateway, sessions: SessionLimits | None, replicas: Replicas | None, kept: KeptAnswers | None
+) -> Route:
     async def health(request: Request) -> Response:
         # Unauthenticated callers (probes) learn only that the gateway is up; details need a token.
         if gateway.access.authentication is not None and not isinstance(request.scope.get("user"), GatewayUser):
@@ -62,6 +66,8 @@ def _health(gateway: Gateway, sessions: SessionLimits | None, replicas: Replicas
         }
         if sessions is not None:
             report["sessions"] = sessions.snapshot()
+        if kept is not None:
+            report["kept_answers"] = kept.served  # tools/list requests answered with their kept bytes
         if replicas is not None:
             report["replica"] = replicas.peers.report()
         return JSONResponse(report)
@@ -100,6 +106,7 @@ def build_http_app(
 
     manager: StreamableHTTPSessionManager | None = None
     sessions: SessionLimits | None = None
+    kept: KeptAnswers | None = None
     if settings.transport == "streaming":
         options: dict[str, Any] = {
             "max_request_body_size": settings.max_body_bytes,
@@ -110,7 +117,13 @@ def build_http_app(
             manager = ReplicatedSessionManager(app=server, ids=replicas.ids, on_adopt=replicas.adopted, **options)
         else:
             manager = StreamableHTTPSessionManager(app=server, **options)
-        mcp = JsonRpcBodyCheck(StreamableHTTPASGIApp(manager), settings.max_body_bytes)
+        transport: ASGIApp = StreamableHTTPASGIApp(manager)
+        if settings.fast_path and isinstance(server, GatewayServer):
+            connections = server.listing_cache.connections
+            transport = kept = KeptAnswers(
+                transport, view=gateway.kept_tools_view, manager=manager, connections=connections
+            )
+        mcp = JsonRpcBodyCheck(transport, settings.max_body_bytes)
         sessions = SessionLimits(
             mcp, per_client=settings.max_sessions_per_client, idle_timeout=settings.session_idle_timeout
         )
@@ -129,7 +142,7 @@ def build_http_app(
         routes.append(Route(SSE_PATH, handle_sse, methods=["GET"]))
         routes.append(Mount(MESSAGE_PATH, app=JsonRpcBodyCheck(sse.handle_post_message, settings.max_body_bytes)))
     app: ASGIApp = Starlette(
-        routes=[_health(gateway, sessions, replicas), _ready(stopping), *routes], lifespan=lifespan
+        routes=[_health(gateway, sessions, replicas, kept), _ready(stopping), *routes], lifespan=lifespan
     )
     if replicas is not None:
         # Inside authentication: a request is authenticated before it is forwarded (and again by the owner).
