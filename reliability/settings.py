@@ -29,11 +29,11 @@ class Scale:
     case_timeout: float  # seconds any one case may take before it is reported as failed
 
 
-FULL = Scale(  # sized to finish within about 20 minutes on a shared 2-CPU machine
+FULL = Scale(  # sized to finish within about 30 minutes on a shared 2-CPU machine
     name="full",
     random_edits=60,
-    long_lived_sessions=200,
-    per_call_sessions=40,
+    long_lived_sessions=1000,
+    per_call_sessions=200,
     flood_sessions=2000,
     slow_headers=200,
     partial_bodies=50,
@@ -41,7 +41,7 @@ FULL = Scale(  # sized to finish within about 20 minutes on a shared 2-CPU machi
     fd_limit_connections=1100,
     stopping_rounds=1,
     fault_rounds=2,
-    case_timeout=600,
+    case_timeout=900,
 )
 
 QUICK = Scale(

@@ -1,69 +1,87 @@
 """Load: many concurrent client sessions, against a long-lived server and against a per-call server
-(where admission control queues what does not fit)."""
+(where admission control queues what does not fit). The sessions are driven by several client
+processes (`reliability/load_worker.py`), all open at once before they make their measured calls."""
 
 from __future__ import annotations
 
+import json
+import math
+import sys
 import time
 from pathlib import Path
 
 import anyio
-from support import tool_value
+from anyio.streams.text import TextReceiveStream
 
 from ..figures import Row
 from ..harness import Gateway, probe, sampled
-from ..settings import Scale
+from ..settings import REPO, Scale
 
-CONNECTING_AT_ONCE = 100  # clients arrive over time, not all in one instant
+WORKER = REPO / "reliability" / "load_worker.py"
+SESSIONS_PER_PROCESS = 200
 
 
-async def _sessions(gateway: Gateway, row: Row, count: int, calls: int, timeout: float) -> float:
-    """`count` SDK client sessions (the 2025 handshake, so each is a stateful session with its own GET
-    stream) each make one call, wait until all are open at once, then make `calls - 1` more. Returns
-    the seconds until all sessions were open together."""
-    arrived = 0
-    all_open = anyio.Event()
-    gate = anyio.Semaphore(CONNECTING_AT_ONCE)
+async def _sessions(gateway: Gateway, row: Row, count: int, before: int, after: int, timeout: float) -> float:
+    """`count` SDK client sessions over several processes; each makes `before` calls, waits until all
+    sessions of all processes are open at once, then makes `after` calls. Returns the seconds until all
+    were open together."""
+    workers = max(1, math.ceil(count / SESSIONS_PER_PROCESS))
+    shares = [count // workers + (1 if index < count % workers else 0) for index in range(workers)]
+    ready = 0
+    all_ready = anyio.Event()
     started = time.monotonic()
     opened_after = 0.0
+    open_sessions = 0
 
-    async def session(number: int) -> None:
-        nonlocal arrived, opened_after
-        ok, problem = False, ""
-        try:
-            with anyio.fail_after(timeout):
-                async with gate:
-                    client = gateway.client(mode="legacy", read_timeout_seconds=timeout)
-                    await client.__aenter__()
-                try:
-                    for call in range(calls):
-                        if call == 1:
-                            arrived += 1
-                            if arrived == count:
+    async def worker(first: int, share: int) -> None:
+        nonlocal ready, opened_after, open_sessions
+        command = [sys.executable, str(WORKER), gateway.url, str(first), str(share), str(before), str(after)]
+        async with await anyio.open_process([*command, str(timeout)], stderr=None) as process:
+            assert process.stdin is not None
+            assert process.stdout is not None
+            await process.stdin.send((json.dumps(gateway.headers) + "\n").encode())
+            buffer, result = "", None
+            try:
+                async for text in TextReceiveStream(process.stdout):
+                    buffer += text
+                    *complete, buffer = buffer.split("\n")
+                    for line in complete:
+                        if line.startswith("READY "):
+                            open_sessions += int(line.split()[1])
+                            ready += 1
+                            if ready == workers:
                                 opened_after = time.monotonic() - started
-                                all_open.set()
-                            await all_open.wait()
-                        text = f"{number}-{call}"
-                        began = time.perf_counter()
-                        answer = tool_value(await client.call_tool("echo", {"text": text}))
-                        row.latencies_ms.append((time.perf_counter() - began) * 1000)
-                        if answer != text:
-                            raise AssertionError(f"wrong answer {answer!r}")
-                    ok = True
-                finally:
-                    await client.__aexit__(None, None, None)
-        except Exception as exc:
-            leaf: BaseException = exc
-            while isinstance(leaf, BaseExceptionGroup) and leaf.exceptions:  # name what went wrong inside
-                leaf = leaf.exceptions[0]
-            problem = f"session {number}: {type(leaf).__name__}: {str(leaf)[:200]}"
-            arrived += 1  # a failed session must not hold the others at the barrier
-            if arrived >= count:
-                all_open.set()
-        row.attempt(ok, problem)
+                                all_ready.set()
+                            await all_ready.wait()
+                            await process.stdin.send(b"GO\n")
+                        elif line.startswith("RESULT "):
+                            result = json.loads(line.removeprefix("RESULT "))
+            finally:
+                if process.returncode is None:
+                    with anyio.move_on_after(30):
+                        await process.wait()
+                    if process.returncode is None:
+                        process.kill()
+                if ready < workers:  # a worker that died must not hold the others at the barrier
+                    ready += 1
+                    if ready == workers:
+                        all_ready.set()
+        if result is None:
+            row.attempt(False, f"client process {first}..{first + share - 1} ended without a result")
+            row.tried += share - 1
+            return
+        row.latencies_ms += result["latencies_ms"]
+        row.tried += result["tried"]
+        row.passed += result["passed"]
+        row.problems += result["problems"][: max(0, 5 - len(row.problems))]
 
-    async with anyio.create_task_group() as tg:
-        for number in range(count):
-            tg.start_soon(session, number)
+    with anyio.fail_after(timeout + 60):
+        async with anyio.create_task_group() as tg:
+            first = 0
+            for share in shares:
+                tg.start_soon(worker, first, share)
+                first += share
+    row.note(f"{workers} client process(es); {open_sessions} of {count} open at once after {opened_after:.1f} s")
     return opened_after
 
 
@@ -73,8 +91,7 @@ async def long_lived(root: Path, scale: Scale) -> list[Row]:
     gateway = Gateway(root, {"probe": probe(longLived=True)}).start()
     try:
         async with sampled(gateway, row):
-            opened = await _sessions(gateway, row, count, calls=2, timeout=scale.case_timeout * 0.8)
-        row.note(f"all {count} open at once after {opened:.1f} s")
+            await _sessions(gateway, row, count, before=1, after=1, timeout=scale.case_timeout * 0.8)
     finally:
         gateway.stop()
     row.leftovers = gateway.leftovers()
@@ -83,15 +100,15 @@ async def long_lived(root: Path, scale: Scale) -> list[Row]:
 
 async def per_call(root: Path, scale: Scale) -> list[Row]:
     count = scale.per_call_sessions
-    queue_timeout = 240 if scale.name == "full" else 60
-    row = Row(f"{count} concurrent sessions, per-call server", f"100 % success, queued at most {queue_timeout} s")
-    gateway = Gateway(root, {"probe": probe()}, "--queue-timeout", str(queue_timeout)).start()
+    queue_timeout = scale.case_timeout * 0.6
+    target = f"100 % success, queued at most {queue_timeout:g} s"
+    row = Row(f"{count} concurrent sessions, per-call server, one call each at once", target)
+    gateway = Gateway(root, {"probe": probe()}, "--queue-timeout", f"{queue_timeout:g}").start()
     limit = gateway.health()["admission"]["limit"]
     try:
         async with sampled(gateway, row) as peaks:
-            opened = await _sessions(gateway, row, count, calls=2, timeout=scale.case_timeout * 0.8)
+            await _sessions(gateway, row, count, before=0, after=1, timeout=scale.case_timeout * 0.8)
         row.note(f"at most {peaks['running']} instances at once (limit {limit}), queue depth peak {peaks['queued']}")
-        row.note(f"all {count} open at once after {opened:.1f} s")
     finally:
         gateway.stop()
     row.leftovers = gateway.leftovers()

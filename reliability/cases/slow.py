@@ -22,13 +22,16 @@ SLACK = 5.0
 REAL_CLIENT_OK_MS = 5000.0
 
 
-async def _closed_within(stream: SocketStream, limit: float) -> float | None:
-    """Seconds until the gateway closed the connection (reading what it sent), or None after `limit`."""
+async def _closed_within(stream: SocketStream, limit: float, received: bytearray | None = None) -> float | None:
+    """Seconds until the gateway closed the connection (reading what it sent, kept in `received`), or
+    None after `limit`."""
     started = time.monotonic()
     with anyio.move_on_after(limit):
         try:
             while True:
-                await stream.receive()
+                data = await stream.receive()
+                if received is not None:
+                    received += data
         except (anyio.EndOfStream, anyio.BrokenResourceError, OSError):
             return time.monotonic() - started
     return None
@@ -89,8 +92,14 @@ async def stalled_requests(root: Path, scale: Scale) -> list[Row]:
                         f"Accept: application/json, text/event-stream\r\n{auth}Content-Length: 1000\r\n\r\n"
                     )
                     await stream.send(head.encode() + b'{"jsonrpc": "2.0", ')
-                    closed = await _closed_within(stream, hold)
-                    bodies.attempt(closed is not None and closed <= body_timeout + SLACK, f"closed after {closed}")
+                    answer = bytearray()
+                    closed = await _closed_within(stream, hold, answer)
+                    # The body deadline's own answer, not a refusal of the head (401, 403, 408 for the head).
+                    by_body_timeout = answer.startswith(b"HTTP/1.1 408") and b"body did not arrive" in answer
+                    bodies.attempt(
+                        by_body_timeout and closed is not None and closed <= body_timeout + SLACK,
+                        f"closed after {closed}: {bytes(answer[:60])!r}",
+                    )
                     if closed is not None:
                         bodies.latencies_ms.append(closed * 1000)
 

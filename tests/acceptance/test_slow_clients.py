@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import h11
 import httpx2
 import pytest
 from support import GatewayProcess, isolated_env, open_fds, probe_entry, write_catalog
@@ -88,6 +89,50 @@ def test_a_request_head_that_never_completes_gets_408(gateway_process: Any, cata
             status, body = _jsonrpc_status(_answer(sock, 15))
             assert status == 408
             assert body["error"]["code"] == -32600
+    _healthy(gateway)
+
+
+def _keep_alive_request(sock: socket.socket, client: h11.Connection, host: str, port: int, auth: dict[str, str]) -> int:
+    """One GET /health on a kept-alive connection: its status (0: the gateway closed the connection)."""
+    if client.our_state is h11.DONE and client.their_state is h11.DONE:
+        client.start_next_cycle()
+    headers = [("Host", f"{host}:{port}"), *auth.items()]
+    try:
+        sock.sendall(client.send(h11.Request(method="GET", target="/health", headers=headers)))
+        sock.sendall(client.send(h11.EndOfMessage()))
+    except OSError:
+        return 0
+    sock.settimeout(15)
+    status = 0
+    while True:
+        event = client.next_event()
+        if event is h11.NEED_DATA:
+            try:
+                client.receive_data(sock.recv(65536))
+            except ConnectionResetError:
+                return 0
+        elif isinstance(event, h11.Response):
+            status = event.status_code
+        elif isinstance(event, h11.EndOfMessage | h11.ConnectionClosed):
+            return status
+
+
+def test_an_idle_keep_alive_connection_outlives_the_header_timeout(gateway_process: Any, catalog: Path) -> None:
+    """A client reuses its idle connection (httpx: for up to 5 s after it read the response, longer when it
+    lags under load) and does not retry a request the gateway reset: the head deadline must not close it."""
+    gateway = gateway_process("--catalog", str(catalog), "--header-timeout", "1")
+    host, port = _address(gateway)
+    with _connections(gateway, 1) as (sock,):
+        client = h11.Connection(h11.CLIENT)
+        assert _keep_alive_request(sock, client, host, port, gateway.headers) == 200
+        time.sleep(2.5)  # idle beyond the head deadline (the first request's timer would have fired)
+        assert _keep_alive_request(sock, client, host, port, gateway.headers) == 200
+        # The next head's first bytes start its deadline: a slow head on a kept-alive connection gets 408.
+        client.start_next_cycle()
+        sock.sendall(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ")
+        status, body = _jsonrpc_status(_answer(sock, 15))
+        assert status == 408
+        assert "no complete request" in body["error"]["message"]
     _healthy(gateway)
 
 

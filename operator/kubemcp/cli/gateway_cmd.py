@@ -169,6 +169,13 @@ def register(commands: Any) -> None:
         help=f"seconds a connection may take to send a request head (default {default('header_timeout'):g})",
     )
     limits.add_argument(
+        "--keep-alive-timeout",
+        type=float,
+        default=default("keep_alive_timeout"),
+        help=f"seconds an idle connection is kept for the client's next request "
+        f"(default {default('keep_alive_timeout'):g})",
+    )
+    limits.add_argument(
         "--body-timeout",
         type=float,
         default=default("body_timeout"),
@@ -288,6 +295,7 @@ def settings_from(args: argparse.Namespace) -> GatewaySettings:
         "start_timeout": args.start_timeout,
         "shutdown_grace": args.shutdown_grace,
         "header_timeout": args.header_timeout,
+        "keep_alive_timeout": args.keep_alive_timeout,
         "body_timeout": args.body_timeout,
         "max_connections": args.max_connections,
         "max_instances": args.max_instances,

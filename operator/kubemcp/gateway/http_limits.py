@@ -1,8 +1,15 @@
 """Limits for HTTP peers that stall: how long a request's head and body may take, and how many
 connections may be open at once (always fewer than the file descriptors the process may use).
 
-- A connection must deliver its request head within `header_timeout` seconds of opening, or of its
-  previous response (a slow-header "slowloris" client); otherwise it gets 408 and is closed.
+- A connection must deliver its request head within `header_timeout` seconds of opening, or of the
+  first byte of a later request's head (a slow-header "slowloris" client); otherwise it gets 408 and
+  is closed.
+- A connection idle between requests (keep-alive) is closed silently after `keep_alive_timeout`
+  seconds, not after `header_timeout`: a client reuses its idle connections until its own pool expiry
+  (httpx: 5 s, measured from when *it* read the response) and does not retry a request sent on a
+  connection the server has just closed (the request is reset, unread: the mcp SDK client reports
+  "Connection closed"). So idle connections must outlive the clients' pool expiry, by more than a
+  loaded client lags behind.
 - A request body must arrive within `body_timeout` seconds (`BodyReadTimeout`), or 408.
 - At `max_connections` open connections, the connection that has waited longest for a request head
   is closed to make room; when none is waiting, the new connection gets 503. Real clients send their
@@ -79,6 +86,7 @@ class Limits:
     def __init__(self, *, max_connections: int, header_timeout: float) -> None:
         self.max_connections = max_connections
         self.header_timeout = header_timeout
+        # Waiting for a request: new connections (their head timer armed) and idle keep-alive ones.
         self.waiting: OrderedDict[LimitedH11Protocol, None] = OrderedDict()
         self.refused = 0
         self.evicted = 0
@@ -144,13 +152,18 @@ class LimitedH11Protocol(H11Protocol):
         super().data_received(data)
         if self.cycle is not self._cycle_when_armed:
             self._disarm_head_timer()  # a request head arrived
+        elif self._head_timer is None and (self.cycle is None or self.cycle.response_complete):
+            self._arm_head_timer()  # the first bytes of a keep-alive connection's next head: it has a deadline
 
     # -- the request-head deadline -------------------------------------------------------------
 
     def on_response_complete(self) -> None:
         super().on_response_complete()
-        if not self.transport.is_closing():
-            self._arm_head_timer()  # the next request's head has the same deadline
+        if not self.transport.is_closing() and self.cycle is not None and self.cycle.response_complete:
+            # Idle keep-alive: no head deadline (uvicorn closes it after the keep-alive timeout), but
+            # it waits for a request, so at the connection cap it may be closed to make room.
+            self._cycle_when_armed = self.cycle
+            self.limits.waiting[self] = None
 
     def _arm_head_timer(self) -> None:
         self._disarm_head_timer()

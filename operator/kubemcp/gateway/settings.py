@@ -86,6 +86,7 @@ class GatewaySettings(BaseModel):
     start_timeout: float = Field(default=120.0, gt=0)
     shutdown_grace: float = Field(default=30.0, ge=0)
     header_timeout: float = Field(default=10.0, gt=0)
+    keep_alive_timeout: float = Field(default=60.0, gt=0)  # well above clients' pool expiry (httpx: 5 s)
     body_timeout: float = Field(default=30.0, gt=0)
     max_connections: int = Field(default=4096, ge=1)
     max_instances: int = Field(default_factory=default_total, ge=1)

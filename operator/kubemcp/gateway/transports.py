@@ -193,6 +193,7 @@ async def serve_http(
         # The request-head deadline and the connection cap are applied by the h11 protocol (the default).
         http=limits.protocol() if settings.http_parser == "h11" else settings.http_parser,
         backlog=burst,
+        timeout_keep_alive=math.ceil(settings.keep_alive_timeout),
         log_level="warning",
         lifespan="on",
         access_log=False,
