@@ -1,0 +1,122 @@
+"""`make dashboard-preview`: the chart's Grafana dashboard with real data, as docs/dashboard.png.
+
+    .venv/bin/python scripts/dashboard_preview.py [--seconds 90] [--png docs/dashboard.png] [--html FILE]
+
+Starts a real `kubemcp gateway run` on loopback (three probe servers: long-lived, per call with at
+most two instances, per call with a warm pool; an exec interceptor that denies and rewrites;
+`--metrics-port`) and a real Prometheus (tests/cluster/build-prometheus.sh, built into the cache on
+first use) scraping it every second, its storage in a temporary folder. Drives bounded MCP traffic
+with the SDK client, then evaluates every panel's queries with Prometheus's `/api/v1/query_range` as
+Grafana would, draws them as a static page (scripts/dashboard/render.py) and screenshots that with
+Debian's headless Chromium. Every process it starts is stopped by its PID. Prints what the queries gave;
+exits 1 when Prometheus rejected a query or a query of an exercised metric gave no series.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import tempfile
+import time
+from contextlib import ExitStack
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+for folder in (REPO, REPO / "tests"):
+    if str(folder) not in sys.path:
+        sys.path.insert(0, str(folder))
+
+import anyio  # noqa: E402
+from chromium import Chromium  # noqa: E402
+from cluster import prereqs  # noqa: E402
+from cluster import settings as cluster_settings  # noqa: E402
+
+from scripts.dashboard.evaluate import evaluate  # noqa: E402
+from scripts.dashboard.prometheus import Prometheus, ScrapeJob  # noqa: E402
+from scripts.dashboard.render import page  # noqa: E402
+from scripts.dashboard.traffic import PreviewGateway, drive, warm_ready  # noqa: E402
+
+DASHBOARD = REPO / "charts" / "kubemcp" / "dashboards" / "kubemcp.json"
+JOB = "kubemcp-gateway"
+SCRAPE_INTERVAL = 1.0
+WIDTH = 1600  # the browser window; the grid is 32 px narrower
+# Why a query cannot have data here, by the metrics it reads.
+REASONS = {
+    "kubemcp_operator_": "operator not running in this preview",
+    "kubemcp_replica_": "one gateway, no replicas in this preview",
+}
+
+
+def progress(text: str) -> None:
+    print(f"[dashboard-preview {time.strftime('%H:%M:%S')}] {text}", file=sys.stderr, flush=True)
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=90.0, help="how long to send traffic (10..600)")
+    parser.add_argument("--png", type=Path, default=REPO / "docs" / "dashboard.png")
+    parser.add_argument("--html", type=Path, help="also keep the page here")
+    args = parser.parse_args(argv)
+    if not 10 <= args.seconds <= 600:
+        parser.error("--seconds: expected 10..600")
+    binary = prereqs.prometheus_path(build=True)
+    dashboard = json.loads(DASHBOARD.read_text())
+    with tempfile.TemporaryDirectory(prefix="kubemcp-dashboard-") as temporary, ExitStack() as stack:
+        root = Path(temporary)
+        gateway = stack.enter_context(PreviewGateway(root / "gateway"))
+        progress(f"gateway serving {gateway.process.url}, metrics on {gateway.metrics}")
+        job = ScrapeJob(JOB, (gateway.metrics,), {"pod": "kubemcp-gateway-preview"})
+        prometheus = Prometheus(binary, root / "prometheus", [job], interval=SCRAPE_INTERVAL)
+        version = prometheus.version()
+        stack.enter_context(prometheus)
+        progress(f"{version} on {prometheus.url}")
+        start = time.time()
+        anyio.run(warm_ready, gateway)
+        deadline = time.monotonic() + 30
+        while not prometheus.scraped(JOB):
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"Prometheus did not scrape the gateway:\n{prometheus.log[-2000:]}")
+            time.sleep(0.2)
+        progress(f"sending traffic for {args.seconds:g}s")
+        tally = anyio.run(drive, gateway, args.seconds)
+        time.sleep(3 * SCRAPE_INTERVAL)  # the last answers scraped
+        end = time.time()
+        progress("calls seen by the client: " + ", ".join(f"{k} {v}" for k, v in sorted(tally.counts.items())))
+        views, missing = evaluate(
+            dashboard, prometheus, start, end, width=WIDTH - 32, scrape_interval=SCRAPE_INTERVAL, reasons=REASONS
+        )
+        rejected = [error for view in views for error in view.errors]
+        for view in views:
+            if view.panel.kind != "row":
+                state = f"{len(view.series)} series" if view.series else f"no data {view.note}".strip()
+                print(f"{view.panel.title}: {'; '.join(view.errors) or state}")
+        header = [
+            f"The chart's dashboard (charts/kubemcp/dashboards/kubemcp.json): each panel's queries evaluated by "
+            f"a real {version.split(' (')[0]} (Go module {cluster_settings.PROMETHEUS_VERSION}) against a real "
+            f"kubemcp gateway it scraped every {SCRAPE_INTERVAL:g}s.",
+            f"{time.strftime('%Y-%m-%d %H:%M:%S', time.gmtime(start))} to {time.strftime('%H:%M:%S', time.gmtime(end))}"
+            f" UTC; job = All; {args.seconds:g}s of MCP traffic from {3} SDK client sessions. Drawn by "
+            "scripts/dashboard_preview.py, since Grafana does not run in this offline environment.",
+        ]
+        html = page(dashboard["title"], views, start, end, SCRAPE_INTERVAL, header=header, width=WIDTH - 32)
+        page_file = root / "dashboard.html"
+        page_file.write_text(html)
+        if args.html:
+            shutil.copy(page_file, args.html)
+        with Chromium(root / "chromium-profile", width=WIDTH, height=1000) as browser:
+            browser.navigate(page_file.as_uri())
+            browser.screenshot(root / "dashboard.png")
+        args.png.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(root / "dashboard.png", args.png)
+        progress(f"wrote {args.png}")
+    for error in rejected:
+        print(f"REJECTED {error}", file=sys.stderr)
+    for item in missing:
+        print(f"NO SERIES in {item.panel!r}: {item.expr}", file=sys.stderr)
+    return 1 if rejected or missing else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
