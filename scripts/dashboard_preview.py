@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import sys
 import tempfile
@@ -40,7 +41,8 @@ from scripts.dashboard.traffic import PreviewGateway, drive, warm_ready  # noqa:
 
 DASHBOARD = REPO / "charts" / "kubemcp" / "dashboards" / "kubemcp.json"
 JOB = "kubemcp-gateway"
-SCRAPE_INTERVAL = 1.0
+SCRAPE_INTERVAL = 2.0
+SESSIONS = 3
 WIDTH = 1600  # the browser window; the grid is 32 px narrower
 # Why a query cannot have data here, by the metrics it reads.
 REASONS = {
@@ -80,10 +82,10 @@ def main(argv: list[str]) -> int:
                 raise RuntimeError(f"Prometheus did not scrape the gateway:\n{prometheus.log[-2000:]}")
             time.sleep(0.2)
         progress(f"sending traffic for {args.seconds:g}s")
-        tally = anyio.run(drive, gateway, args.seconds)
-        time.sleep(3 * SCRAPE_INTERVAL)  # the last answers scraped
-        end = time.time()
-        progress("calls seen by the client: " + ", ".join(f"{k} {v}" for k, v in sorted(tally.counts.items())))
+        traffic = anyio.run(drive, gateway, args.seconds, 3 * SCRAPE_INTERVAL, SESSIONS)  # the last answers scraped
+        end = traffic.end  # the sessions were still connected then
+        time.sleep(2 * SCRAPE_INTERVAL)  # every sample up to `end` is in
+        progress("calls seen by the client: " + ", ".join(f"{k} {v}" for k, v in sorted(traffic.counts.items())))
         views, missing = evaluate(
             dashboard, prometheus, start, end, width=WIDTH - 32, scrape_interval=SCRAPE_INTERVAL, reasons=REASONS
         )
@@ -92,15 +94,28 @@ def main(argv: list[str]) -> int:
             if view.panel.kind != "row":
                 state = f"{len(view.series)} series" if view.series else f"no data {view.note}".strip()
                 print(f"{view.panel.title}: {'; '.join(view.errors) or state}")
+        release = version.split("version ", 1)[-1].split()[0]
         header = [
-            f"The chart's dashboard (charts/kubemcp/dashboards/kubemcp.json): each panel's queries evaluated by "
-            f"a real {version.split(' (')[0]} (Go module {cluster_settings.PROMETHEUS_VERSION}) against a real "
-            f"kubemcp gateway it scraped every {SCRAPE_INTERVAL:g}s.",
+            f"The chart's dashboard (charts/kubemcp/dashboards/kubemcp.json): each panel's queries evaluated by a real"
+            f" Prometheus {release} (Go module {cluster_settings.PROMETHEUS_VERSION}) that scraped a real kubemcp"
+            f" gateway every {SCRAPE_INTERVAL:g}s; drawn by scripts/dashboard_preview.py, since Grafana does not run"
+            " in this offline environment (in Grafana it looks different).",
             f"{time.strftime('%Y-%m-%d %H:%M:%S', time.gmtime(start))} to {time.strftime('%H:%M:%S', time.gmtime(end))}"
-            f" UTC; job = All; {args.seconds:g}s of MCP traffic from {3} SDK client sessions. Drawn by "
-            "scripts/dashboard_preview.py, since Grafana does not run in this offline environment.",
+            f" UTC; job = All; {args.seconds:g}s of MCP calls from {SESSIONS} SDK client sessions"
+            f" ({SESSIONS - 1} handshake-era, which the Sessions stat counts): ok, tool errors, crashes, interceptor"
+            " denials, unknown tools; and bursts of slow calls to a server allowed two instances.",
         ]
-        html = page(dashboard["title"], views, start, end, SCRAPE_INTERVAL, header=header, width=WIDTH - 32)
+        footer = [
+            "Servers: search (long-lived), sandbox (per call, at most two instances), dice (per call, warm pool of 1"
+            " to 3). A fourth server was added to the catalog, then the file was broken and put back (the fourth"
+            " server gone again). The scrape job adds"
+            " pod=kubemcp-gateway-preview, as the Prometheus Operator adds a pod label.",
+            f"It ran on a shared {os.cpu_count()}-CPU machine with a load average of {os.getloadavg()[0]:.1f} at the"
+            " end, so instance starts and latencies are slower than on a quiet one.",
+        ]
+        html = page(
+            dashboard["title"], views, start, end, SCRAPE_INTERVAL, header=header, footer=footer, width=WIDTH - 32
+        )
         page_file = root / "dashboard.html"
         page_file.write_text(html)
         if args.html:

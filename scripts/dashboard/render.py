@@ -95,8 +95,8 @@ def timeseries_svg(view: PanelView, width: int, height: int, start: float, end: 
         label = escape(text)
         out.append(f'<text x="{plot_x - 6}" y="{ty + 4:.1f}" class="axis" text-anchor="end">{label}</text>')
     for when in nice_ticks(start, end, 5):
-        if start <= when <= end:
-            tx = plot_x + (when - start) / (end - start) * plot_w
+        tx = plot_x + (when - start) / (end - start) * plot_w
+        if plot_x + 24 <= tx <= plot_x + plot_w - 24:  # a label clipped at either edge is left out
             out.append(f'<line x1="{tx:.1f}" x2="{tx:.1f}" y1="4" y2="{4 + plot_h}" class="grid"/>')
             out.append(f'<text x="{tx:.1f}" y="{height - 4}" class="axis" text-anchor="middle">{_clock(when)}</text>')
     for index, series in enumerate(view.series):

@@ -1,7 +1,7 @@
 """A real gateway for the preview and bounded real MCP traffic to it: three probe servers (long-lived,
 per call with at most two instances, per call with a warm pool), an exec interceptor that denies and
-rewrites, and client sessions calling tools with every outcome; the catalog is edited twice meanwhile
-(one good change, one broken file, then put back) so the reload counters move."""
+rewrites, and client sessions calling tools with every outcome; meanwhile a server is added to the
+catalog, the file is broken, and the original put back, so the reload counters move."""
 
 from __future__ import annotations
 
@@ -49,10 +49,14 @@ CALLS: tuple[tuple[int, str, dict[str, Any]], ...] = (
 
 
 @dataclass
-class Tally:
-    """What the client saw: answers (isError or not) and MCP errors, per tool."""
+class Traffic:
+    """What the clients saw (answers, isError or not, and MCP errors per tool), and when the traffic
+    was over: every session done calling, `linger` seconds passed, sessions still connected."""
 
     counts: dict[str, int] = field(default_factory=dict)
+    calling: list[anyio.Event] = field(default_factory=list)
+    over: anyio.Event = field(default_factory=anyio.Event)
+    end: float = 0.0
 
     def add(self, key: str) -> None:
         self.counts[key] = self.counts.get(key, 0) + 1
@@ -96,7 +100,7 @@ class PreviewGateway:
         self.stop()
 
 
-async def _call(client: Client, tool: str, arguments: dict[str, Any], tally: Tally) -> None:
+async def _call(client: Client, tool: str, arguments: dict[str, Any], tally: Traffic) -> None:
     try:
         with anyio.fail_after(60):
             result = await client.call_tool(tool, arguments)
@@ -105,20 +109,30 @@ async def _call(client: Client, tool: str, arguments: dict[str, Any], tally: Tal
         tally.add(f"{tool} MCP error")
 
 
-async def _session(gateway: PreviewGateway, deadline: float, max_calls: int, rng: random.Random, tally: Tally) -> None:
+async def _session(
+    gateway: PreviewGateway, deadline: float, traffic: Traffic, rng: random.Random, legacy: bool
+) -> None:
+    """Call until `deadline` (or 2,000 calls), then stay connected until every session is done; a
+    `legacy` one speaks the handshake-era protocol (its session is what `kubemcp_sessions` counts)."""
     weights = [weight for weight, _, _ in CALLS]
-    async with gateway.process.client() as client:
-        for _ in range(max_calls):
+    options = {"mode": "legacy"} if legacy else {}
+    finished = anyio.Event()
+    traffic.calling.append(finished)
+    async with gateway.process.client(**options) as client:
+        for _ in range(2000):
             if time.monotonic() >= deadline:
-                return
+                break
             _, tool, arguments = rng.choices(CALLS, weights)[0]
             if arguments.get("seconds") == -1.0:
                 arguments = {"seconds": round(rng.uniform(0.05, 0.8), 2)}
-            await _call(client, tool, arguments, tally)
+            await _call(client, tool, arguments, traffic)
             await anyio.sleep(rng.uniform(0.15, 0.5))
+        finished.set()
+        with anyio.move_on_after(600):
+            await traffic.over.wait()
 
 
-async def _bursts(gateway: PreviewGateway, deadline: float, every: float, tally: Tally) -> None:
+async def _bursts(gateway: PreviewGateway, deadline: float, every: float, tally: Traffic) -> None:
     """Every `every` seconds, five slow calls at once to the server allowed two instances: three wait."""
     async with gateway.process.client() as client:
         for _ in range(100):
@@ -131,10 +145,15 @@ async def _bursts(gateway: PreviewGateway, deadline: float, every: float, tally:
 
 
 async def _edits(gateway: PreviewGateway, started: float, seconds: float) -> None:
-    """A good edit of the catalog at 35% of the run; a broken file at 60%, put back 3 s later."""
+    """At 35% of the run a fourth server is added to the catalog; at 60% the file is broken, and 3 s
+    later the original is put back (the fourth server gone again)."""
     original = gateway.catalog.read_text()
     changed = yaml.safe_load(original)
-    changed["registry"]["search"]["description"] = "long-lived: one shared instance (edited)"
+    changed["registry"]["notes"] = {
+        **entries()["search"],
+        "description": "added while the gateway runs",
+        "tools": [{"name": "echo", "description": "echo"}],  # declared: listing starts nothing
+    }
     await anyio.sleep(max(0.0, started + seconds * 0.35 - time.monotonic()))
     gateway.catalog.write_text(yaml.safe_dump(changed, sort_keys=False))
     await anyio.sleep(max(0.0, started + seconds * 0.6 - time.monotonic()))
@@ -143,17 +162,32 @@ async def _edits(gateway: PreviewGateway, started: float, seconds: float) -> Non
     gateway.catalog.write_text(original)
 
 
-async def drive(gateway: PreviewGateway, seconds: float, sessions: int = 3, seed: int = 15) -> Tally:
-    """Bounded traffic for `seconds` (each session also stops after 2,000 calls)."""
-    tally = Tally()
+async def drive(
+    gateway: PreviewGateway, seconds: float, linger: float = 0.0, sessions: int = 3, seed: int = 15
+) -> Traffic:
+    """Bounded traffic for `seconds` from `sessions` client sessions (all but the last handshake-era ones);
+    they stay connected until `linger` seconds after the last one's last call, and `end` is that moment."""
+    traffic = Traffic()
     started = time.monotonic()
     deadline = started + seconds
+
+    async def close_when_done() -> None:
+        with anyio.move_on_after(seconds + 600):
+            while len(traffic.calling) < sessions:
+                await anyio.sleep(0.1)
+            for finished in traffic.calling:
+                await finished.wait()
+            await anyio.sleep(linger)
+        traffic.end = time.time()
+        traffic.over.set()
+
     async with anyio.create_task_group() as group:
         for index in range(sessions):
-            group.start_soon(_session, gateway, deadline, 2000, random.Random(seed + index), tally)
-        group.start_soon(_bursts, gateway, deadline, 20.0, tally)
+            group.start_soon(_session, gateway, deadline, traffic, random.Random(seed + index), index < sessions - 1)
+        group.start_soon(_bursts, gateway, deadline, 20.0, traffic)
         group.start_soon(_edits, gateway, started, seconds)
-    return tally
+        group.start_soon(close_when_done)
+    return traffic
 
 
 async def warm_ready(gateway: PreviewGateway, timeout: float = 60.0) -> bool:
