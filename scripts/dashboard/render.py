@@ -169,8 +169,8 @@ header p{margin:2px 0;color:#9fa7b3}
 svg .grid{stroke:#2c3235;stroke-width:1}
 svg .axis{fill:#9fa7b3;font-size:10.5px}
 .legend{border-collapse:collapse;width:100%;font-size:11.5px;margin-top:2px}
-.legend th{font-weight:500;white-space:nowrap;color:#6e9fff;text-align:right;padding:0 8px;height:17px}
-.legend td{text-align:right;padding:0 8px;height:17px;white-space:nowrap}
+.legend th{font-weight:500;white-space:nowrap;color:#6e9fff;text-align:right;padding:0 8px;height:17px;line-height:17px}
+.legend td{text-align:right;padding:0 8px;height:17px;line-height:17px;white-space:nowrap}
 .legend td.name{text-align:left;width:100%;overflow:hidden;text-overflow:ellipsis;max-width:1px}
 .legend td.more{color:#9fa7b3}
 .legend i{display:inline-block;width:14px;height:4px;border-radius:2px;margin:0 6px 3px 0;vertical-align:middle}
