@@ -75,7 +75,8 @@ def main(argv: list[str]) -> int:
         stack.enter_context(prometheus)
         progress(f"{version} on {prometheus.url}")
         start = time.time()
-        anyio.run(warm_ready, gateway)
+        if not anyio.run(warm_ready, gateway):
+            progress("the warm pool had no ready instance after 60 s; sending traffic anyway")
         deadline = time.monotonic() + 30
         while not prometheus.scraped(JOB):
             if time.monotonic() > deadline:

@@ -100,13 +100,13 @@ class PreviewGateway:
         self.stop()
 
 
-async def _call(client: Client, tool: str, arguments: dict[str, Any], tally: Traffic) -> None:
+async def _call(client: Client, tool: str, arguments: dict[str, Any], traffic: Traffic) -> None:
     try:
         with anyio.fail_after(60):
             result = await client.call_tool(tool, arguments)
-        tally.add(f"{tool} {'isError' if result.is_error else 'answered'}")
+        traffic.add(f"{tool} {'isError' if result.is_error else 'answered'}")
     except MCPError:
-        tally.add(f"{tool} MCP error")
+        traffic.add(f"{tool} MCP error")
 
 
 async def _session(
@@ -132,7 +132,7 @@ async def _session(
             await traffic.over.wait()
 
 
-async def _bursts(gateway: PreviewGateway, deadline: float, every: float, tally: Traffic) -> None:
+async def _bursts(gateway: PreviewGateway, deadline: float, every: float, traffic: Traffic) -> None:
     """Every `every` seconds, five slow calls at once to the server allowed two instances: three wait."""
     async with gateway.process.client() as client:
         for _ in range(100):
@@ -141,7 +141,7 @@ async def _bursts(gateway: PreviewGateway, deadline: float, every: float, tally:
                 return
             async with anyio.create_task_group() as group:
                 for _ in range(5):
-                    group.start_soon(_call, client, "sandbox__sleep", {"seconds": 1.5}, tally)
+                    group.start_soon(_call, client, "sandbox__sleep", {"seconds": 1.5}, traffic)
 
 
 async def _edits(gateway: PreviewGateway, started: float, seconds: float) -> None:
