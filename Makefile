@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PORT ?= 8811
 TRANSPORT ?= streaming
 
-.PHONY: setup run test test-ha lint typecheck unit bench bench-kube reliability clean wheels
+.PHONY: setup run test test-ha lint typecheck unit bench bench-kube reliability dashboard-preview clean wheels
 
 $(BIN)/kubemcp: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -42,6 +42,9 @@ reliability: setup  # bounded load, fault and bad-input cases on loopback; write
 
 test-ha: setup  # rollout under load and a node's loss on a two-node test cluster; see docs/high-availability.md
 	KUBEMCP_CLUSTER=1 KUBEMCP_CLUSTER_NODES=2 $(BIN)/pytest -m ha_load tests/charts
+
+dashboard-preview: setup  # the Grafana dashboard's queries on a real Prometheus and gateway; writes docs/dashboard.png
+	$(BIN)/python scripts/dashboard_preview.py
 
 bench-kube: setup  # needs the test cluster's prerequisites: bash tests/cluster/setup.sh
 	$(BIN)/python bench/kube_bench.py

@@ -202,6 +202,9 @@ async def test_a_warm_per_call_server_answers_from_an_instance_started_before_th
 
     assert await until(lambda: warm_ready() == {"probe": 1}, 10)
     (ready,) = children_of(gateway.process.pid)
+    metrics = httpx2.get(f"{gateway.base}/metrics", headers=gateway.headers, timeout=5).text
+    for family in ("kubemcp_warm_pool_ready", "kubemcp_warm_pool_size"):  # ready, and wanted (min while idle)
+        assert f'{family}{{server="probe"}} 1.0' in metrics.splitlines()
     async with gateway.client() as client:
         first = tool_value(await client.call_tool("whoami", {}))
         assert first["pid"] == ready  # served by the pre-started instance

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import re
 import stat
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ from mcp.shared.exceptions import MCPError
 from otlp_collector import OtlpCollector
 from prometheus_client.parser import text_string_to_metric_families
 from support import (
+    TESTS,
     GatewayProcess,
     bearer,
     probe_entry,
@@ -133,6 +135,21 @@ async def test_metrics_port_and_no_audit(tmp_path: Path, gateway_process: Any) -
     assert re.search(
         r"call echo -> probe/echo for token:test in [\d.]+ ms \(ok\)", gateway.log
     )  # --log-calls: a line per call
+
+
+async def test_counters_of_known_outcomes_are_exported_at_zero_from_the_start(
+    tmp_path: Path, gateway_process: Any
+) -> None:
+    """So the first reload or denial shows in rate() and increase(): a series that appears at 1 does not."""
+    catalog = write_catalog(tmp_path / "catalog.yaml", {"probe": probe_entry()})
+    hook = f"before:exec:{sys.executable} {TESTS / 'peers' / 'interceptor.py'}"
+    gateway: GatewayProcess = gateway_process("--catalog", str(catalog), "--interceptor", hook)
+    scraped = samples(httpx2.get(f"{gateway.base}/metrics", headers=gateway.headers, timeout=10).text)
+    for outcome in ("applied", "unchanged", "rejected"):
+        assert scraped[("kubemcp_config_reloads_total", frozenset({("outcome", outcome)}))] == 0
+    for decision in ("allow", "deny", "rewrite", "respond", "fail"):
+        labels = frozenset({"when": "before", "kind": "exec", "decision": decision}.items())
+        assert scraped[("kubemcp_interceptor_decisions_total", labels)] == 0
 
 
 async def test_spans_reach_an_otlp_collector_in_the_callers_trace(tmp_path: Path, gateway_process: Any) -> None:

@@ -15,7 +15,11 @@ from kubemcp.telemetry.metrics import REGISTRY as GATEWAY
 from prometheus_client.metrics_core import Metric
 from support import REPO
 
+from scripts.dashboard.grafana import Intervals, Variable, Variables, substitute
+
 DASHBOARD = REPO / "charts" / "kubemcp" / "dashboards" / "kubemcp.json"
+# The dashboard's variables as Grafana fills them in: job "All", a one-hour range on a 30 s scrape interval.
+AS_GRAFANA = Variables((Variable("job", all_value=".*"),)).with_intervals(Intervals.of(0, 3600, 800, 30))
 SUFFIXES = {"counter": ("_total", "_created"), "histogram": ("_bucket", "_count", "_sum", "_created"), "gauge": ("",)}
 
 
@@ -42,7 +46,7 @@ def expressions(node: Any) -> Iterator[str]:
 
 
 def metric_names(expression: str) -> list[str]:
-    tree = promql_parser.parse(expression)
+    tree = promql_parser.parse(substitute(expression, AS_GRAFANA))  # an unknown $variable raises KeyError
     found: list[str] = []
 
     def visit(node: Any) -> bool:
@@ -87,7 +91,11 @@ def test_every_expression_parses_and_reads_exported_metrics() -> None:
 
 
 def test_the_check_catches_a_metric_nobody_exports() -> None:
-    assert metric_names('sum(rate(kubemcp_tool_calls_total{job=~"$job"}[5m]))') == ["kubemcp_tool_calls_total"]
+    assert metric_names('sum(rate(kubemcp_tool_calls_total{job=~"$job"}[$__rate_interval]))') == [
+        "kubemcp_tool_calls_total"
+    ]
     assert "kubemcp_tool_call_total" not in exported()  # a typo'd name would fail the test above
     with pytest.raises(ValueError, match="parenthesis"):
         metric_names("sum(rate(kubemcp_tool_calls_total[5m])")
+    with pytest.raises(KeyError, match="jobs"):
+        metric_names('sum(kubemcp_sessions{job=~"$jobs"})')  # a variable the dashboard does not define

@@ -8,6 +8,7 @@ python -m tests.cluster build-bins     # Kubernetes + helm binaries into the cac
 python -m tests.cluster env            # `export KUBECONFIG=...` for a shell
 python -m tests.cluster kubectl get pods -A
 python -m tests.cluster helm-path
+python -m tests.cluster prometheus-path  # the dashboard checks' Prometheus, built into the cache if missing
 python -m tests.cluster stop-node NAME [--kill-pods]  # simulate losing a node (not node 1)
 python -m tests.cluster start-node NAME                # bring it back, wait until Ready
 
@@ -22,7 +23,7 @@ import os
 import subprocess
 import sys
 
-from . import harness, images, settings
+from . import harness, images, prereqs, settings
 
 
 def main(argv: list[str]) -> int:
@@ -76,6 +77,9 @@ def main(argv: list[str]) -> int:
             return 0
         if cmd == "helm-path":
             print(harness.helm_path())
+            return 0
+        if cmd == "prometheus-path":
+            print(prereqs.prometheus_path())
             return 0
     except (harness.ClusterError, images.ImageError) as e:
         print(f"error: {e}", file=sys.stderr)

@@ -65,3 +65,17 @@ def helm_path(build: bool = True) -> Path:
     if not S.helm_path().is_file():
         ensure_binaries(build=build)
     return S.helm_path()
+
+
+def prometheus_path(build: bool = True) -> Path:
+    """Path of the pinned Prometheus server, built into the cache on first use (a few minutes)."""
+    if not S.prometheus_path().is_file():
+        if not build:
+            raise ClusterError(f"{S.prometheus_path()} is missing; run bash tests/cluster/build-prometheus.sh")
+        log(f"building Prometheus {S.prometheus_release()} ({S.PROMETHEUS_VERSION}); the first build takes minutes")
+        res = subprocess.run(
+            ["bash", str(S.HERE / "build-prometheus.sh"), S.PROMETHEUS_VERSION], stdout=sys.stderr, stderr=sys.stderr
+        )
+        if res.returncode != 0 or not S.prometheus_path().is_file():
+            raise ClusterError("building Prometheus failed (see output above)")
+    return S.prometheus_path()

@@ -17,6 +17,9 @@ K8S_VERSION = os.environ.get("KUBEMCP_K8S_VERSION", "v1.37.2")
 HELM_VERSION = os.environ.get("KUBEMCP_HELM_VERSION", "v3.22.0")
 # The NetworkPolicy agent: newest v2 release on the Go module proxy when pinned.
 KUBE_ROUTER_VERSION = os.environ.get("KUBEMCP_KUBE_ROUTER_VERSION", "v2.1.0")
+# Prometheus for the dashboard checks (not the cluster): the Go module version of Prometheus 3.16.0,
+# the newest on the Go module proxy when pinned (Prometheus 3.x.y is tagged v0.3xx.y there).
+PROMETHEUS_VERSION = os.environ.get("KUBEMCP_PROMETHEUS_VERSION", "v0.316.0")
 
 
 def _instance() -> str:
@@ -47,6 +50,7 @@ CGROUP_ROOT = NAME
 BIN_DIR = CACHE / "bin" / K8S_VERSION
 HELM_DIR = CACHE / "bin" / f"helm-{HELM_VERSION}"
 KUBE_ROUTER_DIR = CACHE / "bin" / f"kube-router-{KUBE_ROUTER_VERSION}"
+PROMETHEUS_DIR = CACHE / "bin" / f"prometheus-{PROMETHEUS_VERSION}"
 IMAGE_CACHE = CACHE / "images"
 
 K8S_COMPONENTS = ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubelet", "kube-proxy", "kubectl")
@@ -117,3 +121,14 @@ def helm_path() -> Path:
 def kube_router_path() -> Path:
     """Path of the cached kube-router binary (built by build-bins.sh)."""
     return KUBE_ROUTER_DIR / "kube-router"
+
+
+def prometheus_path() -> Path:
+    """Path of the cached Prometheus server (built by build-prometheus.sh)."""
+    return PROMETHEUS_DIR / "prometheus"
+
+
+def prometheus_release() -> str:
+    """The Prometheus release of PROMETHEUS_VERSION: v0.316.0 is 3.16.0."""
+    minor = PROMETHEUS_VERSION.removeprefix("v0.").split(".")
+    return f"{minor[0][0]}.{int(minor[0][1:])}.{minor[1]}"

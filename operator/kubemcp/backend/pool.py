@@ -138,6 +138,10 @@ class BackendPool:
         """Per server, how many warm instances are started and initialized, waiting for a call."""
         return {name: len(warm.ready) for name, warm in sorted(self._warm.items())}
 
+    def warm_sizes(self) -> dict[str, int]:
+        """Per server, how many warm instances its pool wants now (between its `warm` bounds, by demand)."""
+        return {name: warm.size for name, warm in sorted(self._warm.items())}
+
     def residents_of(self, session: object) -> list[Resident]:
         """The per-session instances serving one client session."""
         return [resident for (_, key), resident in self._residents.items() if key == id(session)]

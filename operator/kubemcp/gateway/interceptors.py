@@ -35,7 +35,7 @@ from pydantic import ValidationError
 from kubemcp.gateway.observe.calls import DENIED, ToolCall
 from kubemcp.model.gateway_options import InterceptorOption
 from kubemcp.telemetry import tracing
-from kubemcp.telemetry.metrics import INTERCEPTOR_DECISIONS
+from kubemcp.telemetry.metrics import INTERCEPTOR_DECISIONS, expect_interceptor_decisions
 
 logger = logging.getLogger(__name__)
 
@@ -53,6 +53,8 @@ class Interceptors:
 
     def configure(self, hooks: list[InterceptorOption]) -> None:
         self.hooks = tuple(hooks)
+        for hook in self.hooks:
+            expect_interceptor_decisions(hook.when, hook.type)
 
     async def before(self, call: ToolCall) -> types.CallToolResult | None:
         """Run the `before` hooks: they may rewrite `call.arguments`, deny, or answer in the server's place."""

@@ -84,6 +84,18 @@ CONFIG_RELOADS = Counter(
     ["outcome"],
     registry=REGISTRY,
 )
+RELOAD_OUTCOMES = ("applied", "unchanged", "rejected")
+INTERCEPTOR_DECISION_NAMES = ("allow", "deny", "rewrite", "respond", "fail")
+# Counters of a known set of outcomes are exported at 0 from the start: a series that first appears at 1
+# shows no increase in rate() or increase(), so a dashboard would miss the first reload or denial.
+for _outcome in RELOAD_OUTCOMES:
+    CONFIG_RELOADS.labels(outcome=_outcome)
+
+
+def expect_interceptor_decisions(when: str, kind: str) -> None:
+    """Export a configured interceptor's decision counters at 0 (for the same reason)."""
+    for decision in INTERCEPTOR_DECISION_NAMES:
+        INTERCEPTOR_DECISIONS.labels(when=when, kind=kind, decision=decision)
 
 
 def record_queue_depth(server: str, depth: int) -> None:

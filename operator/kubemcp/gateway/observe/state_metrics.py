@@ -47,9 +47,8 @@ def _families(gateway: Gateway | None, peers: Peers | None) -> Iterator[Metric]:
     if gateway is not None:
         for name, count in gateway.pool.warm_ready().items():
             ready.add_metric([name], count)
-        for name, spec in gateway.specs.items():
-            if spec.warm_pool > 0:
-                size.add_metric([name], spec.warm_pool)
+        for name, count in gateway.pool.warm_sizes().items():
+            size.add_metric([name], count)
         for name, count in gateway.pool.resident_counts().items():
             residents.add_metric([name], count)
         servers.add_metric(["served"], len(gateway.specs))
