@@ -10,6 +10,7 @@ from kubemcp.backend.pool import BackendPool
 from kubemcp.errors import ServerSaturatedError
 from kubemcp.model.entry import CatalogEntry, CatalogSource
 from kubemcp.model.spec import ServerSpec, build_spec
+from kubemcp.telemetry.metrics import REGISTRY
 from memory_runtime import MemoryRuntime, counter_server
 
 pytestmark = pytest.mark.anyio
@@ -78,6 +79,40 @@ async def test_a_cancelled_waiter_gives_back_nothing_it_did_not_get() -> None:
     }
     admission.release("a")
     await admission.acquire("a")  # the slot is free again
+
+
+def queue_gauge(server: str) -> float | None:
+    return REGISTRY.get_sample_value("kubemcp_backend_queue_depth", {"server": server})
+
+
+async def test_the_queue_depth_gauge_follows_each_servers_queue() -> None:
+    admission = Admission(total=1, queue=10, wait=30)
+    await admission.acquire("queued-a")
+    assert queue_gauge("queued-a") is None  # nothing ever waited for it
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(admission.acquire, "queued-a")
+        tg.start_soon(admission.acquire, "queued-b")
+        await anyio.wait_all_tasks_blocked()
+        assert (queue_gauge("queued-a"), queue_gauge("queued-b")) == (1, 1)
+        with anyio.move_on_after(0.05):  # a third waits, then gives up
+            await admission.acquire("queued-a")
+        assert queue_gauge("queued-a") == 1
+        admission.release("queued-a")  # the first waiter gets the slot
+        await anyio.wait_all_tasks_blocked()
+        assert (queue_gauge("queued-a"), queue_gauge("queued-b")) == (0, 1)
+        admission.release("queued-a")
+    assert (queue_gauge("queued-a"), queue_gauge("queued-b")) == (0, 0)
+    admission.wait = 1.0
+
+    async def waits_too_long() -> None:
+        with pytest.raises(ServerSaturatedError, match="waited 1s"):
+            await admission.acquire("queued-c")
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(waits_too_long)
+        await anyio.wait_all_tasks_blocked()
+        assert queue_gauge("queued-c") == 1
+    assert queue_gauge("queued-c") == 0  # it waited too long and left
 
 
 SOURCE = CatalogSource(path="c.yaml", line=1, directory=".")

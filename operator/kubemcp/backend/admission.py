@@ -4,7 +4,8 @@ A per-call request holds a slot from before its instance starts until the instan
 When no slot is free the request waits in one bounded first-come-first-served queue; a request
 whose server has room is never held up by one whose server has none. A request that finds the
 queue full, or waits longer than the queue timeout, fails with `ServerSaturatedError`, which says so.
-`snapshot()` gives the numbers `/health` (and metrics) show.
+`snapshot()` gives the numbers `/health` shows; every change of a server's queue is also set on the
+`kubemcp_backend_queue_depth` gauge.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any
 import anyio
 
 from kubemcp.errors import ServerSaturatedError
+from kubemcp.telemetry.metrics import record_queue_depth
 
 
 def default_total() -> int:
@@ -53,15 +55,23 @@ class Admission:
         self.running_total += 1
         self.running[server] = self.running.get(server, 0) + 1
 
+    def _queued(self, *servers: str) -> None:
+        """Set the queue depth gauge of these servers (their queues changed)."""
+        for server in set(servers):
+            record_queue_depth(server, sum(1 for waiter in self.waiters if waiter.server == server))
+
     def _dispatch(self) -> None:
         """Grant slots to waiters in arrival order, skipping those whose server is at its limit."""
+        granted: list[str] = []
         for waiter in list(self.waiters):
             if self.running_total >= self.total:
-                return
+                break
             if self._fits(waiter.server, waiter.limit):
                 self.waiters.remove(waiter)
                 self._take(waiter.server)
                 waiter.granted.set()
+                granted.append(waiter.server)
+        self._queued(*granted)
 
     async def acquire(self, server: str, declared: int | None = None) -> None:
         """A slot for one instance of `server`; release it with `release(server)` once it has stopped."""
@@ -79,6 +89,7 @@ class Admission:
             )
         waiter = _Waiter(server, limit)
         self.waiters.append(waiter)
+        self._queued(server)
         try:
             with anyio.move_on_after(self.wait):
                 await waiter.granted.wait()
@@ -87,9 +98,11 @@ class Admission:
                 self.release(server)  # granted at that very moment: give the slot back
             else:
                 self.waiters.remove(waiter)
+                self._queued(server)
             raise
         if not waiter.granted.is_set():
             self.waiters.remove(waiter)
+            self._queued(server)
             self.rejected += 1
             raise ServerSaturatedError(
                 server, f"{self._load(server, limit)}; waited {self.wait:g}s for a free one; try again later"
