@@ -33,6 +33,7 @@ from kubemcp.kube.pods import (
 from kubemcp.model.link import BackendLink, jsonrpc_streams
 from kubemcp.model.names import dns_label
 from kubemcp.model.spec import ServerSpec
+from kubemcp.runtimes.kubernetes_removals import Removals
 from kubemcp.telemetry import calls, tracing
 
 logger = logging.getLogger(__name__)
@@ -72,6 +73,8 @@ class KubernetesRuntime:
         self.pull_policy = pull_policy
         self.start_timeout = start_timeout
         self.claimant = dns_label(f"{gateway or 'kubemcp'}-{id(self):x}", 63)
+        # Pods and Jobs the API server could not remove when their call ended, retried while `removals.running()`.
+        self.removals = Removals(kube)
 
     async def _started_pod(self, spec: ServerSpec, namespace: str) -> tuple[str, Cleanup]:
         """A running Pod for `spec`. A Pod lost before it ran (evicted, its node gone, deleted) is replaced:
@@ -87,6 +90,10 @@ class KubernetesRuntime:
                 if attempt == LOST_POD_ATTEMPTS:
                     raise ServerUnavailableError(spec.name, str(exc)) from exc
                 logger.warning("server %s: %s; starting another", spec.name, exc)
+            except KubeApiError as exc:
+                with anyio.CancelScope(shield=True), suppress(KubeApiError):
+                    await cleanup()
+                raise ServerUnavailableError(spec.name, f"waiting for pod {pod} to start: {exc}") from exc
             except BaseException:
                 with anyio.CancelScope(shield=True), suppress(KubeApiError):
                     await cleanup()
@@ -137,13 +144,13 @@ class KubernetesRuntime:
         owner = self.owner if namespace == self.namespace else None
         # Only a per-call Pod has a deadline: a long-lived or per-session one runs until it is idle.
         deadline = form.deadline_seconds if spec.lifecycle.has_deadline else None
-        if form.warm_pool > 0 and self.role == "call":
-            claimed = await self.claim_warm(spec, namespace)
-            if claimed is not None:
-                calls.mark("claimed")
-                return claimed, self._pod_remover(namespace, claimed)
-            logger.info("server %s: warm pool empty, starting a cold pod", spec.name)
         try:
+            if form.warm_pool > 0 and self.role == "call":
+                claimed = await self.claim_warm(spec, namespace)
+                if claimed is not None:
+                    calls.mark("claimed")
+                    return claimed, self._pod_remover(namespace, claimed)
+                logger.info("server %s: warm pool empty, starting a cold pod", spec.name)
             if form.per_call_kind == "Job" and self.role == "call" and not spec.lifecycle.resident:
                 job = await self.kube.create(
                     path_for("batch/v1", "jobs", namespace),
@@ -152,13 +159,13 @@ class KubernetesRuntime:
                 job_name = job["metadata"]["name"]
 
                 async def remove_job() -> None:
-                    await self.kube.delete(path_for("batch/v1", "jobs", namespace, job_name), grace_seconds=0)
+                    await self.removals.remove(path_for("batch/v1", "jobs", namespace, job_name), f"job {job_name}")
 
                 calls.mark("created")
                 try:
                     return await self._pod_of_job(spec, namespace, job_name), remove_job
                 except BaseException:
-                    with anyio.CancelScope(shield=True):
+                    with anyio.CancelScope(shield=True), suppress(KubeApiError):
                         await remove_job()
                     raise
             role = spec.lifecycle.pod_role if self.role == "call" else self.role
@@ -182,7 +189,7 @@ class KubernetesRuntime:
 
     def _pod_remover(self, namespace: str, name: str) -> Cleanup:
         async def remove() -> None:
-            await self.kube.delete(path_for("v1", "pods", namespace, name), grace_seconds=0)
+            await self.removals.remove(path_for("v1", "pods", namespace, name), f"pod {name}")
 
         return remove
 
