@@ -24,6 +24,8 @@ PER_CALL = "kubemcp.dev/server=probe"
 LONG_LIVED = "kubemcp.dev/server=kept"
 # Long enough that only the fault ends them.
 IN_FLIGHT_SECONDS = 300
+# How long a call may take to fail once its stream is cut (the gateway waits up to 5 s for the Pod's state).
+FAIL_WITHIN_SECONDS = 90
 
 
 def _entries(image: str, **probe: Any) -> dict[str, Any]:
@@ -53,10 +55,14 @@ class InFlight:
     def __init__(self) -> None:
         self.messages: dict[str, str] = {}
         self.failed_at: dict[str, float] = {}
+        self.done = anyio.Event()
 
     async def call(self, client: Client, tool: str) -> None:
-        self.messages[tool] = await _fails(client, tool, {"seconds": IN_FLIGHT_SECONDS}, timeout=IN_FLIGHT_SECONDS)
+        arguments = {"seconds": IN_FLIGHT_SECONDS}
+        self.messages[tool] = await _fails(client, tool, arguments, timeout=IN_FLIGHT_SECONDS + FAIL_WITHIN_SECONDS)
         self.failed_at[tool] = time.monotonic()
+        if len(self.messages) == 2:
+            self.done.set()
 
 
 async def _start_in_flight(client: Client, gateway: Any, cluster: Any, namespace: str, tg: Any) -> InFlight:
@@ -82,11 +88,13 @@ async def test_api_server_restart_fails_only_the_calls_it_must(
     gateway = cluster_gateway(entries=_entries(product_images["probe"]))
     async with gateway.client() as client:
         before = tool_value(await client.call_tool("kept__whoami", {}))["hostname"]
-        async with anyio.create_task_group() as tg:
-            flight = await _start_in_flight(client, gateway, cluster, namespace, tg)
-            stopped = time.monotonic()
-            await anyio.to_thread.run_sync(harness.stop_component, "kube-apiserver")
         try:
+            async with anyio.create_task_group() as tg:
+                flight = await _start_in_flight(client, gateway, cluster, namespace, tg)
+                stopped = time.monotonic()
+                await anyio.to_thread.run_sync(harness.stop_component, "kube-apiserver")
+                with anyio.fail_after(FAIL_WITHIN_SECONDS):
+                    await flight.done.wait()
             # the calls in flight lost their attach streams: they fail, naming their server
             _clear(flight.messages["sleep"], "probe")
             _clear(flight.messages["kept__sleep"], "kept")
@@ -164,6 +172,8 @@ async def test_cut_attach_streams_fail_their_calls_and_the_long_lived_instance_i
                 # The API server reaches each container's stdio through its node's kubelet: killing the
                 # kubelet cuts every attach stream, as a node agent's crash or a network cut would.
                 await anyio.to_thread.run_sync(harness.stop_component, "kubelet")
+                with anyio.fail_after(FAIL_WITHIN_SECONDS):
+                    await flight.done.wait()
         finally:
             await anyio.to_thread.run_sync(harness.start_component, "kubelet")
         _clear(flight.messages["sleep"], "probe")

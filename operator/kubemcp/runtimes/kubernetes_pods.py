@@ -45,6 +45,8 @@ Cleanup = Callable[[], Awaitable[None]]
 # A Pod that ends for one of these reasons before it ran was lost with its node (or evicted from it).
 LOST_REASONS = {"Evicted", "NodeLost", "Terminated", "NodeShutdown", "UnexpectedAdmissionError"}
 LOST_POD_ATTEMPTS = 3
+# How long a server whose stream ended is watched for the kubelet to report how its container ended.
+DESCRIBE_SECONDS = 5.0
 
 
 class _PodLost(Exception):
@@ -279,16 +281,38 @@ class KubernetesRuntime:
         return False
 
     async def _describe(self, namespace: str, pod: str, stream: AttachedStreams) -> str:
+        """Why the server's stream ended: how its container ended (waiting a little for the kubelet to
+        report it), or that the stream was cut while the container still ran."""
         parts = [stream.describe()]
-        with anyio.move_on_after(3), suppress(KubeApiError):
-            for _ in range(10):
-                current = await self.kube.get(path_for("v1", "pods", namespace, pod))
+        state = ""
+        with anyio.move_on_after(DESCRIBE_SECONDS):
+            while True:
+                try:
+                    current = await self.kube.get(path_for("v1", "pods", namespace, pod))
+                except KubeApiError as exc:
+                    parts.append(f"the state of pod {pod} is unknown: {exc}")
+                    break
                 state, reason, message = container_state(current)
                 if state == "terminated":
-                    parts.insert(0, f"pod {pod} {reason} {message}".strip())
+                    parts.insert(0, f"pod {pod} {reason} {message}".strip() + _out_of_memory(current, reason))
                     break
-                await anyio.sleep(0.2)
+                await anyio.sleep(0.25)
+        if state == "running":
+            parts.insert(0, f"the attach stream to pod {pod} was cut while its server still ran")
         return "; ".join(part for part in parts if part)
+
+
+def _out_of_memory(pod: Obj, reason: str) -> str:
+    """What an OOMKilled container means, with the limit it went beyond."""
+    if not reason.startswith("OOMKilled"):
+        return ""
+    limits = [
+        (c.get("resources") or {}).get("limits", {}).get("memory")
+        for c in pod.get("spec", {}).get("containers", [])
+        if c.get("name") == CONTAINER
+    ]
+    limit = f" of {limits[0]}" if limits and limits[0] else ""
+    return f": out of memory, the server went beyond its memory limit{limit}"
 
 
 def _scheduled(pod: Obj) -> bool:
