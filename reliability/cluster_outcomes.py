@@ -1,5 +1,6 @@
-"""A pytest plugin for `reliability/cluster_run.py`: one JSON line per fault test run (its case, outcome,
-duration and, when it failed, the first line of the reason) into the file named by KUBEMCP_FAULT_OUTCOMES."""
+"""A pytest plugin for `reliability/cluster_run.py`: each fault test runs KUBEMCP_FAULT_ROUNDS times in one
+session (one image build), and each run writes one JSON line (its case, outcome, duration and, when it
+failed, the first line of the reason) into the file named by KUBEMCP_FAULT_OUTCOMES."""
 
 from __future__ import annotations
 
@@ -10,6 +11,21 @@ from pathlib import Path
 import pytest
 
 OUTCOMES_ENV = "KUBEMCP_FAULT_OUTCOMES"
+ROUNDS_ENV = "KUBEMCP_FAULT_ROUNDS"
+ROUND_FIXTURE = "fault_round"
+
+
+@pytest.fixture
+def fault_round(request: pytest.FixtureRequest) -> int:
+    """Which round of a repeated fault test this is."""
+    return int(request.param)
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    rounds = int(os.environ.get(ROUNDS_ENV, "1"))
+    if rounds > 1 and metafunc.definition.get_closest_marker("fault") is not None:
+        metafunc.fixturenames.append(ROUND_FIXTURE)
+        metafunc.parametrize(ROUND_FIXTURE, range(1, rounds + 1), indirect=True, ids=lambda n: f"round{n}")
 
 
 def _case(item: pytest.Item) -> str | None:

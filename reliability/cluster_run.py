@@ -5,8 +5,9 @@ table in docs/reliability.md (between the `reliability-cluster` markers).
 
 The cases are the cluster tests marked `fault` (tests/runtimes/test_kubernetes_faults_cluster.py, the
 missing image in tests/runtimes/test_kubernetes_pods_cluster.py, the operator killed mid-reconcile in
-tests/controller/test_operator_cluster.py): each round is one pytest session over them, on the instance
-`KUBEMCP_CLUSTER_INSTANCE` names. A cluster this script started is brought down at the end.
+tests/controller/test_operator_cluster.py), repeated `--rounds` times in one pytest session (so the images
+are built once), on the instance `KUBEMCP_CLUSTER_INSTANCE` names. A cluster this script started is brought
+down at the end.
 """
 
 from __future__ import annotations
@@ -28,14 +29,14 @@ for folder in (REPO, REPO / "tests"):
     if str(folder) not in sys.path:
         sys.path.append(str(folder))
 
-from reliability.cluster_outcomes import OUTCOMES_ENV  # noqa: E402
+from reliability.cluster_outcomes import OUTCOMES_ENV, ROUNDS_ENV  # noqa: E402
 
 START = "<!-- reliability-cluster:start -->"
 END = "<!-- reliability-cluster:end -->"
 DOCS = REPO / "docs" / "reliability.md"
 FIGURES_ENV = "KUBEMCP_FAULT_FIGURES"  # the tests write their figures there (tests/cluster_pods.py)
 MAX_ROUNDS = 10
-ROUND_TIMEOUT_SECONDS = 40 * 60
+SESSION_TIMEOUT_SECONDS = 120 * 60
 TESTS = ["tests/runtimes", "tests/controller/test_operator_cluster.py"]
 TARGETS = {
     "API server restarted during calls": "calls in flight and while it is away fail naming the server; "
@@ -75,16 +76,23 @@ class Case:
         return "; ".join(parts) or "-"
 
 
-def _run_round(index: int, work: Path, env: dict[str, str]) -> None:
+def _run(rounds: int, work: Path, env: dict[str, str]) -> None:
     argv = [str(REPO / ".venv" / "bin" / "pytest"), "-q", "-p", "reliability.cluster_outcomes", "-m", "fault"]
     argv += ["-p", "no:cacheprovider", *TESTS]
     started = time.monotonic()
-    log = work / f"round-{index}.log"
+    log = work / "pytest.log"
     with log.open("wb") as out:
         result = subprocess.run(
-            argv, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT, timeout=ROUND_TIMEOUT_SECONDS
+            argv,
+            cwd=REPO,
+            env={**env, ROUNDS_ENV: str(rounds)},
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            timeout=SESSION_TIMEOUT_SECONDS,
+            check=False,
         )
-    print(f"round {index}: pytest exit {result.returncode} in {time.monotonic() - started:.0f} s (log {log})")
+    print(f"{rounds} rounds: pytest exit {result.returncode} in {time.monotonic() - started:.0f} s")
+    print(log.read_text(errors="replace")[-3000:])
 
 
 def _collect(outcomes: Path, figures: Path) -> dict[str, Case]:
@@ -111,8 +119,9 @@ def render(cases: dict[str, Case], rounds: int, minutes: float) -> str:
         "## Faults in the cluster",
         "",
         f"Measured {now} by `.venv/bin/python reliability/cluster_run.py` (`make reliability-cluster`): "
-        f"{rounds} rounds in {minutes:.1f} min on the one-node test cluster (tests/cluster), {os.cpu_count()} "
-        "CPUs shared with other work. Each round runs the cluster tests marked `fault`: a real gateway "
+        f"{rounds} rounds in {minutes:.1f} min (image builds included) on the one-node test cluster "
+        f"(tests/cluster), {os.cpu_count()} CPUs shared with other work. Each round runs the cluster tests "
+        "marked `fault`: a real gateway "
         "(`--runtime kubernetes`) or operator on this machine, the probe server in Pods. Time to the error is "
         "from the fault (or the call) to the client's error; leftovers are the server Pods and Jobs still there "
         "after the gateway stopped and a bounded wait.",
@@ -170,8 +179,7 @@ def main() -> int:
                 OUTCOMES_ENV: str(outcomes),
                 FIGURES_ENV: str(figures),
             }
-            for index in range(1, rounds + 1):
-                _run_round(index, work, env)
+            _run(rounds, work, env)
             cases = _collect(outcomes, figures)
             section = render(cases, rounds, (time.monotonic() - started) / 60)
     finally:
