@@ -148,7 +148,7 @@ async def test_oom_killed_server_fails_its_call_with_the_reason(
             asked = time.monotonic()
             message = await _fails(client, "allocate", {"mib": 1024}, timeout=120)
             took = time.monotonic() - asked
-        assert other == ["slept 2"], "a call beside the killed one failed"
+        assert other == ["slept 2.0"], "a call beside the killed one failed"
         _clear(message, "probe")
         assert "OOMKilled" in message, message
         assert "memory" in message, message

@@ -294,7 +294,7 @@ class KubernetesRuntime:
                     break
                 state, reason, message = container_state(current)
                 if state == "terminated":
-                    parts.insert(0, f"pod {pod} {reason} {message}".strip() + _out_of_memory(current, reason))
+                    parts.insert(0, _ended(pod, current, reason, message))
                     break
                 await anyio.sleep(0.25)
         if state == "running":
@@ -302,17 +302,18 @@ class KubernetesRuntime:
         return "; ".join(part for part in parts if part)
 
 
-def _out_of_memory(pod: Obj, reason: str) -> str:
-    """What an OOMKilled container means, with the limit it went beyond."""
+def _ended(name: str, pod: Obj, reason: str, message: str) -> str:
+    """How the server container ended; an OOMKilled one with the memory limit it went beyond (its last
+    output, the kubelet's message then, is only protocol)."""
     if not reason.startswith("OOMKilled"):
-        return ""
+        return f"pod {name} {reason} {message}".strip()
     limits = [
         (c.get("resources") or {}).get("limits", {}).get("memory")
         for c in pod.get("spec", {}).get("containers", [])
         if c.get("name") == CONTAINER
     ]
     limit = f" of {limits[0]}" if limits and limits[0] else ""
-    return f": out of memory, the server went beyond its memory limit{limit}"
+    return f"pod {name} {reason}: out of memory, the server went beyond its memory limit{limit}"
 
 
 def _scheduled(pod: Obj) -> bool:
