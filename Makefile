@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PORT ?= 8811
 TRANSPORT ?= streaming
 
-.PHONY: setup run test test-ha lint typecheck unit bench bench-kube reliability dashboard-preview clean wheels
+.PHONY: setup run test test-ha lint typecheck unit bench bench-kube reliability reliability-cluster dashboard-preview clean wheels
 
 $(BIN)/kubemcp: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -39,6 +39,9 @@ bench: setup
 
 reliability: setup  # bounded load, fault and bad-input cases on loopback; writes docs/reliability.md
 	$(BIN)/python reliability/run.py
+
+reliability-cluster: setup  # faults in the test cluster, 3 rounds; needs bash tests/cluster/setup.sh; writes docs/reliability.md
+	$(BIN)/python reliability/cluster_run.py --rounds 3
 
 test-ha: setup  # rollout under load and a node's loss on a two-node test cluster; see docs/high-availability.md
 	KUBEMCP_CLUSTER=1 KUBEMCP_CLUSTER_NODES=2 $(BIN)/pytest -m ha_load tests/charts

@@ -30,7 +30,18 @@ from .common import ClusterError
 from .components import COMPONENTS
 from .crds import apply_crds
 from .diagnostics import leftovers, rss_kib, status
-from .lifecycle import current, down, node_ready, nodes, start_node, stop_node, up
+from .lifecycle import (
+    current,
+    down,
+    node_ready,
+    nodes,
+    restart_component,
+    start_component,
+    start_node,
+    stop_component,
+    stop_node,
+    up,
+)
 from .prereqs import binaries_present, ensure_binaries, helm_path, missing_prerequisites
 from .state import (
     active_users,
@@ -66,9 +77,12 @@ __all__ = [
     "nodes",
     "pki_dir",
     "register_user",
+    "restart_component",
     "rss_kib",
+    "start_component",
     "start_node",
     "status",
+    "stop_component",
     "stop_node",
     "unregister_user",
     "up",

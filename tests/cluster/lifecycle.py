@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import time
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
@@ -15,7 +16,7 @@ from . import cgroups, configs, hostpaths, netns, node, pki, policy_agent, procs
 from . import settings as S
 from .client import Cluster, api
 from .common import ClusterError, log, wait
-from .components import CONTROL_PLANE, argv, components
+from .components import CONTROL_PLANE, argv, components, node_argv
 from .mounts import mounts_under, unmount_all
 from .prereqs import ensure_binaries, missing_prerequisites
 from .state import active_users, info_path, kubeconfig_path, lock, pki_dir
@@ -235,6 +236,46 @@ def start_node(name: str, *, timeout: float = 120) -> None:
         with lock():
             offset = node.spawn_policy_agent(n)
         wait(f"{name}: kube-router's first sync", partial(node.policy_agent_synced, n, offset), 60, n.processes())
+
+
+# ---------------------------------------------------------------- one component
+
+
+RESTARTABLE = ("kube-apiserver", "kubelet")
+
+
+def stop_component(name: str) -> None:
+    """Kill one process of node 1 (``kube-apiserver`` or ``kubelet``) as a crash would (SIGKILL): the
+    apiserver's clients see refused connections, the kubelet's streams (attach, exec, logs) are cut; the
+    Pods' containers keep running. See start_component."""
+    if name not in RESTARTABLE:
+        raise ClusterError(f"only {', '.join(RESTARTABLE)} can be stopped on their own, not {name}")
+    with lock():
+        procs.stop(name, timeout=0, sig=signal.SIGKILL)
+    log(f"{name} stopped")
+
+
+def start_component(name: str, *, timeout: float = 120) -> None:
+    """Start a process stopped by stop_component and wait until the apiserver is ready and node 1 Ready."""
+    if name not in RESTARTABLE:
+        raise ClusterError(f"only {', '.join(RESTARTABLE)} can be started on their own, not {name}")
+    first = topology.nodes()[0]
+    with lock():
+        if name not in procs.recorded():
+            if name == "kubelet":
+                procs.spawn(name, node_argv(first, name), netns_path=first.netns_path)
+            else:
+                procs.spawn(name, argv(name))
+    wait("kube-apiserver /readyz", readyz, timeout, ["etcd", "kube-apiserver", "apiserver-forward"])
+    wait(f"node {first.name} Ready", partial(node_ready, first.name), timeout, node.core_processes(first))
+    log(f"{name} started")
+
+
+def restart_component(name: str, *, down_seconds: float = 0, timeout: float = 120) -> None:
+    """stop_component, keep it down ``down_seconds``, start_component."""
+    stop_component(name)
+    time.sleep(down_seconds)
+    start_component(name, timeout=timeout)
 
 
 # ---------------------------------------------------------------- down

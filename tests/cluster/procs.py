@@ -151,10 +151,10 @@ def stop_pids(pids: Iterable[int], timeout: float = 10.0, sig: int = signal.SIGT
     return False
 
 
-def stop(name: str, timeout: float = 10.0) -> bool:
-    """Stop a recorded process; True if it was not running or exited on SIGTERM."""
+def stop(name: str, timeout: float = 10.0, sig: int = signal.SIGTERM) -> bool:
+    """Stop a recorded process; True if it was not running or exited on ``sig``."""
     pid = recorded().get(name)
-    clean = stop_pids([pid], timeout) if pid is not None else True
+    clean = stop_pids([pid], timeout, sig) if pid is not None else True
     (_pid_dir() / f"{name}.pid").unlink(missing_ok=True)
     return clean
 

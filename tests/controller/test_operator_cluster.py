@@ -18,6 +18,7 @@ import pytest
 import yaml
 from cluster.harness import ClusterError
 from cluster.waiting import holds_for
+from cluster_pods import record_figures
 
 pytestmark = pytest.mark.cluster
 
@@ -343,6 +344,7 @@ def test_warm_pool_fills_and_refills_after_a_claim(
     until(lambda: kube.status("mcpserver", "dice").get("warmPool") == {"desired": 1, "ready": 1})
 
 
+@pytest.mark.fault("operator killed mid-reconcile")
 def test_restarting_the_operator_mid_reconcile_converges(
     kube: Kube, operator: Operator, product_images: dict[str, str]
 ) -> None:
@@ -353,10 +355,12 @@ def test_restarting_the_operator_mid_reconcile_converges(
     )
     until(lambda: kube.items("pods", "kubemcp.dev/role=discovery"), what="a discovery Pod")
     operator.kill()  # in the middle: discovery running, the pool starting, the gateway half made
+    restarted = time.monotonic()
     operator.start()
     until(lambda: (kube.condition("mcpserver", "dice", "Discovered") or {}).get("status") == "True")
     pool = "kubemcp.dev/server=dice,kubemcp.dev/role=pool"
     until(lambda: kube.status("mcpserver", "dice").get("warmPool") == {"desired": 2, "ready": 2})
+    converged = time.monotonic() - restarted
     holds_for(  # a few more passes: nothing more is made
         lambda: len([p for p in kube.items("pods", pool) if not p["metadata"].get("deletionTimestamp")]) == 2,
         5,
@@ -368,4 +372,10 @@ def test_restarting_the_operator_mid_reconcile_converges(
     )
     assert "dice" in registry
     until(lambda: kube.items("pods", "kubemcp.dev/role=discovery") == [] or None, timeout=120)
+    assert kube.items("jobs") == []
     assert operator.alive()
+    # what the interrupted reconcile made goes with what asked for it: no Pod is left behind
+    kube.delete("mcpserver", "dice")
+    until(lambda: kube.items("pods", "kubemcp.dev/server=dice") == [] or None, timeout=120, what="no dice Pod")
+    left = kube.items("jobs") + kube.items("pods", "kubemcp.dev/server=dice")
+    record_figures("operator killed mid-reconcile", seconds_to_converge=round(converged, 2), leftovers=len(left))

@@ -1,8 +1,8 @@
 """A test MCP server (stdio) whose tools expose what the gateway did to it.
 
 `python probe_server.py [NAME]` serves tools `whoami`, `env`, `env_sha256`, `print_env`, `env_names`,
-`crash`, `progress`, `log`, `sleep`, `spawn_and_sleep`, `cut_output`, `fetch`, `echo`, `trace_meta` and,
-to test name collisions, `shared`.
+`crash`, `progress`, `log`, `sleep`, `spawn_and_sleep`, `cut_output`, `fetch`, `allocate`, `echo`,
+`trace_meta` and, to test name collisions, `shared`.
 """
 
 from __future__ import annotations
@@ -137,6 +137,15 @@ async def fetch(url: str, timeout: float = 3.0) -> dict[str, object]:
             return {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
 
     return await anyio.to_thread.run_sync(get)
+
+
+@server.tool()
+def allocate(mib: int) -> str:
+    """Allocate and touch `mib` MiB of memory, one MiB at a time (a server going beyond its memory limit)."""
+    held = []
+    for _ in range(mib):
+        held.append(bytearray(b"x" * (1 << 20)))
+    return f"allocated {len(held)} MiB"
 
 
 @server.tool()

@@ -69,6 +69,7 @@ async def prepared(settings: GatewaySettings) -> AsyncIterator[tuple[GatewaySett
             pull_policy=settings.image_pull_policy,
             start_timeout=settings.start_timeout,
         )
+        await stack.enter_async_context(pods.removals.running())
         runtime = WithRemote(pods, kube_remote(kube, config.namespace))
         if settings.from_configmap is None:
             yield settings, runtime

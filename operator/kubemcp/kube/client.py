@@ -39,6 +39,20 @@ class NotFoundError(KubeApiError):
     pass
 
 
+class UnreachableError(KubeApiError):
+    """No answer from the API server: the connection was refused, cut or timed out (it may be restarting)."""
+
+    def __init__(self, server: str, exc: BaseException) -> None:
+        detail = str(exc) or type(exc).__name__
+        self.status = 0
+        self.reason = "Unreachable"
+        KubemcpError.__init__(self, f"the Kubernetes API server {server} is unreachable: {detail}")
+
+
+# What aiohttp raises when the API server does not answer: refused, reset, cut midway or timed out.
+_UNREACHABLE = (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError, TimeoutError)
+
+
 class ConflictError(KubeApiError):
     pass
 
@@ -114,17 +128,20 @@ class KubeClient:
     ) -> Obj:
         url = self.config.server + path + (f"?{urlencode(params)}" if params else "")
         data = None if body is None else json.dumps(body)
-        async with self.session.request(
-            method,
-            url,
-            data=data,
-            headers=self._headers(content_type),
-            timeout=aiohttp.ClientTimeout(total=timeout),
-        ) as response:
-            text = await response.text()
-            if response.status >= 400:
-                raise _error(response.status, text)
-            return json.loads(text) if text else {}
+        try:
+            async with self.session.request(
+                method,
+                url,
+                data=data,
+                headers=self._headers(content_type),
+                timeout=aiohttp.ClientTimeout(total=timeout),
+            ) as response:
+                text = await response.text()
+        except _UNREACHABLE as exc:
+            raise UnreachableError(self.config.server, exc) from exc
+        if response.status >= 400:
+            raise _error(response.status, text)
+        return json.loads(text) if text else {}
 
     async def get(self, path: str, params: Mapping[str, str] | None = None) -> Obj:
         return await self.request("GET", path, params=params)
@@ -147,17 +164,20 @@ class KubeClient:
         """Server-side apply: level-based and idempotent."""
         params = {"fieldManager": manager, "force": str(force).lower()}
         url = self.config.server + path + f"?{urlencode(params)}"
-        async with self.session.patch(
-            url,
-            data=json.dumps(body),
-            headers=self._headers("application/apply-patch+yaml"),
-            timeout=aiohttp.ClientTimeout(total=30),
-        ) as response:
-            text = await response.text()
-            if response.status >= 400:
-                raise _error(response.status, text)
-            result: Obj = json.loads(text)
-            return result
+        try:
+            async with self.session.patch(
+                url,
+                data=json.dumps(body),
+                headers=self._headers("application/apply-patch+yaml"),
+                timeout=aiohttp.ClientTimeout(total=30),
+            ) as response:
+                text = await response.text()
+        except _UNREACHABLE as exc:
+            raise UnreachableError(self.config.server, exc) from exc
+        if response.status >= 400:
+            raise _error(response.status, text)
+        result: Obj = json.loads(text)
+        return result
 
     async def delete(
         self, path: str, *, grace_seconds: int | None = None, propagation: str = "Background"
@@ -196,15 +216,18 @@ class KubeClient:
         if label_selector:
             params["labelSelector"] = label_selector
         url = self.config.server + path + f"?{urlencode(params)}"
-        async with self.session.get(
-            url, headers=self._headers(), timeout=aiohttp.ClientTimeout(total=timeout_seconds + 15)
-        ) as response:
-            if response.status >= 400:
-                raise _error(response.status, await response.text())
-            async for line in response.content:
-                if line.strip():
-                    event: Obj = json.loads(line)
-                    yield event
+        try:
+            async with self.session.get(
+                url, headers=self._headers(), timeout=aiohttp.ClientTimeout(total=timeout_seconds + 15)
+            ) as response:
+                if response.status >= 400:
+                    raise _error(response.status, await response.text())
+                async for line in response.content:
+                    if line.strip():
+                        event: Obj = json.loads(line)
+                        yield event
+        except _UNREACHABLE as exc:
+            raise UnreachableError(self.config.server, exc) from exc
 
     @asynccontextmanager
     async def attach(self, namespace: str, pod: str, container: str) -> AsyncIterator[AttachStream]:
@@ -219,6 +242,8 @@ class KubeClient:
             ws = await self.session.ws_connect(url, protocols=ATTACH_PROTOCOLS, headers=headers, heartbeat=30)
         except aiohttp.WSServerHandshakeError as exc:
             raise KubeApiError(exc.status, "AttachRefused", f"attach to {namespace}/{pod}: {exc.message}") from exc
+        except _UNREACHABLE as exc:
+            raise UnreachableError(self.config.server, exc) from exc
         stream = AttachStream(ws)
         try:
             yield stream

@@ -33,6 +33,7 @@ from kubemcp.kube.pods import (
 from kubemcp.model.link import BackendLink, jsonrpc_streams
 from kubemcp.model.names import dns_label
 from kubemcp.model.spec import ServerSpec
+from kubemcp.runtimes.kubernetes_removals import Removals
 from kubemcp.telemetry import calls, tracing
 
 logger = logging.getLogger(__name__)
@@ -44,6 +45,8 @@ Cleanup = Callable[[], Awaitable[None]]
 # A Pod that ends for one of these reasons before it ran was lost with its node (or evicted from it).
 LOST_REASONS = {"Evicted", "NodeLost", "Terminated", "NodeShutdown", "UnexpectedAdmissionError"}
 LOST_POD_ATTEMPTS = 3
+# How long a server whose stream ended is watched for the kubelet to report how its container ended.
+DESCRIBE_SECONDS = 5.0
 
 
 class _PodLost(Exception):
@@ -72,6 +75,8 @@ class KubernetesRuntime:
         self.pull_policy = pull_policy
         self.start_timeout = start_timeout
         self.claimant = dns_label(f"{gateway or 'kubemcp'}-{id(self):x}", 63)
+        # Pods and Jobs the API server could not remove when their call ended, retried while `removals.running()`.
+        self.removals = Removals(kube)
 
     async def _started_pod(self, spec: ServerSpec, namespace: str) -> tuple[str, Cleanup]:
         """A running Pod for `spec`. A Pod lost before it ran (evicted, its node gone, deleted) is replaced:
@@ -87,6 +92,10 @@ class KubernetesRuntime:
                 if attempt == LOST_POD_ATTEMPTS:
                     raise ServerUnavailableError(spec.name, str(exc)) from exc
                 logger.warning("server %s: %s; starting another", spec.name, exc)
+            except KubeApiError as exc:
+                with anyio.CancelScope(shield=True), suppress(KubeApiError):
+                    await cleanup()
+                raise ServerUnavailableError(spec.name, f"waiting for pod {pod} to start: {exc}") from exc
             except BaseException:
                 with anyio.CancelScope(shield=True), suppress(KubeApiError):
                     await cleanup()
@@ -137,13 +146,13 @@ class KubernetesRuntime:
         owner = self.owner if namespace == self.namespace else None
         # Only a per-call Pod has a deadline: a long-lived or per-session one runs until it is idle.
         deadline = form.deadline_seconds if spec.lifecycle.has_deadline else None
-        if form.warm_pool > 0 and self.role == "call":
-            claimed = await self.claim_warm(spec, namespace)
-            if claimed is not None:
-                calls.mark("claimed")
-                return claimed, self._pod_remover(namespace, claimed)
-            logger.info("server %s: warm pool empty, starting a cold pod", spec.name)
         try:
+            if form.warm_pool > 0 and self.role == "call":
+                claimed = await self.claim_warm(spec, namespace)
+                if claimed is not None:
+                    calls.mark("claimed")
+                    return claimed, self._pod_remover(namespace, claimed)
+                logger.info("server %s: warm pool empty, starting a cold pod", spec.name)
             if form.per_call_kind == "Job" and self.role == "call" and not spec.lifecycle.resident:
                 job = await self.kube.create(
                     path_for("batch/v1", "jobs", namespace),
@@ -152,13 +161,13 @@ class KubernetesRuntime:
                 job_name = job["metadata"]["name"]
 
                 async def remove_job() -> None:
-                    await self.kube.delete(path_for("batch/v1", "jobs", namespace, job_name), grace_seconds=0)
+                    await self.removals.remove(path_for("batch/v1", "jobs", namespace, job_name), f"job {job_name}")
 
                 calls.mark("created")
                 try:
                     return await self._pod_of_job(spec, namespace, job_name), remove_job
                 except BaseException:
-                    with anyio.CancelScope(shield=True):
+                    with anyio.CancelScope(shield=True), suppress(KubeApiError):
                         await remove_job()
                     raise
             role = spec.lifecycle.pod_role if self.role == "call" else self.role
@@ -182,7 +191,7 @@ class KubernetesRuntime:
 
     def _pod_remover(self, namespace: str, name: str) -> Cleanup:
         async def remove() -> None:
-            await self.kube.delete(path_for("v1", "pods", namespace, name), grace_seconds=0)
+            await self.removals.remove(path_for("v1", "pods", namespace, name), f"pod {name}")
 
         return remove
 
@@ -272,16 +281,39 @@ class KubernetesRuntime:
         return False
 
     async def _describe(self, namespace: str, pod: str, stream: AttachedStreams) -> str:
+        """Why the server's stream ended: how its container ended (waiting a little for the kubelet to
+        report it), or that the stream was cut while the container still ran."""
         parts = [stream.describe()]
-        with anyio.move_on_after(3), suppress(KubeApiError):
-            for _ in range(10):
-                current = await self.kube.get(path_for("v1", "pods", namespace, pod))
+        state = ""
+        with anyio.move_on_after(DESCRIBE_SECONDS):
+            while True:
+                try:
+                    current = await self.kube.get(path_for("v1", "pods", namespace, pod))
+                except KubeApiError as exc:
+                    parts.append(f"the state of pod {pod} is unknown: {exc}")
+                    break
                 state, reason, message = container_state(current)
                 if state == "terminated":
-                    parts.insert(0, f"pod {pod} {reason} {message}".strip())
+                    parts.insert(0, _ended(pod, current, reason, message))
                     break
-                await anyio.sleep(0.2)
+                await anyio.sleep(0.25)
+        if state == "running":
+            parts.insert(0, f"the attach stream to pod {pod} was cut while its server still ran")
         return "; ".join(part for part in parts if part)
+
+
+def _ended(name: str, pod: Obj, reason: str, message: str) -> str:
+    """How the server container ended; an OOMKilled one with the memory limit it went beyond (its last
+    output, the kubelet's message then, is only protocol)."""
+    if not reason.startswith("OOMKilled"):
+        return f"pod {name} {reason} {message}".strip()
+    limits = [
+        (c.get("resources") or {}).get("limits", {}).get("memory")
+        for c in pod.get("spec", {}).get("containers", [])
+        if c.get("name") == CONTAINER
+    ]
+    limit = f" of {limits[0]}" if limits and limits[0] else ""
+    return f"pod {name} {reason}: out of memory, the server went beyond its memory limit{limit}"
 
 
 def _scheduled(pod: Obj) -> bool:
