@@ -59,6 +59,15 @@ def probe_server(image: str) -> dict[str, Any]:
     }
 
 
+def sessioned_server(image: str) -> dict[str, Any]:
+    """The probe as a perSession server named `sessioned` (the load client's `persession` kind calls it)."""
+    server = probe_server(image)
+    server["metadata"]["name"] = "sessioned"
+    server["spec"]["inline"]["command"] = ["sessioned"]
+    server["spec"]["lifecycle"] = "perSession"
+    return server
+
+
 @contextmanager
 def port_forward(cluster: Any, namespace: str, target: str, port: int) -> Iterator[str]:
     """`kubectl port-forward` to a loopback port; yields the MCP URL."""

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 from cluster import manifests
-from cluster_client import GATEWAY, call_pods, gateway_token, get, probe_server, wait_for
+from cluster_client import GATEWAY, call_pods, gateway_token, get, probe_server, sessioned_server, wait_for
 from support import REPO
 
 pytestmark = pytest.mark.cluster
@@ -20,14 +20,6 @@ RELEASE = "kubemcp"
 REPLICAS = 3
 # A killed replica's connections fail at once; its endpoint and its sessions move within this.
 KILL_NOTICED_WITHIN = 30
-
-
-def sessioned_server(image: str) -> dict[str, Any]:
-    server = probe_server(image)
-    server["metadata"]["name"] = "sessioned"
-    server["spec"]["inline"]["command"] = ["sessioned"]
-    server["spec"]["lifecycle"] = "perSession"
-    return server
 
 
 @pytest.fixture

@@ -116,6 +116,13 @@ def register(commands: Any) -> None:
         default=default("shutdown_grace"),
         help=f"seconds calls in flight may take to finish on SIGTERM (default {default('shutdown_grace'):g})",
     )
+    run.add_argument(
+        "--shutdown-handover",
+        type=float,
+        default=default("shutdown_handover"),
+        help="with replicas: seconds a stopping replica keeps accepting requests and hands them to the others, "
+        f"while the Service stops sending it any (default {default('shutdown_handover'):g})",
+    )
     admission = run.add_argument_group("per-call instances running at once")
     admission.add_argument(
         "--max-instances",
@@ -294,6 +301,7 @@ def settings_from(args: argparse.Namespace) -> GatewaySettings:
         "image_pull_policy": args.image_pull_policy,
         "start_timeout": args.start_timeout,
         "shutdown_grace": args.shutdown_grace,
+        "shutdown_handover": args.shutdown_handover,
         "header_timeout": args.header_timeout,
         "keep_alive_timeout": args.keep_alive_timeout,
         "body_timeout": args.body_timeout,

@@ -6,6 +6,11 @@ with a JSON-RPC error), closes the streams that only carry notifications (`GET /
 what is still open (legacy SSE streams once no call is left, anything at the deadline); the backend
 calls still running are cancelled and their servers stopped before the process exits. A second
 signal skips what is left of the grace period.
+
+Behind replicas a drain first hands over: for `--shutdown-handover` seconds the replica keeps
+accepting connections (the Service is still sending some while every node learns it is going) and
+passes new requests to the other replicas (see `replicas.router`), each answer closing its
+connection; only then does it stop accepting and wait for its calls in flight as above.
 """
 
 from __future__ import annotations
@@ -58,12 +63,15 @@ class InFlight:
 class DrainingApp:
     """ASGI middleware: each HTTP request runs in a cancel scope the drain can close.
 
-    `stream_paths` are the GET endpoints whose responses are long-lived event streams.
+    `stream_paths` are the GET endpoints whose responses are long-lived event streams. While draining,
+    new requests get 503, unless `hands_over` (replicas): then they go on to the app, which passes them
+    to another replica, and every answer closes its connection so none is used again.
     """
 
-    def __init__(self, app: ASGIApp, stream_paths: frozenset[str]) -> None:
+    def __init__(self, app: ASGIApp, stream_paths: frozenset[str], hands_over: bool = False) -> None:
         self.app = app
         self.stream_paths = stream_paths
+        self.hands_over = hands_over
         self.draining = False
         self._streams: set[anyio.CancelScope] = set()
         self._requests: set[anyio.CancelScope] = set()
@@ -94,7 +102,7 @@ class DrainingApp:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        if self.draining:
+        if self.draining and not self.hands_over:
             await send_error(send, 503, "the gateway is shutting down", headers=[(b"connection", b"close")])
             return
         started = completed = False
@@ -103,6 +111,9 @@ class DrainingApp:
             nonlocal started, completed
             if message["type"] == "http.response.start":
                 started = True
+                if self.draining:
+                    headers = [(k, v) for k, v in message.get("headers", []) if k.lower() != b"connection"]
+                    message = {**message, "headers": [*headers, (b"connection", b"close")]}
             elif message["type"] == "http.response.body" and not message.get("more_body", False):
                 completed = True
             await send(message)
@@ -133,6 +144,11 @@ class Drain:
         self.inflight = inflight
         self.requested = anyio.Event()  # the first signal
         self.hurry = anyio.Event()  # a second signal: skip the rest of the grace period
+
+    async def handed_over(self, seconds: float) -> None:
+        """Wait `seconds` (the replicas' handover), or less if a second signal comes."""
+        with anyio.move_on_after(seconds):
+            await self.hurry.wait()
 
     def signal(self) -> None:
         if self.requested.is_set():

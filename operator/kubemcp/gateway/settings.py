@@ -85,6 +85,7 @@ class GatewaySettings(BaseModel):
     image_pull_policy: Literal["Always", "IfNotPresent", "Never"] | None = None
     start_timeout: float = Field(default=120.0, gt=0)
     shutdown_grace: float = Field(default=30.0, ge=0)
+    shutdown_handover: float = Field(default=5.0, ge=0)
     header_timeout: float = Field(default=10.0, gt=0)
     keep_alive_timeout: float = Field(default=60.0, gt=0)  # well above clients' pool expiry (httpx: 5 s)
     body_timeout: float = Field(default=30.0, gt=0)

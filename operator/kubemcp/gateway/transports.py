@@ -147,7 +147,14 @@ def build_http_app(
     if replicas is not None:
         # Inside authentication: a request is authenticated before it is forwarded (and again by the owner).
         holds = manager.holds if isinstance(manager, ReplicatedSessionManager) else (lambda _: False)
-        app = ReplicaRouter(app, ids=replicas.ids, peers=replicas.peers, holds=holds, sse_prefix=f"{MESSAGE_PATH}/")
+        app = ReplicaRouter(
+            app,
+            ids=replicas.ids,
+            peers=replicas.peers,
+            holds=holds,
+            sse_prefix=f"{MESSAGE_PATH}/",
+            mcp_paths=frozenset({MCP_PATH, SSE_PATH}),
+        )
     authentication = gateway.access.authentication
     bearer = BearerAuth(app, authentication) if authentication is not None else None
     app = JsonRpcErrorBodies(bearer or app)
@@ -155,7 +162,7 @@ def build_http_app(
         # Outside the JSON error bodies (its sign-in page is HTML), inside the Host/Origin guard and timeouts.
         app = UiLogin(app, bearer)
     timed = BodyReadTimeout(app, settings.body_timeout)
-    draining = DrainingApp(timed, stream_paths=frozenset({MCP_PATH, SSE_PATH}))
+    draining = DrainingApp(timed, stream_paths=frozenset({MCP_PATH, SSE_PATH}), hands_over=replicas is not None)
     guarded = HostOriginGuard(
         draining,
         bind_host=settings.host,
@@ -218,10 +225,14 @@ async def serve_http(
 
     async def drain_when_asked() -> None:
         await drain.requested.wait()
-        draining.begin()  # new requests get 503
+        draining.begin()  # new requests get 503, or behind replicas go to the other replicas
         gateway.notifier.close()  # subscriptions/listen streams end
         if settings.transport == "streaming":
             draining.close_streams()  # GET /mcp streams carry only notifications
+        if replicas is not None:
+            replicas.peers.draining = True
+            logger.info("draining: handing new requests to the other replicas for %gs", settings.shutdown_handover)
+            await drain.handed_over(settings.shutdown_handover)
         http.should_exit = True  # uvicorn stops accepting and closes idle connections
         logger.info("draining: %d call(s) in flight, waiting up to %gs", drain.inflight.count, settings.shutdown_grace)
         if settings.transport == "streaming":

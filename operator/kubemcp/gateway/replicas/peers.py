@@ -22,7 +22,8 @@ REFRESH_SECONDS = 2.0
 
 @dataclass
 class Peers:
-    """`ready`: replicas that take new work; `serving`: those that still answer (ready or draining)."""
+    """`ready`: replicas that take new work; `serving`: those that still answer (ready or draining);
+    `draining`: this replica is stopping and hands its work to the others."""
 
     address: str
     ready: frozenset[str] = frozenset()
@@ -46,9 +47,12 @@ class Peers:
         return owner == self.address or owner in self.serving
 
     def adopter(self, session_id: str) -> str:
-        """The ready replica that adopts `session_id` (this one when it knows no other)."""
-        candidates = set(self.ready) if self.ready else set()
-        if not self.draining:
+        """The ready replica that adopts `session_id` (this one when it knows no other); a draining
+        replica never picks itself while it knows another."""
+        candidates = set(self.ready)
+        if self.draining:
+            candidates.discard(self.address)
+        else:
             candidates.add(self.address)
         if not candidates:
             return self.address

@@ -4,13 +4,21 @@ Streamable HTTP (`/mcp` with an `Mcp-Session-Id`) and legacy SSE posts (`/messag
 reaching a replica that does not hold the session are forwarded to the owner, streamed both ways
 (responses, SSE streams) and with the client's headers, so the owner authenticates the caller as
 if it had been reached directly. When the owner is gone, the adopting replica serves the session
-from its ID. A forwarded request carries a signed header, so it is never forwarded twice and no
-client can make a replica adopt a session it was not handed.
+from its ID. A forwarded request carries a signed header, so no client can make a replica adopt a
+session it was not handed.
+
+A draining replica (stopping, `Peers.draining`) hands its work over while the Service still sends it
+some: requests of its own sessions go to the replica that adopts them (except the answers and
+notifications that belong to its calls still in flight), and new sessions and stateless requests
+go to a ready replica. Only a draining replica forwards a forwarded request again, so a request
+takes at most `MAX_HOPS` hops.
 """
 
 from __future__ import annotations
 
+import json
 import logging
+import secrets
 import time
 from collections.abc import Callable
 
@@ -40,6 +48,8 @@ HOP_BY_HOP = {
     FORWARDED.encode(),
 }
 FORWARD_FRESH_SECONDS = 60
+MAX_HOPS = 2  # client -> any replica -> the draining owner -> the adopter
+BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
 class ReplicaRouter:
@@ -53,6 +63,7 @@ class ReplicaRouter:
         peers: Peers,
         holds: Callable[[str], bool],
         sse_prefix: str | None = None,
+        mcp_paths: frozenset[str] = frozenset(),
         client: httpx2.AsyncClient | None = None,
     ) -> None:
         self.app = app
@@ -60,60 +71,83 @@ class ReplicaRouter:
         self.peers = peers
         self.holds = holds
         self.sse_prefix = sse_prefix
+        self.mcp_paths = mcp_paths  # where a draining replica sends new sessions to another one
         self.client = client or httpx2.AsyncClient(timeout=httpx2.Timeout(10.0, read=None, write=30.0))
 
     @property
     def signer(self) -> Signer:
         return self.ids.signer
 
-    def _forwarded(self, scope: Scope) -> bool:
+    def _hops(self, scope: Scope) -> int:
+        """How many times this request was forwarded to get here (0: straight from a client)."""
         value = _header(scope, FORWARDED.encode())
         if value is None:
-            return False
+            return 0
         claims = self.signer.verify(value)
         fresh = claims is not None and abs(time.time() - float(claims.get("t", 0))) < FORWARD_FRESH_SECONDS
-        return bool(fresh and claims is not None and claims.get("to") == self.peers.address)
+        if not (fresh and claims is not None and claims.get("to") == self.peers.address):
+            return 0
+        hops = claims.get("h", 1)
+        return hops if isinstance(hops, int) and hops > 0 else 1
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        target = self._route(scope)
-        if target is None:
-            await self.app(scope, receive, send)
-            return
-        body = b""
-        if scope["method"] in {"POST", "PUT", "PATCH", "DELETE"}:
+        hops = self._hops(scope)
+        body: bytes | None = None
+        if self.peers.draining and scope["method"] in BODY_METHODS:
+            # Whether a request of this replica's session is handed over depends on what it carries.
             body, disconnected = await _read_body(receive)
             if disconnected:
                 return
+            receive = _replay(body, receive)
+        target = self._route(scope, hops, body)
+        if target is None:
+            await self.app(scope, receive, send)
+            return
+        if body is None:
+            body = b""
+            if scope["method"] in BODY_METHODS:
+                body, disconnected = await _read_body(receive)
+                if disconnected:
+                    return
+                receive = _replay(body, receive)
         for _ in range(3):
-            if await self._proxy(target, scope, _replay(body, receive), send, body):
+            if await self._proxy(target, scope, receive, send, body, hops + 1):
                 return
             # It did not answer: it is gone. The next choice (in the end, this replica) serves the session.
             self.peers.update(self.peers.ready - {target}, self.peers.serving - {target})
-            next_target = self._route(scope)
+            next_target = self._route(scope, hops, body)
             if next_target is None:
                 break
             target = next_target
-        await self.app(scope, _replay(body, receive), send)
+        await self.app(scope, receive, send)
 
-    def _route(self, scope: Scope) -> str | None:
+    def _route(self, scope: Scope, hops: int, body: bytes | None) -> str | None:
         """Where to forward this request, or None to serve it here (adopting its session if need be)."""
-        forwarded = self._forwarded(scope)
         path: str = scope.get("path", "")
         if self.sse_prefix is not None and path.startswith(self.sse_prefix):
             owner = self._sse_owner(path)
-            if owner is None or owner == self.peers.address or forwarded:
+            if owner is None or owner == self.peers.address or hops:
                 return None
             return owner
+        handing_over = self.peers.draining and hops < MAX_HOPS
         session_id = _header(scope, SESSION_HEADER)
-        if session_id is None or self.holds(session_id):
+        if session_id is None:
+            if handing_over and path in self.mcp_paths:
+                return self._elsewhere(secrets.token_hex(8))  # a new session or a stateless request
+            return None
+        if self.holds(session_id):
+            if handing_over and _hands_over(scope["method"], body):
+                return self._elsewhere(session_id)
             return None
         claims = self.ids.read(session_id)
         if claims is None:
             return None  # not ours: the session manager answers 404
-        if forwarded:
+        if hops:
+            if handing_over and (adopter := self._elsewhere(session_id)) is not None:
+                return adopter
             scope[ADOPT_KEY] = claims
             return None
         if claims.owner != self.peers.address and self.peers.reachable(claims.owner):
@@ -124,6 +158,11 @@ class ReplicaRouter:
             return None
         return adopter
 
+    def _elsewhere(self, key: str) -> str | None:
+        """The ready replica that takes `key` over from this one, or None when there is no other."""
+        adopter = self.peers.adopter(key)
+        return None if adopter == self.peers.address else adopter
+
     def _sse_owner(self, path: str) -> str | None:
         assert self.sse_prefix is not None
         token = path[len(self.sse_prefix) :].split("/", 1)[0]
@@ -131,10 +170,10 @@ class ReplicaRouter:
         owner = claims.get("o") if claims is not None else None
         return owner if isinstance(owner, str) else None
 
-    async def _proxy(self, target: str, scope: Scope, receive: Receive, send: Send, body: bytes) -> bool:
+    async def _proxy(self, target: str, scope: Scope, receive: Receive, send: Send, body: bytes, hops: int) -> bool:
         """Forward the request to `target`; False when `target` could not be reached (nothing was sent)."""
         headers = [(k, v) for k, v in scope["headers"] if k.lower() not in HOP_BY_HOP]
-        headers.append((FORWARDED.encode(), self.signer.sign({"to": target, "t": time.time()}).encode()))
+        headers.append((FORWARDED.encode(), self.signer.sign({"to": target, "t": time.time(), "h": hops}).encode()))
         query = scope.get("query_string", b"").decode("latin-1")
         url = f"http://{target}{scope.get('raw_path', b'').decode('latin-1') or scope['path']}"
         if query and "?" not in url:
@@ -180,6 +219,18 @@ def _header(scope: Scope, name: bytes) -> str | None:
         if key.lower() == name:
             return str(value.decode("latin-1"))
     return None
+
+
+def _hands_over(method: str, body: bytes | None) -> bool:
+    """Whether a draining owner passes this request of its session to the adopter: everything but the
+    answers and notifications that may belong to its own calls still in flight (a POST that is no request)."""
+    if method != "POST":
+        return True
+    try:
+        message = json.loads(body or b"")
+    except ValueError:
+        return False
+    return isinstance(message, dict) and "method" in message and "id" in message
 
 
 async def _read_body(receive: Receive) -> tuple[bytes, bool]:
