@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from starlette.responses import JSONResponse
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
+from kubemcp.gateway.asgi_replay import replaying, whole_body
 from kubemcp.gateway.http_errors import send_error
 from kubemcp.gateway.message_check import jsonrpc_problem
 
@@ -44,13 +45,4 @@ class JsonRpcBodyCheck:
             error = {"jsonrpc": "2.0", "id": request_id, "error": {"code": code, "message": text}}
             await JSONResponse(error, status_code=400)(scope, receive, send)
             return
-        replayed = False
-
-        async def replay() -> Message:
-            nonlocal replayed
-            if replayed:
-                return await receive()
-            replayed = True
-            return {"type": "http.request", "body": body, "more_body": False}
-
-        await self.app(scope, replay, send)
+        await self.app(scope, replaying(whole_body(body), receive), send)

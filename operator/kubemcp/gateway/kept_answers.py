@@ -53,8 +53,9 @@ from pydantic_core import from_json, to_json
 from sse_starlette import EventSourceResponse
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
+from kubemcp.gateway.asgi_replay import replaying
 from kubemcp.gateway.listing import Listing
 from kubemcp.gateway.principal import acting_as, principal_of
 
@@ -164,20 +165,12 @@ class KeptAnswers:
             return
         first = await receive()
         body: bytes = first.get("body", b"")
-        replayed = False
-
-        async def replay() -> Message:
-            nonlocal replayed
-            if replayed:
-                return await receive()
-            replayed = True
-            return first
 
         whole = first["type"] == "http.request" and not first.get("more_body", False)
         if whole and _METHOD_BYTES in body and await self._answer(scope, body, receive, send):
             self.served += 1
             return
-        await self.app(scope, replay, send)
+        await self.app(scope, replaying(first, receive), send)
 
     async def _answer(self, scope: Scope, body: bytes, receive: Receive, send: Send) -> bool:
         request = Request(scope)

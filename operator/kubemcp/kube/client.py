@@ -163,21 +163,7 @@ class KubeClient:
     async def apply(self, path: str, body: Obj, *, manager: str = "kubemcp", force: bool = True) -> Obj:
         """Server-side apply: level-based and idempotent."""
         params = {"fieldManager": manager, "force": str(force).lower()}
-        url = self.config.server + path + f"?{urlencode(params)}"
-        try:
-            async with self.session.patch(
-                url,
-                data=json.dumps(body),
-                headers=self._headers("application/apply-patch+yaml"),
-                timeout=aiohttp.ClientTimeout(total=30),
-            ) as response:
-                text = await response.text()
-        except _UNREACHABLE as exc:
-            raise UnreachableError(self.config.server, exc) from exc
-        if response.status >= 400:
-            raise _error(response.status, text)
-        result: Obj = json.loads(text)
-        return result
+        return await self.request("PATCH", path, body=body, params=params, content_type="application/apply-patch+yaml")
 
     async def delete(
         self, path: str, *, grace_seconds: int | None = None, propagation: str = "Background"

@@ -24,8 +24,9 @@ from collections.abc import Callable
 
 import anyio
 import httpx2
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
+from kubemcp.gateway.asgi_replay import replaying, whole_body
 from kubemcp.gateway.replicas.peers import Peers
 from kubemcp.gateway.replicas.session_ids import SessionClaims, SessionIds
 from kubemcp.signing import Signer
@@ -101,7 +102,7 @@ class ReplicaRouter:
             body, disconnected = await _read_body(receive)
             if disconnected:
                 return
-            receive = _replay(body, receive)
+            receive = replaying(whole_body(body), receive)
         target = self._route(scope, hops, body)
         if target is None:
             await self.app(scope, receive, send)
@@ -112,7 +113,7 @@ class ReplicaRouter:
                 body, disconnected = await _read_body(receive)
                 if disconnected:
                     return
-                receive = _replay(body, receive)
+                receive = replaying(whole_body(body), receive)
         for _ in range(3):
             if await self._proxy(target, scope, receive, send, body, hops + 1):
                 return
@@ -242,19 +243,6 @@ async def _read_body(receive: Receive) -> tuple[bytes, bool]:
         chunks.append(message.get("body", b""))
         if not message.get("more_body", False):
             return b"".join(chunks), False
-
-
-def _replay(body: bytes, receive: Receive) -> Receive:
-    sent = False
-
-    async def replay() -> Message:
-        nonlocal sent
-        if sent:
-            return await receive()
-        sent = True
-        return {"type": "http.request", "body": body, "more_body": False}
-
-    return replay
 
 
 __all__ = ["ADOPT_KEY", "ReplicaRouter", "SessionClaims"]
