@@ -8,6 +8,7 @@ import re
 import resource
 import secrets
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -91,6 +92,18 @@ def stop_process(process: subprocess.Popen[Any]) -> None:
     except subprocess.TimeoutExpired:
         os.kill(process.pid, signal.SIGKILL)
         process.wait()
+
+
+def free_ports(n: int) -> list[int]:
+    """`n` distinct free TCP ports on loopback."""
+    sockets = [socket.socket() for _ in range(n)]
+    try:
+        for sock in sockets:
+            sock.bind(("127.0.0.1", 0))
+        return [sock.getsockname()[1] for sock in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
 
 
 def stdio_gateway(catalog: Path, root: Path) -> subprocess.Popen[bytes]:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import secrets
 import signal
-import socket
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from itertools import count
@@ -21,21 +20,10 @@ import pytest
 from mcp.client import Client
 from mcp.client.sse import sse_client
 from mcp.client.streamable_http import streamable_http_client
-from support import GatewayProcess, bearer, probe_entry, tool_value, write_catalog, write_tokens
+from support import GatewayProcess, bearer, free_ports, probe_entry, tool_value, write_catalog, write_tokens
 
 pytestmark = pytest.mark.anyio
 REPLICAS = 3
-
-
-def free_ports(n: int) -> list[int]:
-    sockets = [socket.socket() for _ in range(n)]
-    try:
-        for sock in sockets:
-            sock.bind(("127.0.0.1", 0))
-        return [sock.getsockname()[1] for sock in sockets]
-    finally:
-        for sock in sockets:
-            sock.close()
 
 
 class RoundRobin(httpx2.AsyncBaseTransport):

@@ -12,8 +12,8 @@ from __future__ import annotations
 import os
 import secrets
 import signal
-import socket
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -23,21 +23,10 @@ import httpx2
 import pytest
 from mcp.client import Client
 from mcp.client.streamable_http import streamable_http_client
-from support import GatewayProcess, bearer, probe_entry, tool_value, until, write_catalog, write_tokens
+from support import GatewayProcess, bearer, free_ports, probe_entry, tool_value, until, write_catalog, write_tokens
 
 pytestmark = pytest.mark.anyio
 TOOLS = [{"name": name} for name in ("echo", "sleep", "whoami")]
-
-
-def free_ports(n: int) -> list[int]:
-    sockets = [socket.socket() for _ in range(n)]
-    try:
-        for sock in sockets:
-            sock.bind(("127.0.0.1", 0))
-        return [sock.getsockname()[1] for sock in sockets]
-    finally:
-        for sock in sockets:
-            sock.close()
 
 
 class Pair:
@@ -78,9 +67,14 @@ class Pair:
         report: dict[str, Any] = answer.json()["replica"]
         return report
 
-    def client(self, gateway: GatewayProcess, mode: str = "legacy") -> Client:
-        http = httpx2.AsyncClient(headers=bearer(self.token), timeout=httpx2.Timeout(30.0, read=120.0))
-        return Client(streamable_http_client(f"{self.url(gateway)}/mcp", http_client=http), mode=mode)
+    @asynccontextmanager
+    async def client(self, gateway: GatewayProcess, mode: str = "legacy") -> AsyncIterator[Client]:
+        timeout = httpx2.Timeout(30.0, read=120.0)
+        async with (
+            httpx2.AsyncClient(headers=bearer(self.token), timeout=timeout) as http,
+            Client(streamable_http_client(f"{self.url(gateway)}/mcp", http_client=http), mode=mode) as client,
+        ):
+            yield client
 
 
 @pytest.fixture
