@@ -160,7 +160,7 @@ def test_dry_run_lists_what_would_be_served(tmp_path: Path) -> None:
     run = _gateway("--catalog", str(catalog), "--dry-run", "--tools", "alpha:echo,beta:*")
     assert run.returncode == 0, run.stderr
     lines = run.stdout.splitlines()
-    assert lines[0] == "2 servers, 16 tools"  # alpha:echo and the fifteen tools of beta
+    assert lines[0] == "2 servers, 17 tools"  # alpha:echo and the sixteen tools of beta
     assert "server alpha (per call)" in lines
     assert "  tool alpha__echo -> echo" in lines
     assert "  tool alpha__whoami -> whoami" not in lines
