@@ -29,6 +29,7 @@ for folder in (REPO, REPO / "tests"):
     if str(folder) not in sys.path:
         sys.path.append(str(folder))
 
+from reliability import report  # noqa: E402
 from reliability.cluster_outcomes import OUTCOMES_ENV, ROUNDS_ENV  # noqa: E402
 
 START = "<!-- reliability-cluster:start -->"
@@ -142,18 +143,6 @@ def render(cases: dict[str, Case], rounds: int, minutes: float) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write(path: Path, section: str) -> None:
-    """Replace the section between the markers, or add it at the end (after the `reliability` section)."""
-    text = path.read_text()
-    if START in text and END in text:
-        before, _, rest = text.partition(START)
-        _, _, after = rest.partition(END)
-        text = before + section.rstrip("\n") + after
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    path.write_text(text)
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3, help=f"times each case runs (1-{MAX_ROUNDS})")
@@ -188,7 +177,7 @@ def main() -> int:
     if not any(case.tried for case in cases.values()):
         print("no fault case ran (see the pytest output above): docs left unchanged", file=sys.stderr)
         return 1
-    write(args.docs, section)
+    report.write(args.docs, section, START, END)  # after the `reliability` section
     print(section)
     return 0 if all(case.tried and case.passed == case.tried for case in cases.values()) else 1
 

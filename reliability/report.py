@@ -81,11 +81,12 @@ The regular test suite runs its fast part at small counts (`tests/acceptance/tes
 """
 
 
-def write(path: Path, section: str) -> None:
+def write(path: Path, section: str, start: str = START, end: str = END) -> None:
+    """Replace the section between `start` and `end` in `path`, or add it at the end."""
     text = path.read_text() if path.exists() else HEADER
-    if START in text and END in text:
-        before, _, rest = text.partition(START)
-        _, _, after = rest.partition(END)
+    if start in text and end in text:
+        before, _, rest = text.partition(start)
+        _, _, after = rest.partition(end)
         text = before + section.rstrip("\n") + after
     else:
         text = text.rstrip("\n") + "\n\n" + section
