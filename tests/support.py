@@ -32,6 +32,8 @@ TESTS = REPO / "tests"
 PROBE = TESTS / "peers" / "probe_server.py"
 NODE_MODULES = TESTS / "node" / "node_modules"
 KUBEMCP = Path(sys.executable).parent / "kubemcp"
+# The headers of an MCP POST over streamable HTTP made by hand.
+ACCEPT = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
 
 
 def probe_entry(name: str = "probe", **extra: Any) -> dict[str, Any]:

@@ -17,6 +17,7 @@ import httpx2
 import mcp_types as types
 import pytest
 from support import (
+    ACCEPT,
     KUBEMCP,
     GatewayProcess,
     bearer,
@@ -30,7 +31,6 @@ from support import (
 
 pytestmark = pytest.mark.anyio
 
-ACCEPT = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
 INITIALIZE = {
     "jsonrpc": "2.0",
     "id": 1,

@@ -17,13 +17,12 @@ import mcp_types as types
 import pytest
 from mcp.client import Client
 from mcp.shared.exceptions import MCPError
-from support import GatewayProcess, probe_entry, time_entry, write_catalog
+from support import ACCEPT, GatewayProcess, probe_entry, time_entry, write_catalog
 
 pytestmark = pytest.mark.anyio
 
 MAX_BODY = 2048
 APP_ORIGIN = "https://app.example"
-MCP_ACCEPT = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
 TIMEOUT = 15.0
 
 
@@ -126,7 +125,7 @@ async def post_message(
 ) -> httpx2.Response:
     """POST one body where this transport takes client messages (a fresh SSE session's endpoint for sse)."""
     if not is_sse(gateway):
-        return await http.post(gateway.url, content=content, headers={**MCP_ACCEPT, **(headers or {})})
+        return await http.post(gateway.url, content=content, headers={**ACCEPT, **(headers or {})})
     async with sse_session(http, gateway) as (endpoint, _):
         return await http.post(
             endpoint,
@@ -144,7 +143,7 @@ async def assert_mcp_endpoint_accepts(
         async with sse_session(http, gateway, headers) as (endpoint, _):
             assert urlsplit(endpoint).path.startswith("/message")
         return
-    response = await http.post(gateway.url, json=initialize(), headers={**MCP_ACCEPT, **headers})
+    response = await http.post(gateway.url, json=initialize(), headers={**ACCEPT, **headers})
     assert response.status_code == 200, response.text
     [reply] = rpc_messages(response)
     assert reply["result"]["serverInfo"]["name"] == "kubemcp"
@@ -158,7 +157,7 @@ async def mcp_endpoint_status(
         async with http.stream("GET", gateway.url, headers={"Accept": "text/event-stream", **headers}) as response:
             await response.aread()
             return response
-    return await http.post(gateway.url, json=initialize(), headers={**MCP_ACCEPT, **headers})
+    return await http.post(gateway.url, json=initialize(), headers={**ACCEPT, **headers})
 
 
 # -- health --------------------------------------------------------------------------------------

@@ -19,6 +19,7 @@ import httpx2
 import pytest
 from mcp.client import Client
 from support import (
+    ACCEPT,
     GatewayProcess,
     bearer,
     isolated_env,
@@ -33,7 +34,6 @@ pytestmark = pytest.mark.anyio
 MODERN = "2026-07-28"
 ADMIN, LIMITED = "admin-token-000000000000001", "limited-token-00000000000001"
 POLICY = "default: allow\nrules:\n  - principals: [token:limited]\n    deny: ['beta:*']\n"
-ACCEPT = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
 META = {
     "io.modelcontextprotocol/protocolVersion": MODERN,
     "io.modelcontextprotocol/clientCapabilities": {},

@@ -27,6 +27,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
 from mcp.shared.exceptions import MCPError
 from support import (
+    ACCEPT,
     GatewayProcess,
     bearer,
     isolated_env,
@@ -42,7 +43,6 @@ pytestmark = pytest.mark.anyio
 
 AUDIENCE = "https://gateway.test/mcp"
 SCOPE = "mcp.use"
-ACCEPT = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
 INITIALIZE = {
     "jsonrpc": "2.0",
     "id": 1,

@@ -20,6 +20,7 @@ import httpx2
 import mcp_types as types
 import pytest
 from support import (
+    ACCEPT,
     GatewayProcess,
     everything_entry,
     http_and_sse_gateways,
@@ -32,7 +33,6 @@ from support import (
 pytestmark = pytest.mark.anyio
 
 TIMEOUT = 30.0
-ACCEPT = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
 MODERN = "2026-07-28"
 CLIENT_INFO = {"name": "protocol-versions-test", "version": "1.0"}
 SERVER_INFO_KEY = "io.modelcontextprotocol/serverInfo"

@@ -9,12 +9,11 @@ from typing import Any
 import anyio
 import httpx2
 import pytest
-from support import GatewayProcess, probe_entry, until, write_catalog
+from support import ACCEPT, GatewayProcess, probe_entry, until, write_catalog
 
 pytestmark = pytest.mark.anyio
 
 VERSION = "2025-06-18"
-ACCEPT = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
 INITIALIZE = {
     "jsonrpc": "2.0",
     "id": 1,

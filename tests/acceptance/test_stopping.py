@@ -17,12 +17,11 @@ import anyio
 import anyio.to_thread
 import httpx2
 import pytest
-from support import GatewayProcess, pid_alive, probe_entry, stdio_gateway, until, write_catalog
+from support import ACCEPT, GatewayProcess, pid_alive, probe_entry, stdio_gateway, until, write_catalog
 
 pytestmark = pytest.mark.anyio
 
 VERSION = "2025-06-18"
-ACCEPT = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
 TOOLS = [{"name": name} for name in ("echo", "sleep", "spawn_and_sleep", "whoami")]
 
 

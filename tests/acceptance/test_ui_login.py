@@ -11,11 +11,20 @@ from typing import Any
 
 import httpx2
 import pytest
-from support import GatewayProcess, bearer, probe_entry, ui_cookie, ui_sign_in, until, write_catalog, write_tokens
+from support import (
+    ACCEPT,
+    GatewayProcess,
+    bearer,
+    probe_entry,
+    ui_cookie,
+    ui_sign_in,
+    until,
+    write_catalog,
+    write_tokens,
+)
 
 pytestmark = pytest.mark.anyio
 
-ACCEPT = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
 INITIALIZE = {
     "jsonrpc": "2.0",
     "id": 1,
