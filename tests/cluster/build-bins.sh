@@ -18,12 +18,8 @@ KUBE_ROUTER_VERSION="${3:-${KUBEMCP_KUBE_ROUTER_VERSION:-v2.1.0}}"
 CACHE="${KUBEMCP_CLUSTER_CACHE:-$HOME/.cache/kubemcp-cluster}"
 JOBS="${KUBEMCP_BUILD_JOBS:-2}"
 
-export PATH="/usr/local/go/bin:$PATH"
-export GOFLAGS="-mod=mod -buildvcs=false"
-export GOTOOLCHAIN="${GOTOOLCHAIN:-auto}"
-export CGO_ENABLED=0
-
-command -v go >/dev/null || { echo "go not found (expected /usr/local/go/bin/go)" >&2; exit 1; }
+# shellcheck source=go-env.sh
+source "$(dirname "${BASH_SOURCE[0]}")/go-env.sh"
 
 COMPONENTS=(kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy kubectl)
 BIN="$CACHE/bin/$K8S_VERSION"

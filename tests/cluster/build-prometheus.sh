@@ -13,12 +13,8 @@ VERSION="${1:-${KUBEMCP_PROMETHEUS_VERSION:-v0.316.0}}"
 CACHE="${KUBEMCP_CLUSTER_CACHE:-$HOME/.cache/kubemcp-cluster}"
 JOBS="${KUBEMCP_BUILD_JOBS:-2}"
 
-export PATH="/usr/local/go/bin:$PATH"
-export GOFLAGS="-mod=mod -buildvcs=false"
-export GOTOOLCHAIN="${GOTOOLCHAIN:-auto}"
-export CGO_ENABLED=0
-
-command -v go >/dev/null || { echo "go not found (expected /usr/local/go/bin/go)" >&2; exit 1; }
+# shellcheck source=go-env.sh
+source "$(dirname "${BASH_SOURCE[0]}")/go-env.sh"
 [[ $VERSION =~ ^v0\.([1-9])([0-9]{2})\.([0-9]+)$ ]] || { echo "unexpected version $VERSION (want v0.3xx.y)" >&2; exit 1; }
 release="${BASH_REMATCH[1]}.$((10#${BASH_REMATCH[2]})).${BASH_REMATCH[3]}"  # v0.316.0 -> 3.16.0
 
