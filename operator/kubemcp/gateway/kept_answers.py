@@ -188,9 +188,13 @@ class KeptAnswers:
             return await self._modern(scope, request, decoded, receive, send)
         return await self._session(scope, request, body, decoded, receive, send)
 
-    def _view_of(self, request: Request) -> Listing | None:
+    def _wire(self, request: Request, version: str, params: Any, kind: str) -> tuple[Any, Any] | None:
+        """The kept answer's bytes around its id for the caller's view, if the params pass the schema."""
+        if not _spec_valid(version, params):
+            return None
         with acting_as(principal_of(request, http=True)):
-            return self.view()
+            view = self.view()
+        return kept_wire(view, version, kind) if view is not None else None
 
     async def _modern(
         self, scope: Scope, request: Request, decoded: dict[str, Any], receive: Receive, send: Send
@@ -209,10 +213,7 @@ class KeptAnswers:
         if not isinstance(verdict, InboundModernRoute) or verdict.protocol_version not in MODERN_PROTOCOL_VERSIONS:
             return False
         version = verdict.protocol_version
-        if not _spec_valid(version, decoded.get("params")):
-            return False
-        view = self._view_of(request)
-        wire = kept_wire(view, version, MODERN) if view is not None else None
+        wire = self._wire(request, version, decoded.get("params"), MODERN)
         if wire is None:
             return False
         head, tail = wire
@@ -256,10 +257,7 @@ class KeptAnswers:
         if isinstance(meta, dict) and PROTOCOL_VERSION_META_KEY in meta:
             return False  # the SDK refuses a 2026-07-28 envelope on a session
         version = connection.protocol_version
-        if not _spec_valid(version, params):
-            return False
-        view = self._view_of(request)
-        wire = kept_wire(view, version, SESSION) if view is not None else None
+        wire = self._wire(request, version, params, SESSION)
         if wire is None:
             return False
         head, tail = wire
