@@ -18,6 +18,7 @@ from mcp.client import Client
 from support import bearer, streamable_http_with
 
 GATEWAY = "kubemcp"  # the chart's default MCPGateway
+RELEASE = "kubemcp"  # the Helm release the chart tests install
 
 
 def wait_for(check: Callable[[], Any], timeout: float, what: str) -> Any:

@@ -29,6 +29,7 @@ from mcp.client.streamable_http import streamable_http_client
 
 REPO = Path(__file__).resolve().parent.parent
 TESTS = REPO / "tests"
+CHART = REPO / "charts" / "kubemcp"
 PROBE = TESTS / "peers" / "probe_server.py"
 NODE_MODULES = TESTS / "node" / "node_modules"
 KUBEMCP = Path(sys.executable).parent / "kubemcp"

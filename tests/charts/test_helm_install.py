@@ -5,7 +5,7 @@ that leaves nothing behind; and the plain path, `kubectl apply -f crds/` plus th
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import anyio
@@ -13,6 +13,7 @@ import mcp_types as types
 import pytest
 from cluster_client import (
     GATEWAY,
+    RELEASE,
     call,
     call_pods,
     gateway_ready,
@@ -25,34 +26,14 @@ from cluster_client import (
 )
 from kubemcp.kube.pods import SERVER_SERVICE_ACCOUNT
 from mcp.shared.exceptions import MCPError
-from support import REPO
 
 pytestmark = pytest.mark.cluster
-CHART = REPO / "charts" / "kubemcp"
-RELEASE = "kubemcp"
-
-
-@pytest.fixture
-def helm_release(cluster: Any, namespace: str, product_images: dict[str, str]) -> Iterator[Callable[..., Any]]:
-    values = [
-        "image.repository=kubemcp/kubemcp", "image.tag=dev", "image.pullPolicy=Never",
-        "servers.imagePullPolicy=Never", f"operator.watchNamespaces={{{namespace}}}",
-    ]  # fmt: skip
-
-    def helm(action: str, *extra: str) -> Any:
-        args = [action, RELEASE, str(CHART), "-n", namespace, "--wait", "--timeout", "180s"]
-        for value in [*values, *extra]:
-            args += ["--set", value]
-        return cluster.helm(*args)
-
-    yield helm
-    cluster.helm("uninstall", RELEASE, "-n", namespace, "--wait", check=False)
 
 
 def test_helm_install_call_upgrade_kill_uninstall(
-    cluster: Any, namespace: str, helm_release: Callable[..., Any], product_images: dict[str, str]
+    cluster: Any, namespace: str, chart_release: Callable[..., Any], product_images: dict[str, str]
 ) -> None:
-    helm_release("install")
+    chart_release("install")
     cluster.kubectl("apply", "-n", namespace, "-f", "-", input=json.dumps(probe_server(product_images["probe"])))
     wait_for(lambda: gateway_ready(cluster, namespace), 180, "the gateway Deployment")
     token = gateway_token(cluster, namespace)
@@ -71,7 +52,7 @@ def test_helm_install_call_upgrade_kill_uninstall(
         wait_for(lambda: call_pods(cluster, namespace) == [], 60, "no Pod after the call")
         whoami = anyio.run(call, url, "whoami", {}, token)
         assert not whoami.is_error
-    helm_release("upgrade", "operator.logFormat=text")  # an upgrade rolls the operator; the gateway keeps serving
+    chart_release("upgrade", "operator.logFormat=text")  # an upgrade rolls the operator; the gateway keeps serving
     with port_forward(cluster, namespace, f"svc/{GATEWAY}", 8811) as url:
         echoed = anyio.run(call, url, "echo", {"text": "after upgrade"}, token)
         assert isinstance(echoed.content[0], types.TextContent)

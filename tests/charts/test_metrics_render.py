@@ -8,22 +8,10 @@ import json
 from pathlib import Path
 from typing import Any
 
-import pytest
 from charts.test_render import by_kind, render
-from cluster import settings
 from kubemcp.controller import mcpgateway_objects as objects
 from kubemcp.crd.gateway_models import MCPGatewaySpec
-from support import REPO
-
-CHART = REPO / "charts" / "kubemcp"
-
-
-@pytest.fixture(scope="module")
-def helm() -> Path:
-    path = settings.helm_path()
-    if not path.is_file():
-        pytest.fail(f"helm is missing at {path}: run 'bash tests/cluster/setup.sh'")
-    return path
+from support import CHART
 
 
 def _matches(selector: dict[str, str], labels: dict[str, str]) -> bool:

@@ -7,17 +7,14 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 from cluster import harness, manifests
 from cluster_client import GATEWAY, call_pods, gateway_token, get, probe_server, sessioned_server, wait_for
-from support import REPO
 
 pytestmark = [pytest.mark.cluster, pytest.mark.ha_load]
-CHART = REPO / "charts" / "kubemcp"
-RELEASE = "kubemcp"
 LOAD_SECONDS = 150
 # Noticing a lost node: the controller marks it NotReady after its grace period (20 s on the test
 # cluster), endpoints drop its Pods, and server Pods there are evicted after their 30 s toleration.
@@ -42,17 +39,8 @@ def stopped(two_nodes: list[str]) -> Iterator[list[str]]:
 
 
 @pytest.fixture
-def installed(cluster: Any, namespace: str, product_images: dict[str, str], two_nodes: list[str]) -> Iterator[None]:
-    values = [
-        "image.repository=kubemcp/kubemcp", "image.tag=dev", "image.pullPolicy=Never",
-        "servers.imagePullPolicy=Never", f"operator.watchNamespaces={{{namespace}}}", "gateway.replicas=2",
-    ]  # fmt: skip
-    args = ["install", RELEASE, str(CHART), "-n", namespace, "--wait", "--timeout", "240s"]
-    for value in values:
-        args += ["--set", value]
-    cluster.helm(*args)
-    yield
-    cluster.helm("uninstall", RELEASE, "-n", namespace, "--wait", check=False)
+def installed(chart_release: Callable[..., Any], two_nodes: list[str]) -> None:
+    chart_release("install", "gateway.replicas=2")
 
 
 def gateway_nodes(cluster: Any, namespace: str) -> dict[str, str]:

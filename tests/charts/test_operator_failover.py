@@ -6,33 +6,21 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 from cluster.waiting import holds_for
-from cluster_client import get, probe_server, wait_for
-from support import REPO
+from cluster_client import RELEASE, get, probe_server, wait_for
 
 pytestmark = pytest.mark.cluster
-CHART = REPO / "charts" / "kubemcp"
-RELEASE = "kubemcp"
 LEASE = f"{RELEASE}-operator"
 TAKEOVER_LIMIT = 15.0
 
 
 @pytest.fixture
-def installed(cluster: Any, namespace: str, product_images: dict[str, str]) -> Iterator[None]:
-    values = [
-        "image.repository=kubemcp/kubemcp", "image.tag=dev", "image.pullPolicy=Never",
-        "servers.imagePullPolicy=Never", f"operator.watchNamespaces={{{namespace}}}",
-    ]  # fmt: skip
-    args = ["install", RELEASE, str(CHART), "-n", namespace, "--wait", "--timeout", "240s"]
-    for value in values:
-        args += ["--set", value]
-    cluster.helm(*args)
-    yield
-    cluster.helm("uninstall", RELEASE, "-n", namespace, "--wait", check=False)
+def installed(chart_release: Callable[..., Any]) -> None:
+    chart_release("install")
 
 
 def holder(cluster: Any, namespace: str) -> str | None:

@@ -8,18 +8,7 @@ from typing import Any
 
 import pytest
 import yaml
-from cluster import settings
-from support import REPO
-
-CHART = REPO / "charts" / "kubemcp"
-
-
-@pytest.fixture(scope="module")
-def helm() -> Path:
-    path = settings.helm_path()
-    if not path.is_file():
-        pytest.fail(f"helm is missing at {path}: run 'bash tests/cluster/setup.sh'")
-    return path
+from support import CHART, REPO
 
 
 def helm_template(helm: Path, *values: str, include_crds: bool = False) -> subprocess.CompletedProcess[str]:

@@ -6,38 +6,23 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 from cluster import manifests
 from cluster_client import GATEWAY, call_pods, gateway_token, get, probe_server, sessioned_server, wait_for
-from support import REPO
 
 pytestmark = pytest.mark.cluster
-CHART = REPO / "charts" / "kubemcp"
-RELEASE = "kubemcp"
 REPLICAS = 3
 # A killed replica's connections fail at once; its endpoint and its sessions move within this.
 KILL_NOTICED_WITHIN = 30
 
 
 @pytest.fixture
-def release(cluster: Any, namespace: str, product_images: dict[str, str]) -> Iterator[Callable[..., Any]]:
-    values = [
-        "image.repository=kubemcp/kubemcp", "image.tag=dev", "image.pullPolicy=Never",
-        "servers.imagePullPolicy=Never", f"operator.watchNamespaces={{{namespace}}}",
-        f"gateway.replicas={REPLICAS}",
-    ]  # fmt: skip
-
-    def helm(action: str, *extra: str) -> Any:
-        args = [action, RELEASE, str(CHART), "-n", namespace, "--wait", "--timeout", "240s"]
-        for value in [*values, *extra]:
-            args += ["--set", value]
-        return cluster.helm(*args)
-
-    yield helm
-    cluster.helm("uninstall", RELEASE, "-n", namespace, "--wait", check=False)
+def release(chart_release: Callable[..., Any]) -> Callable[..., Any]:
+    """The chart with REPLICAS gateway replicas, for every install and upgrade."""
+    return lambda action, *extra: chart_release(action, f"gateway.replicas={REPLICAS}", *extra)
 
 
 def serving(cluster: Any, namespace: str, name: str, servers: set[str]) -> bool:

@@ -8,32 +8,31 @@ from __future__ import annotations
 import copy
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Callable
 from typing import Any
 
 import anyio
 import pytest
 from cluster import manifests
-from cluster_client import GATEWAY, call, gateway_token, get, listed_tools, port_forward, probe_server, wait_for
-from support import REPO, tool_value
+from cluster_client import (
+    GATEWAY,
+    RELEASE,
+    call,
+    gateway_token,
+    get,
+    listed_tools,
+    port_forward,
+    probe_server,
+    wait_for,
+)
+from support import CHART, tool_value
 
 pytestmark = pytest.mark.cluster
-CHART = REPO / "charts" / "kubemcp"
-RELEASE = "kubemcp"
 
 
 @pytest.fixture
-def installed(cluster: Any, namespace: str, product_images: dict[str, str]) -> Iterator[None]:
-    values = [
-        "image.repository=kubemcp/kubemcp", "image.tag=dev", "image.pullPolicy=Never",
-        "servers.imagePullPolicy=Never", f"operator.watchNamespaces={{{namespace}}}",
-    ]  # fmt: skip
-    args = ["install", RELEASE, str(CHART), "-n", namespace, "--wait", "--timeout", "240s"]
-    for value in values:
-        args += ["--set", value]
-    cluster.helm(*args)
-    yield
-    cluster.helm("uninstall", RELEASE, "-n", namespace, "--wait", check=False)
+def installed(chart_release: Callable[..., Any]) -> None:
+    chart_release("install")
 
 
 def server_pod(image: str) -> dict[str, Any]:
