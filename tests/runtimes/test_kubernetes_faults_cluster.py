@@ -8,6 +8,8 @@ left once things settle.
 from __future__ import annotations
 
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import anyio
@@ -56,6 +58,7 @@ class InFlight:
         self.messages: dict[str, str] = {}
         self.failed_at: dict[str, float] = {}
         self.done = anyio.Event()
+        self.fault_at = 0.0
 
     async def call(self, client: Client, tool: str) -> None:
         arguments = {"seconds": IN_FLIGHT_SECONDS}
@@ -64,15 +67,31 @@ class InFlight:
         if len(self.messages) == 2:
             self.done.set()
 
+    def seconds_to_error(self) -> float:
+        return round(max(self.failed_at.values()) - self.fault_at, 2)
 
-async def _start_in_flight(client: Client, gateway: Any, cluster: Any, namespace: str, tg: Any) -> InFlight:
-    """A per-call and a long-lived `sleep` in flight: both Pods running, the per-call instance initialized."""
-    started = started_instances(gateway, "probe")
+
+@asynccontextmanager
+async def _in_flight_while_stopped(client: Client, gateway: Any, component: str) -> AsyncIterator[InFlight]:
+    """A per-call and a long-lived `sleep` in flight (both Pods running, the per-call instance initialized),
+    then `component` stopped until both calls failed, naming their servers; started again on leaving."""
     flight = InFlight()
-    tg.start_soon(flight.call, client, "sleep")
-    tg.start_soon(flight.call, client, "kept__sleep")
-    assert await until(lambda: started_instances(gateway, "probe") > started, 90), "the per-call Pod did not start"
-    return flight
+    try:
+        async with anyio.create_task_group() as tg:
+            started = started_instances(gateway, "probe")
+            tg.start_soon(flight.call, client, "sleep")
+            tg.start_soon(flight.call, client, "kept__sleep")
+            started_one = await until(lambda: started_instances(gateway, "probe") > started, 90)
+            assert started_one, "the per-call Pod did not start"
+            flight.fault_at = time.monotonic()
+            await anyio.to_thread.run_sync(harness.stop_component, component)
+            with anyio.fail_after(FAIL_WITHIN_SECONDS):
+                await flight.done.wait()
+        _clear(flight.messages["sleep"], "probe")
+        _clear(flight.messages["kept__sleep"], "kept")
+        yield flight
+    finally:
+        await anyio.to_thread.run_sync(harness.start_component, component)
 
 
 async def _settled(cluster: Any, namespace: str, gateway: Any) -> list[str]:
@@ -88,16 +107,8 @@ async def test_api_server_restart_fails_only_the_calls_it_must(
     gateway = cluster_gateway(entries=_entries(product_images["probe"]))
     async with gateway.client() as client:
         before = tool_value(await client.call_tool("kept__whoami", {}))["hostname"]
-        try:
-            async with anyio.create_task_group() as tg:
-                flight = await _start_in_flight(client, gateway, cluster, namespace, tg)
-                stopped = time.monotonic()
-                await anyio.to_thread.run_sync(harness.stop_component, "kube-apiserver")
-                with anyio.fail_after(FAIL_WITHIN_SECONDS):
-                    await flight.done.wait()
-            # the calls in flight lost their attach streams: they fail, naming their server
-            _clear(flight.messages["sleep"], "probe")
-            _clear(flight.messages["kept__sleep"], "kept")
+        # the calls in flight lose their attach streams: they fail, naming their server
+        async with _in_flight_while_stopped(client, gateway, "kube-apiserver") as flight:
             # new calls while the API server is away fail at once with the reason, for both lifecycles
             asked = time.monotonic()
             refused = await _fails(client, "echo", {"text": "while away"}, timeout=60)
@@ -110,8 +121,6 @@ async def test_api_server_restart_fails_only_the_calls_it_must(
             while_away = time.monotonic() - asked
             # the gateway keeps serving what needs no server
             assert {tool.name for tool in (await client.list_tools()).tools} >= {"echo", "kept__echo"}
-        finally:
-            await anyio.to_thread.run_sync(harness.start_component, "kube-apiserver")
         # once it is back, calls succeed again; the long-lived instance is a new one
         assert tool_value(await client.call_tool("echo", {"text": "back"})) == "back"
         after = tool_value(await client.call_tool("kept__whoami", {}))["hostname"]
@@ -124,7 +133,7 @@ async def test_api_server_restart_fails_only_the_calls_it_must(
     left = await _settled(cluster, namespace, gateway)
     record_figures(
         "API server restarted during calls",
-        seconds_to_error=round(max(flight.failed_at.values()) - stopped, 2),
+        seconds_to_error=flight.seconds_to_error(),
         seconds_new_calls_failed=round(while_away, 2),
         leftovers=len(left),
     )
@@ -165,19 +174,10 @@ async def test_cut_attach_streams_fail_their_calls_and_the_long_lived_instance_i
     gateway = cluster_gateway(entries=_entries(product_images["probe"]))
     async with gateway.client() as client:
         before = tool_value(await client.call_tool("kept__whoami", {}))["hostname"]
-        try:
-            async with anyio.create_task_group() as tg:
-                flight = await _start_in_flight(client, gateway, cluster, namespace, tg)
-                stopped = time.monotonic()
-                # The API server reaches each container's stdio through its node's kubelet: killing the
-                # kubelet cuts every attach stream, as a node agent's crash or a network cut would.
-                await anyio.to_thread.run_sync(harness.stop_component, "kubelet")
-                with anyio.fail_after(FAIL_WITHIN_SECONDS):
-                    await flight.done.wait()
-        finally:
-            await anyio.to_thread.run_sync(harness.start_component, "kubelet")
-        _clear(flight.messages["sleep"], "probe")
-        _clear(flight.messages["kept__sleep"], "kept")
+        # The API server reaches each container's stdio through its node's kubelet: killing the kubelet
+        # cuts every attach stream, as a node agent's crash or a network cut would.
+        async with _in_flight_while_stopped(client, gateway, "kubelet") as flight:
+            pass
         for message in flight.messages.values():
             assert "connection lost" in message, message
         after = tool_value(await client.call_tool("kept__whoami", {}))["hostname"]
@@ -188,7 +188,7 @@ async def test_cut_attach_streams_fail_their_calls_and_the_long_lived_instance_i
     left = await _settled(cluster, namespace, gateway)
     record_figures(
         "attach stream cut (kubelet killed)",
-        seconds_to_error=round(max(flight.failed_at.values()) - stopped, 2),
+        seconds_to_error=flight.seconds_to_error(),
         leftovers=len(left),
     )
     assert left == []
