@@ -19,6 +19,7 @@ LOAD_SECONDS = 150
 # Noticing a lost node: the controller marks it NotReady after its grace period (20 s on the test
 # cluster), endpoints drop its Pods, and server Pods there are evicted after their 30 s toleration.
 NOTICED_WITHIN = 75
+KINDS = ("2025", "2026", "persession")
 
 
 @pytest.fixture
@@ -44,11 +45,14 @@ def installed(chart_release: Callable[..., Any], two_nodes: list[str]) -> None:
 
 
 def gateway_nodes(cluster: Any, namespace: str) -> dict[str, str]:
+    """The gateway replicas serving now, and their nodes: ready, and not being deleted (a replica deleted while
+    its node was away is still listed, and may report ready again for a moment once its node is back)."""
     pods = get(cluster, namespace, "pods", "-l", f"app.kubernetes.io/instance={GATEWAY}")["items"]
     ready = [
         pod
         for pod in pods
-        if any(c["type"] == "Ready" and c["status"] == "True" for c in pod.get("status", {}).get("conditions", []))
+        if not pod["metadata"].get("deletionTimestamp")
+        and any(c["type"] == "Ready" and c["status"] == "True" for c in pod.get("status", {}).get("conditions", []))
     ]
     return {pod["metadata"]["name"]: pod["spec"].get("nodeName", "") for pod in ready}
 
@@ -79,11 +83,17 @@ def test_losing_a_node_keeps_the_endpoint_serving(
     cluster.kubectl("apply", "-n", namespace, "-f", "-", input=json.dumps(clients))
     wait_for(lambda: (get(cluster, namespace, "pod", "clients") or {}).get("status", {}).get("phase") == "Running",
              120, "the clients to run")  # fmt: skip
-    wait_for(lambda: call_pods(cluster, namespace), 60, "calls under way")
+    wait_for(
+        lambda: all(
+            f"first answer: {kind}" in cluster.kubectl("logs", "-n", namespace, "clients").stdout for kind in KINDS
+        ),
+        180,
+        "a first answer of every kind before the loss",
+    )
 
     stopped.append(second)
-    harness.stop_node(second, kill_pods=True)
     lost_at = time.time()
+    harness.stop_node(second, kill_pods=True)
     # The lost replica is replaced on the node that is left (after the node is noticed and its toleration).
     wait_for(
         lambda: (found := gateway_nodes(cluster, namespace)) and len(found) == 2 and set(found.values()) == {first},
@@ -102,19 +112,21 @@ def test_losing_a_node_keeps_the_endpoint_serving(
     logs = cluster.kubectl("logs", "-n", namespace, "clients").stdout
     summary = json.loads(logs.strip().splitlines()[-1])
     events = summary["events"]
-    failed = [at - lost_at for at, _, ok in events if not ok]
+    failed = [at - lost_at for at, _, ok, _ in events if not ok]
     last = max(failed, default=0.0)
     print(  # docs/high-availability.md
         f"node loss: {len(events)} calls, {len(failed)} failed (the last {last:.0f} s after the loss), "
         f"the lost gateway replica ready again on the other node after {replaced_after:.0f} s; {summary['kinds']}"
     )
-    before = [ok for at, _, ok in events if at < lost_at]
-    settled = [(at, kind, ok) for at, kind, ok in events if at > lost_at + NOTICED_WITHIN]
+    # Calls that ended before the loss all succeeded; calls begun once it was noticed all succeed. A call
+    # begun in between may reach the lost node (its endpoints are still listed) and fail or time out.
+    before = [ok for at, _, ok, _ in events if at < lost_at]
+    settled = [(at, kind, ok) for at, kind, ok, began in events if began > lost_at + NOTICED_WITHIN]
     assert before, summary["kinds"]
     assert all(before), "calls failed before the node was lost"
     assert settled, "no call was made after the loss was noticed"
     assert all(ok for _, _, ok in settled), [event for event in settled if not event[2]]
-    for kind in ("2025", "2026", "persession"):
+    for kind in KINDS:
         assert any(ok for at, k, ok in settled if k == kind), f"no {kind} call succeeded after the loss"
 
     # Server Pods were started on the node that is left; the gateway runs there too.

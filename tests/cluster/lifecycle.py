@@ -226,12 +226,29 @@ def stop_node(name: str, *, kill_pods: bool = False, timeout: float = 15) -> Non
         node.stop(topology.by_name(name), kill_pods=kill_pods, timeout=timeout)
 
 
+CRI_NOT_READY = "server is not initialized yet"
+
+
 def start_node(name: str, *, timeout: float = 120) -> None:
     """Start a node stopped by stop_node and wait until it is Ready again."""
     n = topology.by_name(name)
     with lock():
         node.start(n, timeout)
-    wait(f"node {name} Ready", lambda: node_ready(name), timeout, node.core_processes(n))
+    deadline = time.monotonic() + timeout
+    while True:
+        left = max(deadline - time.monotonic(), 1.0)
+        try:
+            wait(f"node {name} Ready", lambda: node_ready(name), left, node.core_processes(n))
+            break
+        except ClusterError as exc:
+            # containerd accepts on its socket before its CRI service is up; a kubelet asking then exits at
+            # once ("server is not initialized yet"). As systemd would on a real node, start it again.
+            if CRI_NOT_READY not in str(exc) or time.monotonic() >= deadline:
+                raise
+            log(f"{name}: the kubelet started before containerd's CRI service was up; starting it again")
+            time.sleep(1)
+            with lock():
+                node.spawn_agents(n)
     if S.NETWORK_POLICY:
         with lock():
             offset = node.spawn_policy_agent(n)

@@ -32,11 +32,15 @@ BOUND = 60.0  # no session opening and no call may take longer than this
 class Tally:
     def __init__(self) -> None:
         self.kinds: dict[str, dict[str, Any]] = {}
-        self.events: list[tuple[float, str, bool]] = []  # (wall clock, kind, ok): when each result came
+        # (wall clock, kind, ok, began): when each result came, and when its call (or session) began
+        self.events: list[tuple[float, str, bool, float]] = []
 
-    def add(self, kind: str, ok: bool, error: str = "") -> None:
-        self.events.append((round(time.time(), 2), kind, ok))
+    def add(self, kind: str, ok: bool, error: str = "", began: float | None = None) -> None:
+        now = round(time.time(), 2)
+        self.events.append((now, kind, ok, now if began is None else round(began, 2)))
         entry = self.kinds.setdefault(kind, {"ok": 0, "failed": 0, "errors": []})
+        if ok and not entry["ok"]:
+            print(f"first answer: {kind}", file=sys.stderr, flush=True)  # for a watcher of the Pod's log
         entry["ok" if ok else "failed"] += 1
         if error and len(entry["errors"]) < 10:
             entry["errors"].append(f"{time.strftime('%H:%M:%S')} {error}")
@@ -61,6 +65,7 @@ async def run_sessions(
     count = 0
     while time.monotonic() < deadline:
         opened = False
+        began = time.time()
         try:
             # The whole session is bounded (a hung opening counts as a failure); each call is bounded too.
             with anyio.fail_after(max(deadline - time.monotonic(), 0) + BOUND):
@@ -69,6 +74,7 @@ async def run_sessions(
                     instances: set[Any] = set()
                     while time.monotonic() < deadline:
                         count += 1
+                        began = time.time()
                         with anyio.fail_after(BOUND):
                             if tool.endswith("whoami"):
                                 instances.add(value(await client.call_tool(tool, {}))["pid"])
@@ -76,7 +82,7 @@ async def run_sessions(
                                 echoed = value(await client.call_tool(tool, {"text": f"{kind} {count}"}))
                                 if echoed != f"{kind} {count}":
                                     raise RuntimeError(f"wrong answer {echoed!r}")
-                        tally.add(kind, True)
+                        tally.add(kind, True, began=began)
                         if check_instance and len(instances) > 1:
                             tally.add(f"{kind}-instance-changed", False, f"instances {sorted(instances)}")
                             break
@@ -88,7 +94,7 @@ async def run_sessions(
                 if not isinstance(inner, Exception):
                     break
                 exc = inner  # the cause, not the task group that carried it
-            tally.add(kind, False, f"{where}: {type(exc).__name__}: {exc}")
+            tally.add(kind, False, f"{where}: {type(exc).__name__}: {exc}", began=began)
             await anyio.sleep(0.2)
 
 
