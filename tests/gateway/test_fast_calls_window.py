@@ -7,11 +7,10 @@ from typing import Any
 
 import anyio
 import pytest
+from kubemcp.gateway import fast_calls
 from mcp.server._streamable_http_modern import _SSE_HEADERS, _sse_event
 from mcp_types import JSONRPCResponse
 from starlette.types import Message
-
-from kubemcp.gateway import fast_calls
 
 pytestmark = pytest.mark.anyio
 
