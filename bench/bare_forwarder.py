@@ -15,8 +15,11 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import signal
 import socket
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import orjson
@@ -121,10 +124,23 @@ async def serve(command: list[str]) -> None:
         config = uvicorn.Config(
             forwarding_app(backend), http="httptools", lifespan="off", log_level="warning", access_log=False
         )
+        server = _Server(config)
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            asyncio.get_running_loop().add_signal_handler(signum, setattr, server, "should_exit", True)
         print(f"serving MCP on http://{HOST}:{sock.getsockname()[1]}{PATH}", file=sys.stderr, flush=True)
-        await uvicorn.Server(config).serve(sockets=[sock])
+        await server.serve(sockets=[sock])
     finally:
         backend.stop()
+        if backend.process is not None:
+            await backend.process.wait()
+
+
+class _Server(uvicorn.Server):
+    """uvicorn without its own signal handling, which would re-raise SIGTERM before the backend is stopped."""
+
+    @contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
 
 
 def main() -> None:
