@@ -179,8 +179,12 @@ class FastCalls:
         return True
 
     async def _server_of(self, name: str) -> str | None:
-        """The served server of a tool (None: unknown here, and the SDK's handler says so)."""
-        route = (await self.gateway.served_listing(full=False)).tool_routes.get(name)
+        """The served server of a tool (None: unknown here, or the listing failed: the SDK's handler says so)."""
+        try:
+            listing = await self.gateway.served_listing(full=False)
+        except Exception:
+            return None
+        route = listing.tool_routes.get(name)
         return route.server if route is not None else None
 
     def _long_lived(self, server: str | None) -> bool:
