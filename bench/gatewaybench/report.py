@@ -184,7 +184,13 @@ class Report:
             f"gateway {gateway_cpu:.2f} ms. Client, intermediary and backend share {nproc} CPUs, so calls/s under "
             f"load is bounded by the CPU per call of the whole chain: (b) {total_b:.2f} ms, (d) {total_d:.2f} ms "
             f"(at most {1000 * nproc / total_b:.0f} and {1000 * nproc / total_d:.0f} calls/s on an idle machine). "
-            f"For {MIN_THROUGHPUT_RATIO}x (d), the gateway would have to use at most {needed:.2f} ms per call."
+            + (
+                f"For {MIN_THROUGHPUT_RATIO}x (d), the gateway would have to use at most {needed:.2f} ms per call."
+                if needed > 0
+                else f"{MIN_THROUGHPUT_RATIO}x (d) is out of reach whatever the gateway does: (b)'s client and "
+                f"backend alone use {total_b - gateway_cpu:.2f} ms per call, more than (d)'s chain ÷ "
+                f"{MIN_THROUGHPUT_RATIO} ({total_d / MIN_THROUGHPUT_RATIO:.2f} ms)."
+            )
         )
         if spawn.phases:
             start, call, close = (percentile([phase[i] for phase in spawn.phases], 0.5) for i in range(3))
