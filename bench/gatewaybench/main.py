@@ -95,6 +95,20 @@ async def profile_gateway(
         gateway.stop()
 
 
+UVLOOP = ["--loop", "uvloop", "--http-parser", "httptools"]
+
+
+def served_config(
+    key: str, label: str, server: ServedProcess, token: str, args: argparse.Namespace, pids: dict[str, int | None]
+) -> Config:
+    """A configuration served over streamable HTTP by a process whose backend child is `pids[key]`."""
+
+    def cpu() -> dict[str, float]:
+        return {"client": own_cpu(), "intermediary": proc_cpu(server.pid)[0], "backend": proc_cpu(pids[key])[0]}
+
+    return Config(key, label, partial(http_client, server.url, token, mode=args.mode), cpu)
+
+
 def gateway_args(catalog: Path, transport: str, *, long_lived: bool, tokens: Path | None = None) -> list[str]:
     args = ["gateway", "run", "--transport", transport, "--catalog", str(catalog), "--no-watch"]
     if transport != "stdio":
@@ -154,7 +168,17 @@ async def run(args: argparse.Namespace) -> Report:
             work / "fastmcp-proxy.log",
             env,
         )
-        servers = [long_lived, per_call, proxy]
+        long_lived_args = [str(KUBEMCP), *gateway_args(catalog, "streaming", long_lived=True, tokens=tokens)]
+        before = ServedProcess(
+            "gateway (long-lived, --no-fast-path)", [*long_lived_args, "--no-fast-path"], work / "before.log", env
+        )
+        uv = ServedProcess(
+            "gateway (long-lived, uvloop + httptools)", [*long_lived_args, *UVLOOP], work / "uv.log", env
+        )
+        forwarder = ServedProcess(
+            "bare forwarder", [PYTHON, str(BENCH / "bare_forwarder.py"), *backend_command], work / "bare.log", env
+        )
+        servers = [long_lived, per_call, proxy, before, uv, forwarder]
         direct_pids: set[int] = set()
         try:
             for server in servers:
@@ -195,6 +219,13 @@ async def run(args: argparse.Namespace) -> Report:
                         "intermediary": proc_cpu(long_lived.pid)[0],
                         "backend": proc_cpu(pids["b"])[0],
                     },
+                ),
+                served_config(
+                    "b0", "(b0) kubemcp, long-lived backend, `--no-fast-path` (before)", before, token, args, pids
+                ),
+                served_config("b_uv", "(b) with `--loop uvloop --http-parser httptools`", uv, token, args, pids),
+                served_config(
+                    "e", "(e) bare forwarder (uvicorn + httptools + uvloop, orjson)", forwarder, token, args, pids
                 ),
                 Config(
                     "d",
@@ -252,6 +283,8 @@ async def run(args: argparse.Namespace) -> Report:
                 pids["a"] = direct_backend()
                 pids["b"] = backend_of(long_lived)
                 pids["d"] = backend_of(proxy)
+                for key, server in (("b0", before), ("b_uv", uv), ("e", forwarder)):
+                    pids[key] = backend_of(server)
                 if not args.skip_stdio_gateway:
                     pids["b_stdio_gateway"] = stdio_gateway()
                     gateway_pid = pids["b_stdio_gateway"]

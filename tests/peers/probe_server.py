@@ -91,10 +91,16 @@ async def log(message: str, ctx: Context) -> str:
 
 @server.tool()
 async def sleep(seconds: float, pidfile: str = "") -> str:
-    """Sleep, so a call can be cancelled or overlap others; write this process's pid to `pidfile` first."""
+    """Sleep, so a call can be cancelled or overlap others; write this process's pid to `pidfile` first,
+    and `<pidfile>.cancelled` if the call is cancelled."""
     if pidfile:
         Path(pidfile).write_text(str(os.getpid()))
-    await anyio.sleep(seconds)
+    try:
+        await anyio.sleep(seconds)
+    except anyio.get_cancelled_exc_class():
+        if pidfile:
+            Path(f"{pidfile}.cancelled").write_text(str(os.getpid()))
+        raise
     return f"slept {seconds}"
 
 

@@ -16,7 +16,8 @@ connection; only then does it stop accepting and wait for its calls in flight as
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import anyio
@@ -45,11 +46,17 @@ class InFlight:
     async def __call__(self, ctx: ServerRequestContext[Any, Any], call_next: CallNext) -> HandlerResult:
         if ctx.method in STREAMING_METHODS:
             return await call_next(ctx)
+        with self.holding():
+            return await call_next(ctx)
+
+    @contextmanager
+    def holding(self) -> Iterator[None]:
+        """One request being handled (the fast paths in front of the SDK count theirs with this)."""
         self.count += 1
         if self.count == 1:
             self._idle = anyio.Event()
         try:
-            return await call_next(ctx)
+            yield
         finally:
             self.count -= 1
             if self.count == 0:

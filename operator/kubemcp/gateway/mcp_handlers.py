@@ -68,7 +68,7 @@ def _session_required(ctx: Ctx) -> Any:
     raise MCPError(types.INVALID_REQUEST, f"{ctx.method} needs a session (the handshake protocol era)")
 
 
-def _client_went_away() -> MCPError:
+def client_went_away() -> MCPError:
     return MCPError(types.INTERNAL_ERROR, "the request was cancelled: its client went away")
 
 
@@ -89,7 +89,7 @@ def build_server(gateway: Gateway, *middleware: ServerMiddleware[Any]) -> Server
                 params.request_state,
                 lambda hooks: gateway.call_tool(params.name, params.arguments, hooks),
             )
-        raise _client_went_away()
+        raise client_went_away()
 
     async def list_prompts(ctx: Ctx, params: types.PaginatedRequestParams | None) -> types.ListPromptsResult:
         return types.ListPromptsResult(prompts=(await gateway.listing(full=True)).prompts)
@@ -104,7 +104,7 @@ def build_server(gateway: Gateway, *middleware: ServerMiddleware[Any]) -> Server
                 params.request_state,
                 lambda hooks: gateway.get_prompt(params.name, params.arguments, hooks),
             )
-        raise _client_went_away()
+        raise client_went_away()
 
     async def list_resources(ctx: Ctx, params: types.PaginatedRequestParams | None) -> types.ListResourcesResult:
         return types.ListResourcesResult(resources=(await gateway.listing(full=True)).resources)
@@ -123,7 +123,7 @@ def build_server(gateway: Gateway, *middleware: ServerMiddleware[Any]) -> Server
             return await interact(
                 gateway, ctx, params.request_state, lambda hooks: gateway.read_resource(str(params.uri), hooks)
             )
-        raise _client_went_away()
+        raise client_went_away()
 
     async def complete(ctx: Ctx, params: types.CompleteRequestParams) -> types.CompleteResult:
         return await gateway.complete(params, hooks_for(gateway, ctx))

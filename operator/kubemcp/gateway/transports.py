@@ -25,7 +25,8 @@ from kubemcp.gateway.auth_http import BearerAuth
 from kubemcp.gateway.body_check import JsonRpcBodyCheck
 from kubemcp.gateway.client_gone import ClientWatch
 from kubemcp.gateway.core import Gateway
-from kubemcp.gateway.draining import SSE_FLUSH_SECONDS, Drain, DrainingApp
+from kubemcp.gateway.draining import SSE_FLUSH_SECONDS, Drain, DrainingApp, InFlight
+from kubemcp.gateway.fast_calls import FastCalls
 from kubemcp.gateway.http_errors import JsonRpcErrorBodies
 from kubemcp.gateway.http_limits import BodyReadTimeout, Limits, connection_budget
 from kubemcp.gateway.kept_answers import KeptAnswers
@@ -49,7 +50,11 @@ MESSAGE_PATH = "/message"
 
 
 def _health(
-    gateway: Gateway, sessions: SessionLimits | None, replicas: Replicas | None, kept: KeptAnswers | None
+    gateway: Gateway,
+    sessions: SessionLimits | None,
+    replicas: Replicas | None,
+    kept: KeptAnswers | None,
+    fast: FastCalls | None,
 ) -> Route:
     async def health(request: Request) -> Response:
         # Unauthenticated callers (probes) learn only that the gateway is up; details need a token.
@@ -68,6 +73,8 @@ def _health(
             report["sessions"] = sessions.snapshot()
         if kept is not None:
             report["kept_answers"] = kept.served  # tools/list requests answered with their kept bytes
+        if fast is not None:
+            report["fast_calls"] = fast.served  # tools/call requests answered in front of the SDK's transport
         if replicas is not None:
             report["replica"] = replicas.peers.report()
         return JSONResponse(report)
@@ -107,6 +114,7 @@ def build_http_app(
     manager: StreamableHTTPSessionManager | None = None
     sessions: SessionLimits | None = None
     kept: KeptAnswers | None = None
+    fast: FastCalls | None = None
     if settings.transport == "streaming":
         options: dict[str, Any] = {
             "max_request_body_size": settings.max_body_bytes,
@@ -123,6 +131,8 @@ def build_http_app(
             transport = kept = KeptAnswers(
                 transport, view=gateway.kept_tools_view, manager=manager, connections=connections
             )
+            inflight = next((each for each in server.middleware if isinstance(each, InFlight)), None)
+            transport = fast = FastCalls(transport, gateway=gateway, server=server, manager=manager, inflight=inflight)
         mcp = JsonRpcBodyCheck(transport, settings.max_body_bytes)
         sessions = SessionLimits(
             mcp, per_client=settings.max_sessions_per_client, idle_timeout=settings.session_idle_timeout
@@ -142,7 +152,7 @@ def build_http_app(
         routes.append(Route(SSE_PATH, handle_sse, methods=["GET"]))
         routes.append(Mount(MESSAGE_PATH, app=JsonRpcBodyCheck(sse.handle_post_message, settings.max_body_bytes)))
     app: ASGIApp = Starlette(
-        routes=[_health(gateway, sessions, replicas, kept), _ready(stopping), *routes], lifespan=lifespan
+        routes=[_health(gateway, sessions, replicas, kept, fast), _ready(stopping), *routes], lifespan=lifespan
     )
     if replicas is not None:
         # Inside authentication: a request is authenticated before it is forwarded (and again by the owner).

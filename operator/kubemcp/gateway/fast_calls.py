@@ -1,0 +1,234 @@
+"""tools/call to a long-lived server answered in the HTTP request's own task, past the SDK's transport.
+
+A 2026-07-28 `tools/call` through the SDK's streamable-HTTP transport builds a connection, a server
+session, a request context and the middleware chain, validates the parameters into models, and in
+SSE mode runs the handler in a task group of its own with a memory stream for its notifications.
+`FastCalls` sits in front of the transport (after authentication, the Host/Origin guard, the body
+limit, the JSON-RPC body check and the client watch) and, for a request the SDK would hand to the
+gateway's `call_tool` handler unchanged, calls `Gateway.call_tool` itself: routing, authorization,
+the argument secret scan, the observer (audit record, metrics, recent calls), interceptors,
+admission and the call timeout through `BackendPool.call`, and the result screen all run as they
+do for the SDK's handler. The result is shaped by the SDK's own serializer and written by the SDK's
+own writer, so the response is byte for byte the SDK's; a client that goes away cancels the backend
+request as on the SDK path (`client_gone`), and the call counts as in flight for a drain.
+
+It takes a request only when the SDK's checks pass (Content-Type, Accept, the JSON-RPC envelope, no
+duplicated routing header, the 2026-07-28 classifier, `Mcp-Param-*` headers, the method's parameter
+schema) and when nothing about it needs the SDK's machinery: its parameters are a name, arguments
+and `_meta` only (no `requestState`, no task), its `_meta` asks for neither progress nor log
+messages, its client declared none of sampling, elicitation and roots (the SDK path would run the
+call as an exchange that can ask the client), and the tool's server is long-lived (one shared
+instance; per-call and per-session servers are started for their caller's capabilities).
+Everything else, and every 2025-era session request, goes to the SDK unchanged.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+from contextlib import nullcontext
+from typing import Any
+
+import anyio
+import mcp_types as types
+from mcp.server.connection import Connection
+from mcp.server.runner import ServerRunner, modern_error_data
+from mcp.server.streamable_http import CONTENT_TYPE_JSON, check_accept_headers
+from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
+from mcp.shared.inbound import (
+    MCP_PROTOCOL_VERSION_HEADER,
+    InboundModernRoute,
+    classify_inbound_request,
+    find_duplicated_routing_header,
+)
+from mcp_types import JSONRPCError, JSONRPCRequest, JSONRPCResponse
+from mcp_types import methods as spec_methods
+from mcp_types.version import LATEST_MODERN_VERSION, MODERN_PROTOCOL_VERSIONS
+from pydantic import ValidationError
+from starlette.requests import Request
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+# The SDK's modern entry's own pieces, so the answer is exactly its answer (it has no public ones).
+from mcp.server._streamable_http_modern import (  # isort: skip
+    _SSE_HEADERS,
+    _SSE_PING_INTERVAL,
+    _mcp_param_rejection,
+    _sse_event,
+    _write,
+)
+
+from kubemcp.backend.hooks import CallHooks
+from kubemcp.gateway.asgi_replay import replaying
+from kubemcp.gateway.client_gone import watched
+from kubemcp.gateway.core import Gateway
+from kubemcp.gateway.draining import InFlight
+from kubemcp.gateway.mcp_handlers import GatewayServer, client_went_away
+from kubemcp.gateway.principal import acting_as, principal_of
+from kubemcp.model.lifecycle import Lifecycle
+
+METHOD = "tools/call"
+_METHOD_BYTES = b'"tools/call"'
+_PARAMS = frozenset({"name", "arguments", "_meta"})
+_ASKS = ("sampling", "elicitation", "roots")
+Message = JSONRPCResponse | JSONRPCError
+
+
+async def _ignore_progress(progress: float, total: float | None, message: str | None) -> None:
+    """A request without a progress token gets no progress (the SDK's `report_progress` drops it too)."""
+
+
+def _capabilities(raw: Any) -> types.ClientCapabilities | None:
+    """The envelope's client capabilities as the SDK's connection records them (None when mis-shaped)."""
+    if raw is None:
+        return None
+    try:
+        return types.ClientCapabilities.model_validate(raw)
+    except ValidationError:
+        return None
+
+
+class FastCalls:
+    """ASGI middleware in front of the streamable-HTTP transport (see the module's description)."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        gateway: Gateway,
+        server: GatewayServer,
+        manager: StreamableHTTPSessionManager,
+        inflight: InFlight | None,
+    ) -> None:
+        self.app = app
+        self.gateway = gateway
+        self.server = server
+        self.manager = manager
+        self.inflight = inflight
+        # Shapes results as the SDK's request kernel does (its serializer needs nothing of a connection).
+        self._runner = ServerRunner(server, Connection.from_envelope(LATEST_MODERN_VERSION, None, None), None)
+        self.served = 0  # calls answered here (for tests and the status page)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "POST":
+            await self.app(scope, receive, send)
+            return
+        first = await receive()
+        body: bytes = first.get("body", b"")
+        whole = first["type"] == "http.request" and not first.get("more_body", False)
+        if whole and _METHOD_BYTES in body and await self._answer(scope, body, receive, send):
+            self.served += 1
+            return
+        await self.app(scope, replaying(first, receive), send)
+
+    async def _answer(self, scope: Scope, body: bytes, receive: Receive, send: Send) -> bool:
+        """As `handle_modern_request` would answer it (its checks, in its order, up to the handler)."""
+        request = Request(scope)
+        headers = request.headers
+        version_header = headers.get(MCP_PROTOCOL_VERSION_HEADER)
+        if version_header is None or version_header not in MODERN_PROTOCOL_VERSIONS:
+            return False
+        content_type = headers.get("content-type")
+        if content_type is None or not content_type.lower().startswith(CONTENT_TYPE_JSON):
+            return False
+        has_json, has_sse = check_accept_headers(request)
+        if not has_json or (not self.manager.json_response and not has_sse):
+            return False
+        try:
+            decoded = json.loads(body)
+        except (ValueError, RecursionError):
+            return False
+        if not isinstance(decoded, dict) or decoded.get("method") != METHOD or "id" not in decoded:
+            return False
+        params = decoded.get("params")
+        if not isinstance(params, dict) or not params.keys() <= _PARAMS:
+            return False
+        meta = params.get("_meta")
+        if not isinstance(meta, dict) or "progressToken" in meta or types.LOG_LEVEL_META_KEY in meta:
+            return False
+        try:
+            req = JSONRPCRequest.model_validate(decoded)
+        except ValidationError:
+            return False
+        if find_duplicated_routing_header(headers.items()) is not None:
+            return False
+        verdict = classify_inbound_request(decoded, headers=dict(headers))
+        if not isinstance(verdict, InboundModernRoute) or verdict.protocol_version not in MODERN_PROTOCOL_VERSIONS:
+            return False
+        capabilities = _capabilities(verdict.client_capabilities)
+        if capabilities is not None and any(getattr(capabilities, ask) is not None for ask in _ASKS):
+            return False  # the SDK path runs the call as an exchange that can ask the client
+        if METHOD in self.server.cache_hints:
+            return False
+        if await _mcp_param_rejection(self.server, request, req, verdict, None) is not None:
+            return False
+        version = verdict.protocol_version
+        try:
+            spec_methods.validate_client_request(METHOD, version, params)
+        except (KeyError, ValidationError, ValueError, TypeError):
+            return False
+        name, arguments = params["name"], params.get("arguments")
+        if not self._long_lived(await self._server_of(name)):
+            return False
+        hooks = CallHooks(on_progress=_ignore_progress, capabilities=capabilities, modern=True, meta=meta)
+        with acting_as(principal_of(request, http=True)):
+            answer = self._call(req.id, version, lambda: self.gateway.call_tool(name, arguments, hooks), request)
+            if self.manager.json_response:
+                await _write(await answer, scope, receive, send)
+            else:
+                await _answer_in_sse_window(answer, scope, receive, send)
+        return True
+
+    async def _server_of(self, name: str) -> str | None:
+        """The served server of a tool (None: unknown here, or the listing failed: the SDK's handler says so)."""
+        try:
+            listing = await self.gateway.served_listing(full=False)
+        except Exception:
+            return None
+        route = listing.tool_routes.get(name)
+        return route.server if route is not None else None
+
+    def _long_lived(self, server: str | None) -> bool:
+        spec = self.gateway.specs.get(server) if server is not None else None
+        return spec is not None and spec.lifecycle is Lifecycle.LONG_LIVED
+
+    async def _call(
+        self, request_id: Any, version: str, call: Callable[[], Awaitable[types.CallToolResult]], request: Request
+    ) -> Message:
+        """The call as the SDK's kernel runs the gateway's handler, and its outcome as a JSON-RPC message."""
+        with self.inflight.holding() if self.inflight is not None else nullcontext():
+            try:
+                with watched(request) as guard:
+                    result = await call()
+                    return JSONRPCResponse(
+                        jsonrpc="2.0", id=request_id, result=self._runner._serialize(METHOD, version, result)
+                    )
+                assert guard.cancelled_caught
+                raise client_went_away()
+            except Exception as exc:
+                return JSONRPCError(jsonrpc="2.0", id=request_id, error=modern_error_data(exc))
+
+
+async def _answer_in_sse_window(answer: Awaitable[Message], scope: Scope, receive: Receive, send: Send) -> None:
+    """As the SDK's SSE mode answers: JSON if the call ends within its window, else an event stream
+    committed when the window elapses, kept alive with pings, that ends with the answer's event."""
+    committed = False
+
+    async def keep_alive() -> None:
+        nonlocal committed
+        await anyio.sleep(_SSE_PING_INTERVAL)
+        with anyio.CancelScope(shield=True):
+            committed = True
+            await send({"type": "http.response.start", "status": 200, "headers": _SSE_HEADERS})
+        while True:
+            with anyio.CancelScope(shield=True):
+                await send({"type": "http.response.body", "body": b": ping\r\n\r\n", "more_body": True})
+            await anyio.sleep(_SSE_PING_INTERVAL)
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(keep_alive)
+        message = await answer
+        tg.cancel_scope.cancel()
+    if committed:
+        await send({"type": "http.response.body", "body": _sse_event(message), "more_body": False})
+    else:
+        await _write(message, scope, receive, send)
