@@ -92,7 +92,9 @@ class BackendPool:
         for name, spec in wanted.items():
             if name not in self._warm and spec.warm is not None:
                 max_idle = max(10.0, spec.deadline_seconds / 2)
-                demand = WarmDemand(spec.warm.minimum, spec.warm.maximum, window=self.warm_window)
+                demand = WarmDemand(
+                    spec.warm.minimum, spec.warm.maximum, window=self.warm_window, schedule=spec.warm.schedule
+                )
                 self._warm[name] = WarmSet(self.sessions, spec, demand, self._tg, max_idle)
                 self._warm[name].refill()
                 self._tg.start_soon(self._warm[name].keep_sized)
