@@ -36,7 +36,7 @@ sys.path.append(str(REPO))  # after site-packages: only `bench.gatewaybench` is 
 
 import product_images  # noqa: E402
 from cluster import harness  # noqa: E402
-from kubemcp.kube.pods import server_pod  # noqa: E402
+from kubemcp.kube.pods import SERVER_SERVICE_ACCOUNT, server_pod  # noqa: E402
 from kubemcp.model.entry import CatalogEntry, CatalogSource  # noqa: E402
 from kubemcp.model.spec import build_spec  # noqa: E402
 from otlp_collector import OtlpCollector, ReceivedSpan  # noqa: E402
@@ -149,6 +149,7 @@ def main() -> int:
     try:
         image = product_images.build_kubemcp() and product_images.build_probe()
         cluster.kubectl("create", "namespace", namespace)
+        cluster.kubectl("create", "serviceaccount", SERVER_SERVICE_ACCOUNT, "-n", namespace)  # the operator's part
         secret = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "bench"},
                   "data": {"unused": base64.b64encode(b"x").decode()}}  # fmt: skip
         cluster.kubectl("apply", "-n", namespace, "-f", "-", input=json.dumps(secret))
