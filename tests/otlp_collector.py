@@ -28,6 +28,13 @@ class ReceivedSpan:
     service: str
     status_code: int = 0
     resource: dict[str, Any] = field(default_factory=dict)
+    start_ns: int = 0  # Unix epoch nanoseconds
+    end_ns: int = 0
+    event_attributes: list[dict[str, Any]] = field(default_factory=list)  # one per event, in order
+
+    @property
+    def milliseconds(self) -> float:
+        return (self.end_ns - self.start_ns) / 1e6
 
 
 def _value(value: AnyValue) -> Any:
@@ -90,6 +97,11 @@ class OtlpCollector:
                                 service=str(resource.get("service.name", "")),
                                 status_code=span.status.code,
                                 resource=resource,
+                                start_ns=span.start_time_unix_nano,
+                                end_ns=span.end_time_unix_nano,
+                                event_attributes=[
+                                    {a.key: _value(a.value) for a in event.attributes} for event in span.events
+                                ],
                             )
                         )
 

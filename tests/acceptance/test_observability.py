@@ -92,8 +92,10 @@ async def test_metrics_and_audit_records_after_real_calls(tmp_path: Path, gatewa
     first = records[0]
     assert set(first) == {
         "time", "event", "principal", "server", "tool", "name", "outcome", "duration_ms", "instance", "warm",
-        "arguments", "result",
+        "arguments", "result", "phases_ms",
     }  # fmt: skip
+    assert first["phases_ms"].keys() == {"spawned", "initialized"}  # its own instance's start, per phase
+    assert 0 < first["phases_ms"]["spawned"] <= first["phases_ms"]["initialized"] < first["duration_ms"]
     assert first["principal"] == "token:test"
     assert (first["server"], first["tool"], first["event"]) == ("probe", "echo", "tools/call")
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", first["time"])

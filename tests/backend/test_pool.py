@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import anyio
+import anyio.lowlevel
 import mcp_types as types
 import pytest
 from kubemcp.backend.hooks import CallHooks
@@ -167,10 +168,42 @@ async def test_warm_instances_are_ready_before_calls_and_serve_one_call_each() -
         first = await _instance(pool, spec)
         second = await _instance(pool, spec)
         assert {first, second} == {1, 2}  # the prepared ones answered, one call each
+        with anyio.fail_after(5):
+            while runtime.started != 4:  # replaced once their calls were answered
+                await anyio.sleep(0.01)
         await _settled(runtime, 2)  # the used ones stopped, replacements are ready
-        assert runtime.started == 4
         pool.warm_up([])  # the server is no longer served: its warm instances stop
         await _settled(runtime, 0)
+
+
+async def test_a_warm_call_does_no_instance_work_but_its_own_request() -> None:
+    """Stopping the used instance and starting its replacement (on Kubernetes: API requests, a Pod, an
+    attach) wait until the call is answered, so they do not compete with the call on its way."""
+    runtime = MemoryRuntime(counter_server)
+    pool = BackendPool(runtime)
+    spec = _spec(lifecycle="perCall", warm_pool=1)
+    during: list[tuple[int, int]] = []
+
+    async def observed(client: Client) -> types.CallToolResult:
+        result = await client.call_tool("instance_number", {})
+        for _ in range(20):  # give anything the take scheduled every chance to run within the call
+            await anyio.lowlevel.checkpoint()
+        during.append((runtime.started, runtime.running))
+        return result
+
+    async with pool.running():
+        pool.warm_up([spec])
+        with anyio.fail_after(5):
+            while pool.warm_ready() != {"s": 1}:
+                await anyio.sleep(0.01)
+        assert runtime.started == 1
+        result = await pool.call(spec, observed)
+        assert result.structured_content == {"result": 1}  # the warm instance answered
+        assert during == [(1, 1)]  # no replacement started, the used instance not stopped, within the call
+        with anyio.fail_after(5):
+            while pool.warm_ready() != {"s": 1} or runtime.started != 2:
+                await anyio.sleep(0.01)
+        await _settled(runtime, 1)  # after the answer: the used one stopped, its replacement ready
 
 
 class GatedRuntime(MemoryRuntime):

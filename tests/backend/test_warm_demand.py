@@ -72,3 +72,18 @@ def test_observed_starts_move_the_estimate() -> None:
         demand.record_start(3.0)
     assert round(demand.start_seconds, 1) == 3.0
     assert demand.target() == 6
+
+
+def test_a_scheduled_window_raises_the_minimum_while_it_lasts() -> None:
+    day = 86_400.0 * 20_000  # a midnight, UTC
+    wall = [day + 7 * 3600 + 59 * 60]  # 07:59
+    windows = ((8 * 60, 18 * 60, 3), (22 * 60, 2 * 60, 2), (9 * 60, 10 * 60, 4))
+    demand = WarmDemand(1, 6, window=60.0, schedule=windows, clock=Clock(), wall=lambda: wall[0])
+    assert demand.target() == 1
+    for hour, expected in ((8, 3), (9, 4), (10, 3), (18, 1), (22, 2), (24 + 1, 2), (24 + 2, 1)):
+        wall[0] = day + hour * 3600
+        assert demand.target() == expected, hour
+    wall[0] = day + 8 * 3600
+    for _ in range(40):  # demand above the window's minimum still grows the pool, up to max
+        demand.record_call()
+    assert demand.target() == 6

@@ -85,3 +85,22 @@ def test_warm_bounds_are_checked() -> None:
     for bad in ({"min": 3, "max": 1}, {"max": 21}, {"min": -1}, {"size": 2}):
         with pytest.raises(ValidationError):
             CatalogEntry.model_validate({"process": {"command": ["x"]}, "warm": bad})
+
+
+def test_a_warm_schedule_is_read_as_daily_utc_windows_in_minutes() -> None:
+    schedule = [{"from": "08:00", "to": "18:30", "min": 3}, {"from": "22:00", "to": "02:00", "min": 2}]
+    bounds = _warm_spec({"warm": {"min": 1, "max": 4, "schedule": schedule}}).warm
+    assert bounds == WarmBounds(1, 4, ((480, 1110, 3), (1320, 120, 2)))
+    assert bounds != WarmBounds(1, 4)  # a changed schedule is a changed pool
+
+
+def test_warm_schedule_windows_are_checked() -> None:
+    for bad, message in (
+        ({"from": "8:00", "to": "18:00", "min": 1}, "should match pattern"),
+        ({"from": "24:00", "to": "18:00", "min": 1}, "should match pattern"),
+        ({"from": "08:00", "to": "08:00", "min": 1}, "is empty"),
+        ({"from": "08:00", "to": "18:00", "min": 5}, "more than 'max' \\(4\\)"),
+        ({"from": "08:00", "to": "18:00"}, "Field required"),
+    ):
+        with pytest.raises(ValidationError, match=message):
+            CatalogEntry.model_validate({"process": {"command": ["x"]}, "warm": {"max": 4, "schedule": [bad]}})

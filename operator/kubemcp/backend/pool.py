@@ -92,7 +92,9 @@ class BackendPool:
         for name, spec in wanted.items():
             if name not in self._warm and spec.warm is not None:
                 max_idle = max(10.0, spec.deadline_seconds / 2)
-                demand = WarmDemand(spec.warm.minimum, spec.warm.maximum, window=self.warm_window)
+                demand = WarmDemand(
+                    spec.warm.minimum, spec.warm.maximum, window=self.warm_window, schedule=spec.warm.schedule
+                )
                 self._warm[name] = WarmSet(self.sessions, spec, demand, self._tg, max_idle)
                 self._warm[name].refill()
                 self._tg.start_soon(self._warm[name].keep_sized)
@@ -177,14 +179,14 @@ class BackendPool:
         instance (stdin closed, process or Pod ended) finishes in the pool's task group meanwhile."""
         warm = self._warm.get(spec.name)
         prepared = warm.take() if warm is not None and warm.spec.digest == spec.digest else None
-        if prepared is not None:
+        if warm is not None and prepared is not None:
             try:
                 if hooks.log_level is not None:
                     await set_log_level(prepared.client, hooks.log_level)
                 with prepared.relay.serving(hooks):
                     return await guarded(spec, prepared.link, operation(prepared.client))
             finally:
-                prepared.done.set()
+                warm.release(prepared)
         await self.admission.acquire(spec.name, spec.max_instances)  # held until the instance has stopped
         if self._tg is None:
             try:

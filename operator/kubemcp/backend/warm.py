@@ -7,6 +7,11 @@ any per-call request, so isolation between calls is unchanged while the start-up
 off the call's path. Taken instances are replaced in the background; an unused one is renewed after
 `max_idle` seconds so it never outlives its Pod's deadline. How many are kept follows demand
 (`warm_demand`): re-evaluated at each call and every `RESIZE_SECONDS`; surplus ready ones stop.
+
+A warm call does no work but its own request: stopping the used instance and starting its replacement
+(on Kubernetes: API requests, a Pod created or claimed, an attach, a handshake, all on the same CPUs
+as the call's way through the API server and kubelet) begin `AFTER_CALL_SECONDS` after the answer,
+when it is on its way back to the client. Only a miss resizes at once: the pool is short then.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ logger = logging.getLogger(__name__)
 
 FAILURE_BACKOFF_SECONDS = 5.0
 RESIZE_SECONDS = 1.0
+AFTER_CALL_SECONDS = 0.05  # after a warm call's answer, before the pool stops and replaces its instance
 
 
 class Prepared:
@@ -59,11 +65,24 @@ class WarmSet:
         self._resizing = anyio.CancelScope()
 
     def take(self) -> Prepared | None:
+        """A ready instance for one call (give it back with `release`), or None: a miss, and the pool grows."""
         self.demand.record_call()
         prepared = self.ready.popleft() if self.ready else None
         calls.note_warm(self.spec.name, hit=prepared is not None)
-        self.resize()
+        if prepared is None:
+            self.resize()
         return prepared
+
+    def release(self, prepared: Prepared) -> None:
+        """The call of a taken instance is answered: stop it and resize the pool, off the call's path."""
+        self.tg.start_soon(self._after_call, prepared)
+
+    async def _after_call(self, prepared: Prepared) -> None:
+        try:
+            await anyio.sleep(AFTER_CALL_SECONDS)
+        finally:
+            prepared.done.set()
+        self.resize()
 
     def resize(self) -> None:
         """Bring the pool to the demand's target: start the missing instances, stop surplus ready ones."""
@@ -91,6 +110,7 @@ class WarmSet:
             self.ready.popleft().done.set()
 
     async def _prepare(self) -> None:
+        calls.leave_call()  # started from a call's task: its start phases are not that call's
         relay = InstanceRelay(self.spec.name, shared=False)
         counted = True
         asked = self.demand.clock()

@@ -195,14 +195,39 @@ class KubernetesForm(_Strict):
     labels: dict[str, str] = Field(default_factory=dict)
 
 
+class WarmWindow(_Strict):
+    """A daily time window (UTC, `from` included, `to` not; it may run past midnight) with its own minimum."""
+
+    start: f.TimeOfDay = Field(alias="from")
+    end: f.TimeOfDay = Field(alias="to")
+    min: f.WarmCount
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> WarmWindow:
+        if self.start == self.end:
+            raise ValueError(f"the window from {self.start} to {self.end} is empty")
+        return self
+
+    def minutes(self) -> tuple[int, int]:
+        """(first minute of the day in the window, first one after it)."""
+        return _minute_of_day(self.start), _minute_of_day(self.end)
+
+
+def _minute_of_day(text: str) -> int:
+    hours, minutes = text.split(":")
+    return int(hours) * 60 + int(minutes)
+
+
 class WarmForm(_Strict):
     """Per-call instances started ahead of calls, each still serving one call (any runtime).
 
     The pool holds `min` ready instances when idle and grows toward `max` when the recent call rate
-    needs more; `warm: N` is short for a fixed pool, `{min: N, max: N}`."""
+    needs more; `warm: N` is short for a fixed pool, `{min: N, max: N}`. `schedule` raises the
+    minimum during daily windows (UTC) when calls are expected."""
 
     min: f.WarmCount = 1
     max: f.WarmCount | None = None
+    schedule: list[WarmWindow] = Field(default_factory=list, max_length=24)
 
     @model_validator(mode="before")
     @classmethod
@@ -217,6 +242,10 @@ class WarmForm(_Strict):
             self.max = max(self.min, f.DEFAULT_WARM_MAX)
         if self.max < self.min:
             raise ValueError(f"'max' ({self.max}) is smaller than 'min' ({self.min})")
+        for window in self.schedule:
+            if window.min > self.max:
+                span = f"{window.start} to {window.end}"
+                raise ValueError(f"the window from {span} wants min {window.min}, more than 'max' ({self.max})")
         return self
 
     @property

@@ -25,6 +25,7 @@ WARM_POOL_MAX = 20
 WarmPool = Annotated[int, Field(ge=0, le=WARM_POOL_MAX, description="Server Pods kept started ahead of calls.")]
 WarmCount = Annotated[int, Field(ge=0, le=WARM_POOL_MAX)]
 DEFAULT_WARM_MAX = 4  # `warm:` without `max`: grow up to this many (or `min`, if larger) under load
+TimeOfDay = Annotated[str, Field(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$", description="HH:MM, UTC.")]
 DEFAULT_DEADLINE_SECONDS = 600
 DeadlineSeconds = Annotated[
     int, Field(ge=10, le=86_400, description="Seconds a per-call Pod may run (its activeDeadlineSeconds).")

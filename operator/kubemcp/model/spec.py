@@ -24,6 +24,7 @@ class WarmBounds:
 
     minimum: int
     maximum: int
+    schedule: tuple[tuple[int, int, int], ...] = ()  # (from minute, to minute, minimum), UTC daily windows
 
 
 @dataclass(frozen=True)
@@ -51,7 +52,8 @@ class ServerSpec:
         if not self.lifecycle.poolable:
             return None
         if self.entry.warm is not None:
-            bounds = WarmBounds(self.entry.warm.min, self.entry.warm.maximum)
+            windows = tuple((*window.minutes(), window.min) for window in self.entry.warm.schedule)
+            bounds = WarmBounds(self.entry.warm.min, self.entry.warm.maximum, windows)
         else:
             bounds = WarmBounds(self.form.warm_pool, self.form.warm_pool)
         return bounds if bounds.maximum > 0 else None

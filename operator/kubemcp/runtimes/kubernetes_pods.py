@@ -82,9 +82,9 @@ class KubernetesRuntime:
         """A running Pod for `spec`. A Pod lost before it ran (evicted, its node gone, deleted) is replaced:
         nothing had reached the server yet, so trying a fresh Pod is safe."""
         for attempt in range(1, LOST_POD_ATTEMPTS + 1):
-            pod, cleanup = await self._acquire(spec, namespace)
+            pod, cleanup, known = await self._acquire(spec, namespace)
             try:
-                await self._wait_running(spec, namespace, pod)
+                await self._wait_running(spec, namespace, pod, known)
                 return pod, cleanup
             except _PodLost as exc:
                 with anyio.CancelScope(shield=True), suppress(KubeApiError):
@@ -139,7 +139,8 @@ class KubernetesRuntime:
 
     # -- getting a Pod -----------------------------------------------------------------------
 
-    async def _acquire(self, spec: ServerSpec, namespace: str) -> tuple[str, Cleanup]:
+    async def _acquire(self, spec: ServerSpec, namespace: str) -> tuple[str, Cleanup, Obj]:
+        """A Pod for `spec`: its name, how to remove it, and the object as last seen (a watch starts from it)."""
         form = spec.form
         # An ownerReference cannot cross namespaces: Pods in another namespace are not owned by the gateway
         # (the deadline and the operator's sweeper still remove them).
@@ -151,7 +152,8 @@ class KubernetesRuntime:
                 claimed = await self.claim_warm(spec, namespace)
                 if claimed is not None:
                     calls.mark("claimed")
-                    return claimed, self._pod_remover(namespace, claimed)
+                    name = claimed["metadata"]["name"]
+                    return name, self._pod_remover(namespace, name), claimed
                 logger.info("server %s: warm pool empty, starting a cold pod", spec.name)
             if form.per_call_kind == "Job" and self.role == "call" and not spec.lifecycle.resident:
                 job = await self.kube.create(
@@ -165,7 +167,9 @@ class KubernetesRuntime:
 
                 calls.mark("created")
                 try:
-                    return await self._pod_of_job(spec, namespace, job_name), remove_job
+                    pod_of_job = await self._pod_of_job(spec, namespace, job_name)
+                    calls.mark("pod_created")
+                    return pod_of_job["metadata"]["name"], remove_job, pod_of_job
                 except BaseException:
                     with anyio.CancelScope(shield=True), suppress(KubeApiError):
                         await remove_job()
@@ -187,7 +191,7 @@ class KubernetesRuntime:
             raise ServerUnavailableError(spec.name, f"cannot create its pod: {exc}{_hint(exc, namespace)}") from exc
         calls.mark("created")
         name = pod["metadata"]["name"]
-        return name, self._pod_remover(namespace, name)
+        return name, self._pod_remover(namespace, name), pod
 
     def _pod_remover(self, namespace: str, name: str) -> Cleanup:
         async def remove() -> None:
@@ -195,8 +199,9 @@ class KubernetesRuntime:
 
         return remove
 
-    async def claim_warm(self, spec: ServerSpec, namespace: str) -> str | None:
-        """Take one Running pre-started Pod of this server and digest, if any; losers of a race try the next."""
+    async def claim_warm(self, spec: ServerSpec, namespace: str) -> Obj | None:
+        """Take one Running pre-started Pod of this server and digest, if any (the claimed Pod as patched);
+        losers of a race try the next."""
         selector = (
             f"{LABEL_SERVER}={dns_label(spec.name, 63)},{LABEL_ROLE}=pool,{LABEL_DIGEST}={spec.digest},!{LABEL_CLAIMED}"
         )
@@ -213,18 +218,18 @@ class KubernetesRuntime:
                 }
             }
             try:
-                await self.kube.patch(path_for("v1", "pods", namespace, pod["metadata"]["name"]), patch)
+                return await self.kube.patch(path_for("v1", "pods", namespace, pod["metadata"]["name"]), patch)
             except ConflictError:
                 continue
-            return str(pod["metadata"]["name"])
         return None
 
-    async def _pod_of_job(self, spec: ServerSpec, namespace: str, job: str) -> str:
+    async def _pod_of_job(self, spec: ServerSpec, namespace: str, job: str) -> Obj:
+        """The Pod the Job controller made for `job`, as first seen."""
         with anyio.move_on_after(self.start_timeout):
             while True:
                 pods = await self.kube.list(path_for("v1", "pods", namespace), label_selector=f"job-name={job}")
                 for pod in pods.get("items", []):
-                    return str(pod["metadata"]["name"])
+                    return dict(pod)
                 listed = pods.get("metadata", {}).get("resourceVersion")
                 async for _event in self.kube.watch(
                     path_for("v1", "pods", namespace),
@@ -235,10 +240,12 @@ class KubernetesRuntime:
                     break
         raise ServerUnavailableError(spec.name, f"job {job} created no pod within {self.start_timeout:.0f}s")
 
-    async def _wait_running(self, spec: ServerSpec, namespace: str, pod: str) -> None:
+    async def _wait_running(self, spec: ServerSpec, namespace: str, pod: str, known: Obj) -> None:
+        """Watch the Pod from `known` (the object its create, claim or list returned: no read before the
+        watch) until its server container runs."""
         path = path_for("v1", "pods", namespace)
         with anyio.move_on_after(self.start_timeout):
-            current = await self.kube.get(path_for("v1", "pods", namespace, pod))
+            current = known
             while True:
                 if self._ready_or_raise(spec, current):
                     return
@@ -264,8 +271,10 @@ class KubernetesRuntime:
         name = pod["metadata"]["name"]
         phase = pod.get("status", {}).get("phase")
         state, reason, message = container_state(pod)
-        if _scheduled(pod):
+        if _condition(pod, "PodScheduled"):
             calls.mark("scheduled")
+        if _condition(pod, "PodReadyToStartContainers"):
+            calls.mark("sandbox")
         if state == "running":
             return True
         if state == "waiting" and reason in FATAL_WAITING:
@@ -316,10 +325,11 @@ def _ended(name: str, pod: Obj, reason: str, message: str) -> str:
     return f"pod {name} {reason}: out of memory, the server went beyond its memory limit{limit}"
 
 
-def _scheduled(pod: Obj) -> bool:
-    """The scheduler has bound the Pod to a node."""
+def _condition(pod: Obj, kind: str) -> bool:
+    """The Pod's condition `kind` is True: `PodScheduled` (bound to a node), `PodReadyToStartContainers`
+    (the kubelet made its sandbox: network and runtime ready)."""
     conditions = pod.get("status", {}).get("conditions") or []
-    return any(c.get("type") == "PodScheduled" and c.get("status") == "True" for c in conditions)
+    return any(c.get("type") == kind and c.get("status") == "True" for c in conditions)
 
 
 def _hint(exc: KubeApiError, namespace: str) -> str:

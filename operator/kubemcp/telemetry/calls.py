@@ -44,6 +44,11 @@ def current_call() -> CallNote | None:
     return _CALL.get()
 
 
+def leave_call() -> None:
+    """What runs from here on in this task (a copy of its starter's context) belongs to no call."""
+    _CALL.set(None)
+
+
 def note_instance(instance: str | None) -> None:
     note = _CALL.get()
     if note is not None and instance:

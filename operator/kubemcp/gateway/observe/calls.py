@@ -133,6 +133,9 @@ class CallObserver:
             "warm": call.note.warm,
             "arguments": received,
         }
+        phases_ms = {phase: round(value * 1000, 1) for phase, value in call.note.phases.items()}
+        if phases_ms:  # the call started its own instance: when each start phase was reached
+            record["phases_ms"] = phases_ms
         if call.result is not None:
             record["result"] = payload_summary(call.result.model_dump(mode="json", by_alias=True, exclude_none=True))
         if call.error_code is not None:
@@ -152,7 +155,7 @@ class CallObserver:
                 "duration_ms": duration_ms,
                 "instance": call.note.instance,
                 "warm": call.note.warm,
-                "phases_ms": {phase: round(value * 1000, 1) for phase, value in call.note.phases.items()},
+                "phases_ms": phases_ms,
             }
         )
         if self.log_calls:
