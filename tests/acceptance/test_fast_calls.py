@@ -146,6 +146,10 @@ def recent(gateway: GatewayProcess) -> list[tuple[Any, ...]]:
 
 
 async def test_answers_audit_and_metrics_are_the_sdk_paths(http: httpx2.AsyncClient, pair: Pair) -> None:
+    # Both long-lived servers running in both gateways first: how an instance came to be started (by a
+    # call, whose audit record then has its start phases, or by listing the tools) is not the path's doing.
+    for name in ("alpha__echo", "beta__echo"):
+        await both(http, pair, call(0, name, {"text": "start"}), headers_for(ADMIN, name))
     before = fast_count(pair.fast)
     audit_before = [len(audit_records(gateway)) for gateway in (pair.fast, pair.sdk)]
     cases: list[tuple[Any, str, str, Any]] = []

@@ -177,9 +177,13 @@ class Gateway:
             self._listings[full] = listing
         return listing
 
+    def kept_listing(self) -> Listing | None:
+        """The served tools listing if it is kept (nothing to await), else None."""
+        return self._listings.get(False)
+
     def kept_tools_view(self) -> Listing | None:
         """The caller's view of the served tools listing if that listing is kept (nothing to await), else None."""
-        served = self._listings.get(False)
+        served = self.kept_listing()
         return self.access.view(served) if served is not None else None
 
     def _known(self, spec: ServerSpec, *, full: bool) -> bool:

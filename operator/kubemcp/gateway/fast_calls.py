@@ -159,6 +159,12 @@ class FastCalls:
             return False  # the SDK path runs the call as an exchange that can ask the client
         if METHOD in self.server.cache_hints:
             return False
+        # Before anything that may list the tools (the Mcp-Param check does): a call that finds no kept
+        # listing is the SDK's, whose handler builds the listing inside the call (so the call owns any
+        # server start that causes, as its audit record and metrics say).
+        name = params.get("name")
+        if not isinstance(name, str) or not self._long_lived(self._server_of(name)):
+            return False
         if await _mcp_param_rejection(self.server, request, req, verdict, None) is not None:
             return False
         version = verdict.protocol_version
@@ -166,9 +172,7 @@ class FastCalls:
             spec_methods.validate_client_request(METHOD, version, params)
         except (KeyError, ValidationError, ValueError, TypeError):
             return False
-        name, arguments = params["name"], params.get("arguments")
-        if not self._long_lived(await self._server_of(name)):
-            return False
+        arguments = params.get("arguments")
         hooks = CallHooks(on_progress=_ignore_progress, capabilities=capabilities, modern=True, meta=meta)
         with acting_as(principal_of(request, http=True)):
             answer = self._call(req.id, version, lambda: self.gateway.call_tool(name, arguments, hooks), request)
@@ -178,13 +182,11 @@ class FastCalls:
                 await _answer_in_sse_window(answer, scope, receive, send)
         return True
 
-    async def _server_of(self, name: str) -> str | None:
-        """The served server of a tool (None: unknown here, or the listing failed: the SDK's handler says so)."""
-        try:
-            listing = await self.gateway.served_listing(full=False)
-        except Exception:
-            return None
-        route = listing.tool_routes.get(name)
+    def _server_of(self, name: str) -> str | None:
+        """The served server of a tool, from the kept listing (None: not kept yet, or the tool is unknown there;
+        the SDK's handler then builds the listing inside the call, which so owns any server start it causes)."""
+        listing = self.gateway.kept_listing()
+        route = listing.tool_routes.get(name) if listing is not None else None
         return route.server if route is not None else None
 
     def _long_lived(self, server: str | None) -> bool:
