@@ -62,7 +62,11 @@ def server_error(error: ServerError) -> MCPError:
 
 class Gateway:
     def __init__(
-        self, settings: GatewaySettings, runtime: Runtime, *, load: Callable[[GatewaySettings], Served] = load_served_set
+        self,
+        settings: GatewaySettings,
+        runtime: Runtime,
+        *,
+        load: Callable[[GatewaySettings], Served] = load_served_set,
     ) -> None:
         self.settings = settings
         self._load = load  # reads every file (tests pass one that edits a file while it reads)
