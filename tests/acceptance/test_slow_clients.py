@@ -113,6 +113,15 @@ def test_a_request_that_crosses_the_408_gets_the_408_not_a_reset(gateway_process
     _healthy(gateway)
 
 
+def test_connections_answered_408_make_room_first_at_the_limit(gateway_process: Any, catalog: Path) -> None:
+    """A connection still dropping what arrives after its 408 is the first closed to make room."""
+    gateway = gateway_process("--catalog", str(catalog), "--max-connections", "5", "--header-timeout", "1")
+    with _connections(gateway, 5) as answered:
+        for sock in answered:  # each got its 408 (and is held open by this client meanwhile)
+            assert select.select([sock], [], [], 15)[0], "no 408 within 15 s"
+        assert _healthy(gateway) < 5  # not 503: a lingering connection was closed for it
+
+
 def _keep_alive_request(sock: socket.socket, client: h11.Connection, host: str, port: int, auth: dict[str, str]) -> int:
     """One GET /health on a kept-alive connection: its status (0: the gateway closed the connection)."""
     if client.our_state is h11.DONE and client.their_state is h11.DONE:
