@@ -46,6 +46,14 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
 
 
+def cpu_wait_seconds(pid: int) -> float:
+    """Seconds a process has spent runnable but waiting for a CPU (the kernel's schedstat run delay)."""
+    try:
+        return int(Path(f"/proc/{pid}/schedstat").read_text().split()[1]) / 1e9
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
 def _in_flight(metrics: str) -> int:
     """Tool calls being answered inside the gateway now, from its /metrics text."""
     total = 0.0
@@ -184,11 +192,12 @@ async def sampled(gateway: Gateway, row: Row, every: float = 0.25) -> AsyncItera
     """Sample the gateway's RSS, open files, admission queue and tool calls in flight while the body
     runs; record the peaks in `row` (RSS and fds as before → peak) and yield the running maxima of the
     health figures (`queued`, `running`, `in_flight`); once the body is done it also holds the CPU
-    seconds the gateway (`gateway_cpu`) and the servers it started (`backend_cpu`) used meanwhile."""
+    seconds the gateway (`gateway_cpu`) and the servers it started (`backend_cpu`) used meanwhile, and
+    how long the gateway was runnable but waited for a CPU (`gateway_cpu_wait`)."""
     before_rss, before_fds = rss_mb(gateway.pid), open_fds(gateway.pid)
     peak_rss, peak_fds = before_rss, before_fds
     peaks: dict[str, float] = {"queued": 0, "running": 0, "in_flight": 0}
-    gateway_cpu = cpu_seconds(gateway.pid)
+    gateway_cpu, gateway_wait = cpu_seconds(gateway.pid), cpu_wait_seconds(gateway.pid)
     backend_cpu: dict[int, float] = {}  # the last figure seen of each process below the gateway
 
     async def sample() -> None:
@@ -219,4 +228,5 @@ async def sampled(gateway: Gateway, row: Row, every: float = 0.25) -> AsyncItera
     row.rss_mb = (before_rss, max(peak_rss, rss_mb(gateway.pid)))
     row.fds = (before_fds, max(peak_fds, open_fds(gateway.pid)))
     peaks["gateway_cpu"] = cpu_seconds(gateway.pid) - gateway_cpu
+    peaks["gateway_cpu_wait"] = cpu_wait_seconds(gateway.pid) - gateway_wait
     peaks["backend_cpu"] = sum(backend_cpu.values())

@@ -120,7 +120,8 @@ async def _sessions(gateway: Gateway, row: Row, count: int, before: int, after: 
 def _where(peaks: dict[str, float]) -> str:
     return (
         f"at most {peaks['in_flight']:.0f} calls in the gateway's handler at once; CPU used: gateway "
-        f"{peaks['gateway_cpu']:.0f} s, servers {peaks['backend_cpu']:.0f} s"
+        f"{peaks['gateway_cpu']:.0f} s (and {peaks['gateway_cpu_wait']:.0f} s runnable, waiting for a CPU), "
+        f"servers {peaks['backend_cpu']:.0f} s"
     )
 
 
