@@ -73,10 +73,10 @@ async def test_a_save_in_progress_never_serves_an_empty_catalog(gateway_process:
     saved = yaml.safe_dump({"version": 2, "name": "live", "registry": registry}, sort_keys=False).encode()
     async with gateway.client() as client:
         paths["catalog.yaml"].write_bytes(b"")  # truncated, the write still to come
-        assert await until(lambda: "taken as a save in progress" in gateway.log), gateway.log
+        assert await until(lambda: "taken as a save in progress" in gateway.log, timeout=60), gateway.log
         assert tool_value(await client.call_tool("echo", {"text": "still"})) == "still"
         paths["catalog.yaml"].write_bytes(saved)
-        assert await until(lambda: "served servers changed: probe, second" in gateway.log), gateway.log
+        assert await until(lambda: "served servers changed: probe, second" in gateway.log, timeout=60), gateway.log
         assert tool_value(await client.call_tool("second__echo", {"text": "after"})) == "after"
     assert "served servers changed: (none)" not in gateway.log
 
