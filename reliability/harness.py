@@ -18,6 +18,7 @@ from support import GatewayProcess, isolated_env, pid_alive, probe_entry, write_
 from .figures import Row
 
 PAGE_KB = os.sysconf("SC_PAGE_SIZE") // 1024
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 STOP_WAIT = 20.0
 
 
@@ -34,6 +35,32 @@ def open_fds(pid: int) -> int:
         return len(os.listdir(f"/proc/{pid}/fd"))
     except OSError:
         return 0
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) a process has used so far (0 when it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+def cpu_wait_seconds(pid: int) -> float:
+    """Seconds a process has spent runnable but waiting for a CPU (the kernel's schedstat run delay)."""
+    try:
+        return int(Path(f"/proc/{pid}/schedstat").read_text().split()[1]) / 1e9
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
+def _in_flight(metrics: str) -> int:
+    """Tool calls being answered inside the gateway now, from its /metrics text."""
+    total = 0.0
+    for line in metrics.splitlines():
+        if line.startswith("kubemcp_tool_calls_in_flight{"):
+            total += float(line.rsplit(" ", 1)[1])
+    return int(total)
 
 
 def descendants(pid: int) -> set[int]:
@@ -161,12 +188,17 @@ def probe(name: str = "probe", **extra: Any) -> dict[str, Any]:
 
 
 @asynccontextmanager
-async def sampled(gateway: Gateway, row: Row, every: float = 0.25) -> AsyncIterator[dict[str, int]]:
-    """Sample the gateway's RSS, open files and admission queue while the body runs; record the peaks
-    in `row` (RSS and fds as before → peak) and yield the running maxima of the health figures."""
+async def sampled(gateway: Gateway, row: Row, every: float = 0.25) -> AsyncIterator[dict[str, float]]:
+    """Sample the gateway's RSS, open files, admission queue and tool calls in flight while the body
+    runs; record the peaks in `row` (RSS and fds as before → peak) and yield the running maxima of the
+    health figures (`queued`, `running`, `in_flight`); once the body is done it also holds the CPU
+    seconds the gateway (`gateway_cpu`) and the servers it started (`backend_cpu`) used meanwhile, and
+    how long the gateway was runnable but waited for a CPU (`gateway_cpu_wait`)."""
     before_rss, before_fds = rss_mb(gateway.pid), open_fds(gateway.pid)
     peak_rss, peak_fds = before_rss, before_fds
-    peaks = {"queued": 0, "running": 0}
+    peaks: dict[str, float] = {"queued": 0, "running": 0, "in_flight": 0}
+    gateway_cpu, gateway_wait = cpu_seconds(gateway.pid), cpu_wait_seconds(gateway.pid)
+    backend_cpu: dict[int, float] = {}  # the last figure seen of each process below the gateway
 
     async def sample() -> None:
         nonlocal peak_rss, peak_fds
@@ -174,11 +206,15 @@ async def sampled(gateway: Gateway, row: Row, every: float = 0.25) -> AsyncItera
             while True:
                 peak_rss = max(peak_rss, rss_mb(gateway.pid))
                 peak_fds = max(peak_fds, open_fds(gateway.pid))
-                gateway.remember()
+                for pid in gateway.remember():
+                    backend_cpu[pid] = max(backend_cpu.get(pid, 0.0), cpu_seconds(pid))
                 try:
                     admission = (await http.get(f"{gateway.base}/health")).json()["admission"]
                     peaks["queued"] = max(peaks["queued"], admission["queued"])
                     peaks["running"] = max(peaks["running"], admission["running"])
+                    peaks["in_flight"] = max(
+                        peaks["in_flight"], _in_flight((await http.get(f"{gateway.base}/metrics")).text)
+                    )
                 except (httpx2.HTTPError, ValueError, KeyError):
                     pass
                 await anyio.sleep(every)
@@ -191,3 +227,6 @@ async def sampled(gateway: Gateway, row: Row, every: float = 0.25) -> AsyncItera
             tg.cancel_scope.cancel()
     row.rss_mb = (before_rss, max(peak_rss, rss_mb(gateway.pid)))
     row.fds = (before_fds, max(peak_fds, open_fds(gateway.pid)))
+    peaks["gateway_cpu"] = cpu_seconds(gateway.pid) - gateway_cpu
+    peaks["gateway_cpu_wait"] = cpu_wait_seconds(gateway.pid) - gateway_wait
+    peaks["backend_cpu"] = sum(backend_cpu.values())

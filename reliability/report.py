@@ -14,6 +14,9 @@ from .settings import REPO, Scale
 
 START = "<!-- reliability:start -->"
 END = "<!-- reliability:end -->"
+# A run of some cases only (`--cases`): its own table, beside the last full run's.
+SUBSET_START = "<!-- reliability-subset:start -->"
+SUBSET_END = "<!-- reliability-subset:end -->"
 
 
 def _git() -> str:
@@ -37,13 +40,22 @@ def _versions() -> str:
 
 
 def render(
-    rows: list[Row], scale: Scale, seconds: float, load: tuple[float, float], pending: list[str] | None = None
+    rows: list[Row],
+    scale: Scale,
+    seconds: float,
+    load: tuple[float, float],
+    pending: list[str] | None = None,
+    only: list[str] | None = None,
 ) -> str:
+    """The section of one run: of every case, or (`only`) of the cases named, in their own section."""
     now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    if only:
+        what = f"reliability/run.py --cases {','.join(only)}` (these cases only, at the {scale.name} scale)"
+    else:
+        what = f"reliability/run.py` (`make reliability`, the {scale.name} run)"
     lines = [
-        START,
-        f"Measured {now} by `.venv/bin/python reliability/run.py` (`make reliability`, the {scale.name} run) "
-        f"in {seconds / 60:.1f} min, at git {_git()}.",
+        SUBSET_START if only else START,
+        f"Measured {now} by `.venv/bin/python {what} in {seconds / 60:.1f} min, at git {_git()}.",
         "",
         f"- Machine: {os.cpu_count()} CPUs, {platform.machine()}, Linux {platform.release()}; Python "
         f"{platform.python_version()}; {_versions()}. Load average (1 min) {load[0]:.1f} at start and "
@@ -64,11 +76,14 @@ def render(
     missed = [row for row in rows if not row.met]
     if pending:
         lines += ["", f"Cases not (yet) run when this was written: {', '.join(pending)}."]
-    lines += ["", "### Targets missed" if missed else "All targets were met in this run."]
+    lines += [
+        "",
+        ("#### Targets missed" if only else "### Targets missed") if missed else "All targets were met in this run.",
+    ]
     for row in missed:
         reasons = "; ".join(row.problems) or "see the figures"
         lines.append(f"- {row.case}: {row.failed} of {row.tried} failed ({reasons}).")
-    lines.append(END)
+    lines.append(SUBSET_END if only else END)
     return "\n".join(lines) + "\n"
 
 

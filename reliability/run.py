@@ -24,7 +24,7 @@ import anyio.to_thread  # noqa: E402
 
 from reliability.cases import faults, files, flood, inputs, load, slow, stopping  # noqa: E402
 from reliability.figures import Row  # noqa: E402
-from reliability.report import render, write  # noqa: E402
+from reliability.report import END, START, SUBSET_END, SUBSET_START, render, write  # noqa: E402
 from reliability.settings import DOCS, FULL, QUICK, Scale  # noqa: E402
 
 Case = Callable[[Path, Scale], Awaitable[list[Row]]]
@@ -104,7 +104,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="small counts (what CI runs); docs not written")
     parser.add_argument("--cases", default="", help="run only these cases (comma-separated)")
-    parser.add_argument("--docs", type=Path, help=f"write the table here (default for the full run: {DOCS})")
+    parser.add_argument(
+        "--docs",
+        type=Path,
+        help=f"write the table here (default for the full run: {DOCS}); with --cases, in a section of its own",
+    )
     args = parser.parse_args(argv)
     scale = QUICK if args.quick else FULL
     only = [name.strip() for name in args.cases.split(",") if name.strip()]
@@ -113,10 +117,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     docs = args.docs or (None if args.quick or only else DOCS)
 
     def write_docs(rows: list[Row], pending: list[str]) -> None:
-        # After every case, so that a run stopped midway still leaves what it measured.
+        # After every case, so that a run stopped midway still leaves what it measured. A run of some
+        # cases (`--cases`, `--docs` given) has its own section, beside the last full run's table.
         if docs is not None:
             load = (load_before, os.getloadavg()[0])
-            write(docs, render(rows, scale, time.monotonic() - started, load, pending))
+            section = render(rows, scale, time.monotonic() - started, load, pending, only)
+            write(docs, section, *((SUBSET_START, SUBSET_END) if only else (START, END)))
 
     rows = anyio.run(run_suite, scale, only, None, write_docs)
     if docs is not None:

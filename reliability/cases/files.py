@@ -4,6 +4,7 @@ a one-line error."""
 
 from __future__ import annotations
 
+import os
 import random
 import subprocess
 import time
@@ -53,6 +54,16 @@ async def _reload_seen(gateway: Gateway, before: dict[str, int], timeout: float 
     return None
 
 
+def _save(path: Path, data: bytes) -> None:
+    """Replace the file in one step (written aside, then renamed over it), so that the first reload
+    after it is a reload of these bytes. Saved in place (truncate, then write) the gateway's poll could
+    see the empty file in between, and the check would take that reload for the edit's: the gateway
+    keeps serving then (tests/gateway/test_core.py proves it), but the edit itself would go unchecked."""
+    aside = path.with_name(f".{path.name}.saving")
+    aside.write_bytes(data)
+    os.replace(aside, path)
+
+
 def _random_edit(data: bytes, rng: random.Random) -> bytes:
     while True:
         at = rng.randrange(len(data) + 1)
@@ -100,7 +111,7 @@ async def live_edits(root: Path, scale: Scale) -> list[Row]:
             for number, (row, label, data, must_refuse) in enumerate(edits):
                 name = label.split(":")[0]
                 before = await anyio.to_thread.run_sync(_reloads, gateway)
-                paths[name].write_bytes(data)
+                _save(paths[name], data)
                 after = await _reload_seen(gateway, before)
                 ok, problem = after is not None, f"{label}: no reload seen"
                 if ok and after is not None and must_refuse and after["refused"] == before["refused"]:
@@ -118,10 +129,11 @@ async def live_edits(root: Path, scale: Scale) -> list[Row]:
                 except Exception as exc:
                     ok, problem = False, f"{label}: call failed: {exc}"
                 row.latencies_ms.append((time.perf_counter() - started) * 1000)
-                row.attempt(ok, problem)
                 restore = await anyio.to_thread.run_sync(_reloads, gateway)
-                paths[name].write_bytes(originals[name])
-                await _reload_seen(gateway, restore)
+                _save(paths[name], originals[name])
+                if await _reload_seen(gateway, restore) is None and ok:  # the next check would see this reload
+                    ok, problem = False, f"{label}: restoring the file: no reload seen"
+                row.attempt(ok, problem)
     finally:
         gateway.stop()
     for row in (corpus, fuzz):

@@ -64,6 +64,23 @@ async def test_bad_live_edits_are_logged_and_ignored(gateway_process: Any, tmp_p
     assert "t0ken-value" not in gateway.log
 
 
+async def test_a_save_in_progress_never_serves_an_empty_catalog(gateway_process: Any, tmp_path: Path) -> None:
+    """Saved in place, a file is empty between its truncate and its write: a poll that sees it then
+    keeps the catalog served, and the bytes written next are loaded."""
+    paths = _files(tmp_path)
+    gateway = gateway_process(*_args(paths), "--watch-interval", "0.1")
+    registry = {name: probe_entry(name, tools=[{"name": "echo"}]) for name in ("probe", "second")}
+    saved = yaml.safe_dump({"version": 2, "name": "live", "registry": registry}, sort_keys=False).encode()
+    async with gateway.client() as client:
+        paths["catalog.yaml"].write_bytes(b"")  # truncated, the write still to come
+        assert await until(lambda: "taken as a save in progress" in gateway.log, timeout=60), gateway.log
+        assert tool_value(await client.call_tool("echo", {"text": "still"})) == "still"
+        paths["catalog.yaml"].write_bytes(saved)
+        assert await until(lambda: "served servers changed: probe, second" in gateway.log, timeout=60), gateway.log
+        assert tool_value(await client.call_tool("second__echo", {"text": "after"})) == "after"
+    assert "served servers changed: (none)" not in gateway.log
+
+
 @pytest.mark.parametrize(("name", "appended"), EDITS, ids=[f"{n}-{i}" for i, (n, _) in enumerate(EDITS)])
 def test_the_same_bytes_at_start_up_are_a_one_line_error(tmp_path: Path, name: str, appended: bytes) -> None:
     paths = _files(tmp_path)

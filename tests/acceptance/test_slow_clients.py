@@ -5,6 +5,7 @@ small."""
 from __future__ import annotations
 
 import json
+import select
 import socket
 import time
 from collections.abc import Iterator
@@ -90,6 +91,35 @@ def test_a_request_head_that_never_completes_gets_408(gateway_process: Any, cata
             assert status == 408
             assert body["error"]["code"] == -32600
     _healthy(gateway)
+
+
+def test_a_request_that_crosses_the_408_gets_the_408_not_a_reset(gateway_process: Any, catalog: Path) -> None:
+    """A client that writes its request just as the head deadline answers 408 (a loaded client, late to
+    write on a new connection) must read that 408, not a reset: the gateway stops writing, then drops
+    what still arrives for a while before it closes (a closed socket answers data with a reset)."""
+    gateway = gateway_process("--catalog", str(catalog), "--header-timeout", "1")
+    host, port = _address(gateway)
+    request = f"GET /health HTTP/1.1\r\nHost: {host}:{port}\r\n\r\n".encode()
+    with _connections(gateway, 1) as (sock,):
+        readable, _, _ = select.select([sock], [], [], 15)  # the 408 has arrived, not read yet
+        assert readable, "no 408 within 15 s"
+        sock.sendall(request)  # the request, written as the 408 crossed it
+        status, body = _jsonrpc_status(_answer(sock, 15))
+        assert status == 408
+        assert "no complete request" in body["error"]["message"]
+        sock.sendall(request)  # still read (and dropped): a closed socket would have reset the first one
+        assert sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR) == 0
+    assert "Traceback" not in gateway.log
+    _healthy(gateway)
+
+
+def test_connections_answered_408_make_room_first_at_the_limit(gateway_process: Any, catalog: Path) -> None:
+    """A connection still dropping what arrives after its 408 is the first closed to make room."""
+    gateway = gateway_process("--catalog", str(catalog), "--max-connections", "5", "--header-timeout", "1")
+    with _connections(gateway, 5) as answered:
+        for sock in answered:  # each got its 408 (and is held open by this client meanwhile)
+            assert select.select([sock], [], [], 15)[0], "no 408 within 15 s"
+        assert _healthy(gateway) < 5  # not 503: a lingering connection was closed for it
 
 
 def _keep_alive_request(sock: socket.socket, client: h11.Connection, host: str, port: int, auth: dict[str, str]) -> int:

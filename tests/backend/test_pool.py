@@ -317,3 +317,25 @@ async def test_a_warm_set_grows_with_a_burst_of_calls_and_shrinks_back_when_idle
         await _settled(runtime, 1)
         warm.close()
         await _settled(runtime, 0)
+
+
+async def test_a_burst_of_calls_leases_a_running_instance_in_one_event_loop_turn() -> None:
+    """Taking a lock yields to the event loop: a burst of calls on a running long-lived instance that went
+    through the start lock would lease it one event-loop turn at a time (a convoy behind a busy loop)."""
+    pool = BackendPool(MemoryRuntime(counter_server), idle_timeout=60)
+    spec = _spec(long_lived=True)
+    leased = 0
+
+    async def lease() -> None:
+        nonlocal leased
+        resident = await pool.lease(spec, CallHooks())
+        leased += 1
+        resident.release()
+
+    async with pool.running():
+        assert await _instance(pool, spec) == 1  # started
+        async with anyio.create_task_group() as tg:
+            for _ in range(100):
+                tg.start_soon(lease)
+            await anyio.lowlevel.checkpoint()  # one turn for each of them
+            assert leased == 100

@@ -10,6 +10,7 @@ import pytest
 from bad_files import YAML_EDITS
 from kubemcp.backend.hooks import CallHooks
 from kubemcp.gateway.core import Gateway
+from kubemcp.gateway.served import Served, load_served_set
 from kubemcp.gateway.settings import GatewaySettings
 from mcp.shared.exceptions import MCPError
 from memory_runtime import MemoryRuntime, completing_server, counter_server
@@ -117,3 +118,44 @@ async def test_reload_keeps_serving_through_any_bad_catalog_bytes(tmp_path: Path
         assert list(gateway.specs) == ["one"]
         result = await gateway.call_tool("greet", {"name": "ada"}, CallHooks())
         assert result.structured_content == {"result": "hello ada from one"}
+
+
+async def test_a_file_emptied_by_a_save_in_progress_is_not_loaded(tmp_path: Path) -> None:
+    """A save in place truncates the file, then writes it: a reload between the two must not serve an
+    empty catalog; the bytes written next are loaded as usual."""
+    settings = _settings(tmp_path, {"one": DECLARED})
+    gateway = Gateway(settings, MemoryRuntime(counter_server))
+    catalog = tmp_path / "catalog.yaml"
+    async with gateway.running():
+        catalog.write_bytes(b"")  # the moment between the truncate and the write
+        assert await gateway.reload() is False
+        assert list(gateway.specs) == ["one"]
+        result = await gateway.call_tool("greet", {"name": "ada"}, CallHooks())
+        assert result.structured_content == {"result": "hello ada from one"}
+        write_catalog(catalog, {"one": DECLARED, "two": DECLARED})  # the write
+        assert await gateway.reload() is True
+        assert list(gateway.specs) == ["one", "two"]
+        assert gateway.reloads == {"applied": 1, "unchanged": 0, "refused": 1}
+
+
+async def test_files_that_change_while_they_are_read_are_read_again(tmp_path: Path) -> None:
+    """A load that overlapped an edit may have read half of it: it is dropped, the next one applies."""
+    settings = _settings(tmp_path, {"one": DECLARED})
+    catalog = tmp_path / "catalog.yaml"
+    edits: list[dict[str, Any]] = []
+
+    def load_during_an_edit(settings: GatewaySettings) -> Served:
+        served = load_served_set(settings)
+        if edits:
+            write_catalog(catalog, edits.pop())  # the edit lands after the files were read
+        return served
+
+    gateway = Gateway(settings, MemoryRuntime(counter_server), load=load_during_an_edit)
+    async with gateway.running():
+        write_catalog(catalog, {"one": DECLARED, "three": DECLARED})
+        edits.append({"one": DECLARED, "two": DECLARED})
+        assert await gateway.reload() is False  # read, then changed: not applied
+        assert list(gateway.specs) == ["one"]
+        assert gateway.reloads == {"applied": 0, "unchanged": 0, "refused": 0}
+        assert await gateway.reload() is True  # what the files hold now
+        assert list(gateway.specs) == ["one", "two"]

@@ -114,6 +114,11 @@ class BackendPool:
     async def _resident(self, spec: ServerSpec, hooks: CallHooks, instance: int) -> Resident:
         """A started instance for this key, leased for one call (the caller releases it)."""
         key = (spec.name, instance)
+        running = self._residents.get(key)
+        if running is not None and running.spec.digest == spec.digest and running.started and running.lease():
+            # The common case, without the lock: taking it yields to the event loop, so a burst of calls
+            # on one instance would otherwise go through one by one, an event-loop turn each.
+            return running
         lock = self._locks.setdefault(key, anyio.Lock())
         async with lock:
             resident = self._residents.get(key)

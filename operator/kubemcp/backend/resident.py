@@ -58,6 +58,11 @@ class Resident:
         self.last_used = time.monotonic()
         self._log_level: types.LoggingLevel | None = None
 
+    @property
+    def started(self) -> bool:
+        """Its handshake is done: calls can use it (until it stops)."""
+        return self.client is not None and self.link is not None
+
     def lease(self) -> bool:
         """Take the instance for one call; False when it is stopping (start another one)."""
         if self.stopping.is_set():

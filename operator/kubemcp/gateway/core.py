@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 
@@ -28,6 +28,7 @@ from kubemcp.errors import (
 from kubemcp.gateway.access import Access
 from kubemcp.gateway.client_sessions import ClientSessionState
 from kubemcp.gateway.exchanges import LocalExchanges
+from kubemcp.gateway.file_watch import emptied, stamp
 from kubemcp.gateway.interceptors import Interceptors
 from kubemcp.gateway.known_offerings import DiscoveryCache, from_catalog, from_recorded
 from kubemcp.gateway.listing import Listing, build_listing
@@ -37,7 +38,7 @@ from kubemcp.gateway.observe.recent import RecentCalls
 from kubemcp.gateway.options import Effective, effective
 from kubemcp.gateway.principal import current_principal
 from kubemcp.gateway.resource_subscriptions import ResourceSubscriptions
-from kubemcp.gateway.served import load_served_set
+from kubemcp.gateway.served import Served, load_served_set
 from kubemcp.gateway.served_capabilities import ServedCapabilities, served_capabilities
 from kubemcp.gateway.sessions import SessionNotifier
 from kubemcp.gateway.settings import GatewaySettings
@@ -60,8 +61,15 @@ def server_error(error: ServerError) -> MCPError:
 
 
 class Gateway:
-    def __init__(self, settings: GatewaySettings, runtime: Runtime) -> None:
+    def __init__(
+        self,
+        settings: GatewaySettings,
+        runtime: Runtime,
+        *,
+        load: Callable[[GatewaySettings], Served] = load_served_set,
+    ) -> None:
         self.settings = settings
+        self._load = load  # reads every file (tests pass one that edits a file while it reads)
         self.runtime = runtime
         admission = Admission(
             total=settings.max_instances,
@@ -78,7 +86,8 @@ class Gateway:
         self.subscriptions = ResourceSubscriptions(self.notifier.bus)
         self.pool.on_resource_updated = self.subscriptions.updated
         self.tg: anyio.abc.TaskGroup | None = None
-        served = load_served_set(settings)
+        self._loaded = stamp(settings.watched_files)  # the files as they were when last loaded
+        served = load(settings)
         self.specs = served.specs
         self.refused = served.refused
         self._locks: dict[str, anyio.Lock] = {}
@@ -354,10 +363,24 @@ class Gateway:
         self.interceptors.configure(list(options.interceptors))
 
     async def reload(self) -> bool:
-        """Load the files again; on a change of the served set, notify every client. Bad files change nothing."""
+        """Load the files again; on a change of the served set, notify every client. Bad files change
+        nothing, nor does a file caught in the middle of a save (see gateway/file_watch.py)."""
         previous = self.options
+        before = stamp(self.settings.watched_files)
+        if saving := emptied(self._loaded, before):
+            self.reloads["refused"] += 1
+            logger.warning(
+                "not reloading: %s is empty, taken as a save in progress; serving what was served until it "
+                "changes again (to empty a file on purpose, leave a comment in it)",
+                ", ".join(saving),
+            )
+            CONFIG_RELOADS.labels(outcome="rejected").inc()
+            return False
         try:  # parsing a large catalog must not hold up the requests being served meanwhile
-            served = await anyio.to_thread.run_sync(load_served_set, self.settings)
+            served = await anyio.to_thread.run_sync(self._load, self.settings)
+            if stamp(self.settings.watched_files) != before:
+                logger.info("not reloading yet: the files changed while they were read; reading them again")
+                return False
             options = effective(self.settings)
             self._apply_options(options)
         except KubemcpError as exc:
@@ -365,18 +388,20 @@ class Gateway:
             logger.error("not reloading, the files have errors:\n%s", exc)
             CONFIG_RELOADS.labels(outcome="rejected").inc()
             return False
+        self._loaded = before
         specs = served.specs
         self.refused = served.refused
-        before = {name: spec.digest for name, spec in self.specs.items()}
-        after = {name: spec.digest for name, spec in specs.items()}
+        changed = {name: spec.digest for name, spec in self.specs.items()} != {
+            name: spec.digest for name, spec in specs.items()
+        }
         listing_changed = options.listing_key != previous.listing_key
         if options != previous:
             logger.info("gateway options changed")
         self.specs = specs
         self._listings.clear()
         self.pool.warm_up(list(specs.values()))
-        CONFIG_RELOADS.labels(outcome="applied" if before != after or listing_changed else "unchanged").inc()
-        if before == after and not listing_changed:
+        CONFIG_RELOADS.labels(outcome="applied" if changed or listing_changed else "unchanged").inc()
+        if not changed and not listing_changed:
             self.reloads["unchanged"] += 1
             return False
         self.reloads["applied"] += 1
@@ -384,23 +409,13 @@ class Gateway:
         await self.notifier.lists_changed()
         return True
 
-    def _stamp(self) -> tuple[tuple[str, int, int], ...]:
-        stamps = []
-        for path in self.settings.watched_files:
-            try:
-                stat = path.stat()
-                stamps.append((str(path), stat.st_mtime_ns, stat.st_size))
-            except OSError:
-                stamps.append((str(path), 0, 0))
-        return tuple(stamps)
-
     async def _watch_files(self) -> None:
-        stamp, access = self._stamp(), self.access.stamp()
+        seen, access = stamp(self.settings.watched_files), self.access.stamp()
         while True:
             await anyio.sleep(self.settings.watch_interval)
-            current = self._stamp()
-            if current != stamp:
-                stamp = current
+            current = stamp(self.settings.watched_files)
+            if current != seen:
+                seen = current
                 try:
                     await self.reload()
                 except Exception:  # whatever the files hold, the gateway keeps serving what it served

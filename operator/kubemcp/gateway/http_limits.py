@@ -3,7 +3,10 @@ connections may be open at once (always fewer than the file descriptors the proc
 
 - A connection must deliver its request head within `header_timeout` seconds of opening, or of the
   first byte of a later request's head (a slow-header "slowloris" client); otherwise it gets 408 and
-  is closed.
+  is closed in stages: the gateway stops writing (the client reads the 408, then the end of the
+  stream), reads and drops what the client still sends for up to `LINGER_SECONDS` (or until it
+  closes), then closes. Closed at once, a request the client sent just before the 408 reached it
+  would meet a closed socket, which the kernel answers with a reset instead of the 408.
 - A connection idle between requests (keep-alive) is closed silently after `keep_alive_timeout`
   seconds, not after `header_timeout`: a client reuses its idle connections until its own pool expiry
   (httpx: 5 s, measured from when *it* read the response) and does not retry a request sent on a
@@ -37,6 +40,10 @@ logger.addFilter(RepeatLimit())
 # File descriptors kept for everything that is not a client connection: backend servers' pipes,
 # files, the Kubernetes API.
 FD_RESERVE_MIN = 64
+# After a 408 for a head that never came: how long, and how many bytes, what the client still sends
+# is read and dropped before the connection is closed.
+LINGER_SECONDS = 5.0
+LINGER_BYTES = 64 * 1024
 
 
 def raise_fd_limit() -> int:
@@ -88,6 +95,8 @@ class Limits:
         self.header_timeout = header_timeout
         # Waiting for a request: new connections (their head timer armed) and idle keep-alive ones.
         self.waiting: OrderedDict[LimitedH11Protocol, None] = OrderedDict()
+        # Answered 408 and no longer writing, dropping what still arrives (oldest first).
+        self.lingering: OrderedDict[LimitedH11Protocol, None] = OrderedDict()
         self.refused = 0
         self.evicted = 0
         self.timed_out = 0
@@ -113,6 +122,8 @@ class LimitedH11Protocol(H11Protocol):
         self._head_timer: asyncio.TimerHandle | None = None
         self._cycle_when_armed: object = None
         self._refused = False
+        self._linger_timer: asyncio.TimerHandle | None = None
+        self._dropped = -1  # bytes read and dropped while lingering; -1: not lingering
 
     # -- the connection cap --------------------------------------------------------------------
 
@@ -130,6 +141,11 @@ class LimitedH11Protocol(H11Protocol):
         self._arm_head_timer()
 
     def _evict_oldest_waiting(self) -> bool:
+        lingering = self.limits.lingering
+        if lingering:  # already answered: closing it loses nothing
+            oldest, _ = lingering.popitem(last=False)
+            oldest._end_linger()
+            return True
         waiting = self.limits.waiting
         while waiting:
             oldest, _ = waiting.popitem(last=False)
@@ -144,10 +160,16 @@ class LimitedH11Protocol(H11Protocol):
         if self._refused:
             return
         self._disarm_head_timer()
+        self._stop_lingering()
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
         if self._refused:
+            return
+        if self._dropped >= 0:  # answered already: what crossed the 408 is dropped
+            self._dropped += len(data)
+            if self._dropped > LINGER_BYTES:
+                self._end_linger()
             return
         super().data_received(data)
         if self.cycle is not self._cycle_when_armed:
@@ -183,13 +205,32 @@ class LimitedH11Protocol(H11Protocol):
         if self.cycle is self._cycle_when_armed and not self.transport.is_closing():
             self.limits.timed_out += 1
             logger.info("closing a connection that sent no complete request head in %gs", self.limits.header_timeout)
-            self._give_up(408, "Request Timeout", f"no complete request within {self.limits.header_timeout:g}s")
+            message = f"no complete request within {self.limits.header_timeout:g}s"
+            self._give_up(408, "Request Timeout", message, linger=True)
 
-    def _give_up(self, status: int, reason: str, message: str) -> None:
+    def _give_up(self, status: int, reason: str, message: str, *, linger: bool = False) -> None:
         self._disarm_head_timer()
         if self.cycle is None or self.cycle.response_complete:
             # Between requests nothing has been answered on the wire yet: answer before closing.
             self.transport.write(_raw_error(status, reason, message))
+        if not linger or not self.transport.can_write_eof():
+            self.transport.close()
+            return
+        # Closed now, a request already on its way would be answered with a reset, not the 408.
+        self.transport.write_eof()
+        self.transport.resume_reading()
+        self._dropped = 0
+        self._linger_timer = self.loop.call_later(LINGER_SECONDS, self._end_linger)
+        self.limits.lingering[self] = None
+
+    def _stop_lingering(self) -> None:
+        if self._linger_timer is not None:
+            self._linger_timer.cancel()
+            self._linger_timer = None
+        self.limits.lingering.pop(self, None)
+
+    def _end_linger(self) -> None:
+        self._stop_lingering()
         self.transport.close()
 
     # -- uvicorn's own refusals in JSON-RPC ----------------------------------------------------
