@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,6 +19,7 @@ from kubemcp.controller.options import OperatorOptions
 from kubemcp.controller.resolve import resolve
 from kubemcp.crd.conditions import find
 from kubemcp.errors import ServerUnavailableError
+from kubemcp.gateway.configmap_files import ConfigMapFiles
 from kubemcp.model.spec import ServerSpec
 
 pytestmark = pytest.mark.anyio
@@ -191,7 +193,7 @@ async def test_catalog_status_and_its_servers_follow(
 
 
 async def test_gateway_objects_configmap_and_status(
-    kube: FakeKube, ctl: Controller, monkeypatch: pytest.MonkeyPatch
+    kube: FakeKube, ctl: Controller, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     fake_discovery(monkeypatch)
     put(kube, kinds.CATALOGS, catalog())
@@ -218,8 +220,30 @@ async def test_gateway_objects_configmap_and_status(
     configmap = next(obj for obj in made.values() if obj["kind"] == "ConfigMap")
     served = yaml.safe_load(configmap["data"]["catalog.yaml"])["registry"]
     assert list(served) == ["dice"]
-    assert [tool["name"] for tool in served["dice"]["discovered"]["tools"]] == ["roll"]
+    assert "discovered" not in served["dice"]  # the schemas stay in the MCPServer's status, their one record
     assert served["dice"]["kubernetes"]["namespace"] == NS
+    recorded = status_of(kube, kinds.SERVERS, "dice")["discovery"]
+    refs = yaml.safe_load(configmap["data"]["discovery.yaml"])["servers"]
+    assert refs == {
+        "dice": {
+            "namespace": NS,
+            "name": "dice",
+            "digest": recorded["digest"],
+            "discoveredAt": recorded["discoveredAt"],
+        }
+    }
+    role = next(obj for obj in made.values() if obj["kind"] == "Role")
+    assert {
+        "apiGroups": ["kubemcp.dev"],
+        "resources": ["mcpservers/status"],
+        "resourceNames": ["dice"],
+        "verbs": ["get"],
+    } in role["rules"]
+    files = ConfigMapFiles(kube, NS, configmap["metadata"]["name"], tmp_path)  # what the gateway serves
+    assert await files.sync()
+    loaded = yaml.safe_load(files.catalog.read_text())["registry"]
+    assert [tool["name"] for tool in loaded["dice"]["discovered"]["tools"]] == ["roll"]
+    assert loaded["dice"]["discovered"]["digest"] == recorded["digest"]
 
     status = status_of(kube, kinds.GATEWAYS, "mcp")
     assert status["servers"] == ["dice"]

@@ -139,6 +139,14 @@ def remote_secrets(servers: list[ServedServer]) -> dict[str, list[str]]:
     return {namespace: sorted(names) for namespace, names in found.items()}
 
 
+def served_names(servers: list[ServedServer]) -> dict[str, list[str]]:
+    """Per namespace, the MCPServers the gateway serves (it reads their status: their recorded discoveries)."""
+    found: dict[str, list[str]] = {}
+    for server in servers:
+        found.setdefault(server.namespace, []).append(server.name)
+    return {namespace: sorted(names) for namespace, names in found.items()}
+
+
 def desired_objects(
     names: objects.Names,
     owner: Obj,
@@ -147,22 +155,28 @@ def desired_objects(
     files: dict[str, str],
     image: str,
     secrets: dict[str, list[str]] | None = None,
+    servers: dict[str, list[str]] | None = None,
 ) -> list[Obj]:
-    """Everything the gateway is made of, in the order it is applied (the Deployment after its ConfigMap)."""
+    """Everything the gateway is made of, in the order it is applied (the Roles, which let it read its
+    servers' statuses, before the ConfigMap naming them; the Deployment after its ConfigMap)."""
     elsewhere = [ns for ns in namespaces if ns != names.namespace]
     secrets = secrets or {}
+    servers = servers or {}
     budget = [objects.disruption_budget(names, owner)] if spec.replicas >= 2 else []
     ingress = [objects.ingress_policy(names, owner, spec)] if spec.allowed_from is not None else []
     port = objects.metrics_port(spec)
     scrape = [objects.metrics_service(names, owner, port)] if port is not None else []
     return [
         objects.service_account(names, owner),
-        objects.role(names, owner, secrets=secrets.get(names.namespace)),
+        objects.role(names, owner, secrets=secrets.get(names.namespace), servers=servers.get(names.namespace)),
         objects.role_binding(names, owner),
         *[
             body
             for ns in elsewhere
-            for body in (objects.role(names, None, ns, secrets.get(ns)), objects.role_binding(names, None, ns))
+            for body in (
+                objects.role(names, None, ns, secrets.get(ns), servers.get(ns)),
+                objects.role_binding(names, None, ns),
+            )
         ],
         objects.configmap(names, owner, files),
         objects.deployment(names, owner, spec, image),
@@ -265,7 +279,7 @@ async def _reconcile(ctl: Controller, namespace: str, name: str) -> None:
     problems += [f"{item} is not served: its name is taken" for item in dropped]
     image = spec.image or ctl.options.gateway_image
     files = render_files(name, chosen, spec.authorization, spec.options)
-    bodies = desired_objects(names, owner, spec, namespaces, files, image, remote_secrets(chosen))
+    bodies = desired_objects(names, owner, spec, namespaces, files, image, remote_secrets(chosen), served_names(chosen))
     owner_labels = {kinds.LABEL_OWNER_GATEWAY: name, kinds.LABEL_OWNER_NAMESPACE: namespace}
     ctl.rbac_namespaces.update(ns for ns in namespaces if ns != namespace)
     try:
