@@ -10,10 +10,10 @@ import pytest
 import yaml
 from controller.fakekube import FakeKube
 from controller.objects import DICE, catalog, gateway, server
-from kubemcp.controller import kinds
+from kubemcp.controller import kinds, mcpgateway
 from kubemcp.controller.context import Controller
 from kubemcp.controller.mcpcatalog import reconcile_catalog
-from kubemcp.controller.mcpgateway import reconcile_gateway
+from kubemcp.controller.mcpgateway import reconcile_gateway, reconcile_gateways_in
 from kubemcp.controller.mcpserver import reconcile_server
 from kubemcp.controller.options import OperatorOptions
 from kubemcp.controller.resolve import resolve
@@ -360,3 +360,32 @@ async def test_a_metrics_port_gets_its_own_service_that_goes_with_it(kube: FakeK
     put(kube, kinds.GATEWAYS, gateway("mcp", serviceType="NodePort"))
     await reconcile_gateway(ctl, NS, "mcp")
     assert metrics_service not in kube.objects
+
+
+async def test_a_burst_of_server_changes_reconciles_only_the_gateways_selecting_them_once(
+    kube: FakeKube, ctl: Controller, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    put(kube, kinds.GATEWAYS, gateway("mcp", serverSelector={"matchLabels": {"serve": "yes"}}))
+    put(kube, kinds.GATEWAYS, gateway("other", serverSelector={"matchLabels": {"serve": "no"}}))
+    put(kube, kinds.GATEWAYS, gateway("everything"))
+    passes: list[str] = []
+
+    async def counted(ctl: Controller, namespace: str, name: str) -> None:
+        passes.append(name)
+
+    monkeypatch.setattr(mcpgateway, "_reconcile", counted)
+    busy = [ctl.lock(kinds.GATEWAYS, NS, name) for name in ("mcp", "everything", "other")]
+    for lock in busy:
+        await lock.acquire()  # passes are running while five servers labelled serve=yes change
+    burst = [asyncio.create_task(reconcile_gateways_in(ctl, NS, {"serve": "yes"})) for _ in range(5)]
+    for _ in range(20):
+        await asyncio.sleep(0)
+    for lock in busy:
+        lock.release()
+    await asyncio.gather(*burst)
+    assert sorted(passes) == ["everything", "mcp"]  # one more pass each, however many changes came meanwhile
+    assert ctl.waiting == set()
+
+    passes.clear()
+    await reconcile_gateways_in(ctl, NS)  # labels unknown (a server went away): every gateway
+    assert sorted(passes) == ["everything", "mcp", "other"]

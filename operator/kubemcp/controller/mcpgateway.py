@@ -48,18 +48,43 @@ def object_path(body: Obj) -> str:
 
 
 async def reconcile_gateway(ctl: Controller, namespace: str, name: str) -> None:
-    async with ctl.lock(kinds.GATEWAYS, namespace, name):
-        await _reconcile(ctl, namespace, name)
+    """Reconcile one MCPGateway. Asked again while a reconcile of it waits to start, the waiting one will
+    see every change made so far: the call returns at once, so a burst of server changes costs one pass."""
+    key = (kinds.GATEWAYS, namespace, name)
+    if key in ctl.waiting:
+        return
+    ctl.waiting.add(key)
+    started = False
+    try:
+        async with ctl.lock(kinds.GATEWAYS, namespace, name):
+            ctl.waiting.discard(key)
+            started = True
+            await _reconcile(ctl, namespace, name)
+    finally:
+        if not started:
+            ctl.waiting.discard(key)
 
 
-async def reconcile_gateways_in(ctl: Controller, namespace: str) -> None:
-    """Every MCPGateway of a namespace (after a change of one of its MCPServers)."""
+def selects(gateway: Obj, labels: dict[str, str]) -> bool:
+    """Whether a gateway's selector takes an MCPServer with these labels (an invalid spec: yes, to report it)."""
+    try:
+        spec = MCPGatewaySpec.model_validate(gateway.get("spec") or {})
+    except ValidationError:
+        return True
+    return spec.server_selector is None or spec.server_selector.matches(labels)
+
+
+async def reconcile_gateways_in(ctl: Controller, namespace: str, labels: dict[str, str] | None = None) -> None:
+    """The MCPGateways of a namespace after a change of one of its MCPServers: those selecting it when its
+    `labels` are given (they did not change, so neither did which gateways serve it), else every one."""
     try:
         gateways = await ctl.list(kinds.GATEWAYS, namespace)
     except KubeApiError as exc:
         logger.warning("cannot list MCPGateways in %s: %s", namespace, exc)
         return
     for gateway in gateways:
+        if labels is not None and not selects(gateway, labels):
+            continue
         try:
             await reconcile_gateway(ctl, namespace, kinds.name_of(gateway))
         except KubeApiError as exc:

@@ -30,8 +30,8 @@ Obj = dict[str, Any]
 async def reconcile_server(ctl: Controller, namespace: str, name: str) -> None:
     async with ctl.lock(kinds.SERVERS, namespace, name):
         changed = await _reconcile(ctl, namespace, name)
-    if changed:
-        await reconcile_gateways_in(ctl, namespace)
+    if changed is not None:  # its status changed: the gateways selecting it (by its labels) serve it anew
+        await reconcile_gateways_in(ctl, namespace, changed)
 
 
 async def server_removed(ctl: Controller, namespace: str, name: str) -> None:
@@ -40,11 +40,12 @@ async def server_removed(ctl: Controller, namespace: str, name: str) -> None:
     await reconcile_gateways_in(ctl, namespace)
 
 
-async def _reconcile(ctl: Controller, namespace: str, name: str) -> bool:
+async def _reconcile(ctl: Controller, namespace: str, name: str) -> dict[str, str] | None:
+    """Reconcile one MCPServer; its labels when its status changed, else None."""
     obj = await ctl.get(kinds.SERVERS, namespace, name)
     if obj is None or kinds.meta(obj).get("deletionTimestamp"):
         ctl.discovery.forget((namespace, name))
-        return False
+        return None
     status: Obj = obj.get("status") or {}
     owner = kinds.owner_reference(obj)
     try:
@@ -123,7 +124,8 @@ async def _reconcile(ctl: Controller, namespace: str, name: str) -> bool:
     else:
         conditions.append(Condition.false("Degraded", "AsExpected", ""))
     new_status["conditions"] = merge_conditions(status.get("conditions"), conditions, kinds.generation_of(obj))
-    return await ctl.reporter.status(kinds.SERVERS, obj, new_status)
+    changed = await ctl.reporter.status(kinds.SERVERS, obj, new_status)
+    return kinds.labels_of(obj) if changed else None
 
 
 async def _remove_orphaned_discoveries(ctl: Controller, namespace: str, name: str) -> None:
