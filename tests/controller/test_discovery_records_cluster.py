@@ -44,13 +44,10 @@ def operator(cluster: Any, namespace: str, tmp_path: Path) -> Iterator[Operator]
     started.stop()
 
 
-def service_account_kubeconfig(cluster: Any, namespace: str, account: str, path: Path) -> Path:
-    """The cluster's kubeconfig with a short-lived token of `account` as its user: what the gateway's Pod has."""
+def service_account_kubeconfig(cluster: Any, namespace: str, account: str) -> Path:
+    """A kubeconfig with a short-lived token of `account`: what the gateway's Pod has."""
     token = cluster.kubectl("create", "token", account, "--duration", "10m", namespace=namespace).stdout.strip()
-    config = yaml.safe_load(Path(cluster.kubeconfig).read_text())
-    for user in config["users"]:
-        user["user"] = {"token": token}
-    path.write_text(yaml.safe_dump(config))
+    path: Path = cluster.user_kubeconfig(f"{namespace}-{account}", token, namespace)
     return path
 
 
@@ -97,7 +94,7 @@ async def test_a_gateway_serves_discovered_schemas_larger_than_a_configmap(
 
     # The gateway reads the statuses with its own ServiceAccount (the Role grants them by name), and lists
     # every tool with the remote server stopped: from the recorded discoveries alone.
-    account = service_account_kubeconfig(cluster, namespace, "wide-kubemcp-gateway", tmp_path / "gateway.kubeconfig")
+    account = service_account_kubeconfig(cluster, namespace, "wide-kubemcp-gateway")
     args = ["--runtime", "kubernetes", "--namespace", namespace, "--from-configmap", CONFIGMAP,
             "--transport", "streaming", "--port", "0", "--kubeconfig", str(account)]  # fmt: skip
     with GatewayProcess(args, tmp_path / "gateway.log") as gateway:
