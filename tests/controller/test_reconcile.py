@@ -121,9 +121,18 @@ async def test_discovery_is_recorded_and_the_pool_filled(
         assert pod["metadata"]["labels"]["kubemcp.dev/digest"] == digest
         assert pod["metadata"]["ownerReferences"][0]["uid"] == obj["metadata"]["uid"]
     assert status["warmPool"] == {"desired": 2, "ready": 0}  # created, not yet running
+    lists: list[str] = []
+    listing = kube.list
+
+    async def counted(path: str, **options: Any) -> Obj:
+        lists.append(path)
+        return await listing(path, **options)
+
+    monkeypatch.setattr(kube, "list", counted)
     await reconcile_server(ctl, NS, "dice")
     assert calls == ["dice"]  # discovered once for this digest
     assert len(kube.under(f"/api/v1/namespaces/{NS}/pods")) == 2
+    assert lists.count(f"/api/v1/namespaces/{NS}/pods") == 1  # one list of its Pods serves every step
 
 
 async def test_a_changed_image_is_discovered_again_and_stale_pool_pods_go(

@@ -48,6 +48,7 @@ async def _reconcile(ctl: Controller, namespace: str, name: str) -> dict[str, st
         return None
     status: Obj = obj.get("status") or {}
     owner = kinds.owner_reference(obj)
+    pods = await _server_pods(ctl, namespace, name)
     try:
         resolved: Resolved | None = resolve(obj, await ctl.catalog_for(obj), pull_policy=ctl.options.image_pull_policy)
         problem = None
@@ -72,7 +73,8 @@ async def _reconcile(ctl: Controller, namespace: str, name: str) -> dict[str, st
             "catalog": resolved.catalog,
             "entry": resolved.entry_name,
         }
-        await _remove_orphaned_discoveries(ctl, namespace, name)
+        removed = await _remove_orphaned_discoveries(ctl, namespace, name, pods)
+        pods = [pod for pod in pods if pod["metadata"]["name"] not in removed] if pods is not None else None
         discovered = _discovery(ctl, resolved, status, owner)
         conditions.append(discovered)
         if discovered.status == "True":
@@ -100,16 +102,20 @@ async def _reconcile(ctl: Controller, namespace: str, name: str) -> dict[str, st
             namespace_problem = namespace_problem or network_problem
     pool_problem = None
     try:
-        plan = await reconcile_pool(ctl.kube, resolved.spec if resolved else None, name, namespace, owner)
+        plan = await reconcile_pool(ctl.kube, resolved.spec if resolved else None, name, namespace, owner, pods)
         pool_problem = plan.problem
     except KubeApiError as exc:
         plan, pool_problem = PoolPlan(), f"cannot manage the warm pool: {exc}"
         logger.warning("server %s/%s: %s", namespace, name, pool_problem)
     desired = resolved.server.warm_pool if resolved else 0
     new_status["warmPool"] = {"desired": desired, "ready": plan.ready}
+    swept = {"call", "discovery", "resident"}
     try:
         await sweep(
-            ctl.kube, namespace, f"{LABEL_SERVER}={dns_label(name, 63)},{LABEL_ROLE} in (call,discovery,resident)"
+            ctl.kube,
+            namespace,
+            f"{LABEL_SERVER}={dns_label(name, 63)},{LABEL_ROLE} in ({','.join(sorted(swept))})",
+            None if pods is None else [pod for pod in pods if kinds.labels_of(pod).get(LABEL_ROLE) in swept],
         )
     except KubeApiError as exc:
         logger.warning("server %s/%s: cannot sweep its pods: %s", namespace, name, exc)
@@ -128,19 +134,39 @@ async def _reconcile(ctl: Controller, namespace: str, name: str) -> dict[str, st
     return kinds.labels_of(obj) if changed else None
 
 
-async def _remove_orphaned_discoveries(ctl: Controller, namespace: str, name: str) -> None:
-    """Discovery Pods that no discovery of this process uses (an operator that stopped mid-way left them)."""
+async def _server_pods(ctl: Controller, namespace: str, name: str) -> list[Obj] | None:
+    """Every Pod of the server, in one request for the whole reconcile (None: each step lists its own)."""
+    try:
+        listed = await ctl.kube.list(
+            path_for("v1", "pods", namespace), label_selector=f"{LABEL_SERVER}={dns_label(name, 63)}"
+        )
+    except KubeApiError as exc:
+        logger.warning("server %s/%s: cannot list its pods: %s", namespace, name, exc)
+        return None
+    items: list[Obj] = listed.get("items", [])
+    return items
+
+
+async def _remove_orphaned_discoveries(ctl: Controller, namespace: str, name: str, pods: list[Obj] | None) -> set[str]:
+    """Discovery Pods that no discovery of this process uses (an operator that stopped mid-way left them);
+    returns the names of those removed."""
+    removed: set[str] = set()
     if ctl.discovery.busy((namespace, name)):
-        return
+        return removed
     selector = f"{LABEL_SERVER}={dns_label(name, 63)},{LABEL_ROLE}=discovery"
     try:
-        pods = await ctl.kube.list(path_for("v1", "pods", namespace), label_selector=selector)
-        for pod in pods.get("items", []):
+        if pods is None:
+            pods = (await ctl.kube.list(path_for("v1", "pods", namespace), label_selector=selector)).get("items", [])
+        for pod in pods:
+            if pod["metadata"].get("labels", {}).get(LABEL_ROLE) != "discovery":
+                continue
             if not pod["metadata"].get("deletionTimestamp"):
                 await ctl.kube.delete(path_for("v1", "pods", namespace, pod["metadata"]["name"]), grace_seconds=0)
+                removed.add(pod["metadata"]["name"])
                 logger.info("server %s/%s: removed orphaned discovery pod %s", namespace, name, pod["metadata"]["name"])
     except KubeApiError as exc:
         logger.warning("server %s/%s: cannot remove orphaned discovery pods: %s", namespace, name, exc)
+    return removed
 
 
 def _discovery(ctl: Controller, resolved: Resolved, status: Obj, owner: Obj) -> Condition:
