@@ -228,6 +228,8 @@ def profile_summary(raw: Path, top: int = 10) -> tuple[list[tuple[str, float]], 
 
 
 async def list_all(gateway: GatewayProcess, want: int, cap: float) -> int:
+    """The gateway's tools/list count (every page), asked again until it has `want` or `cap` seconds pass."""
+    tools = 0
     with anyio.move_on_after(cap):
         while True:
             tools = 0
@@ -332,9 +334,12 @@ def main() -> int:
                 work / "gateway.log",
             )  # fmt: skip
             listed = time.monotonic()
-            with gateway.start(timeout=300):
+            gateway.start(timeout=300)
+            try:
                 run.tools = anyio.run(list_all, gateway, args.servers * args.tools, 300.0)
-            run.listed_after = time.monotonic() - listed
+                run.listed_after = time.monotonic() - listed
+            finally:
+                gateway.stop()
     finally:
         if spy is not None:
             spy.send_signal(signal.SIGINT)
