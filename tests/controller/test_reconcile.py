@@ -398,3 +398,30 @@ async def test_a_burst_of_server_changes_reconciles_only_the_gateways_selecting_
     passes.clear()
     await reconcile_gateways_in(ctl, NS)  # labels unknown (a server went away): every gateway
     assert sorted(passes) == ["everything", "mcp", "other"]
+
+
+async def test_objects_already_as_wanted_are_not_written_and_a_dropped_key_goes(
+    kube: FakeKube, ctl: Controller, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    policy = {"rules": [{"principals": ["token:default"], "allow": ["*"]}]}
+    uid = put(kube, kinds.GATEWAYS, gateway("mcp", authorization=policy))["metadata"]["uid"]
+    await reconcile_gateway(ctl, NS, "mcp")
+    configmap = f"/api/v1/namespaces/{NS}/configmaps/mcp-kubemcp-gateway"
+    assert "authz.yaml" in kube.objects[configmap]["data"]
+    applied: list[str] = []
+    applying = kube.apply
+
+    async def counted(path: str, body: Obj, **options: Any) -> Obj:
+        applied.append(body["kind"])
+        return await applying(path, body, **options)
+
+    monkeypatch.setattr(kube, "apply", counted)
+    await reconcile_gateway(ctl, NS, "mcp")
+    assert not {"ConfigMap", "Role", "ServiceAccount"} & set(applied)  # read, found as wanted, not written
+
+    dropped = gateway("mcp")
+    dropped["metadata"]["uid"] = uid  # the same MCPGateway, its policy dropped: the key must go, not linger
+    put(kube, kinds.GATEWAYS, dropped)
+    await reconcile_gateway(ctl, NS, "mcp")
+    assert "ConfigMap" in applied
+    assert "authz.yaml" not in kube.objects[configmap]["data"]

@@ -14,6 +14,7 @@ from kubemcp.controller import mcpgateway_objects as objects
 from kubemcp.controller.context import Controller
 from kubemcp.controller.mcpgateway_auth import tokens_secret_name
 from kubemcp.controller.mcpgateway_files import ServedServer, render_files, select_unique, served_server
+from kubemcp.controller.report import differs
 from kubemcp.controller.resolve import ResolveError, resolve
 from kubemcp.controller.sweeper import sweep
 from kubemcp.crd.conditions import Condition, merge_conditions
@@ -123,16 +124,40 @@ async def collect_servers(
     return served, problems
 
 
-async def _conflicts(ctl: Controller, bodies: list[Obj], owner_uid: str, labels: dict[str, str]) -> list[str]:
+async def _current(ctl: Controller, bodies: list[Obj]) -> dict[str, Obj]:
+    """What exists now under the names of `bodies`, by path."""
+    found = {}
+    for body in bodies:
+        try:
+            found[object_path(body)] = await ctl.kube.get(object_path(body))
+        except NotFoundError:
+            continue
+    return found
+
+
+# Kinds the API server adds no defaults to, and the fields that must then equal ours exactly (a key we no
+# longer set must go too); every other kind is applied on each pass, as the server's defaults would differ.
+EXACT = {"ConfigMap": ("data",), "Role": ("rules",), "ServiceAccount": ("automountServiceAccountToken",)}
+
+
+def unchanged(body: Obj, existing: Obj) -> bool:
+    """Whether `existing` is already what applying `body` would make it (then nothing is written)."""
+    fields = EXACT.get(body["kind"])
+    if fields is None:
+        return False
+    wanted = {key: body["metadata"][key] for key in ("labels", "ownerReferences") if key in body["metadata"]}
+    return not differs(wanted, existing.get("metadata")) and all(body.get(f) == existing.get(f) for f in fields)
+
+
+def _conflicts(current: dict[str, Obj], bodies: list[Obj], owner_uid: str, labels: dict[str, str]) -> list[str]:
     """Objects that exist under our names but belong to someone else: never taken over."""
     found = []
     for body in bodies:
-        try:
-            current = await ctl.kube.get(object_path(body))
-        except NotFoundError:
+        existing = current.get(object_path(body))
+        if existing is None:
             continue
-        ours = kinds.owned_by(current, owner_uid) or all(
-            kinds.labels_of(current).get(key) == value for key, value in labels.items()
+        ours = kinds.owned_by(existing, owner_uid) or all(
+            kinds.labels_of(existing).get(key) == value for key, value in labels.items()
         )
         if not ours:
             found.append(f"{body['kind']} {body['metadata']['namespace']}/{body['metadata']['name']}")
@@ -308,7 +333,8 @@ async def _reconcile(ctl: Controller, namespace: str, name: str) -> None:
     owner_labels = {kinds.LABEL_OWNER_GATEWAY: name, kinds.LABEL_OWNER_NAMESPACE: namespace}
     ctl.rbac_namespaces.update(ns for ns in namespaces if ns != namespace)
     try:
-        conflicts = await _conflicts(ctl, bodies, owner["uid"], owner_labels)
+        current = await _current(ctl, bodies)
+        conflicts = _conflicts(current, bodies, owner["uid"], owner_labels)
         if conflicts:
             message = "these objects exist and are not this gateway's: " + ", ".join(conflicts)
             await report(
@@ -323,9 +349,10 @@ async def _reconcile(ctl: Controller, namespace: str, name: str) -> None:
             await ensure_tokens(ctl, names, owner)
         applied = {}
         for body in bodies:
-            applied[(body["kind"], body["metadata"]["namespace"])] = await ctl.kube.apply(
-                object_path(body), body, manager=kinds.MANAGER
-            )
+            existing = current.get(object_path(body))
+            if existing is None or not unchanged(body, existing):  # as wanted already: no write (most passes)
+                existing = await ctl.kube.apply(object_path(body), body, manager=kinds.MANAGER)
+            applied[(body["kind"], body["metadata"]["namespace"])] = existing
         previous = [ns for ns in status.get("namespaces") or [] if ns not in namespaces]
         await remove_rbac(ctl, names, previous)
         await remove_unused(ctl, names, spec)

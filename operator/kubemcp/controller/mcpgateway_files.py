@@ -63,8 +63,13 @@ def discovery_ref(server: ServedServer) -> Obj | None:
     }
 
 
+# libyaml's emitter when PyYAML has it: the same bytes, several times quicker for a gateway of many servers
+_DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+
+
 def _dump(data: Any) -> str:
-    return yaml.safe_dump(data, sort_keys=True, default_flow_style=False, allow_unicode=True)
+    text: str = yaml.dump(data, Dumper=_DUMPER, sort_keys=True, default_flow_style=False, allow_unicode=True)
+    return text
 
 
 RESTART_OPTIONS = {"metrics", "tracing"}
