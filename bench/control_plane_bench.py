@@ -45,6 +45,7 @@ sys.path.insert(0, str(REPO))
 
 import product_images  # noqa: E402
 from cluster import harness  # noqa: E402
+from cluster.common import ClusterError  # noqa: E402
 from support import KUBEMCP, GatewayProcess, RemoteServer  # noqa: E402
 
 from reliability.report import write  # noqa: E402
@@ -174,11 +175,16 @@ def wait_ready(cluster: harness.Cluster, namespace: str, run: Run, started: floa
     share = {f"g{g:03d}": len(range(g, run.servers, run.gateways)) for g in range(run.gateways)}
     while time.monotonic() - started < cap:
         now = time.monotonic() - started
-        servers = conditions(cluster, namespace, "mcpservers")
+        try:
+            servers = conditions(cluster, namespace, "mcpservers")
+            gateways = conditions(cluster, namespace, "mcpgateways")
+        except ClusterError as exc:  # an API server too busy to answer a list in time: ask again
+            print(f"{now:7.1f}s {exc}"[:300], file=sys.stderr, flush=True)
+            time.sleep(3)
+            continue
         ready = sum(1 for s in servers.values() if s["conditions"].get("Ready") == "True")
         if run.servers_ready is None and ready == run.servers:
             run.servers_ready = now
-        gateways = conditions(cluster, namespace, "mcpgateways")
 
         done = sum(1 for name in gateway_names if gateway_done(gateways.get(name), share[name], run.replicas))
         if run.gateways_ready is None and done == run.gateways:

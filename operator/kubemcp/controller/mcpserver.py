@@ -73,6 +73,7 @@ async def _reconcile(ctl: Controller, namespace: str, name: str) -> dict[str, st
             "catalog": resolved.catalog,
             "entry": resolved.entry_name,
         }
+        status = await _record_unwritten(ctl, obj, resolved, status)
         removed = await _remove_orphaned_discoveries(ctl, namespace, name, pods)
         pods = [pod for pod in pods if pod["metadata"]["name"] not in removed] if pods is not None else None
         discovered = _discovery(ctl, resolved, status, owner)
@@ -206,9 +207,33 @@ async def _run_discovery(ctl: Controller, resolved: Resolved, owner: Obj) -> Non
     else:
         ctl.discovery.succeeded(key)
         logger.info("discovered %s/%s: %s", *key, summary(found))
-        async with ctl.lock(kinds.SERVERS, *key):
-            obj = await ctl.get(kinds.SERVERS, *key)
-            if obj is None or ((obj.get("status") or {}).get("resolved") or {}).get("digest") != digest:
-                return  # it changed meanwhile; the next pass discovers the new digest
-            await ctl.reporter.status(kinds.SERVERS, obj, {"discovery": found})
-    await reconcile_server(ctl, *key)
+        ctl.discovery.unwritten[key] = found  # kept until recorded: an API that does not answer loses nothing
+        try:
+            async with ctl.lock(kinds.SERVERS, *key):
+                obj = await ctl.get(kinds.SERVERS, *key)
+                if obj is None or ((obj.get("status") or {}).get("resolved") or {}).get("digest") != digest:
+                    return  # not resolved to this digest (yet): the next pass records it, or discovers anew
+                await ctl.reporter.status(kinds.SERVERS, obj, {"discovery": found})
+                ctl.discovery.unwritten.pop(key, None)
+        except KubeApiError as exc:
+            logger.warning("discovery of %s/%s not recorded yet (the next pass does): %s", *key, exc)
+            return
+    try:
+        await reconcile_server(ctl, *key)
+    except KubeApiError as exc:
+        logger.warning("server %s/%s: %s (retried by the next pass)", *key, exc)
+
+
+async def _record_unwritten(ctl: Controller, obj: Obj, resolved: Resolved, status: Obj) -> Obj:
+    """A discovery of this digest that was made but not recorded (the API did not answer): record it now."""
+    key = (resolved.namespace, resolved.name)
+    kept = ctl.discovery.unwritten.get(key)
+    if (
+        kept is None
+        or kept.get("digest") != resolved.digest
+        or (status.get("discovery") or {}).get("digest") == resolved.digest
+    ):
+        return status
+    await ctl.reporter.status(kinds.SERVERS, obj, {"discovery": kept})
+    ctl.discovery.unwritten.pop(key, None)
+    return {**status, "discovery": kept}
