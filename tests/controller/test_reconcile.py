@@ -20,6 +20,7 @@ from kubemcp.controller.resolve import resolve
 from kubemcp.crd.conditions import find
 from kubemcp.errors import ServerUnavailableError
 from kubemcp.gateway.configmap_files import ConfigMapFiles
+from kubemcp.kube.client import UnreachableError
 from kubemcp.model.spec import ServerSpec
 
 pytestmark = pytest.mark.anyio
@@ -425,3 +426,31 @@ async def test_objects_already_as_wanted_are_not_written_and_a_dropped_key_goes(
     await reconcile_gateway(ctl, NS, "mcp")
     assert "ConfigMap" in applied
     assert "authz.yaml" not in kube.objects[configmap]["data"]
+
+
+async def test_a_discovery_the_api_did_not_take_is_recorded_by_the_next_pass_not_made_again(
+    kube: FakeKube, ctl: Controller, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls = fake_discovery(monkeypatch)
+    put(kube, kinds.CATALOGS, catalog())
+    put(kube, kinds.SERVERS, server("dice"))
+    writing = ctl.reporter.status
+    refused: list[str] = []
+
+    async def unanswered(plural: str, obj: Obj, status: Obj) -> bool:
+        if "discovery" in status and not refused:  # the API does not answer the discovery's write, once
+            refused.append(kinds.name_of(obj))
+            raise UnreachableError("https://api", TimeoutError())
+        return await writing(plural, obj, status)
+
+    monkeypatch.setattr(ctl.reporter, "status", unanswered)
+    await reconcile_server(ctl, NS, "dice")
+    await settle(ctl)  # discovered; its write refused; the task ends quietly
+    assert refused == ["dice"]
+    assert "discovery" not in status_of(kube, kinds.SERVERS, "dice")
+    await reconcile_server(ctl, NS, "dice")  # the next pass records what was found
+    await settle(ctl)
+    status = status_of(kube, kinds.SERVERS, "dice")
+    assert [tool["name"] for tool in status["discovery"]["tools"]] == ["roll"]
+    assert condition(status, "Discovered") == ("True", "Discovered")
+    assert calls == ["dice"]  # discovered once, not again
