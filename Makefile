@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PORT ?= 8811
 TRANSPORT ?= streaming
 
-.PHONY: setup run test test-ha lint typecheck unit bench bench-kube reliability reliability-cluster dashboard-preview clean wheels
+.PHONY: setup run test test-ha lint typecheck unit bench bench-kube bench-control-plane reliability reliability-cluster dashboard-preview clean wheels
 
 $(BIN)/kubemcp: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -51,6 +51,9 @@ dashboard-preview: setup  # the Grafana dashboard's queries on a real Prometheus
 
 bench-kube: setup  # needs the test cluster's prerequisites: bash tests/cluster/setup.sh
 	$(BIN)/python bench/kube_bench.py
+
+bench-control-plane: setup  # N MCPServers and M MCPGateways at once on the test cluster; writes docs/benchmarks.md
+	$(BIN)/python bench/control_plane_bench.py $(BENCH_ARGS)
 
 wheels: $(BIN)/kubemcp  # the wheelhouse the Dockerfile installs from
 	rm -rf build/wheels

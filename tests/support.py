@@ -258,10 +258,16 @@ class GatewayProcess:
 
 
 class RemoteServer:
-    """`peers/remote_server.py` as a child process serving on loopback; stopped by its PID."""
+    """`peers/remote_server.py` (or another peer `script` printing `listening on URL`) as a child process
+    serving on loopback; stopped by its PID."""
 
-    def __init__(self, transport: str, *options: str) -> None:
-        self.args = [sys.executable, str(TESTS / "peers" / "remote_server.py"), transport, *options]
+    def __init__(self, transport: str, *options: str, script: str = "remote_server.py") -> None:
+        self.args = [
+            sys.executable,
+            str(TESTS / "peers" / script),
+            *([transport] if script == "remote_server.py" else []),
+            *options,
+        ]
         self.transport = transport
         self.process: subprocess.Popen[str] | None = None
         self.url = ""

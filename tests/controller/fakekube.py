@@ -73,6 +73,7 @@ class FakeKube:
     # -- the KubeClient surface the controller uses --------------------------------------
 
     async def get(self, path: str, params: Mapping[str, str] | None = None) -> Obj:
+        path = path.removesuffix("/status")  # a status subresource answers with the whole object
         if path not in self.objects:
             raise NotFoundError(404, "NotFound", f"{path} not found")
         return copy.deepcopy(self.objects[path])

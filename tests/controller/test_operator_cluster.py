@@ -281,15 +281,17 @@ def test_gateway_objects_are_owned_serve_discovered_tools_and_go_with_it(
         obj = until(partial(kube.get, kind, name), what=f"{kind} {name}")
         assert [ref["uid"] for ref in obj["metadata"]["ownerReferences"]] == [uid], kind
 
-    def configmap_has_discovered_dice() -> Obj | None:
+    def configmap_names_dice_discovery() -> Obj | None:
         data = kube.get("configmap", "mcp-kubemcp-gateway")["data"]
-        registry = yaml.safe_load(data["catalog.yaml"])["registry"]
-        return registry if "discovered" in registry.get("dice", {}) else None
+        refs = yaml.safe_load(data.get("discovery.yaml") or "{}").get("servers") or {}
+        return data if "dice" in refs else None
 
-    registry = until(configmap_has_discovered_dice, what="the ConfigMap to carry dice's discovered tools")
+    data = until(configmap_names_dice_discovery, what="the ConfigMap to name dice's recorded discovery")
+    registry = yaml.safe_load(data["catalog.yaml"])["registry"]
     assert list(registry) == ["dice"]
-    assert {tool["name"] for tool in registry["dice"]["discovered"]["tools"]} == {"roll", "roll_notation"}
     assert registry["dice"]["kubernetes"]["namespace"] == namespace
+    ref = yaml.safe_load(data["discovery.yaml"])["servers"]["dice"]
+    assert ref["digest"] == kube.status("mcpserver", "dice")["discovery"]["digest"]
 
     deployment = kube.get("deployment", "mcp")
     container = deployment["spec"]["template"]["spec"]["containers"][0]

@@ -3,21 +3,24 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 from controller.fakekube import FakeKube
 from controller.objects import DICE, catalog, gateway, server
-from kubemcp.controller import kinds
+from kubemcp.controller import kinds, mcpgateway
 from kubemcp.controller.context import Controller
 from kubemcp.controller.mcpcatalog import reconcile_catalog
-from kubemcp.controller.mcpgateway import reconcile_gateway
+from kubemcp.controller.mcpgateway import reconcile_gateway, reconcile_gateways_in
 from kubemcp.controller.mcpserver import reconcile_server
 from kubemcp.controller.options import OperatorOptions
 from kubemcp.controller.resolve import resolve
 from kubemcp.crd.conditions import find
 from kubemcp.errors import ServerUnavailableError
+from kubemcp.gateway.configmap_files import ConfigMapFiles
+from kubemcp.kube.client import UnreachableError
 from kubemcp.model.spec import ServerSpec
 
 pytestmark = pytest.mark.anyio
@@ -119,9 +122,18 @@ async def test_discovery_is_recorded_and_the_pool_filled(
         assert pod["metadata"]["labels"]["kubemcp.dev/digest"] == digest
         assert pod["metadata"]["ownerReferences"][0]["uid"] == obj["metadata"]["uid"]
     assert status["warmPool"] == {"desired": 2, "ready": 0}  # created, not yet running
+    lists: list[str] = []
+    listing = kube.list
+
+    async def counted(path: str, **options: Any) -> Obj:
+        lists.append(path)
+        return await listing(path, **options)
+
+    monkeypatch.setattr(kube, "list", counted)
     await reconcile_server(ctl, NS, "dice")
     assert calls == ["dice"]  # discovered once for this digest
     assert len(kube.under(f"/api/v1/namespaces/{NS}/pods")) == 2
+    assert lists.count(f"/api/v1/namespaces/{NS}/pods") == 1  # one list of its Pods serves every step
 
 
 async def test_a_changed_image_is_discovered_again_and_stale_pool_pods_go(
@@ -191,7 +203,7 @@ async def test_catalog_status_and_its_servers_follow(
 
 
 async def test_gateway_objects_configmap_and_status(
-    kube: FakeKube, ctl: Controller, monkeypatch: pytest.MonkeyPatch
+    kube: FakeKube, ctl: Controller, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     fake_discovery(monkeypatch)
     put(kube, kinds.CATALOGS, catalog())
@@ -218,8 +230,30 @@ async def test_gateway_objects_configmap_and_status(
     configmap = next(obj for obj in made.values() if obj["kind"] == "ConfigMap")
     served = yaml.safe_load(configmap["data"]["catalog.yaml"])["registry"]
     assert list(served) == ["dice"]
-    assert [tool["name"] for tool in served["dice"]["discovered"]["tools"]] == ["roll"]
+    assert "discovered" not in served["dice"]  # the schemas stay in the MCPServer's status, their one record
     assert served["dice"]["kubernetes"]["namespace"] == NS
+    recorded = status_of(kube, kinds.SERVERS, "dice")["discovery"]
+    refs = yaml.safe_load(configmap["data"]["discovery.yaml"])["servers"]
+    assert refs == {
+        "dice": {
+            "namespace": NS,
+            "name": "dice",
+            "digest": recorded["digest"],
+            "discoveredAt": recorded["discoveredAt"],
+        }
+    }
+    role = next(obj for obj in made.values() if obj["kind"] == "Role")
+    assert {
+        "apiGroups": ["kubemcp.dev"],
+        "resources": ["mcpservers/status"],
+        "resourceNames": ["dice"],
+        "verbs": ["get"],
+    } in role["rules"]
+    files = ConfigMapFiles(kube, NS, configmap["metadata"]["name"], tmp_path)  # what the gateway serves
+    assert await files.sync()
+    loaded = yaml.safe_load(files.catalog.read_text())["registry"]
+    assert [tool["name"] for tool in loaded["dice"]["discovered"]["tools"]] == ["roll"]
+    assert loaded["dice"]["discovered"]["digest"] == recorded["digest"]
 
     status = status_of(kube, kinds.GATEWAYS, "mcp")
     assert status["servers"] == ["dice"]
@@ -336,3 +370,87 @@ async def test_a_metrics_port_gets_its_own_service_that_goes_with_it(kube: FakeK
     put(kube, kinds.GATEWAYS, gateway("mcp", serviceType="NodePort"))
     await reconcile_gateway(ctl, NS, "mcp")
     assert metrics_service not in kube.objects
+
+
+async def test_a_burst_of_server_changes_reconciles_only_the_gateways_selecting_them_once(
+    kube: FakeKube, ctl: Controller, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    put(kube, kinds.GATEWAYS, gateway("mcp", serverSelector={"matchLabels": {"serve": "yes"}}))
+    put(kube, kinds.GATEWAYS, gateway("other", serverSelector={"matchLabels": {"serve": "no"}}))
+    put(kube, kinds.GATEWAYS, gateway("everything"))
+    passes: list[str] = []
+
+    async def counted(ctl: Controller, namespace: str, name: str) -> None:
+        passes.append(name)
+
+    monkeypatch.setattr(mcpgateway, "_reconcile", counted)
+    busy = [ctl.lock(kinds.GATEWAYS, NS, name) for name in ("mcp", "everything", "other")]
+    for lock in busy:
+        await lock.acquire()  # passes are running while five servers labelled serve=yes change
+    burst = [asyncio.create_task(reconcile_gateways_in(ctl, NS, {"serve": "yes"})) for _ in range(5)]
+    for _ in range(20):
+        await asyncio.sleep(0)
+    for lock in busy:
+        lock.release()
+    await asyncio.gather(*burst)
+    assert sorted(passes) == ["everything", "mcp"]  # one more pass each, however many changes came meanwhile
+    assert ctl.waiting == set()
+
+    passes.clear()
+    await reconcile_gateways_in(ctl, NS)  # labels unknown (a server went away): every gateway
+    assert sorted(passes) == ["everything", "mcp", "other"]
+
+
+async def test_objects_already_as_wanted_are_not_written_and_a_dropped_key_goes(
+    kube: FakeKube, ctl: Controller, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    policy = {"rules": [{"principals": ["token:default"], "allow": ["*"]}]}
+    uid = put(kube, kinds.GATEWAYS, gateway("mcp", authorization=policy))["metadata"]["uid"]
+    await reconcile_gateway(ctl, NS, "mcp")
+    configmap = f"/api/v1/namespaces/{NS}/configmaps/mcp-kubemcp-gateway"
+    assert "authz.yaml" in kube.objects[configmap]["data"]
+    applied: list[str] = []
+    applying = kube.apply
+
+    async def counted(path: str, body: Obj, **options: Any) -> Obj:
+        applied.append(body["kind"])
+        return await applying(path, body, **options)
+
+    monkeypatch.setattr(kube, "apply", counted)
+    await reconcile_gateway(ctl, NS, "mcp")
+    assert not {"ConfigMap", "Role", "ServiceAccount"} & set(applied)  # read, found as wanted, not written
+
+    dropped = gateway("mcp")
+    dropped["metadata"]["uid"] = uid  # the same MCPGateway, its policy dropped: the key must go, not linger
+    put(kube, kinds.GATEWAYS, dropped)
+    await reconcile_gateway(ctl, NS, "mcp")
+    assert "ConfigMap" in applied
+    assert "authz.yaml" not in kube.objects[configmap]["data"]
+
+
+async def test_a_discovery_the_api_did_not_take_is_recorded_by_the_next_pass_not_made_again(
+    kube: FakeKube, ctl: Controller, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls = fake_discovery(monkeypatch)
+    put(kube, kinds.CATALOGS, catalog())
+    put(kube, kinds.SERVERS, server("dice"))
+    writing = ctl.reporter.status
+    refused: list[str] = []
+
+    async def unanswered(plural: str, obj: Obj, status: Obj) -> bool:
+        if "discovery" in status and not refused:  # the API does not answer the discovery's write, once
+            refused.append(kinds.name_of(obj))
+            raise UnreachableError("https://api", TimeoutError())
+        return await writing(plural, obj, status)
+
+    monkeypatch.setattr(ctl.reporter, "status", unanswered)
+    await reconcile_server(ctl, NS, "dice")
+    await settle(ctl)  # discovered; its write refused; the task ends quietly
+    assert refused == ["dice"]
+    assert "discovery" not in status_of(kube, kinds.SERVERS, "dice")
+    await reconcile_server(ctl, NS, "dice")  # the next pass records what was found
+    await settle(ctl)
+    status = status_of(kube, kinds.SERVERS, "dice")
+    assert [tool["name"] for tool in status["discovery"]["tools"]] == ["roll"]
+    assert condition(status, "Discovered") == ("True", "Discovered")
+    assert calls == ["dice"]  # discovered once, not again

@@ -6,12 +6,16 @@ from pathlib import Path
 
 import pytest
 import yaml
+from controller.fakekube import FakeKube
 from controller.objects import DICE, NOTES, catalog, server
 from kubemcp.controller.mcpgateway_files import ServedServer, render_files, select_unique, served_server
 from kubemcp.controller.resolve import ResolveError, resolve
+from kubemcp.crd.models import API_VERSION
+from kubemcp.gateway.configmap_files import ConfigMapFiles
 from kubemcp.gateway.known_offerings import from_recorded
 from kubemcp.gateway.served import load_served
 from kubemcp.gateway.settings import GatewaySettings
+from kubemcp.kube.client import path_for
 from kubemcp.kube.pods import server_pod
 
 
@@ -119,15 +123,8 @@ def test_pods_take_secrets_by_reference_from_the_named_secret() -> None:
 # -- the ConfigMap a gateway serves ------------------------------------------------------------
 
 
-def _served(tmp_path: Path, files: dict[str, str]) -> GatewaySettings:
-    for name, text in files.items():
-        (tmp_path / name).write_text(text)
-    return GatewaySettings(
-        catalogs=[tmp_path / "catalog.yaml"], registry=tmp_path / "registry.yaml", config=tmp_path / "config.yaml"
-    )
-
-
-def test_the_gateway_loads_the_configmap_with_the_same_digests(tmp_path: Path) -> None:
+@pytest.mark.anyio
+async def test_the_gateway_loads_the_configmap_with_the_same_digests(tmp_path: Path) -> None:
     dice = resolve(server("dice", warmPool=1, lifecycle="longLived"), catalog())
     notes = resolve(server("notes", config={"db_path": "/tmp/n.db", "extra": {"deep": [1, 2]}}), catalog())
     discovery = {
@@ -139,6 +136,11 @@ def test_the_gateway_loads_the_configmap_with_the_same_digests(tmp_path: Path) -
         "resourceTemplates": [],
     }
     files = render_files("mcp", [served_server(notes, None), served_server(dice, {"discovery": discovery})])
+    assert yaml.safe_load(files["discovery.yaml"]) == {
+        "servers": {
+            "dice": {"namespace": "team", "name": "dice", "digest": dice.digest, "discoveredAt": "2026-01-01T00:00:00Z"}
+        }
+    }
     assert yaml.safe_load(files["registry.yaml"]) == {"registry": {"dice": {"ref": ""}, "notes": {"ref": ""}}}
     assert yaml.safe_load(files["config.yaml"]) == {"notes": {"db_path": "/tmp/n.db", "extra": {"deep": [1, 2]}}}
     catalog_yaml = yaml.safe_load(files["catalog.yaml"])
@@ -146,8 +148,16 @@ def test_the_gateway_loads_the_configmap_with_the_same_digests(tmp_path: Path) -
     assert catalog_yaml["registry"]["dice"]["longLived"] is True
     assert catalog_yaml["registry"]["dice"]["kubernetes"]["warmPool"] == 1
     assert "discovered" not in catalog_yaml["registry"]["notes"]
+    assert "discovered" not in catalog_yaml["registry"]["dice"]  # the gateway reads it from the status
 
-    _, specs = load_served(_served(tmp_path, files))
+    kube = FakeKube()  # the gateway's side: the ConfigMap, and the MCPServer status it names
+    kube.put(path_for("v1", "configmaps", "team", "mcp"), {"metadata": {"name": "mcp"}, "data": files})
+    kube.put(path_for(API_VERSION, "mcpservers", "team", "dice"), {"status": {"discovery": discovery}})
+    configmap = ConfigMapFiles(kube, "team", "mcp", tmp_path)
+    assert await configmap.sync()
+    _, specs = load_served(
+        GatewaySettings(catalogs=[configmap.catalog], registry=configmap.registry, config=configmap.config)
+    )
     assert specs["dice"].digest == dice.digest
     assert specs["notes"].digest == notes.digest
     assert specs["dice"].lifecycle == "longLived"

@@ -42,3 +42,17 @@ async def test_a_namespace_that_chose_a_weaker_level_is_reported_not_changed() -
     assert problem is not None
     assert "baseline" in problem
     assert kube.objects[ns_path]["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "baseline"
+
+
+async def test_a_namespace_is_checked_once_per_resync_interval_not_once_per_server() -> None:
+    kube = FakeKube()
+    namespace(kube)
+    account = path_for("v1", "serviceaccounts", NS, "kubemcp-server")
+    ctl = Controller(kube, OperatorOptions(interval=3600))
+    assert await server_namespace.secure(ctl, NS) is None
+    del kube.objects[account]
+    assert await server_namespace.secure(ctl, NS) is None  # another server of the namespace, same pass
+    assert account not in kube.objects
+    ctl = Controller(kube, OperatorOptions(interval=0))  # the next pass: made good again
+    assert await server_namespace.secure(ctl, NS) is None
+    assert account in kube.objects

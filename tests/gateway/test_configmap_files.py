@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
+import yaml
 from controller.fakekube import FakeKube
+from kubemcp.crd.models import API_VERSION
 from kubemcp.files.authz_policy import load_policy
 from kubemcp.gateway.configmap_files import ConfigMapFiles
 from kubemcp.kube.client import path_for
@@ -28,3 +31,77 @@ async def test_authz_yaml_is_the_gateway_policy_and_its_absence_allows_everythin
     policy = load_policy(files.authz)
     assert policy.default == "allow"
     assert policy.rules == []
+
+
+def _discovery(digest: str, when: str, tools: list[str]) -> dict[str, Any]:
+    return {"digest": digest, "discoveredAt": when, "tools": [{"name": n, "inputSchema": {}} for n in tools]}
+
+
+def _refs(*servers: tuple[str, str, str]) -> str:
+    refs = {
+        name: {"namespace": "ns", "name": name, "digest": digest, "discoveredAt": when}
+        for name, digest, when in servers
+    }
+    return yaml.safe_dump({"servers": refs})
+
+
+CATALOG = "version: 2\nname: gw\nregistry:\n  a: {image: a:1}\n  b: {image: b:1}\n"
+
+
+async def test_recorded_discoveries_are_read_from_the_servers_status_and_only_again_when_they_change(
+    tmp_path: Path,
+) -> None:
+    kube = FakeKube()
+    where = path_for("v1", "configmaps", "ns", "gw")
+    status = {name: path_for(API_VERSION, "mcpservers", "ns", name) for name in ("a", "b")}
+    kube.put(status["a"], {"status": {"discovery": _discovery("d1", "t1", ["alpha"])}})
+    kube.put(status["b"], {"status": {"discovery": _discovery("d2", "t1", ["beta"])}})
+    data = {"catalog.yaml": CATALOG, "discovery.yaml": _refs(("a", "d1", "t1"), ("b", "d2", "t1"))}
+    kube.put(where, {"metadata": {"name": "gw"}, "data": data})
+    files = ConfigMapFiles(kube, "ns", "gw", tmp_path)
+    assert await files.sync()
+    served = yaml.safe_load(files.catalog.read_text())["registry"]
+    assert served["a"]["discovered"]["tools"] == [{"name": "alpha", "inputSchema": {}}]
+    assert served["b"]["discovered"]["digest"] == "d2"
+    assert served["a"]["image"] == "a:1"
+    assert files.records.reads == 2
+
+    # b was discovered again: the ConfigMap names the new record before the status is read; only b is read
+    kube.put(status["b"], {"status": {"discovery": _discovery("d2", "t2", ["beta", "gamma"])}})
+    data["discovery.yaml"] = _refs(("a", "d1", "t1"), ("b", "d2", "t2"))
+    kube.put(where, {"metadata": {"name": "gw"}, "data": data})
+    assert await files.sync()
+    served = yaml.safe_load(files.catalog.read_text())["registry"]
+    assert [tool["name"] for tool in served["b"]["discovered"]["tools"]] == ["beta", "gamma"]
+    assert files.records.reads == 3
+    assert not await files.sync()  # nothing changed: nothing read, nothing written
+    assert files.records.reads == 3
+
+
+async def test_a_record_not_there_yet_is_served_without_and_read_again_on_the_next_sync(tmp_path: Path) -> None:
+    kube = FakeKube()
+    where = path_for("v1", "configmaps", "ns", "gw")
+    status = path_for(API_VERSION, "mcpservers", "ns", "a")
+    kube.put(status, {"status": {"discovery": _discovery("old", "t0", ["stale"])}})  # not the one named
+    data = {"catalog.yaml": CATALOG, "discovery.yaml": _refs(("a", "d1", "t1"), ("b", "d2", "t1"))}  # b: absent
+    kube.put(where, {"metadata": {"name": "gw"}, "data": data})
+    files = ConfigMapFiles(kube, "ns", "gw", tmp_path)
+    assert await files.sync()
+    served = yaml.safe_load(files.catalog.read_text())["registry"]
+    assert "discovered" not in served["a"]  # never another digest's tools
+    assert "discovered" not in served["b"]
+
+    kube.put(status, {"status": {"discovery": _discovery("d1", "t1", ["alpha"])}})
+    assert await files.sync()  # the ConfigMap is unchanged, but the sync was incomplete: read again
+    served = yaml.safe_load(files.catalog.read_text())["registry"]
+    assert [tool["name"] for tool in served["a"]["discovered"]["tools"]] == ["alpha"]
+    assert "discovered" not in served["b"]
+
+
+async def test_an_unreadable_discovery_file_serves_the_catalog_as_it_is(tmp_path: Path) -> None:
+    kube = FakeKube()
+    data = {"catalog.yaml": CATALOG, "discovery.yaml": "servers: [not, a, mapping]\n"}
+    kube.put(path_for("v1", "configmaps", "ns", "gw"), {"metadata": {"name": "gw"}, "data": data})
+    files = ConfigMapFiles(kube, "ns", "gw", tmp_path)
+    assert await files.sync()
+    assert files.catalog.read_text() == CATALOG

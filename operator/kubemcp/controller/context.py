@@ -27,6 +27,8 @@ class Controller:
         self._labels: dict[tuple[str, str], dict[str, str]] = {}
         self.background: set[asyncio.Task[None]] = set()
         self.rbac_namespaces: set[str] = set()  # where gateways were given Roles outside their namespace
+        self.secured: dict[str, tuple[float, str | None]] = {}  # namespace -> (when, problem) of its last check
+        self.waiting: set[tuple[str, str, str]] = set()  # reconciles asked for that have not started yet
         self.ensured: set[tuple[str, ...]] = set()  # create-once objects known to exist (no write per pass)
 
     def lock(self, plural: str, namespace: str, name: str) -> asyncio.Lock:

@@ -14,6 +14,7 @@ from kubemcp.controller import mcpgateway_objects as objects
 from kubemcp.controller.context import Controller
 from kubemcp.controller.mcpgateway_auth import tokens_secret_name
 from kubemcp.controller.mcpgateway_files import ServedServer, render_files, select_unique, served_server
+from kubemcp.controller.report import differs
 from kubemcp.controller.resolve import ResolveError, resolve
 from kubemcp.controller.sweeper import sweep
 from kubemcp.crd.conditions import Condition, merge_conditions
@@ -48,18 +49,43 @@ def object_path(body: Obj) -> str:
 
 
 async def reconcile_gateway(ctl: Controller, namespace: str, name: str) -> None:
-    async with ctl.lock(kinds.GATEWAYS, namespace, name):
-        await _reconcile(ctl, namespace, name)
+    """Reconcile one MCPGateway. Asked again while a reconcile of it waits to start, the waiting one will
+    see every change made so far: the call returns at once, so a burst of server changes costs one pass."""
+    key = (kinds.GATEWAYS, namespace, name)
+    if key in ctl.waiting:
+        return
+    ctl.waiting.add(key)
+    started = False
+    try:
+        async with ctl.lock(kinds.GATEWAYS, namespace, name):
+            ctl.waiting.discard(key)
+            started = True
+            await _reconcile(ctl, namespace, name)
+    finally:
+        if not started:
+            ctl.waiting.discard(key)
 
 
-async def reconcile_gateways_in(ctl: Controller, namespace: str) -> None:
-    """Every MCPGateway of a namespace (after a change of one of its MCPServers)."""
+def selects(gateway: Obj, labels: dict[str, str]) -> bool:
+    """Whether a gateway's selector takes an MCPServer with these labels (an invalid spec: yes, to report it)."""
+    try:
+        spec = MCPGatewaySpec.model_validate(gateway.get("spec") or {})
+    except ValidationError:
+        return True
+    return spec.server_selector is None or spec.server_selector.matches(labels)
+
+
+async def reconcile_gateways_in(ctl: Controller, namespace: str, labels: dict[str, str] | None = None) -> None:
+    """The MCPGateways of a namespace after a change of one of its MCPServers: those selecting it when its
+    `labels` are given (they did not change, so neither did which gateways serve it), else every one."""
     try:
         gateways = await ctl.list(kinds.GATEWAYS, namespace)
     except KubeApiError as exc:
         logger.warning("cannot list MCPGateways in %s: %s", namespace, exc)
         return
     for gateway in gateways:
+        if labels is not None and not selects(gateway, labels):
+            continue
         try:
             await reconcile_gateway(ctl, namespace, kinds.name_of(gateway))
         except KubeApiError as exc:
@@ -98,16 +124,40 @@ async def collect_servers(
     return served, problems
 
 
-async def _conflicts(ctl: Controller, bodies: list[Obj], owner_uid: str, labels: dict[str, str]) -> list[str]:
+async def _current(ctl: Controller, bodies: list[Obj]) -> dict[str, Obj]:
+    """What exists now under the names of `bodies`, by path."""
+    found = {}
+    for body in bodies:
+        try:
+            found[object_path(body)] = await ctl.kube.get(object_path(body))
+        except NotFoundError:
+            continue
+    return found
+
+
+# Kinds the API server adds no defaults to, and the fields that must then equal ours exactly (a key we no
+# longer set must go too); every other kind is applied on each pass, as the server's defaults would differ.
+EXACT = {"ConfigMap": ("data",), "Role": ("rules",), "ServiceAccount": ("automountServiceAccountToken",)}
+
+
+def unchanged(body: Obj, existing: Obj) -> bool:
+    """Whether `existing` is already what applying `body` would make it (then nothing is written)."""
+    fields = EXACT.get(body["kind"])
+    if fields is None:
+        return False
+    wanted = {key: body["metadata"][key] for key in ("labels", "ownerReferences") if key in body["metadata"]}
+    return not differs(wanted, existing.get("metadata")) and all(body.get(f) == existing.get(f) for f in fields)
+
+
+def _conflicts(current: dict[str, Obj], bodies: list[Obj], owner_uid: str, labels: dict[str, str]) -> list[str]:
     """Objects that exist under our names but belong to someone else: never taken over."""
     found = []
     for body in bodies:
-        try:
-            current = await ctl.kube.get(object_path(body))
-        except NotFoundError:
+        existing = current.get(object_path(body))
+        if existing is None:
             continue
-        ours = kinds.owned_by(current, owner_uid) or all(
-            kinds.labels_of(current).get(key) == value for key, value in labels.items()
+        ours = kinds.owned_by(existing, owner_uid) or all(
+            kinds.labels_of(existing).get(key) == value for key, value in labels.items()
         )
         if not ours:
             found.append(f"{body['kind']} {body['metadata']['namespace']}/{body['metadata']['name']}")
@@ -139,6 +189,14 @@ def remote_secrets(servers: list[ServedServer]) -> dict[str, list[str]]:
     return {namespace: sorted(names) for namespace, names in found.items()}
 
 
+def served_names(servers: list[ServedServer]) -> dict[str, list[str]]:
+    """Per namespace, the MCPServers the gateway serves (it reads their status: their recorded discoveries)."""
+    found: dict[str, list[str]] = {}
+    for server in servers:
+        found.setdefault(server.namespace, []).append(server.name)
+    return {namespace: sorted(names) for namespace, names in found.items()}
+
+
 def desired_objects(
     names: objects.Names,
     owner: Obj,
@@ -147,22 +205,28 @@ def desired_objects(
     files: dict[str, str],
     image: str,
     secrets: dict[str, list[str]] | None = None,
+    servers: dict[str, list[str]] | None = None,
 ) -> list[Obj]:
-    """Everything the gateway is made of, in the order it is applied (the Deployment after its ConfigMap)."""
+    """Everything the gateway is made of, in the order it is applied (the Roles, which let it read its
+    servers' statuses, before the ConfigMap naming them; the Deployment after its ConfigMap)."""
     elsewhere = [ns for ns in namespaces if ns != names.namespace]
     secrets = secrets or {}
+    servers = servers or {}
     budget = [objects.disruption_budget(names, owner)] if spec.replicas >= 2 else []
     ingress = [objects.ingress_policy(names, owner, spec)] if spec.allowed_from is not None else []
     port = objects.metrics_port(spec)
     scrape = [objects.metrics_service(names, owner, port)] if port is not None else []
     return [
         objects.service_account(names, owner),
-        objects.role(names, owner, secrets=secrets.get(names.namespace)),
+        objects.role(names, owner, secrets=secrets.get(names.namespace), servers=servers.get(names.namespace)),
         objects.role_binding(names, owner),
         *[
             body
             for ns in elsewhere
-            for body in (objects.role(names, None, ns, secrets.get(ns)), objects.role_binding(names, None, ns))
+            for body in (
+                objects.role(names, None, ns, secrets.get(ns), servers.get(ns)),
+                objects.role_binding(names, None, ns),
+            )
         ],
         objects.configmap(names, owner, files),
         objects.deployment(names, owner, spec, image),
@@ -265,11 +329,12 @@ async def _reconcile(ctl: Controller, namespace: str, name: str) -> None:
     problems += [f"{item} is not served: its name is taken" for item in dropped]
     image = spec.image or ctl.options.gateway_image
     files = render_files(name, chosen, spec.authorization, spec.options)
-    bodies = desired_objects(names, owner, spec, namespaces, files, image, remote_secrets(chosen))
+    bodies = desired_objects(names, owner, spec, namespaces, files, image, remote_secrets(chosen), served_names(chosen))
     owner_labels = {kinds.LABEL_OWNER_GATEWAY: name, kinds.LABEL_OWNER_NAMESPACE: namespace}
     ctl.rbac_namespaces.update(ns for ns in namespaces if ns != namespace)
     try:
-        conflicts = await _conflicts(ctl, bodies, owner["uid"], owner_labels)
+        current = await _current(ctl, bodies)
+        conflicts = _conflicts(current, bodies, owner["uid"], owner_labels)
         if conflicts:
             message = "these objects exist and are not this gateway's: " + ", ".join(conflicts)
             await report(
@@ -284,9 +349,10 @@ async def _reconcile(ctl: Controller, namespace: str, name: str) -> None:
             await ensure_tokens(ctl, names, owner)
         applied = {}
         for body in bodies:
-            applied[(body["kind"], body["metadata"]["namespace"])] = await ctl.kube.apply(
-                object_path(body), body, manager=kinds.MANAGER
-            )
+            existing = current.get(object_path(body))
+            if existing is None or not unchanged(body, existing):  # as wanted already: no write (most passes)
+                existing = await ctl.kube.apply(object_path(body), body, manager=kinds.MANAGER)
+            applied[(body["kind"], body["metadata"]["namespace"])] = existing
         previous = [ns for ns in status.get("namespaces") or [] if ns not in namespaces]
         await remove_rbac(ctl, names, previous)
         await remove_unused(ctl, names, spec)

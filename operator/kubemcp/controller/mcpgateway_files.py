@@ -1,6 +1,11 @@
-"""The files an MCPGateway's ConfigMap carries: `catalog.yaml`, `registry.yaml`, `config.yaml` and
+"""The files an MCPGateway's ConfigMap carries: `catalog.yaml`, `registry.yaml`, `config.yaml`,
 `gateway.yaml` (its `spec.options` the gateway applies without a restart; metrics and tracing, which
-need one, become the Deployment's arguments instead).
+need one, become the Deployment's arguments instead) and `discovery.yaml`.
+
+Discovered tools, prompts and resources stay in each MCPServer's `status.discovery`, their one record:
+`discovery.yaml` only names, per served server, the MCPServer and the digest and time of the discovery
+to serve, and the gateway reads those statuses itself. So the ConfigMap grows by a few lines per server,
+not by its schemas, and stays far below its 1 MiB limit however large the servers' schemas are.
 
 The gateway (`kubemcp gateway run --from-configmap`) loads them exactly like local files. Output
 is deterministic (sorted), so an unchanged set of servers renders the same bytes and applying the
@@ -16,7 +21,7 @@ import yaml
 
 from kubemcp.controller.resolve import Resolved
 from kubemcp.files.authz_policy import AuthzPolicy
-from kubemcp.model.entry import CatalogEntry, Discovered
+from kubemcp.model.entry import CatalogEntry
 from kubemcp.model.gateway_options import GatewayOptions
 from kubemcp.model.names import unique_by_name
 
@@ -42,19 +47,29 @@ def served_server(resolved: Resolved, status: Obj | None) -> ServedServer:
 
 
 def catalog_entry_data(server: ServedServer) -> Obj:
-    entry = server.entry
-    if server.discovered is not None:
-        discovered = Discovered.model_validate(
-            {key: server.discovered.get(key) or [] for key in ("tools", "prompts", "resources", "resourceTemplates")}
-            | {"digest": server.discovered.get("digest", ""), "capabilities": server.discovered.get("capabilities")}
-        )
-        entry = entry.model_copy(update={"discovered": discovered})
-    data: Obj = entry.model_dump(mode="json", by_alias=True, exclude_none=True)
+    data: Obj = server.entry.model_dump(mode="json", by_alias=True, exclude_none=True, exclude={"discovered"})
     return data
 
 
+def discovery_ref(server: ServedServer) -> Obj | None:
+    """Where the gateway reads what discovery recorded for this server (None: nothing current recorded)."""
+    if server.discovered is None:
+        return None
+    return {
+        "namespace": server.namespace,
+        "name": server.name,
+        "digest": server.discovered.get("digest", ""),
+        "discoveredAt": server.discovered.get("discoveredAt", ""),
+    }
+
+
+# libyaml's emitter when PyYAML has it: the same bytes, several times quicker for a gateway of many servers
+_DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+
+
 def _dump(data: Any) -> str:
-    return yaml.safe_dump(data, sort_keys=True, default_flow_style=False, allow_unicode=True)
+    text: str = yaml.dump(data, Dumper=_DUMPER, sort_keys=True, default_flow_style=False, allow_unicode=True)
+    return text
 
 
 RESTART_OPTIONS = {"metrics", "tracing"}
@@ -82,11 +97,13 @@ def render_files(
     }
     registry = {"registry": {server.name: {"ref": ""} for server in ordered}}
     config = {server.name: server.config for server in ordered if server.config}
+    refs = {server.name: ref for server in ordered if (ref := discovery_ref(server)) is not None}
     files = {
         "catalog.yaml": _dump(catalog),
         "registry.yaml": _dump(registry),
         "config.yaml": _dump(config),
         "gateway.yaml": options_file(options),
+        "discovery.yaml": _dump({"servers": refs}),
     }
     if authz is not None:  # without it the gateway lets every authenticated caller use everything
         files["authz.yaml"] = _dump(authz.model_dump(mode="json", exclude_defaults=False))

@@ -14,7 +14,7 @@ from typing import Any
 from kubemcp.controller import kinds
 from kubemcp.controller.mcpgateway_auth import auth_args, auth_volumes
 from kubemcp.crd.gateway_models import MCPGatewaySpec
-from kubemcp.crd.models import ResourcesSpec
+from kubemcp.crd.models import GROUP, ResourcesSpec
 from kubemcp.files.tokens import DEFAULT_TOKEN_NAME
 from kubemcp.kube.pods import TOLERATIONS
 
@@ -111,10 +111,11 @@ def service_account(names: Names, owner: Obj) -> Obj:
     }
 
 
-def role_rules(configmap: str | None, secrets: list[str] | None = None) -> list[Obj]:
-    """Least privilege for running server Pods and Jobs; its own ConfigMap only, by name; and, when it serves
-    remote servers, the Secrets holding their header secrets and OAuth tokens (read, and written when a
-    token is refreshed), by name."""
+def role_rules(configmap: str | None, secrets: list[str] | None = None, servers: list[str] | None = None) -> list[Obj]:
+    """Least privilege for running server Pods and Jobs; its own ConfigMap only, by name; the status of the
+    MCPServers it serves, by name (their recorded discoveries); and, when it serves remote servers, the
+    Secrets holding their header secrets and OAuth tokens (read, and written when a token is refreshed),
+    by name."""
     rules: list[Obj] = [
         {"apiGroups": [""], "resources": ["pods"], "verbs": ["create", "get", "list", "watch", "delete", "patch"]},
         {"apiGroups": [""], "resources": ["pods/attach"], "verbs": ["create", "get"]},
@@ -134,6 +135,15 @@ def role_rules(configmap: str | None, secrets: list[str] | None = None) -> list[
         rules.append(
             {"apiGroups": ["discovery.k8s.io"], "resources": ["endpointslices"], "verbs": ["get", "list", "watch"]}
         )
+    if servers:
+        rules.append(
+            {
+                "apiGroups": [GROUP],
+                "resources": ["mcpservers/status"],
+                "resourceNames": sorted(servers),
+                "verbs": ["get"],
+            }
+        )
     if secrets:
         rules.append(
             {"apiGroups": [""], "resources": ["secrets"], "resourceNames": sorted(secrets), "verbs": ["get", "patch"]}
@@ -141,14 +151,20 @@ def role_rules(configmap: str | None, secrets: list[str] | None = None) -> list[
     return rules
 
 
-def role(names: Names, owner: Obj | None, namespace: str | None = None, secrets: list[str] | None = None) -> Obj:
+def role(
+    names: Names,
+    owner: Obj | None,
+    namespace: str | None = None,
+    secrets: list[str] | None = None,
+    servers: list[str] | None = None,
+) -> Obj:
     """The Role in the gateway's namespace (owned), or in another namespace it serves (labelled, no ConfigMap)."""
     here = namespace is None or namespace == names.namespace
     return {
         "apiVersion": "rbac.authorization.k8s.io/v1",
         "kind": "Role",
         "metadata": _metadata(names, names.role, owner if here else None, namespace),
-        "rules": role_rules(names.configmap if here else None, secrets),
+        "rules": role_rules(names.configmap if here else None, secrets, servers),
     }
 
 

@@ -30,8 +30,8 @@ Obj = dict[str, Any]
 async def reconcile_server(ctl: Controller, namespace: str, name: str) -> None:
     async with ctl.lock(kinds.SERVERS, namespace, name):
         changed = await _reconcile(ctl, namespace, name)
-    if changed:
-        await reconcile_gateways_in(ctl, namespace)
+    if changed is not None:  # its status changed: the gateways selecting it (by its labels) serve it anew
+        await reconcile_gateways_in(ctl, namespace, changed)
 
 
 async def server_removed(ctl: Controller, namespace: str, name: str) -> None:
@@ -40,13 +40,15 @@ async def server_removed(ctl: Controller, namespace: str, name: str) -> None:
     await reconcile_gateways_in(ctl, namespace)
 
 
-async def _reconcile(ctl: Controller, namespace: str, name: str) -> bool:
+async def _reconcile(ctl: Controller, namespace: str, name: str) -> dict[str, str] | None:
+    """Reconcile one MCPServer; its labels when its status changed, else None."""
     obj = await ctl.get(kinds.SERVERS, namespace, name)
     if obj is None or kinds.meta(obj).get("deletionTimestamp"):
         ctl.discovery.forget((namespace, name))
-        return False
+        return None
     status: Obj = obj.get("status") or {}
     owner = kinds.owner_reference(obj)
+    pods = await _server_pods(ctl, namespace, name)
     try:
         resolved: Resolved | None = resolve(obj, await ctl.catalog_for(obj), pull_policy=ctl.options.image_pull_policy)
         problem = None
@@ -71,7 +73,9 @@ async def _reconcile(ctl: Controller, namespace: str, name: str) -> bool:
             "catalog": resolved.catalog,
             "entry": resolved.entry_name,
         }
-        await _remove_orphaned_discoveries(ctl, namespace, name)
+        status = await _record_unwritten(ctl, obj, resolved, status)
+        removed = await _remove_orphaned_discoveries(ctl, namespace, name, pods)
+        pods = [pod for pod in pods if pod["metadata"]["name"] not in removed] if pods is not None else None
         discovered = _discovery(ctl, resolved, status, owner)
         conditions.append(discovered)
         if discovered.status == "True":
@@ -99,16 +103,20 @@ async def _reconcile(ctl: Controller, namespace: str, name: str) -> bool:
             namespace_problem = namespace_problem or network_problem
     pool_problem = None
     try:
-        plan = await reconcile_pool(ctl.kube, resolved.spec if resolved else None, name, namespace, owner)
+        plan = await reconcile_pool(ctl.kube, resolved.spec if resolved else None, name, namespace, owner, pods)
         pool_problem = plan.problem
     except KubeApiError as exc:
         plan, pool_problem = PoolPlan(), f"cannot manage the warm pool: {exc}"
         logger.warning("server %s/%s: %s", namespace, name, pool_problem)
     desired = resolved.server.warm_pool if resolved else 0
     new_status["warmPool"] = {"desired": desired, "ready": plan.ready}
+    swept = {"call", "discovery", "resident"}
     try:
         await sweep(
-            ctl.kube, namespace, f"{LABEL_SERVER}={dns_label(name, 63)},{LABEL_ROLE} in (call,discovery,resident)"
+            ctl.kube,
+            namespace,
+            f"{LABEL_SERVER}={dns_label(name, 63)},{LABEL_ROLE} in ({','.join(sorted(swept))})",
+            None if pods is None else [pod for pod in pods if kinds.labels_of(pod).get(LABEL_ROLE) in swept],
         )
     except KubeApiError as exc:
         logger.warning("server %s/%s: cannot sweep its pods: %s", namespace, name, exc)
@@ -123,22 +131,43 @@ async def _reconcile(ctl: Controller, namespace: str, name: str) -> bool:
     else:
         conditions.append(Condition.false("Degraded", "AsExpected", ""))
     new_status["conditions"] = merge_conditions(status.get("conditions"), conditions, kinds.generation_of(obj))
-    return await ctl.reporter.status(kinds.SERVERS, obj, new_status)
+    changed = await ctl.reporter.status(kinds.SERVERS, obj, new_status)
+    return kinds.labels_of(obj) if changed else None
 
 
-async def _remove_orphaned_discoveries(ctl: Controller, namespace: str, name: str) -> None:
-    """Discovery Pods that no discovery of this process uses (an operator that stopped mid-way left them)."""
+async def _server_pods(ctl: Controller, namespace: str, name: str) -> list[Obj] | None:
+    """Every Pod of the server, in one request for the whole reconcile (None: each step lists its own)."""
+    try:
+        listed = await ctl.kube.list(
+            path_for("v1", "pods", namespace), label_selector=f"{LABEL_SERVER}={dns_label(name, 63)}"
+        )
+    except KubeApiError as exc:
+        logger.warning("server %s/%s: cannot list its pods: %s", namespace, name, exc)
+        return None
+    items: list[Obj] = listed.get("items", [])
+    return items
+
+
+async def _remove_orphaned_discoveries(ctl: Controller, namespace: str, name: str, pods: list[Obj] | None) -> set[str]:
+    """Discovery Pods that no discovery of this process uses (an operator that stopped mid-way left them);
+    returns the names of those removed."""
+    removed: set[str] = set()
     if ctl.discovery.busy((namespace, name)):
-        return
+        return removed
     selector = f"{LABEL_SERVER}={dns_label(name, 63)},{LABEL_ROLE}=discovery"
     try:
-        pods = await ctl.kube.list(path_for("v1", "pods", namespace), label_selector=selector)
-        for pod in pods.get("items", []):
+        if pods is None:
+            pods = (await ctl.kube.list(path_for("v1", "pods", namespace), label_selector=selector)).get("items", [])
+        for pod in pods:
+            if pod["metadata"].get("labels", {}).get(LABEL_ROLE) != "discovery":
+                continue
             if not pod["metadata"].get("deletionTimestamp"):
                 await ctl.kube.delete(path_for("v1", "pods", namespace, pod["metadata"]["name"]), grace_seconds=0)
+                removed.add(pod["metadata"]["name"])
                 logger.info("server %s/%s: removed orphaned discovery pod %s", namespace, name, pod["metadata"]["name"])
     except KubeApiError as exc:
         logger.warning("server %s/%s: cannot remove orphaned discovery pods: %s", namespace, name, exc)
+    return removed
 
 
 def _discovery(ctl: Controller, resolved: Resolved, status: Obj, owner: Obj) -> Condition:
@@ -178,9 +207,33 @@ async def _run_discovery(ctl: Controller, resolved: Resolved, owner: Obj) -> Non
     else:
         ctl.discovery.succeeded(key)
         logger.info("discovered %s/%s: %s", *key, summary(found))
-        async with ctl.lock(kinds.SERVERS, *key):
-            obj = await ctl.get(kinds.SERVERS, *key)
-            if obj is None or ((obj.get("status") or {}).get("resolved") or {}).get("digest") != digest:
-                return  # it changed meanwhile; the next pass discovers the new digest
-            await ctl.reporter.status(kinds.SERVERS, obj, {"discovery": found})
-    await reconcile_server(ctl, *key)
+        ctl.discovery.unwritten[key] = found  # kept until recorded: an API that does not answer loses nothing
+        try:
+            async with ctl.lock(kinds.SERVERS, *key):
+                obj = await ctl.get(kinds.SERVERS, *key)
+                if obj is None or ((obj.get("status") or {}).get("resolved") or {}).get("digest") != digest:
+                    return  # not resolved to this digest (yet): the next pass records it, or discovers anew
+                await ctl.reporter.status(kinds.SERVERS, obj, {"discovery": found})
+                ctl.discovery.unwritten.pop(key, None)
+        except KubeApiError as exc:
+            logger.warning("discovery of %s/%s not recorded yet (the next pass does): %s", *key, exc)
+            return
+    try:
+        await reconcile_server(ctl, *key)
+    except KubeApiError as exc:
+        logger.warning("server %s/%s: %s (retried by the next pass)", *key, exc)
+
+
+async def _record_unwritten(ctl: Controller, obj: Obj, resolved: Resolved, status: Obj) -> Obj:
+    """A discovery of this digest that was made but not recorded (the API did not answer): record it now."""
+    key = (resolved.namespace, resolved.name)
+    kept = ctl.discovery.unwritten.get(key)
+    if (
+        kept is None
+        or kept.get("digest") != resolved.digest
+        or (status.get("discovery") or {}).get("digest") == resolved.digest
+    ):
+        return status
+    await ctl.reporter.status(kinds.SERVERS, obj, {"discovery": kept})
+    ctl.discovery.unwritten.pop(key, None)
+    return {**status, "discovery": kept}

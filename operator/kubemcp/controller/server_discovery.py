@@ -125,6 +125,7 @@ class DiscoveryTasks:
     def __init__(self) -> None:
         self.running: dict[Key, tuple[str, asyncio.Task[None]]] = {}
         self.failures: dict[Key, Failure] = {}
+        self.unwritten: dict[Key, Obj] = {}  # results not recorded yet (the API did not answer): written next pass
 
     def busy(self, key: Key) -> bool:
         """Whether a discovery of this server, of any digest, is running in this process."""
@@ -173,6 +174,7 @@ class DiscoveryTasks:
         if current is not None:
             current[1].cancel()
         self.failures.pop(key, None)
+        self.unwritten.pop(key, None)
 
     async def close(self) -> None:
         tasks = [task for _, task in self.running.values()]

@@ -5,6 +5,7 @@ not the Pod network), and Pod Security `restricted` enforced when the namespace 
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 from kubemcp.controller import kinds
@@ -40,7 +41,17 @@ def no_ingress(namespace: str) -> Obj:
 
 
 async def secure(ctl: Controller, namespace: str) -> str | None:
-    """Level-based; returns a problem to report (the namespace enforces a weaker Pod Security level)."""
+    """Level-based, once per namespace per resync interval (not once per server: a namespace holds many);
+    returns a problem to report (the namespace enforces a weaker Pod Security level)."""
+    checked = ctl.secured.get(namespace)
+    if checked is not None and time.monotonic() - checked[0] < ctl.options.interval:
+        return checked[1]
+    problem = await _secure(ctl, namespace)
+    ctl.secured[namespace] = (time.monotonic(), problem)
+    return problem
+
+
+async def _secure(ctl: Controller, namespace: str) -> str | None:
     await ctl.kube.apply(
         path_for("v1", "serviceaccounts", namespace, SERVER_SERVICE_ACCOUNT),
         service_account(namespace),

@@ -79,10 +79,12 @@ def sweep_plan(pods: list[Obj], now: datetime | None = None) -> list[Removal]:
     return removals
 
 
-async def sweep(kube: KubeApi, namespace: str, selector: str) -> list[Removal]:
-    """Delete the Pods `sweep_plan` picks among those matching `selector` in `namespace`."""
-    listed = await kube.list(path_for("v1", "pods", namespace), label_selector=selector)
-    removals = sweep_plan(listed.get("items", []))
+async def sweep(kube: KubeApi, namespace: str, selector: str, pods: list[Obj] | None = None) -> list[Removal]:
+    """Delete the Pods `sweep_plan` picks among those matching `selector` in `namespace` (or among `pods`, the
+    ones matching it that the caller listed already)."""
+    if pods is None:
+        pods = (await kube.list(path_for("v1", "pods", namespace), label_selector=selector)).get("items", [])
+    removals = sweep_plan(pods)
     for removal in removals:
         try:
             await kube.delete(path_for("v1", "pods", namespace, removal.name), grace_seconds=0)

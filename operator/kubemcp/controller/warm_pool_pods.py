@@ -74,11 +74,18 @@ def plan_pool(pods: list[Obj], desired: int, digest: str | None, now: datetime |
     return plan
 
 
-async def reconcile_pool(kube: KubeApi, spec: ServerSpec | None, server: str, namespace: str, owner: Obj) -> PoolPlan:
-    """Bring the pool to `spec`'s warmPool (none when `spec` is None); returns what was planned."""
-    pods = await kube.list(path_for("v1", "pods", namespace), label_selector=pool_selector(server))
+async def reconcile_pool(
+    kube: KubeApi, spec: ServerSpec | None, server: str, namespace: str, owner: Obj, pods: list[Obj] | None = None
+) -> PoolPlan:
+    """Bring the pool to `spec`'s warmPool (none when `spec` is None); returns what was planned. `pods`: the
+    server's Pods when the caller listed them already (its pool Pods are picked out), else they are listed."""
+    if pods is None:
+        pods = (await kube.list(path_for("v1", "pods", namespace), label_selector=pool_selector(server))).get(
+            "items", []
+        )
+    pool = [pod for pod in pods if ((pod.get("metadata") or {}).get("labels") or {}).get(LABEL_ROLE) == "pool"]
     desired = spec.form.warm_pool if spec is not None and not is_remote(spec.entry) else 0  # no Pod for a remote one
-    plan = plan_pool(pods.get("items", []), desired, spec.digest if spec is not None else None)
+    plan = plan_pool(pool, desired, spec.digest if spec is not None else None)
     for removal in plan.remove:
         try:
             await kube.delete(path_for("v1", "pods", namespace, removal.name), grace_seconds=0)

@@ -2,7 +2,8 @@
 own file loading, validation and reload apply unchanged. The ConfigMap is read through the API
 (not a volume), so an edit reaches the gateway within a watch interval instead of the kubelet's
 volume sync period. `authz.yaml` (optional) is the MCPGateway's authorization policy, `gateway.yaml` its
-options (`spec.options`)."""
+options (`spec.options`). `discovery.yaml` names the MCPServers whose recorded discoveries the gateway
+reads from their status (see `discovery_records`): they go into `catalog.yaml` as each entry's `discovered`."""
 
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ from pathlib import Path
 import anyio
 
 from kubemcp.files.authz_policy import ALLOW_ALL_TEXT
+from kubemcp.gateway.discovery_records import FILE as DISCOVERY_FILE
+from kubemcp.gateway.discovery_records import DiscoveryRecords, parse_refs, with_discoveries
 from kubemcp.kube.api import KubeApi
 from kubemcp.kube.client import KubeApiError, path_for
 
@@ -34,6 +37,7 @@ class ConfigMapFiles:
         self.name = name
         self.folder = folder
         self._version: str | None = None
+        self.records = DiscoveryRecords(kube)
 
     @property
     def catalog(self) -> Path:
@@ -57,22 +61,37 @@ class ConfigMapFiles:
         return self.folder / "authz.yaml"
 
     async def sync(self) -> bool:
-        """Fetch the ConfigMap and write its files when it changed; True when something was written."""
+        """Fetch the ConfigMap (and the discoveries it names) and write the files that changed; True when
+        something was written. A discovery that could not be read yet is read again on the next sync."""
         configmap = await self.kube.get(path_for("v1", "configmaps", self.namespace, self.name))
         version = configmap["metadata"].get("resourceVersion")
         if version == self._version:
             return False
         data = configmap.get("data") or {}
+        found, complete = await self.records.resolve(parse_refs(data.get(DISCOVERY_FILE)))
         self.folder.mkdir(parents=True, exist_ok=True)
+        written = False
         for name in FILES:
             text = data.get(name, _ABSENT.get(name, "{}\n"))
+            if name == "catalog.yaml":
+                text = with_discoveries(text, found)
             target = self.folder / name
+            if target.is_file() and target.read_text(encoding="utf-8") == text:
+                continue  # unchanged: no reload
             tmp = target.with_name(f".{name}.{os.getpid()}")
             tmp.write_text(text, encoding="utf-8")
             tmp.replace(target)
-        self._version = version
-        logger.info("configmap %s/%s at version %s", self.namespace, self.name, version)
-        return True
+            written = True
+        self._version = version if complete else None
+        logger.info(
+            "configmap %s/%s at version %s (%d recorded discoveries%s)",
+            self.namespace,
+            self.name,
+            version,
+            len(found),
+            "" if complete else ", some not read yet",
+        )
+        return written
 
     async def follow(self, interval: float) -> None:
         while True:

@@ -70,7 +70,8 @@ def _from_kubeconfig(path: str | None, context: str | None, namespace: str | Non
     if configuration.cert_file and configuration.key_file:
         ctx.load_cert_chain(configuration.cert_file, configuration.key_file)
     token = None
-    auth = configuration.api_key.get("authorization") if configuration.api_key else None
+    keys = configuration.api_key or {}
+    auth = keys.get("BearerToken") or keys.get("authorization")  # the key's name in newer and older clients
     if auth:
         token = auth.removeprefix("Bearer ").strip()
     return KubeConfig(
