@@ -47,7 +47,8 @@ def installed(chart_release: Callable[..., Any], two_nodes: list[str]) -> None:
 def gateway_nodes(cluster: Any, namespace: str) -> dict[str, str]:
     """The gateway replicas serving now, and their nodes: ready, and not being deleted (a replica deleted while
     its node was away is still listed, and may report ready again for a moment once its node is back)."""
-    pods = get(cluster, namespace, "pods", "-l", f"app.kubernetes.io/instance={GATEWAY}")["items"]
+    selector = f"app.kubernetes.io/name=kubemcp-gateway,app.kubernetes.io/instance={GATEWAY}"  # not the operator's
+    pods = get(cluster, namespace, "pods", "-l", selector)["items"]
     ready = [
         pod
         for pod in pods
