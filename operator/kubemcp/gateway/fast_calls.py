@@ -58,7 +58,7 @@ from mcp.server._streamable_http_modern import (  # isort: skip
 )
 
 from kubemcp.backend.hooks import CallHooks
-from kubemcp.gateway.asgi_replay import replaying
+from kubemcp.gateway.asgi_replay import PostShortcut
 from kubemcp.gateway.client_gone import watched
 from kubemcp.gateway.core import Gateway
 from kubemcp.gateway.draining import InFlight
@@ -87,8 +87,10 @@ def _capabilities(raw: Any) -> types.ClientCapabilities | None:
         return None
 
 
-class FastCalls:
+class FastCalls(PostShortcut):
     """ASGI middleware in front of the streamable-HTTP transport (see the module's description)."""
+
+    method_bytes = _METHOD_BYTES
 
     def __init__(
         self,
@@ -99,28 +101,15 @@ class FastCalls:
         manager: StreamableHTTPSessionManager,
         inflight: InFlight | None,
     ) -> None:
-        self.app = app
+        super().__init__(app)
         self.gateway = gateway
         self.server = server
         self.manager = manager
         self.inflight = inflight
         # Shapes results as the SDK's request kernel does (its serializer needs nothing of a connection).
         self._runner = ServerRunner(server, Connection.from_envelope(LATEST_MODERN_VERSION, None, None), None)
-        self.served = 0  # calls answered here (for tests and the status page)
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] != "POST":
-            await self.app(scope, receive, send)
-            return
-        first = await receive()
-        body: bytes = first.get("body", b"")
-        whole = first["type"] == "http.request" and not first.get("more_body", False)
-        if whole and _METHOD_BYTES in body and await self._answer(scope, body, receive, send):
-            self.served += 1
-            return
-        await self.app(scope, replaying(first, receive), send)
-
-    async def _answer(self, scope: Scope, body: bytes, receive: Receive, send: Send) -> bool:
+    async def answer(self, scope: Scope, body: bytes, receive: Receive, send: Send) -> bool:
         """As `handle_modern_request` would answer it (its checks, in its order, up to the handler)."""
         request = Request(scope)
         headers = request.headers

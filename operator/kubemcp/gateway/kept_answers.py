@@ -55,7 +55,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from kubemcp.gateway.asgi_replay import replaying
+from kubemcp.gateway.asgi_replay import PostShortcut
 from kubemcp.gateway.listing import Listing
 from kubemcp.gateway.principal import acting_as, principal_of
 
@@ -142,8 +142,10 @@ def kept_wire(view: Listing, version: str, kind: str) -> tuple[Any, Any] | None:
     return found
 
 
-class KeptAnswers:
+class KeptAnswers(PostShortcut):
     """ASGI middleware in front of the streamable-HTTP transport (see the module's description)."""
+
+    method_bytes = _METHOD_BYTES
 
     def __init__(
         self,
@@ -153,26 +155,12 @@ class KeptAnswers:
         manager: StreamableHTTPSessionManager,
         connections: SessionConnections,
     ) -> None:
-        self.app = app
+        super().__init__(app)
         self.view = view  # the current principal's view of the kept listing, None while none is kept
         self.manager = manager
         self.connections = connections
-        self.served = 0  # requests answered here (for tests and the status page)
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] != "POST":
-            await self.app(scope, receive, send)
-            return
-        first = await receive()
-        body: bytes = first.get("body", b"")
-
-        whole = first["type"] == "http.request" and not first.get("more_body", False)
-        if whole and _METHOD_BYTES in body and await self._answer(scope, body, receive, send):
-            self.served += 1
-            return
-        await self.app(scope, replaying(first, receive), send)
-
-    async def _answer(self, scope: Scope, body: bytes, receive: Receive, send: Send) -> bool:
+    async def answer(self, scope: Scope, body: bytes, receive: Receive, send: Send) -> bool:
         request = Request(scope)
         content_type = request.headers.get("content-type")
         if content_type is None or not content_type.lower().startswith(CONTENT_TYPE_JSON):
