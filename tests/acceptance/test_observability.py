@@ -183,6 +183,7 @@ async def test_spans_reach_an_otlp_collector_in_the_callers_trace(tmp_path: Path
         )  # fmt: skip
         assert {start.parent_span_id, handshake.parent_span_id, backend.parent_span_id} == {request.span_id}
         assert "spawned" in start.events
+        assert "initialized" in handshake.events  # on the span of the step that reached it
         assert backend.attributes["kubemcp.instance"].startswith("pid ")
         # the server got the trace context in its request's _meta: same trace, a span of the gateway's
         assert await until(lambda: child("MCP send tools/call trace_meta") is not None)

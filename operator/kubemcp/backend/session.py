@@ -111,8 +111,10 @@ class Sessions:
                 try:
                     with tracing.span("kubemcp.handshake", {"kubemcp.server": spec.name}):
                         await stack.enter_async_context(client)
+                        # On the handshake's span: the span current after it may be a call's that has ended
+                        # (a warm instance's start inherits the context of the call that asked for it).
+                        phases.mark("initialized")
                     entered = True
-                    phases.mark("initialized")
                     phases.finished(ok=True)
                     if mode == "auto" and client.protocol_version not in MODERN_PROTOCOL_VERSIONS:
                         self.handshake_only.add(spec.digest)
