@@ -197,7 +197,7 @@ def test_a_replica_killed_mid_load_fails_only_calls_in_flight_and_leaves_no_pod(
     assert after, "no call after the kill"
     assert all(event[2] for event in after)
     for kind in ("2025", "2026", "persession"):
-        assert any(ok for _, k, ok in after if k == kind), f"no {kind} call succeeded after the kill"
+        assert any(ok for _, k, ok, _ in after if k == kind), f"no {kind} call succeeded after the kill"
     wait_for(lambda: call_pods(cluster, namespace) == [], 120, "no server Pod left")
 
     def owned_by_victim() -> list[str]:
