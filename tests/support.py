@@ -15,6 +15,7 @@ import sys
 import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
+from dataclasses import dataclass
 from functools import cache, partial
 from pathlib import Path
 from typing import Any
@@ -398,6 +399,34 @@ def isolated_env(root: Path) -> dict[str, str]:
     """KUBEMCP_HOME and the cache under `root`, for gateways started outside a test's own fixtures."""
     (root / "home").mkdir(exist_ok=True)
     return {"KUBEMCP_HOME": str(root / "home"), "XDG_CACHE_HOME": str(root / "cache")}
+
+
+@dataclass
+class ShippedAndSdk:
+    """Two gateways on the same files: `fast` as shipped, `sdk` with `--no-fast-path` (every answer through the
+    MCP SDK's transport), to compare answer by answer."""
+
+    fast: GatewayProcess
+    sdk: GatewayProcess
+
+
+@contextmanager
+def shipped_and_sdk_gateways(
+    root: Path, entries: dict[str, Any], tokens: dict[str, str], policy: str
+) -> Iterator[ShippedAndSdk]:
+    """Streamable HTTP gateways serving `entries` with these bearer tokens and authorization policy;
+    stopped by PID after."""
+    catalog = write_catalog(root / "catalog.yaml", entries)
+    tokens_file = write_tokens(root / "tokens.env", **tokens)
+    (root / "authz.yaml").write_text(policy)
+    common = ["--transport", "streaming", "--port", "0", "--catalog", str(catalog), "--no-watch"]
+    common += ["--tokens-file", str(tokens_file), "--authz", str(root / "authz.yaml")]
+    env = isolated_env(root)
+    with (
+        GatewayProcess(common, root / "fast.log", env) as fast,
+        GatewayProcess([*common, "--no-fast-path"], root / "sdk.log", env) as sdk,
+    ):
+        yield ShippedAndSdk(fast, sdk)
 
 
 @contextmanager

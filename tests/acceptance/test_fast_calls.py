@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,12 +26,13 @@ from support import (
     ACCEPT,
     GatewayProcess,
     bearer,
-    isolated_env,
     probe_entry,
+    shipped_and_sdk_gateways,
     streamable_http_with,
     until,
-    write_catalog,
-    write_tokens,
+)
+from support import (
+    ShippedAndSdk as Pair,
 )
 
 pytestmark = pytest.mark.anyio
@@ -53,31 +53,18 @@ def meta(**extra: Any) -> dict[str, Any]:
     }
 
 
-@dataclass
-class Pair:
-    fast: GatewayProcess
-    sdk: GatewayProcess
+ENTRIES = {
+    "alpha": probe_entry("alpha", longLived=True),
+    "beta": probe_entry("beta", longLived=True),
+    "gamma": probe_entry("gamma"),  # per call
+}
 
 
 @pytest.fixture(scope="module")
 def pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pair]:
     root = tmp_path_factory.mktemp("fast-calls")
-    entries = {
-        "alpha": probe_entry("alpha", longLived=True),
-        "beta": probe_entry("beta", longLived=True),
-        "gamma": probe_entry("gamma"),  # per call
-    }
-    catalog = write_catalog(root / "catalog.yaml", entries)
-    tokens = write_tokens(root / "tokens.env", admin=ADMIN, limited=LIMITED)
-    (root / "authz.yaml").write_text(POLICY)
-    common = ["--transport", "streaming", "--port", "0", "--catalog", str(catalog), "--no-watch"]
-    common += ["--tokens-file", str(tokens), "--authz", str(root / "authz.yaml")]
-    env = isolated_env(root)
-    with (
-        GatewayProcess(common, root / "fast.log", env) as fast,
-        GatewayProcess([*common, "--no-fast-path"], root / "sdk.log", env) as sdk,
-    ):
-        yield Pair(fast, sdk)
+    with shipped_and_sdk_gateways(root, ENTRIES, {"admin": ADMIN, "limited": LIMITED}, POLICY) as gateways:
+        yield gateways
 
 
 @pytest.fixture

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
 from typing import Any
 
 import httpx2
@@ -22,11 +21,12 @@ from support import (
     ACCEPT,
     GatewayProcess,
     bearer,
-    isolated_env,
     probe_entry,
+    shipped_and_sdk_gateways,
     streamable_http_with,
-    write_catalog,
-    write_tokens,
+)
+from support import (
+    ShippedAndSdk as Pair,
 )
 
 pytestmark = pytest.mark.anyio
@@ -55,26 +55,16 @@ def declared(server: str, count: int) -> dict[str, Any]:
     return probe_entry(server, tools=tools)
 
 
-@dataclass
-class Pair:
-    fast: GatewayProcess
-    sdk: GatewayProcess
-
-
 @pytest.fixture(scope="module")
 def pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pair]:
     root = tmp_path_factory.mktemp("kept-answers")
-    catalog = write_catalog(root / "catalog.yaml", {"alpha": declared("alpha", 30), "beta": declared("beta", 20)})
-    tokens = write_tokens(root / "tokens.env", admin=ADMIN, limited=LIMITED)
-    (root / "authz.yaml").write_text(POLICY)
-    common = ["--transport", "streaming", "--port", "0", "--catalog", str(catalog), "--no-watch"]
-    common += ["--tokens-file", str(tokens), "--authz", str(root / "authz.yaml")]
-    env = isolated_env(root)
-    with (
-        GatewayProcess(common, root / "fast.log", env) as fast,
-        GatewayProcess([*common, "--no-fast-path"], root / "sdk.log", env) as sdk,
-    ):
-        yield Pair(fast, sdk)
+    with shipped_and_sdk_gateways(
+        root,
+        {"alpha": declared("alpha", 30), "beta": declared("beta", 20)},
+        {"admin": ADMIN, "limited": LIMITED},
+        POLICY,
+    ) as gateways:
+        yield gateways
 
 
 @pytest.fixture
