@@ -11,7 +11,6 @@ leaves the machine.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -29,19 +28,6 @@ TOOLS = 4
 SCHEMA_BYTES = 90_000  # 4 x 4 x 90 kB: about 1.4 MiB of schemas in all, 360 kB per MCPServer status
 LABELS = {"kubemcp.dev/gateway": "wide"}
 CONFIGMAP = "wide-kubemcp-gateway"
-
-
-@pytest.fixture
-def kube(cluster: Any, namespace: str) -> Kube:
-    return Kube(cluster, namespace)
-
-
-@pytest.fixture
-def operator(cluster: Any, namespace: str, tmp_path: Path) -> Iterator[Operator]:
-    # The MCPGateway below has no replicas: its image is never pulled, only its ConfigMap is used.
-    started = Operator(cluster, namespace, tmp_path / "operator.log", "kubemcp/kubemcp:not-run")
-    yield started.start()
-    started.stop()
 
 
 def service_account_kubeconfig(cluster: Any, namespace: str, account: str) -> Path:

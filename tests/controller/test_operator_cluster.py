@@ -163,11 +163,6 @@ def running(pods: list[Obj]) -> list[Obj]:
 
 
 @pytest.fixture
-def kube(cluster: Any, namespace: str) -> Kube:
-    return Kube(cluster, namespace)
-
-
-@pytest.fixture
 def operator(cluster: Any, namespace: str, tmp_path: Path, product_images: dict[str, str]) -> Iterator[Operator]:
     started = Operator(cluster, namespace, tmp_path / "operator.log", product_images["kubemcp"])
     yield started.start()

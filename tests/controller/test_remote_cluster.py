@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,19 +22,6 @@ pytestmark = [pytest.mark.cluster, pytest.mark.anyio]
 
 HEADER_SECRET = "remote-s3cret-" + "77ab"
 LABELS = {"kubemcp.dev/gateway": "remote-gw"}
-
-
-@pytest.fixture
-def kube(cluster: Any, namespace: str) -> Kube:
-    return Kube(cluster, namespace)
-
-
-@pytest.fixture
-def operator(cluster: Any, namespace: str, tmp_path: Path) -> Iterator[Operator]:
-    # The MCPGateway below has no replicas: its image is never pulled, only its ConfigMap is used.
-    started = Operator(cluster, namespace, tmp_path / "operator.log", "kubemcp/kubemcp:not-run")
-    yield started.start()
-    started.stop()
 
 
 def remote_server_spec(server: RemoteServer, **entry: Any) -> dict[str, Any]:
