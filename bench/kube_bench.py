@@ -83,12 +83,19 @@ def pods(cluster: harness.Cluster, namespace: str, selector: str) -> list[dict[s
 def refill(cluster: harness.Cluster, namespace: str, server: str, manifest: dict[str, Any], cap: float = 120) -> None:
     """Keep one operator-style pool Pod ready; then pause, so the Pod's server has started and the gateway
     has attached and initialized its next warm instance before the timed call."""
-    selector = f"kubemcp.dev/server={server},kubemcp.dev/role=pool"
-    if not pods(cluster, namespace, selector):
-        cluster.kubectl("create", "-n", namespace, "-f", "-", input=json.dumps(manifest))
+    # The gateway may claim the Pod (relabelling it role=call) as soon as it runs, so it is watched
+    # under any role: Running, or claimed, is refilled.
+    selector = f"kubemcp.dev/server={server},kubemcp.dev/role in (pool,call)"
+    waiting = [
+        p["metadata"]["name"] for p in pods(cluster, namespace, f"kubemcp.dev/server={server},kubemcp.dev/role=pool")
+    ]
+    if not waiting:
+        created = cluster.kubectl("create", "-n", namespace, "-f", "-", "-o", "name", input=json.dumps(manifest))
+        waiting = [created.stdout.strip().removeprefix("pod/")]
     deadline = time.monotonic() + cap
     while time.monotonic() < deadline:
-        if any(p["status"].get("phase") == "Running" for p in pods(cluster, namespace, selector)):
+        mine = [p for p in pods(cluster, namespace, selector) if p["metadata"]["name"] in waiting]
+        if any(p["status"].get("phase") == "Running" for p in mine):
             time.sleep(REFILL_PAUSE)
             return
         time.sleep(0.2)
