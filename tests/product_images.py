@@ -48,8 +48,10 @@ def wheelhouse() -> Path:
 def build_kubemcp() -> str:
     wheelhouse()
     ref = images.build_and_load(REPO, "Dockerfile", KUBEMCP)
-    # Each source change makes new layers; drop the untagged ones so the build cache does not fill the disk.
-    images.buildah("rmi", "--prune", check=False)
+    # Each source change makes new layers; drop the untagged ones so the build cache does not fill the
+    # disk (holding the store: another checkout's build must not lose its layers mid-way).
+    with images.exclusive():
+        images.buildah("rmi", "--prune", check=False)
     return ref
 
 

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import subprocess
 import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from . import settings as S
@@ -23,6 +27,34 @@ def log(msg: str) -> None:
 
 def _storage() -> Path:
     return S.CACHE / "buildah"
+
+
+_held = threading.local()
+_process_lock = threading.RLock()
+
+
+@contextmanager
+def exclusive() -> Iterator[None]:
+    """Hold the shared image store for a sequence of buildah commands (build, then save; a prune).
+
+    Several checkouts and test runs on one machine share the store: without this, one run's prune
+    removes layers another is building on, or its build retags an image between another's build and
+    save. Re-entrant within a process; other processes wait for it (an exclusive `flock`)."""
+    with _process_lock:
+        depth = getattr(_held, "depth", 0)
+        if depth == 0:
+            _storage().mkdir(parents=True, exist_ok=True)
+            fd = os.open(_storage() / ".kubemcp-lock", os.O_CREAT | os.O_RDWR, 0o600)
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            _held.fd = fd
+        _held.depth = depth + 1
+        try:
+            yield
+        finally:
+            _held.depth -= 1
+            if _held.depth == 0:
+                fcntl.flock(_held.fd, fcntl.LOCK_UN)
+                os.close(_held.fd)
 
 
 def _buildah_env() -> dict[str, str]:

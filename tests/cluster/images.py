@@ -34,7 +34,7 @@ from .baseimages import (
     check_mirror,
     pause_archive,
 )
-from .buildah import ImageError, buildah, canonical, image_id, log, push
+from .buildah import ImageError, buildah, canonical, exclusive, image_id, log, push
 
 __all__ = [
     "ImageError",
@@ -47,6 +47,7 @@ __all__ = [
     "buildah",
     "canonical",
     "check_mirror",
+    "exclusive",
     "image_id",
     "import_archive",
     "load_image",
@@ -193,8 +194,11 @@ def load_image(ref: str, *, socket: Path | None = None) -> str:
     short name (e.g. ``kubemcp/echo:dev``) works in Pod specs too. Returns the
     canonical reference.
     """
-    ref = canonical(ref)
-    archive = save_image(ref)
+    return load_archive(save_image(ref), canonical(ref))
+
+
+def load_archive(archive: Path, ref: str, *, socket: Path | None = None) -> str:
+    """Import an image archive saved from ``ref`` into every node (or ``socket``'s containerd)."""
     alias = ""
     if ref.startswith("localhost/"):
         alias = "docker.io/" + ref[len("localhost/") :]
@@ -216,8 +220,12 @@ def build_and_load(
     tag: str = "",
     **kw: Any,
 ) -> str:
-    """``build_image`` then ``load_image``; returns the reference for Pod specs."""
-    return load_image(build_image(context_dir, dockerfile, tag, **kw))
+    """``build_image`` then ``load_image``; returns the reference for Pod specs. The build and the
+    archive it is imported from are made while holding the shared store (``exclusive``), so another
+    checkout building the same tag cannot swap the image in between."""
+    with exclusive():
+        archive = save_image(build_image(context_dir, dockerfile, tag, **kw))
+    return load_archive(archive, canonical(tag))
 
 
 def prepare() -> dict[str, Path]:
