@@ -14,7 +14,7 @@ from typing import Any
 
 import kopf
 
-from kubemcp.controller import kinds
+from kubemcp.controller import kinds, server_network
 from kubemcp.controller.context import Controller
 from kubemcp.controller.mcpcatalog import reconcile_catalog, reconcile_users
 from kubemcp.controller.mcpgateway import reconcile_gateway, reconcile_gateways_in
@@ -48,6 +48,17 @@ def configure(settings: kopf.OperatorSettings) -> None:
 def controller(memo: Any) -> Controller:
     ctl: Controller = memo["controller"]
     return ctl
+
+
+def observed(ctl: Controller, plural: str, event: Mapping[str, Any]) -> None:
+    """Keep the index current with one watch event (before reconciling, so the reconcile reads it)."""
+    obj = event.get("object")
+    if not isinstance(obj, Mapping):
+        return
+    if event.get("type") == "DELETED":
+        ctl.index.gone(plural, obj)
+    else:
+        ctl.index.seen(plural, obj)
 
 
 async def _guarded(plural: str, what: str, work: Any) -> None:
@@ -93,8 +104,11 @@ def register(registry: kopf.OperatorRegistry, options: OperatorOptions, config: 
     # -- MCPCatalog --------------------------------------------------------------------------
 
     @kopf.on.event(*CATALOGS, registry=registry)
-    async def catalog_event(type: str, namespace: str | None, name: str, memo: Any, **_: Any) -> None:
+    async def catalog_event(
+        type: str, event: Mapping[str, Any], namespace: str | None, name: str, memo: Any, **_: Any
+    ) -> None:
         ctl, ns = controller(memo), namespace or ""
+        observed(ctl, kinds.CATALOGS, event)
         if type == "DELETED":
             await _guarded(kinds.CATALOGS, f"catalog {ns}/{name}", reconcile_users(ctl, ns, name))
         else:
@@ -104,9 +118,16 @@ def register(registry: kopf.OperatorRegistry, options: OperatorOptions, config: 
 
     @kopf.on.event(*SERVERS, registry=registry)
     async def server_event(
-        type: str, namespace: str | None, name: str, labels: Mapping[str, str], memo: Any, **_: Any
+        type: str,
+        event: Mapping[str, Any],
+        namespace: str | None,
+        name: str,
+        labels: Mapping[str, str],
+        memo: Any,
+        **_: Any,
     ) -> None:
         ctl, ns = controller(memo), namespace or ""
+        observed(ctl, kinds.SERVERS, event)
         if type == "DELETED":
             await _guarded(kinds.SERVERS, f"server {ns}/{name}", server_removed(ctl, ns, name))
             return
@@ -115,6 +136,7 @@ def register(registry: kopf.OperatorRegistry, options: OperatorOptions, config: 
             await reconcile_gateways_in(ctl, ns)
 
     claimed = {LABEL_CLAIMED: kopf.PRESENT, LABEL_SERVER: kopf.PRESENT}
+    managed = {kinds.LABEL_MANAGED_BY: "kubemcp"}
 
     @kopf.on.event("", "v1", "pods", labels=claimed, registry=registry)
     async def pool_claimed(type: str, labels: Mapping[str, str], namespace: str | None, memo: Any, **_: Any) -> None:
@@ -122,10 +144,23 @@ def register(registry: kopf.OperatorRegistry, options: OperatorOptions, config: 
             ns, server = namespace or "", labels[LABEL_SERVER]
             await _guarded(kinds.SERVERS, f"server {ns}/{server}", reconcile_server(controller(memo), ns, server))
 
+    @kopf.on.event("networking.k8s.io", "v1", server_network.POLICIES, labels=managed, registry=registry)
+    async def policy_event(type: str, event: Mapping[str, Any], namespace: str | None, memo: Any, **_: Any) -> None:
+        """Our NetworkPolicies, so that a pass applies one only when it differs; one deleted by someone else is
+        put back by its server's reconcile at once."""
+        ctl, ns = controller(memo), namespace or ""
+        observed(ctl, server_network.POLICIES, event)
+        server = server_network.owning_server(dict(event.get("object") or {}))
+        if type == "DELETED" and server is not None:
+            await _guarded(kinds.SERVERS, f"server {ns}/{server}", reconcile_server(ctl, ns, server))
+
     # -- MCPGateway --------------------------------------------------------------------------
 
     @kopf.on.event(*GATEWAYS, registry=registry)
-    async def gateway_event(type: str, namespace: str | None, name: str, memo: Any, **_: Any) -> None:
-        ns = namespace or ""
+    async def gateway_event(
+        type: str, event: Mapping[str, Any], namespace: str | None, name: str, memo: Any, **_: Any
+    ) -> None:
+        ctl, ns = controller(memo), namespace or ""
+        observed(ctl, kinds.GATEWAYS, event)
         if type != "DELETED":
-            await _guarded(kinds.GATEWAYS, f"gateway {ns}/{name}", reconcile_gateway(controller(memo), ns, name))
+            await _guarded(kinds.GATEWAYS, f"gateway {ns}/{name}", reconcile_gateway(ctl, ns, name))

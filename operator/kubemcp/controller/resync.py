@@ -12,7 +12,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 
-from kubemcp.controller import kinds
+from kubemcp.controller import kinds, server_network
 from kubemcp.controller.context import Controller
 from kubemcp.controller.mcpcatalog import reconcile_catalog
 from kubemcp.controller.mcpgateway import reconcile_gateway
@@ -44,7 +44,7 @@ async def _each(ctl: Controller, plural: str, work: Callable[[Controller, str, s
     jobs = []
     for scope in scopes(ctl):
         try:
-            items = await ctl.list(plural, scope)
+            items = await ctl.relist(plural, scope)  # and the index is made good from it
         except KubeApiError as exc:
             logger.warning("cannot list %s in %s: %s", plural, scope or "the cluster", exc)
             continue
@@ -88,7 +88,23 @@ def _where(meta: dict[str, str]) -> tuple[str, str]:
     return meta["namespace"], meta["name"]
 
 
+async def relist_policies(ctl: Controller) -> None:
+    """Our NetworkPolicies into the index (one LIST per scope): a server's egress is applied only when it differs."""
+    for scope in scopes(ctl):
+        try:
+            listed = await ctl.kube.list(
+                path_for("networking.k8s.io/v1", server_network.POLICIES, scope),
+                label_selector=f"{kinds.LABEL_MANAGED_BY}=kubemcp",
+            )
+        except KubeApiError as exc:
+            logger.warning("cannot list NetworkPolicies in %s: %s", scope or "the cluster", exc)
+            continue
+        version = str((listed.get("metadata") or {}).get("resourceVersion") or "")
+        ctl.index.replace(server_network.POLICIES, scope, listed.get("items", []), version)
+
+
 async def resync_once(ctl: Controller, *, catalogs: bool = True) -> None:
+    await relist_policies(ctl)
     if catalogs:
         await _each(ctl, kinds.CATALOGS, reconcile_catalog)
     await _each(ctl, kinds.SERVERS, reconcile_server)
@@ -96,7 +112,19 @@ async def resync_once(ctl: Controller, *, catalogs: bool = True) -> None:
     await remove_orphaned_rbac(ctl)
 
 
+async def prime(ctl: Controller) -> None:
+    """Fill the index before the first pass, so that the first events' reconciles read it already."""
+    for plural in (kinds.CATALOGS, kinds.SERVERS, kinds.GATEWAYS):
+        for scope in scopes(ctl):
+            try:
+                await ctl.relist(plural, scope)
+            except KubeApiError as exc:  # the index waits for the first pass; until then the API is asked
+                logger.warning("cannot list %s in %s: %s", plural, scope or "the cluster", exc)
+    await relist_policies(ctl)
+
+
 async def resync_forever(ctl: Controller) -> None:
+    await prime(ctl)
     passes = 0
     while True:
         await asyncio.sleep(ctl.options.interval)
