@@ -19,6 +19,7 @@ from kubemcp.controller.mcpgateway import reconcile_gateway
 from kubemcp.controller.mcpserver import reconcile_server
 from kubemcp.controller.options import OperatorOptions
 from kubemcp.controller.resync import prime, resync_once
+from kubemcp.controller.write_through import located
 from kubemcp.kube.client import path_for
 from kubemcp.model.spec import ServerSpec
 
@@ -106,6 +107,8 @@ async def test_a_steady_pass_lists_each_resource_once_and_writes_nothing(kube: C
     assert sorted(ours) == sorted(
         ("list", kinds.path(plural, NS)) for plural in (kinds.CATALOGS, kinds.SERVERS, kinds.GATEWAYS)
     )  # one LIST each, no GET of one object, no LIST of the servers per gateway
+    pods = [path for verb, path in kube.asked if path.endswith("/pods")]
+    assert pods == [f"/api/v1/namespaces/{NS}/pods"]  # the server Pods, listed once for the index
     egress = [path for verb, path in kube.asked if verb == "apply" and "networkpolicies" in path]
     assert egress == []  # every server's egress policy is as wanted: not applied again
     assert kube.writes == writes  # its own status writes were remembered: nothing written again
@@ -152,10 +155,30 @@ async def test_a_deleted_egress_policy_is_put_back(kube: CountingKube, ctl: Cont
     path = path_for("networking.k8s.io/v1", "networkpolicies", NS, server_network.policy_name("s1"))
     policy = kube.objects.pop(path)  # someone deletes it
     assert server_network.owning_server(policy) == "s1"
-    observed(ctl, server_network.POLICIES, {"type": "DELETED", "object": policy})
+    observed(ctl, kinds.POLICIES, {"type": "DELETED", "object": policy})
     await reconcile_server(ctl, NS, "s1")  # what the policy's handler does on DELETED
     assert kube.objects[path]["spec"] == policy["spec"]
 
     del kube.objects[path]  # and deleted again without an event: the next pass's LIST finds it missing
     await resync_once(ctl)
     assert path in kube.objects
+
+
+async def test_a_pod_the_operator_just_started_is_not_started_again(kube: CountingKube, ctl: Controller) -> None:
+    put(kube, kinds.CATALOGS, catalog())
+    put(kube, kinds.SERVERS, server("s1", warmPool=1))
+    await steady(ctl)
+    pods = f"/api/v1/namespaces/{NS}/pods"
+    assert len(kube.under(pods)) == 1
+    for pod in kube.under(pods):  # the pool Pod ends; no watch event arrives before the next reconciles
+        pod["status"] = {"phase": "Failed", "conditions": [{"lastTransitionTime": "2026-01-01T00:00:00Z"}]}
+        observed(ctl, kinds.PODS, {"type": "MODIFIED", "object": pod})
+    await reconcile_server(ctl, NS, "s1")  # removes it and starts another
+    await reconcile_server(ctl, NS, "s1")  # knows of both from its own writes
+    assert len(kube.under(pods)) == 1
+
+
+def test_writes_are_located_by_their_path() -> None:
+    assert located("/api/v1/namespaces/team/pods") == ("pods", "team", None)
+    assert located("/apis/kubemcp.dev/v1alpha1/namespaces/team/mcpservers/s1/status") == ("mcpservers", "team", "s1")
+    assert located("/api/v1/namespaces/team") is None  # the namespace itself

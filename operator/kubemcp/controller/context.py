@@ -12,19 +12,23 @@ from kubemcp.controller.index import ObjectIndex
 from kubemcp.controller.options import OperatorOptions
 from kubemcp.controller.report import Reporter
 from kubemcp.controller.server_discovery import DiscoveryTasks
+from kubemcp.controller.write_through import WriteThrough
 from kubemcp.crd.models import API_VERSION
 from kubemcp.kube.api import KubePodApi
 from kubemcp.kube.client import NotFoundError, path_for
 
 Obj = dict[str, Any]
+INDEXED = frozenset({kinds.CATALOGS, kinds.SERVERS, kinds.GATEWAYS, kinds.POLICIES, kinds.PODS})
 
 
 class Controller:
     def __init__(self, kube: KubePodApi, options: OperatorOptions) -> None:
-        self.kube = kube
+        self.index = (
+            ObjectIndex()
+        )  # what the watches, the periodic pass and our own writes saw: reads without a request
+        self.kube: KubePodApi = WriteThrough(kube, self.index, INDEXED)
         self.options = options
-        self.index = ObjectIndex()  # what the watches and the periodic pass saw: reads without a request
-        self.reporter = Reporter(kube, written=self.index.seen)
+        self.reporter = Reporter(self.kube)
         self.discovery = DiscoveryTasks()
         self._locks: dict[tuple[str, str, str], asyncio.Lock] = {}
         self._labels: dict[tuple[str, str], dict[str, str]] = {}

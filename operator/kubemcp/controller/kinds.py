@@ -12,6 +12,8 @@ Obj = dict[str, Any]
 CATALOGS = "mcpcatalogs"
 SERVERS = "mcpservers"
 GATEWAYS = "mcpgateways"
+POLICIES = "networkpolicies"  # the operator's own (its label), kept in its index beside the three above
+PODS = "pods"  # server Pods (their server label), likewise
 KIND_OF = {CATALOGS: "MCPCatalog", SERVERS: "MCPServer", GATEWAYS: "MCPGateway"}
 
 LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"

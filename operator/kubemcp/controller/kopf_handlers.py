@@ -138,18 +138,23 @@ def register(registry: kopf.OperatorRegistry, options: OperatorOptions, config: 
     claimed = {LABEL_CLAIMED: kopf.PRESENT, LABEL_SERVER: kopf.PRESENT}
     managed = {kinds.LABEL_MANAGED_BY: "kubemcp"}
 
-    @kopf.on.event("", "v1", "pods", labels=claimed, registry=registry)
+    @kopf.on.event("", "v1", kinds.PODS, labels={LABEL_SERVER: kopf.PRESENT}, registry=registry)
+    async def server_pod(event: Mapping[str, Any], memo: Any, **_: Any) -> None:
+        """Every server Pod into the index: a server's reconcile reads its Pods from memory."""
+        observed(controller(memo), kinds.PODS, event)
+
+    @kopf.on.event("", "v1", kinds.PODS, labels=claimed, registry=registry)
     async def pool_claimed(type: str, labels: Mapping[str, str], namespace: str | None, memo: Any, **_: Any) -> None:
         if type == "MODIFIED":  # a gateway claimed a warm Pod: refill the pool now
             ns, server = namespace or "", labels[LABEL_SERVER]
             await _guarded(kinds.SERVERS, f"server {ns}/{server}", reconcile_server(controller(memo), ns, server))
 
-    @kopf.on.event("networking.k8s.io", "v1", server_network.POLICIES, labels=managed, registry=registry)
+    @kopf.on.event("networking.k8s.io", "v1", kinds.POLICIES, labels=managed, registry=registry)
     async def policy_event(type: str, event: Mapping[str, Any], namespace: str | None, memo: Any, **_: Any) -> None:
         """Our NetworkPolicies, so that a pass applies one only when it differs; one deleted by someone else is
         put back by its server's reconcile at once."""
         ctl, ns = controller(memo), namespace or ""
-        observed(ctl, server_network.POLICIES, event)
+        observed(ctl, kinds.POLICIES, event)
         server = server_network.owning_server(dict(event.get("object") or {}))
         if type == "DELETED" and server is not None:
             await _guarded(kinds.SERVERS, f"server {ns}/{server}", reconcile_server(ctl, ns, server))

@@ -285,6 +285,19 @@ async def remove_unused(ctl: Controller, names: objects.Names, spec: MCPGatewayS
         await ctl.kube.delete(path)
 
 
+def _gateway_pods(ctl: Controller, namespace: str, gateway: str) -> list[Obj] | None:
+    """The gateway's per-call and resident server Pods from the index (None: not known there, the sweep lists)."""
+    if not ctl.index.synced(kinds.PODS, namespace):
+        return None
+    label = dns_label(gateway, 63)
+    return [
+        pod
+        for pod in ctl.index.items(kinds.PODS, namespace)
+        if kinds.labels_of(pod).get(LABEL_GATEWAY) == label
+        and kinds.labels_of(pod).get(LABEL_ROLE) in ("call", "resident")
+    ]
+
+
 def _ready(deployment: Obj, replicas: int) -> Condition:
     status = deployment.get("status") or {}
     if replicas == 0:
@@ -366,7 +379,8 @@ async def _reconcile(ctl: Controller, namespace: str, name: str) -> None:
         raise
     for ns in namespaces:
         try:
-            await sweep(ctl.kube, ns, f"{LABEL_GATEWAY}={dns_label(name, 63)},{LABEL_ROLE} in (call,resident)")
+            await sweep(ctl.kube, ns, f"{LABEL_GATEWAY}={dns_label(name, 63)},{LABEL_ROLE} in (call,resident)",
+                        _gateway_pods(ctl, ns, name))  # fmt: skip
         except KubeApiError as exc:
             logger.warning("gateway %s/%s: cannot sweep pods in %s: %s", namespace, name, ns, exc)
     deployment = applied[("Deployment", namespace)]

@@ -92,7 +92,7 @@ async def _reconcile(ctl: Controller, namespace: str, name: str) -> dict[str, st
         namespace_problem = f"cannot prepare namespace {namespace} for server Pods: {exc}"
         logger.warning("server %s/%s: %s", namespace, name, namespace_problem)
     if resolved is not None:
-        policies = server_network.POLICIES
+        policies = kinds.POLICIES
         known = ctl.index.synced(policies, namespace)
         try:
             network_problem, applied = await server_network.apply_egress(
@@ -146,7 +146,13 @@ async def _reconcile(ctl: Controller, namespace: str, name: str) -> dict[str, st
 
 
 async def _server_pods(ctl: Controller, namespace: str, name: str) -> list[Obj] | None:
-    """Every Pod of the server, in one request for the whole reconcile (None: each step lists its own)."""
+    """Every Pod of the server, from the index or in one request for the whole reconcile (None: each step
+    lists its own)."""
+    if ctl.index.synced(kinds.PODS, namespace):
+        label = dns_label(name, 63)
+        return [
+            pod for pod in ctl.index.items(kinds.PODS, namespace) if kinds.labels_of(pod).get(LABEL_SERVER) == label
+        ]
     try:
         listed = await ctl.kube.list(
             path_for("v1", "pods", namespace), label_selector=f"{LABEL_SERVER}={dns_label(name, 63)}"

@@ -9,7 +9,6 @@ from __future__ import annotations
 import logging
 import os
 import socket
-from collections.abc import Callable
 from typing import Any
 
 from kubemcp.controller import kinds
@@ -59,13 +58,9 @@ def worth_an_event(before: list[Obj] | None, after: list[Obj] | None) -> list[tu
     return found
 
 
-Written = Callable[[str, Obj], None]
-
-
 class Reporter:
-    def __init__(self, kube: KubeApi, written: Written | None = None) -> None:
+    def __init__(self, kube: KubeApi) -> None:
         self.kube = kube
-        self.written = written  # told of each object a status write returned (the operator's index)
         self.instance = os.environ.get("POD_NAME") or socket.gethostname()
 
     async def status(self, plural: str, obj: Obj, status: Obj) -> bool:
@@ -75,11 +70,9 @@ class Reporter:
             return False
         name, namespace = kinds.name_of(obj), kinds.namespace_of(obj)
         try:
-            updated = await self.kube.patch(kinds.path(plural, namespace, name, status=True), {"status": status})
+            await self.kube.patch(kinds.path(plural, namespace, name, status=True), {"status": status})
         except NotFoundError:
             return False
-        if self.written is not None and updated.get("metadata"):
-            self.written(plural, updated)
         for type_, reason, message in worth_an_event(current.get("conditions"), status.get("conditions")):
             await self.event(obj, type_, reason, message)
         return True

@@ -12,13 +12,14 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 
-from kubemcp.controller import kinds, server_network
+from kubemcp.controller import kinds
 from kubemcp.controller.context import Controller
 from kubemcp.controller.mcpcatalog import reconcile_catalog
 from kubemcp.controller.mcpgateway import reconcile_gateway
 from kubemcp.controller.mcpserver import reconcile_server
 from kubemcp.controller.metrics import RESYNC_SECONDS, reconciled
 from kubemcp.kube.client import KubeApiError, NotFoundError, path_for
+from kubemcp.kube.pods import LABEL_SERVER
 
 logger = logging.getLogger(__name__)
 
@@ -88,23 +89,29 @@ def _where(meta: dict[str, str]) -> tuple[str, str]:
     return meta["namespace"], meta["name"]
 
 
-async def relist_policies(ctl: Controller) -> None:
-    """Our NetworkPolicies into the index (one LIST per scope): a server's egress is applied only when it differs."""
-    for scope in scopes(ctl):
-        try:
-            listed = await ctl.kube.list(
-                path_for("networking.k8s.io/v1", server_network.POLICIES, scope),
-                label_selector=f"{kinds.LABEL_MANAGED_BY}=kubemcp",
-            )
-        except KubeApiError as exc:
-            logger.warning("cannot list NetworkPolicies in %s: %s", scope or "the cluster", exc)
-            continue
-        version = str((listed.get("metadata") or {}).get("resourceVersion") or "")
-        ctl.index.replace(server_network.POLICIES, scope, listed.get("items", []), version)
+# What the index keeps of kinds that are not ours: the operator's NetworkPolicies and the server Pods.
+OWNED = {
+    kinds.POLICIES: ("networking.k8s.io/v1", f"{kinds.LABEL_MANAGED_BY}=kubemcp"),
+    kinds.PODS: ("v1", LABEL_SERVER),
+}
+
+
+async def relist_owned(ctl: Controller) -> None:
+    """Our NetworkPolicies and the server Pods into the index (one LIST of each per scope), so that a pass
+    reads them from memory: a server's Pods, and whether its egress policy is as wanted."""
+    for plural, (api_version, selector) in OWNED.items():
+        for scope in scopes(ctl):
+            try:
+                listed = await ctl.kube.list(path_for(api_version, plural, scope), label_selector=selector)
+            except KubeApiError as exc:
+                logger.warning("cannot list %s in %s: %s", plural, scope or "the cluster", exc)
+                continue
+            version = str((listed.get("metadata") or {}).get("resourceVersion") or "")
+            ctl.index.replace(plural, scope, listed.get("items", []), version)
 
 
 async def resync_once(ctl: Controller, *, catalogs: bool = True) -> None:
-    await relist_policies(ctl)
+    await relist_owned(ctl)
     if catalogs:
         await _each(ctl, kinds.CATALOGS, reconcile_catalog)
     await _each(ctl, kinds.SERVERS, reconcile_server)
@@ -120,7 +127,7 @@ async def prime(ctl: Controller) -> None:
                 await ctl.relist(plural, scope)
             except KubeApiError as exc:  # the index waits for the first pass; until then the API is asked
                 logger.warning("cannot list %s in %s: %s", plural, scope or "the cluster", exc)
-    await relist_policies(ctl)
+    await relist_owned(ctl)
 
 
 async def resync_forever(ctl: Controller) -> None:

@@ -25,7 +25,6 @@ from kubemcp.model.names import dns_label
 
 Obj = dict[str, Any]
 Resolver = Callable[[str], list[str]]
-POLICIES = "networkpolicies"  # the index's name for them
 DNS_PORTS = [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}]
 
 
