@@ -182,3 +182,20 @@ def test_writes_are_located_by_their_path() -> None:
     assert located("/api/v1/namespaces/team/pods") == ("pods", "team", None)
     assert located("/apis/kubemcp.dev/v1alpha1/namespaces/team/mcpservers/s1/status") == ("mcpservers", "team", "s1")
     assert located("/api/v1/namespaces/team") is None  # the namespace itself
+
+
+async def test_gateway_objects_unchanged_since_applied_are_not_applied_again(
+    kube: CountingKube, ctl: Controller
+) -> None:
+    put(kube, kinds.GATEWAYS, gateway("mcp"))
+    await reconcile_gateway(ctl, NS, "mcp")
+    kube.asked.clear()
+    await reconcile_gateway(ctl, NS, "mcp")
+    assert [path for verb, path in kube.asked if verb == "apply"] == []  # Deployment, Service, RoleBinding too
+
+    deployment = "/apis/apps/v1/namespaces/team/deployments/mcp"
+    changed = dict(kube.objects[deployment], spec={"replicas": 5})
+    kube.put(deployment, changed)  # someone else changed it: it is applied as wanted again
+    await reconcile_gateway(ctl, NS, "mcp")
+    assert [path for verb, path in kube.asked if verb == "apply"] == [deployment]
+    assert kube.objects[deployment]["spec"]["replicas"] == 1

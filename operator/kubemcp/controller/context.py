@@ -8,7 +8,7 @@ from collections.abc import Coroutine
 from typing import Any
 
 from kubemcp.controller import kinds
-from kubemcp.controller.index import ObjectIndex
+from kubemcp.controller.index import Applied, ObjectIndex
 from kubemcp.controller.options import OperatorOptions
 from kubemcp.controller.report import Reporter
 from kubemcp.controller.server_discovery import DiscoveryTasks
@@ -27,6 +27,7 @@ class Controller:
             ObjectIndex()
         )  # what the watches, the periodic pass and our own writes saw: reads without a request
         self.kube: KubePodApi = WriteThrough(kube, self.index, INDEXED)
+        self.applied = Applied()  # the gateways' objects as last applied: not applied again while unchanged
         self.options = options
         self.reporter = Reporter(self.kube)
         self.discovery = DiscoveryTasks()

@@ -13,6 +13,8 @@ that was taken before it went. The objects handed out are shared: callers must n
 from __future__ import annotations
 
 import copy
+import hashlib
+import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -91,3 +93,27 @@ class ObjectIndex:
         """Every object of a resource in a namespace (None: everywhere), by name."""
         known = self._objects.get(plural, {})
         return [known[key] for key in sorted(known) if namespace is None or key[0] == namespace]
+
+
+class Applied:
+    """What the operator applied last, by path: the body's digest and the resourceVersion the API answered. An
+    object still at that version is still as applied (nobody changed it since, not even its status), so applying
+    the same body again would change nothing: the kinds the API server adds defaults to are not applied on
+    every pass."""
+
+    def __init__(self) -> None:
+        self._last: dict[str, tuple[str, str]] = {}
+
+    @staticmethod
+    def _digest(body: Obj) -> str:
+        return hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()
+
+    def did(self, path: str, body: Obj, answer: Obj) -> None:
+        version = _version(answer)
+        if version:
+            self._last[path] = (self._digest(body), version)
+
+    def still(self, path: str, body: Obj, current: Obj) -> bool:
+        """Whether `current` is the object as the last apply of this same `body` left it."""
+        last = self._last.get(path)
+        return last is not None and last == (self._digest(body), _version(current))

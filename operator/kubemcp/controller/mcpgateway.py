@@ -362,9 +362,11 @@ async def _reconcile(ctl: Controller, namespace: str, name: str) -> None:
             await ensure_tokens(ctl, names, owner)
         applied = {}
         for body in bodies:
-            existing = current.get(object_path(body))
-            if existing is None or not unchanged(body, existing):  # as wanted already: no write (most passes)
-                existing = await ctl.kube.apply(object_path(body), body, manager=kinds.MANAGER)
+            path = object_path(body)
+            existing = current.get(path)
+            if existing is None or not (unchanged(body, existing) or ctl.applied.still(path, body, existing)):
+                existing = await ctl.kube.apply(path, body, manager=kinds.MANAGER)
+                ctl.applied.did(path, body, existing)
             applied[(body["kind"], body["metadata"]["namespace"])] = existing
         previous = [ns for ns in status.get("namespaces") or [] if ns not in namespaces]
         await remove_rbac(ctl, names, previous)
