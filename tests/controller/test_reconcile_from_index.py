@@ -5,6 +5,7 @@ good by the next pass."""
 from __future__ import annotations
 
 import asyncio
+import copy
 from collections.abc import Mapping
 from typing import Any
 
@@ -102,7 +103,9 @@ async def test_a_steady_pass_lists_each_resource_once_and_writes_nothing(kube: C
 
     kube.asked.clear()
     writes = list(kube.writes)
+    held = {plural: copy.deepcopy(ctl.index.items(plural, NS)) for plural in (kinds.SERVERS, kinds.GATEWAYS)}
     await resync_once(ctl)
+    assert held == {plural: ctl.index.items(plural, NS) for plural in held}  # read, never changed in place
     ours = [(verb, path) for verb, path in kube.asked if "/kubemcp.dev/" in path]
     assert sorted(ours) == sorted(
         ("list", kinds.path(plural, NS)) for plural in (kinds.CATALOGS, kinds.SERVERS, kinds.GATEWAYS)
