@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import copy
+
 import pytest
 from controller.fakekube import FakeKube
 from kubemcp.controller.kinds import owner_reference
-from kubemcp.controller.server_network import apply_egress, egress_policy, egress_rules, policy_name
+from kubemcp.controller.server_network import apply_egress, egress_policy, egress_rules, in_place, policy_name
 from kubemcp.crd.models import EgressSpec
 from kubemcp.kube.client import path_for
 from kubemcp.model.entry import CatalogEntry
@@ -77,3 +79,14 @@ async def test_the_catalog_entry_allows_hosts_or_no_network_at_all() -> None:
     anything = EgressSpec(allowAll=True)
     assert (await apply_egress(kube, "github", "team", OWNER, anything, isolated, resolver))[0] is None
     assert kube.objects[path]["spec"]["egress"] == []  # disableNetwork wins over everything
+
+
+def test_a_policy_is_in_place_as_the_api_server_returns_it() -> None:
+    wanted = egress_policy("github", "team", OWNER, [])  # nothing allowed: `egress: []`
+    returned = copy.deepcopy(wanted)
+    del returned["spec"]["egress"]  # the API server leaves an empty list out
+    returned["metadata"].update(resourceVersion="7", uid="u", generation=1)
+    assert in_place(wanted, returned)
+    assert not in_place(egress_policy("github", "team", OWNER, None), returned)  # allow all: `egress: [{}]`
+    assert in_place(egress_policy("github", "team", OWNER, None), egress_policy("github", "team", OWNER, None))
+    assert not in_place(wanted, None)

@@ -146,12 +146,24 @@ def policy_path(body: Obj) -> str:
     return path_for("networking.k8s.io/v1", "networkpolicies", body["metadata"]["namespace"], body["metadata"]["name"])
 
 
+def _omitting_empty(value: Any) -> Any:
+    """`value` as the API server returns it: fields holding an empty list or object are left out (`egress: []`
+    comes back as no `egress`), list items are kept whatever they hold (`egress: [{}]` stays)."""
+    if isinstance(value, dict):
+        return {key: _omitting_empty(item) for key, item in value.items() if item not in (None, [], {})}
+    if isinstance(value, list):
+        return [_omitting_empty(item) for item in value]
+    return value
+
+
 def in_place(body: Obj, existing: Obj | None) -> bool:
     """Whether `existing` already is the policy `body` describes (then nothing is written)."""
     if existing is None:
         return False
     wanted = {key: body["metadata"][key] for key in ("labels", "ownerReferences")}
-    return not differs(wanted, existing.get("metadata")) and existing.get("spec") == body["spec"]
+    return not differs(wanted, existing.get("metadata")) and _omitting_empty(existing.get("spec")) == _omitting_empty(
+        body["spec"]
+    )
 
 
 async def apply_egress(
