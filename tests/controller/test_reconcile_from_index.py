@@ -112,6 +112,7 @@ async def test_a_steady_pass_lists_each_resource_once_and_writes_nothing(kube: C
     )  # one LIST each, no GET of one object, no LIST of the servers per gateway
     pods = [path for verb, path in kube.asked if path.endswith("/pods")]
     assert pods == [f"/api/v1/namespaces/{NS}/pods"]  # the server Pods, listed once for the index
+    assert [path for verb, path in kube.asked if verb == "get"] == []  # the gateways' objects are known too
     egress = [path for verb, path in kube.asked if verb == "apply" and "networkpolicies" in path]
     assert egress == []  # every server's egress policy is as wanted: not applied again
     assert kube.writes == writes  # its own status writes were remembered: nothing written again

@@ -18,7 +18,6 @@ from kubemcp.kube.api import KubePodApi
 from kubemcp.kube.client import NotFoundError, path_for
 
 Obj = dict[str, Any]
-INDEXED = frozenset({kinds.CATALOGS, kinds.SERVERS, kinds.GATEWAYS, kinds.POLICIES, kinds.PODS})
 
 
 class Controller:
@@ -26,7 +25,7 @@ class Controller:
         self.index = (
             ObjectIndex()
         )  # what the watches, the periodic pass and our own writes saw: reads without a request
-        self.kube: KubePodApi = WriteThrough(kube, self.index, INDEXED)
+        self.kube: KubePodApi = WriteThrough(kube, self.index, kinds.INDEXED)
         self.applied = Applied()  # the gateways' objects as last applied: not applied again while unchanged
         self.options = options
         self.reporter = Reporter(self.kube)

@@ -43,6 +43,9 @@ def configure(settings: kopf.OperatorSettings) -> None:
     )
     settings.watching.server_timeout = 300
     settings.watching.client_timeout = 330
+    for plural, (api_version, selector) in kinds.OWNED.items():  # watched for the index: only what it keeps
+        group, _, version = api_version.rpartition("/")
+        settings.watching.label_selectors[group, version, plural] = selector
 
 
 def controller(memo: Any) -> Controller:
@@ -136,12 +139,6 @@ def register(registry: kopf.OperatorRegistry, options: OperatorOptions, config: 
             await reconcile_gateways_in(ctl, ns)
 
     claimed = {LABEL_CLAIMED: kopf.PRESENT, LABEL_SERVER: kopf.PRESENT}
-    managed = {kinds.LABEL_MANAGED_BY: "kubemcp"}
-
-    @kopf.on.event("", "v1", kinds.PODS, labels={LABEL_SERVER: kopf.PRESENT}, registry=registry)
-    async def server_pod(event: Mapping[str, Any], memo: Any, **_: Any) -> None:
-        """Every server Pod into the index: a server's reconcile reads its Pods from memory."""
-        observed(controller(memo), kinds.PODS, event)
 
     @kopf.on.event("", "v1", kinds.PODS, labels=claimed, registry=registry)
     async def pool_claimed(type: str, labels: Mapping[str, str], namespace: str | None, memo: Any, **_: Any) -> None:
@@ -149,15 +146,21 @@ def register(registry: kopf.OperatorRegistry, options: OperatorOptions, config: 
             ns, server = namespace or "", labels[LABEL_SERVER]
             await _guarded(kinds.SERVERS, f"server {ns}/{server}", reconcile_server(controller(memo), ns, server))
 
-    @kopf.on.event("networking.k8s.io", "v1", kinds.POLICIES, labels=managed, registry=registry)
-    async def policy_event(type: str, event: Mapping[str, Any], namespace: str | None, memo: Any, **_: Any) -> None:
-        """Our NetworkPolicies, so that a pass applies one only when it differs; one deleted by someone else is
-        put back by its server's reconcile at once."""
-        ctl, ns = controller(memo), namespace or ""
-        observed(ctl, kinds.POLICIES, event)
-        server = server_network.owning_server(dict(event.get("object") or {}))
-        if type == "DELETED" and server is not None:
-            await _guarded(kinds.SERVERS, f"server {ns}/{server}", reconcile_server(ctl, ns, server))
+    def keep(plural: str, api_version: str) -> None:
+        group, _, version = api_version.rpartition("/")
+
+        @kopf.on.event(group, version, plural, id=f"index-{plural}", registry=registry)
+        async def owned_event(type: str, event: Mapping[str, Any], namespace: str | None, memo: Any, **_: Any) -> None:
+            """Into the index (the watch asks only for what it keeps); an egress policy deleted by someone else is
+            put back by its server's reconcile at once."""
+            ctl, ns = controller(memo), namespace or ""
+            observed(ctl, plural, event)
+            server = server_network.owning_server(dict(event.get("object") or {}))
+            if plural == kinds.POLICIES and type == "DELETED" and server is not None:
+                await _guarded(kinds.SERVERS, f"server {ns}/{server}", reconcile_server(ctl, ns, server))
+
+    for plural, (api_version, _selector) in kinds.OWNED.items():
+        keep(plural, api_version)
 
     # -- MCPGateway --------------------------------------------------------------------------
 

@@ -124,12 +124,23 @@ async def collect_servers(
     return served, problems
 
 
+def _indexed(ctl: Controller, plural: str, namespace: str, name: str) -> Obj | None:
+    """The object from the index: present there, it exists and is labelled ours (None: ask the API server,
+    which also finds an object of someone else under the name, never taken over)."""
+    return ctl.index.get(plural, namespace, name) if ctl.index.synced(plural, namespace) else None
+
+
 async def _current(ctl: Controller, bodies: list[Obj]) -> dict[str, Obj]:
     """What exists now under the names of `bodies`, by path."""
     found = {}
     for body in bodies:
+        path, meta = object_path(body), body["metadata"]
+        known = _indexed(ctl, PLURALS[body["kind"]], meta["namespace"], meta["name"])
+        if known is not None:
+            found[path] = known
+            continue
         try:
-            found[object_path(body)] = await ctl.kube.get(object_path(body))
+            found[path] = await ctl.kube.get(path)
         except NotFoundError:
             continue
     return found
@@ -272,16 +283,21 @@ async def remove_unused(ctl: Controller, names: objects.Names, spec: MCPGatewayS
     drain), an ingress policy once `allowedFrom` is gone, the metrics Service once the metrics port is."""
     unused = []
     if objects.metrics_port(spec) is None:
-        unused.append(path_for("v1", "services", names.namespace, names.metrics_service))
+        unused.append(("v1", "services", names.metrics_service))
     if spec.replicas < 2:
-        unused.append(path_for("policy/v1", "poddisruptionbudgets", names.namespace, names.disruption_budget))
+        unused.append(("policy/v1", "poddisruptionbudgets", names.disruption_budget))
     if spec.allowed_from is None:
-        unused.append(path_for("networking.k8s.io/v1", "networkpolicies", names.namespace, names.ingress_policy))
-    for path in unused:
-        try:
-            await ctl.kube.get(path)
-        except NotFoundError:
-            continue
+        unused.append(("networking.k8s.io/v1", "networkpolicies", names.ingress_policy))
+    for api_version, plural, name in unused:
+        path = path_for(api_version, plural, names.namespace, name)
+        if ctl.index.synced(plural, names.namespace):
+            if ctl.index.get(plural, names.namespace, name) is None:
+                continue  # not there (the index holds every one labelled ours)
+        else:
+            try:
+                await ctl.kube.get(path)
+            except NotFoundError:
+                continue
         await ctl.kube.delete(path)
 
 

@@ -19,7 +19,6 @@ from kubemcp.controller.mcpgateway import reconcile_gateway
 from kubemcp.controller.mcpserver import reconcile_server
 from kubemcp.controller.metrics import RESYNC_SECONDS, reconciled
 from kubemcp.kube.client import KubeApiError, NotFoundError, path_for
-from kubemcp.kube.pods import LABEL_SERVER
 
 logger = logging.getLogger(__name__)
 
@@ -89,17 +88,10 @@ def _where(meta: dict[str, str]) -> tuple[str, str]:
     return meta["namespace"], meta["name"]
 
 
-# What the index keeps of kinds that are not ours: the operator's NetworkPolicies and the server Pods.
-OWNED = {
-    kinds.POLICIES: ("networking.k8s.io/v1", f"{kinds.LABEL_MANAGED_BY}=kubemcp"),
-    kinds.PODS: ("v1", LABEL_SERVER),
-}
-
-
 async def relist_owned(ctl: Controller) -> None:
-    """Our NetworkPolicies and the server Pods into the index (one LIST of each per scope), so that a pass
-    reads them from memory: a server's Pods, and whether its egress policy is as wanted."""
-    for plural, (api_version, selector) in OWNED.items():
+    """The kinds not ours that the index keeps (one LIST of each per scope): a pass reads a server's Pods, its
+    egress policy and a gateway's objects from memory."""
+    for plural, (api_version, selector) in kinds.OWNED.items():
         for scope in scopes(ctl):
             try:
                 listed = await ctl.kube.list(path_for(api_version, plural, scope), label_selector=selector)
