@@ -123,7 +123,10 @@ async def prime(ctl: Controller) -> None:
 
 
 async def resync_forever(ctl: Controller) -> None:
-    await prime(ctl)
+    try:
+        await prime(ctl)
+    except Exception:  # the passes fill the index instead
+        logger.exception("filling the index failed")
     passes = 0
     while True:
         await asyncio.sleep(ctl.options.interval)
