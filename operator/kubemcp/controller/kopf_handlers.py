@@ -141,10 +141,13 @@ def register(registry: kopf.OperatorRegistry, options: OperatorOptions, config: 
     claimed = {LABEL_CLAIMED: kopf.PRESENT, LABEL_SERVER: kopf.PRESENT}
 
     @kopf.on.event("", "v1", kinds.PODS, labels=claimed, registry=registry)
-    async def pool_claimed(type: str, labels: Mapping[str, str], namespace: str | None, memo: Any, **_: Any) -> None:
+    async def pool_claimed(
+        type: str, event: Mapping[str, Any], labels: Mapping[str, str], namespace: str | None, memo: Any, **_: Any
+    ) -> None:
         if type == "MODIFIED":  # a gateway claimed a warm Pod: refill the pool now
-            ns, server = namespace or "", labels[LABEL_SERVER]
-            await _guarded(kinds.SERVERS, f"server {ns}/{server}", reconcile_server(controller(memo), ns, server))
+            ctl, ns, server = controller(memo), namespace or "", labels[LABEL_SERVER]
+            observed(ctl, kinds.PODS, event)  # whichever handler of this event runs first: the refill sees it
+            await _guarded(kinds.SERVERS, f"server {ns}/{server}", reconcile_server(ctl, ns, server))
 
     def keep(plural: str, api_version: str) -> None:
         group, _, version = api_version.rpartition("/")
