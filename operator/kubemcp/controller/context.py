@@ -22,9 +22,8 @@ Obj = dict[str, Any]
 
 class Controller:
     def __init__(self, kube: KubePodApi, options: OperatorOptions) -> None:
-        self.index = (
-            ObjectIndex()
-        )  # what the watches, the periodic pass and our own writes saw: reads without a request
+        # What the watches, the periodic passes and our own writes saw: reads without a request.
+        self.index = ObjectIndex()
         self.kube: KubePodApi = WriteThrough(kube, self.index, kinds.INDEXED)
         self.applied = Applied()  # the gateways' objects as last applied: not applied again while unchanged
         self.options = options

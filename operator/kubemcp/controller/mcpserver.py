@@ -92,20 +92,12 @@ async def _reconcile(ctl: Controller, namespace: str, name: str) -> dict[str, st
         namespace_problem = f"cannot prepare namespace {namespace} for server Pods: {exc}"
         logger.warning("server %s/%s: %s", namespace, name, namespace_problem)
     if resolved is not None:
-        policies = kinds.POLICIES
-        known = ctl.index.synced(policies, namespace)
+        known = ctl.index.synced(kinds.POLICIES, namespace)  # then its policy as last seen, applied only if it differs
+        policy = ctl.index.get(kinds.POLICIES, namespace, server_network.policy_name(name)) if known else None
         try:
-            network_problem, applied = await server_network.apply_egress(
-                ctl.kube,
-                name,
-                namespace,
-                owner,
-                resolved.server.egress,
-                resolved.entry,
-                existing=ctl.index.get(policies, namespace, server_network.policy_name(name)) if known else None,
+            network_problem, _ = await server_network.apply_egress(
+                ctl.kube, name, namespace, owner, resolved.server.egress, resolved.entry, existing=policy
             )
-            if applied is not None:
-                ctl.index.seen(policies, applied)
         except KubeApiError as exc:
             network_problem = f"cannot limit its egress: {exc}"
         if network_problem is not None:
