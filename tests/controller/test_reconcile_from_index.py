@@ -9,6 +9,7 @@ import copy
 from collections.abc import Mapping
 from typing import Any
 
+import anyio
 import pytest
 from controller.fakekube import FakeKube
 from controller.objects import catalog, gateway
@@ -203,3 +204,20 @@ async def test_gateway_objects_unchanged_since_applied_are_not_applied_again(
     await reconcile_gateway(ctl, NS, "mcp")
     assert [path for verb, path in kube.asked if verb == "apply"] == [deployment]
     assert kube.objects[deployment]["spec"]["replicas"] == 1
+
+
+async def test_a_server_reconcile_does_not_wait_for_the_gateway_passes_it_causes(
+    kube: CountingKube, ctl: Controller
+) -> None:
+    put(kube, kinds.CATALOGS, catalog())
+    put(kube, kinds.SERVERS, server("s1"))
+    put(kube, kinds.GATEWAYS, gateway("all"))
+    busy = ctl.lock(kinds.GATEWAYS, NS, "all")
+    await busy.acquire()  # a long gateway pass is running
+    with anyio.fail_after(10):
+        await reconcile_server(ctl, NS, "s1")  # its status changed: the gateway's pass is asked for, not awaited
+    assert "servers" not in (kube.objects[kinds.path(kinds.GATEWAYS, NS, "all")].get("status") or {})
+    busy.release()
+    with anyio.fail_after(10):
+        await asyncio.gather(*ctl.background)
+    assert served(kube, "all") == ["s1"]

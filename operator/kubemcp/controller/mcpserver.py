@@ -31,7 +31,9 @@ async def reconcile_server(ctl: Controller, namespace: str, name: str) -> None:
     async with ctl.lock(kinds.SERVERS, namespace, name):
         changed = await _reconcile(ctl, namespace, name)
     if changed is not None:  # its status changed: the gateways selecting it (by its labels) serve it anew
-        await reconcile_gateways_in(ctl, namespace, changed)
+        # In the background: a server's reconcile (and the pass over every server) does not wait for gateway
+        # passes, which a burst of server changes coalesces into one per gateway.
+        ctl.spawn(reconcile_gateways_in(ctl, namespace, changed), f"gateways after {namespace}/{name}")
 
 
 async def server_removed(ctl: Controller, namespace: str, name: str) -> None:
