@@ -34,6 +34,7 @@ class Controller:
         self.background: set[asyncio.Task[None]] = set()
         self.rbac_namespaces: set[str] = set()  # where gateways were given Roles outside their namespace
         self.secured: dict[str, tuple[float, str | None]] = {}  # namespace -> (when, problem) of its last check
+        self.pass_seconds: dict[tuple[str, str, str], float] = {}  # how long each gateway's last pass took
         self.waiting: set[tuple[str, str, str]] = set()  # reconciles asked for that have not started yet
         self.ensured: set[tuple[str, ...]] = set()  # create-once objects known to exist (no write per pass)
 

@@ -3,8 +3,10 @@ ServiceAccount, Roles, RoleBindings, ConfigMap, Deployment and Service that make
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import secrets
+import time
 from typing import Any
 
 from pydantic import ValidationError
@@ -48,19 +50,27 @@ def object_path(body: Obj) -> str:
     return path_for(body["apiVersion"], PLURALS[body["kind"]], metadata["namespace"], metadata["name"])
 
 
-async def reconcile_gateway(ctl: Controller, namespace: str, name: str) -> None:
+async def reconcile_gateway(ctl: Controller, namespace: str, name: str, *, settle: bool = False) -> None:
     """Reconcile one MCPGateway. Asked again while a reconcile of it waits to start, the waiting one will
-    see every change made so far: the call returns at once, so a burst of server changes costs one pass."""
+    see every change made so far: the call returns at once, so a burst of server changes costs one pass.
+    `settle` (a pass asked for by server changes): wait as long as its last pass took before starting, so
+    that a gateway of many servers, changing all the time, spends at most about half the time in passes."""
     key = (kinds.GATEWAYS, namespace, name)
     if key in ctl.waiting:
         return
     ctl.waiting.add(key)
     started = False
     try:
+        if settle:
+            await asyncio.sleep(ctl.pass_seconds.get(key, 0.0))
         async with ctl.lock(kinds.GATEWAYS, namespace, name):
             ctl.waiting.discard(key)
             started = True
-            await _reconcile(ctl, namespace, name)
+            began = time.monotonic()
+            try:
+                await _reconcile(ctl, namespace, name)
+            finally:
+                ctl.pass_seconds[key] = time.monotonic() - began
     finally:
         if not started:
             ctl.waiting.discard(key)
@@ -83,13 +93,15 @@ async def reconcile_gateways_in(ctl: Controller, namespace: str, labels: dict[st
     except KubeApiError as exc:
         logger.warning("cannot list MCPGateways in %s: %s", namespace, exc)
         return
-    for gateway in gateways:
-        if labels is not None and not selects(gateway, labels):
-            continue
+
+    async def one(name: str) -> None:
         try:
-            await reconcile_gateway(ctl, namespace, kinds.name_of(gateway))
+            await reconcile_gateway(ctl, namespace, name, settle=True)
         except KubeApiError as exc:
-            logger.warning("gateway %s/%s: %s (retried by the next pass)", namespace, kinds.name_of(gateway), exc)
+            logger.warning("gateway %s/%s: %s (retried by the next pass)", namespace, name, exc)
+
+    chosen = [gateway for gateway in gateways if labels is None or selects(gateway, labels)]
+    await asyncio.gather(*(one(kinds.name_of(gateway)) for gateway in chosen))
 
 
 def watched_namespaces(spec: MCPGatewaySpec, own: str) -> list[str]:
@@ -357,7 +369,7 @@ async def _reconcile(ctl: Controller, namespace: str, name: str) -> None:
     chosen, dropped = select_unique(served, namespace)
     problems += [f"{item} is not served: its name is taken" for item in dropped]
     image = spec.image or ctl.options.gateway_image
-    files = render_files(name, chosen, spec.authorization, spec.options)
+    files = await asyncio.to_thread(render_files, name, chosen, spec.authorization, spec.options)  # off the loop
     bodies = desired_objects(names, owner, spec, namespaces, files, image, remote_secrets(chosen), served_names(chosen))
     owner_labels = {kinds.LABEL_OWNER_GATEWAY: name, kinds.LABEL_OWNER_NAMESPACE: namespace}
     ctl.rbac_namespaces.update(ns for ns in namespaces if ns != namespace)
