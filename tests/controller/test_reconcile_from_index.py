@@ -17,7 +17,7 @@ from controller.objects import server as any_server
 from kubemcp.controller import kinds, server_network
 from kubemcp.controller.context import Controller
 from kubemcp.controller.kopf_handlers import observed
-from kubemcp.controller.mcpgateway import reconcile_gateway
+from kubemcp.controller.mcpgateway import reconcile_gateway, reconcile_gateways_in
 from kubemcp.controller.mcpserver import reconcile_server
 from kubemcp.controller.options import OperatorOptions
 from kubemcp.controller.resync import prime, resync_once
@@ -221,3 +221,27 @@ async def test_a_server_reconcile_does_not_wait_for_the_gateway_passes_it_causes
     with anyio.fail_after(10):
         await asyncio.gather(*ctl.background)
     assert served(kube, "all") == ["s1"]
+
+
+async def test_a_gateway_pass_asked_for_by_servers_waits_as_long_as_its_last_pass_took(
+    kube: CountingKube, ctl: Controller
+) -> None:
+    put(kube, kinds.GATEWAYS, gateway("all"))
+    key = (kinds.GATEWAYS, NS, "all")
+    ctl.pass_seconds[key] = 3600.0  # its last pass was long
+    asked = asyncio.create_task(reconcile_gateways_in(ctl, NS, {"any": "label"}))
+    with anyio.fail_after(10):
+        while key not in ctl.waiting:
+            await asyncio.sleep(0)
+    with anyio.fail_after(10):
+        await reconcile_gateways_in(ctl, NS, {"other": "label"})  # the waiting pass will see this change too
+    assert "status" not in kube.objects[kinds.path(kinds.GATEWAYS, NS, "all")]  # not started yet
+    ctl.pass_seconds[key] = 0.0
+    asked.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await asked
+    assert key not in ctl.waiting
+    await reconcile_gateways_in(ctl, NS, {"any": "label"})
+    assert served(kube, "all") == []
+    assert key in ctl.pass_seconds
+    assert ctl.pass_seconds[key] < 3600.0
