@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Mapping
+from typing import Any
+
 import pytest
 from controller.fakekube import FakeKube
 from kubemcp.controller import server_namespace
@@ -11,6 +15,7 @@ from kubemcp.kube.client import path_for
 
 pytestmark = pytest.mark.anyio
 NS = "team"
+Obj = dict[str, Any]
 
 
 def namespace(kube: FakeKube, labels: dict[str, str] | None = None) -> str:
@@ -56,3 +61,29 @@ async def test_a_namespace_is_checked_once_per_resync_interval_not_once_per_serv
     ctl = Controller(kube, OperatorOptions(interval=0))  # the next pass: made good again
     assert await server_namespace.secure(ctl, NS) is None
     assert account in kube.objects
+
+
+class SlowKube(FakeKube):
+    """Answers after other tasks had a turn, as the API server does; counts the namespace reads."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.namespace_reads = 0
+
+    async def get(self, path: str, params: Mapping[str, str] | None = None) -> Obj:
+        await asyncio.sleep(0)
+        if path == path_for("v1", "namespaces", None, NS):
+            self.namespace_reads += 1
+        return await super().get(path, params)
+
+    async def apply(self, path: str, body: Obj, *, manager: str = "kubemcp", force: bool = True) -> Obj:
+        await asyncio.sleep(0)
+        return await super().apply(path, body, manager=manager, force=force)
+
+
+async def test_servers_asking_at_once_wait_for_one_check_of_their_namespace() -> None:
+    kube = SlowKube()
+    namespace(kube)
+    ctl = Controller(kube, OperatorOptions(interval=3600))
+    assert await asyncio.gather(*(server_namespace.secure(ctl, NS) for _ in range(20))) == [None] * 20
+    assert kube.namespace_reads == 1

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import copy
+
 import pytest
 from controller.fakekube import FakeKube
 from kubemcp.controller.kinds import owner_reference
-from kubemcp.controller.server_network import apply_egress, egress_policy, egress_rules, policy_name
+from kubemcp.controller.server_network import apply_egress, egress_policy, egress_rules, in_place, policy_name
 from kubemcp.crd.models import EgressSpec
 from kubemcp.kube.client import path_for
 from kubemcp.model.entry import CatalogEntry
@@ -56,12 +58,12 @@ async def test_apply_follows_the_mcpserver_fields() -> None:
     kube = FakeKube()
     entry = CatalogEntry.model_validate({"image": "x"})
     path = path_for("networking.k8s.io/v1", "networkpolicies", "team", policy_name("github"))
-    assert await apply_egress(kube, "github", "team", OWNER, None, entry, resolver) is None
+    assert (await apply_egress(kube, "github", "team", OWNER, None, entry, resolver))[0] is None
     assert kube.objects[path]["spec"]["egress"] == []
-    assert await apply_egress(kube, "github", "team", OWNER, EgressSpec(allowAll=True), entry, resolver) is None
+    assert (await apply_egress(kube, "github", "team", OWNER, EgressSpec(allowAll=True), entry, resolver))[0] is None
     assert kube.objects[path]["spec"]["egress"] == [{}]
     spec = EgressSpec(to=["api.github.com:443", "nowhere.invalid"])
-    problem = await apply_egress(kube, "github", "team", OWNER, spec, entry, resolver)
+    problem, _ = await apply_egress(kube, "github", "team", OWNER, spec, entry, resolver)
     assert problem is not None
     assert "nowhere.invalid" in problem
     assert len(kube.objects[path]["spec"]["egress"]) == 2  # github's addresses, and DNS
@@ -71,9 +73,20 @@ async def test_the_catalog_entry_allows_hosts_or_no_network_at_all() -> None:
     kube = FakeKube()
     path = path_for("networking.k8s.io/v1", "networkpolicies", "team", policy_name("github"))
     allowing = CatalogEntry.model_validate({"image": "x", "allowHosts": ["api.github.com:443"]})
-    assert await apply_egress(kube, "github", "team", OWNER, None, allowing, resolver) is None
+    assert (await apply_egress(kube, "github", "team", OWNER, None, allowing, resolver))[0] is None
     assert len(kube.objects[path]["spec"]["egress"]) == 2
     isolated = CatalogEntry.model_validate({"image": "x", "disableNetwork": True, "allowHosts": ["10.0.0.1"]})
     anything = EgressSpec(allowAll=True)
-    assert await apply_egress(kube, "github", "team", OWNER, anything, isolated, resolver) is None
+    assert (await apply_egress(kube, "github", "team", OWNER, anything, isolated, resolver))[0] is None
     assert kube.objects[path]["spec"]["egress"] == []  # disableNetwork wins over everything
+
+
+def test_a_policy_is_in_place_as_the_api_server_returns_it() -> None:
+    wanted = egress_policy("github", "team", OWNER, [])  # nothing allowed: `egress: []`
+    returned = copy.deepcopy(wanted)
+    del returned["spec"]["egress"]  # the API server leaves an empty list out
+    returned["metadata"].update(resourceVersion="7", uid="u", generation=1)
+    assert in_place(wanted, returned)
+    assert not in_place(egress_policy("github", "team", OWNER, None), returned)  # allow all: `egress: [{}]`
+    assert in_place(egress_policy("github", "team", OWNER, None), egress_policy("github", "team", OWNER, None))
+    assert not in_place(wanted, None)

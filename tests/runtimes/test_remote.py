@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import ssl
 import time
 from pathlib import Path
 
@@ -102,3 +103,29 @@ def test_the_cluster_runtime_keeps_its_client_and_namespace_for_the_replicas() -
     assert (runtime.kube, runtime.namespace) == (kube, "team-a")
     local = WithRemote(LocalProcessRuntime(), local_remote(Path("secrets.env")))
     assert (local.kube, local.namespace) == (None, None)
+
+
+def test_every_remote_connection_shares_one_tls_context(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Building a TLS context loads the whole CA bundle: made once, not once per connection (discovery of
+    hundreds of remote servers spent a sixth of the operator's CPU on it)."""
+    import httpcore2
+    from kubemcp.runtimes import remote
+
+    made: list[object] = []
+    building = httpcore2.default_ssl_context
+
+    def counted(**options: bool) -> ssl.SSLContext:
+        context = building(**options)
+        made.append(context)
+        return context
+
+    monkeypatch.setattr(httpcore2, "default_ssl_context", counted)
+    monkeypatch.setattr(remote, "_TLS", {})
+    monkeypatch.delenv("SSL_CERT_FILE", raising=False)
+    monkeypatch.delenv("SSL_CERT_DIR", raising=False)
+    for _ in range(3):
+        remote.remote_http_client(headers={"X": "y"})
+    assert len(made) == 1
+    assert remote.tls_context() is made[0]
+    monkeypatch.setenv("SSL_CERT_DIR", "/nonexistent")  # the trust settings changed: a context that follows them
+    assert remote.tls_context() is not made[0]

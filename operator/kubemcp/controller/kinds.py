@@ -12,6 +12,8 @@ Obj = dict[str, Any]
 CATALOGS = "mcpcatalogs"
 SERVERS = "mcpservers"
 GATEWAYS = "mcpgateways"
+POLICIES = "networkpolicies"
+PODS = "pods"
 KIND_OF = {CATALOGS: "MCPCatalog", SERVERS: "MCPServer", GATEWAYS: "MCPGateway"}
 
 LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"
@@ -19,6 +21,26 @@ LABEL_OWNER_GATEWAY = f"{GROUP}/owner-gateway"
 LABEL_OWNER_NAMESPACE = f"{GROUP}/owner-namespace"
 MANAGER = "kubemcp-operator"
 COMPONENT = "kubemcp-operator"
+
+# Kinds not ours that the operator keeps in its index beside its own resources (watched and listed with a label
+# selector): plural -> (apiVersion, label selector). Its NetworkPolicies, the server Pods, the gateways' parts.
+OWNED = {
+    POLICIES: ("networking.k8s.io/v1", f"{LABEL_MANAGED_BY}=kubemcp"),
+    PODS: ("v1", f"{GROUP}/server"),
+    **{
+        plural: (api_version, f"{LABEL_MANAGED_BY}=kubemcp")
+        for plural, api_version in (
+            ("serviceaccounts", "v1"),
+            ("configmaps", "v1"),
+            ("services", "v1"),
+            ("deployments", "apps/v1"),
+            ("roles", "rbac.authorization.k8s.io/v1"),
+            ("rolebindings", "rbac.authorization.k8s.io/v1"),
+            ("poddisruptionbudgets", "policy/v1"),
+        )
+    },
+}
+INDEXED = frozenset({*KIND_OF, *OWNED})
 
 # kopf's (group, version, plural) triples for the decorators.
 RESOURCE = {plural: (GROUP, VERSION, plural) for plural in KIND_OF}

@@ -14,7 +14,7 @@ from typing import Any
 
 import kopf
 
-from kubemcp.controller import kinds
+from kubemcp.controller import kinds, server_network
 from kubemcp.controller.context import Controller
 from kubemcp.controller.mcpcatalog import reconcile_catalog, reconcile_users
 from kubemcp.controller.mcpgateway import reconcile_gateway, reconcile_gateways_in
@@ -43,11 +43,25 @@ def configure(settings: kopf.OperatorSettings) -> None:
     )
     settings.watching.server_timeout = 300
     settings.watching.client_timeout = 330
+    for plural, (api_version, selector) in kinds.OWNED.items():  # watched for the index: only what it keeps
+        group, _, version = api_version.rpartition("/")
+        settings.watching.label_selectors[group, version, plural] = selector
 
 
 def controller(memo: Any) -> Controller:
     ctl: Controller = memo["controller"]
     return ctl
+
+
+def observed(ctl: Controller, plural: str, event: Mapping[str, Any]) -> None:
+    """Keep the index current with one watch event (before reconciling, so the reconcile reads it)."""
+    obj = event.get("object")
+    if not isinstance(obj, Mapping):
+        return
+    if event.get("type") == "DELETED":
+        ctl.index.gone(plural, obj)
+    else:
+        ctl.index.seen(plural, obj)
 
 
 async def _guarded(plural: str, what: str, work: Any) -> None:
@@ -93,8 +107,11 @@ def register(registry: kopf.OperatorRegistry, options: OperatorOptions, config: 
     # -- MCPCatalog --------------------------------------------------------------------------
 
     @kopf.on.event(*CATALOGS, registry=registry)
-    async def catalog_event(type: str, namespace: str | None, name: str, memo: Any, **_: Any) -> None:
+    async def catalog_event(
+        type: str, event: Mapping[str, Any], namespace: str | None, name: str, memo: Any, **_: Any
+    ) -> None:
         ctl, ns = controller(memo), namespace or ""
+        observed(ctl, kinds.CATALOGS, event)
         if type == "DELETED":
             await _guarded(kinds.CATALOGS, f"catalog {ns}/{name}", reconcile_users(ctl, ns, name))
         else:
@@ -104,9 +121,16 @@ def register(registry: kopf.OperatorRegistry, options: OperatorOptions, config: 
 
     @kopf.on.event(*SERVERS, registry=registry)
     async def server_event(
-        type: str, namespace: str | None, name: str, labels: Mapping[str, str], memo: Any, **_: Any
+        type: str,
+        event: Mapping[str, Any],
+        namespace: str | None,
+        name: str,
+        labels: Mapping[str, str],
+        memo: Any,
+        **_: Any,
     ) -> None:
         ctl, ns = controller(memo), namespace or ""
+        observed(ctl, kinds.SERVERS, event)
         if type == "DELETED":
             await _guarded(kinds.SERVERS, f"server {ns}/{name}", server_removed(ctl, ns, name))
             return
@@ -116,16 +140,38 @@ def register(registry: kopf.OperatorRegistry, options: OperatorOptions, config: 
 
     claimed = {LABEL_CLAIMED: kopf.PRESENT, LABEL_SERVER: kopf.PRESENT}
 
-    @kopf.on.event("", "v1", "pods", labels=claimed, registry=registry)
-    async def pool_claimed(type: str, labels: Mapping[str, str], namespace: str | None, memo: Any, **_: Any) -> None:
+    @kopf.on.event("", "v1", kinds.PODS, labels=claimed, registry=registry)
+    async def pool_claimed(
+        type: str, event: Mapping[str, Any], labels: Mapping[str, str], namespace: str | None, memo: Any, **_: Any
+    ) -> None:
         if type == "MODIFIED":  # a gateway claimed a warm Pod: refill the pool now
-            ns, server = namespace or "", labels[LABEL_SERVER]
-            await _guarded(kinds.SERVERS, f"server {ns}/{server}", reconcile_server(controller(memo), ns, server))
+            ctl, ns, server = controller(memo), namespace or "", labels[LABEL_SERVER]
+            observed(ctl, kinds.PODS, event)  # whichever handler of this event runs first: the refill sees it
+            await _guarded(kinds.SERVERS, f"server {ns}/{server}", reconcile_server(ctl, ns, server))
+
+    def keep(plural: str, api_version: str) -> None:
+        group, _, version = api_version.rpartition("/")
+
+        @kopf.on.event(group, version, plural, id=f"index-{plural}", registry=registry)
+        async def owned_event(type: str, event: Mapping[str, Any], namespace: str | None, memo: Any, **_: Any) -> None:
+            """Into the index (the watch asks only for what it keeps); an egress policy deleted by someone else is
+            put back by its server's reconcile at once."""
+            ctl, ns = controller(memo), namespace or ""
+            observed(ctl, plural, event)
+            server = server_network.owning_server(dict(event.get("object") or {}))
+            if plural == kinds.POLICIES and type == "DELETED" and server is not None:
+                await _guarded(kinds.SERVERS, f"server {ns}/{server}", reconcile_server(ctl, ns, server))
+
+    for plural, (api_version, _selector) in kinds.OWNED.items():
+        keep(plural, api_version)
 
     # -- MCPGateway --------------------------------------------------------------------------
 
     @kopf.on.event(*GATEWAYS, registry=registry)
-    async def gateway_event(type: str, namespace: str | None, name: str, memo: Any, **_: Any) -> None:
-        ns = namespace or ""
+    async def gateway_event(
+        type: str, event: Mapping[str, Any], namespace: str | None, name: str, memo: Any, **_: Any
+    ) -> None:
+        ctl, ns = controller(memo), namespace or ""
+        observed(ctl, kinds.GATEWAYS, event)
         if type != "DELETED":
-            await _guarded(kinds.GATEWAYS, f"gateway {ns}/{name}", reconcile_gateway(controller(memo), ns, name))
+            await _guarded(kinds.GATEWAYS, f"gateway {ns}/{name}", reconcile_gateway(ctl, ns, name))

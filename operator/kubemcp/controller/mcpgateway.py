@@ -3,8 +3,10 @@ ServiceAccount, Roles, RoleBindings, ConfigMap, Deployment and Service that make
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import secrets
+import time
 from typing import Any
 
 from pydantic import ValidationError
@@ -48,19 +50,27 @@ def object_path(body: Obj) -> str:
     return path_for(body["apiVersion"], PLURALS[body["kind"]], metadata["namespace"], metadata["name"])
 
 
-async def reconcile_gateway(ctl: Controller, namespace: str, name: str) -> None:
+async def reconcile_gateway(ctl: Controller, namespace: str, name: str, *, settle: bool = False) -> None:
     """Reconcile one MCPGateway. Asked again while a reconcile of it waits to start, the waiting one will
-    see every change made so far: the call returns at once, so a burst of server changes costs one pass."""
+    see every change made so far: the call returns at once, so a burst of server changes costs one pass.
+    `settle` (a pass asked for by server changes): wait as long as its last pass took before starting, so
+    that a gateway of many servers, changing all the time, spends at most about half the time in passes."""
     key = (kinds.GATEWAYS, namespace, name)
     if key in ctl.waiting:
         return
     ctl.waiting.add(key)
     started = False
     try:
+        if settle:
+            await asyncio.sleep(ctl.pass_seconds.get(key, 0.0))
         async with ctl.lock(kinds.GATEWAYS, namespace, name):
             ctl.waiting.discard(key)
             started = True
-            await _reconcile(ctl, namespace, name)
+            began = time.monotonic()
+            try:
+                await _reconcile(ctl, namespace, name)
+            finally:
+                ctl.pass_seconds[key] = time.monotonic() - began
     finally:
         if not started:
             ctl.waiting.discard(key)
@@ -83,13 +93,15 @@ async def reconcile_gateways_in(ctl: Controller, namespace: str, labels: dict[st
     except KubeApiError as exc:
         logger.warning("cannot list MCPGateways in %s: %s", namespace, exc)
         return
-    for gateway in gateways:
-        if labels is not None and not selects(gateway, labels):
-            continue
+
+    async def one(name: str) -> None:
         try:
-            await reconcile_gateway(ctl, namespace, kinds.name_of(gateway))
+            await reconcile_gateway(ctl, namespace, name, settle=True)
         except KubeApiError as exc:
-            logger.warning("gateway %s/%s: %s (retried by the next pass)", namespace, kinds.name_of(gateway), exc)
+            logger.warning("gateway %s/%s: %s (retried by the next pass)", namespace, name, exc)
+
+    chosen = [gateway for gateway in gateways if labels is None or selects(gateway, labels)]
+    await asyncio.gather(*(one(kinds.name_of(gateway)) for gateway in chosen))
 
 
 def watched_namespaces(spec: MCPGatewaySpec, own: str) -> list[str]:
@@ -124,12 +136,23 @@ async def collect_servers(
     return served, problems
 
 
+def _indexed(ctl: Controller, plural: str, namespace: str, name: str) -> Obj | None:
+    """The object from the index: present there, it exists and is labelled ours (None: ask the API server,
+    which also finds an object of someone else under the name, never taken over)."""
+    return ctl.index.get(plural, namespace, name) if ctl.index.synced(plural, namespace) else None
+
+
 async def _current(ctl: Controller, bodies: list[Obj]) -> dict[str, Obj]:
     """What exists now under the names of `bodies`, by path."""
     found = {}
     for body in bodies:
+        path, meta = object_path(body), body["metadata"]
+        known = _indexed(ctl, PLURALS[body["kind"]], meta["namespace"], meta["name"])
+        if known is not None:
+            found[path] = known
+            continue
         try:
-            found[object_path(body)] = await ctl.kube.get(object_path(body))
+            found[path] = await ctl.kube.get(path)
         except NotFoundError:
             continue
     return found
@@ -272,17 +295,35 @@ async def remove_unused(ctl: Controller, names: objects.Names, spec: MCPGatewayS
     drain), an ingress policy once `allowedFrom` is gone, the metrics Service once the metrics port is."""
     unused = []
     if objects.metrics_port(spec) is None:
-        unused.append(path_for("v1", "services", names.namespace, names.metrics_service))
+        unused.append(("v1", "services", names.metrics_service))
     if spec.replicas < 2:
-        unused.append(path_for("policy/v1", "poddisruptionbudgets", names.namespace, names.disruption_budget))
+        unused.append(("policy/v1", "poddisruptionbudgets", names.disruption_budget))
     if spec.allowed_from is None:
-        unused.append(path_for("networking.k8s.io/v1", "networkpolicies", names.namespace, names.ingress_policy))
-    for path in unused:
-        try:
-            await ctl.kube.get(path)
-        except NotFoundError:
-            continue
+        unused.append(("networking.k8s.io/v1", "networkpolicies", names.ingress_policy))
+    for api_version, plural, name in unused:
+        path = path_for(api_version, plural, names.namespace, name)
+        if ctl.index.synced(plural, names.namespace):
+            if ctl.index.get(plural, names.namespace, name) is None:
+                continue  # not there (the index holds every one labelled ours)
+        else:
+            try:
+                await ctl.kube.get(path)
+            except NotFoundError:
+                continue
         await ctl.kube.delete(path)
+
+
+def _gateway_pods(ctl: Controller, namespace: str, gateway: str) -> list[Obj] | None:
+    """The gateway's per-call and resident server Pods from the index (None: not known there, the sweep lists)."""
+    if not ctl.index.synced(kinds.PODS, namespace):
+        return None
+    label = dns_label(gateway, 63)
+    return [
+        pod
+        for pod in ctl.index.items(kinds.PODS, namespace)
+        if kinds.labels_of(pod).get(LABEL_GATEWAY) == label
+        and kinds.labels_of(pod).get(LABEL_ROLE) in ("call", "resident")
+    ]
 
 
 def _ready(deployment: Obj, replicas: int) -> Condition:
@@ -328,7 +369,7 @@ async def _reconcile(ctl: Controller, namespace: str, name: str) -> None:
     chosen, dropped = select_unique(served, namespace)
     problems += [f"{item} is not served: its name is taken" for item in dropped]
     image = spec.image or ctl.options.gateway_image
-    files = render_files(name, chosen, spec.authorization, spec.options)
+    files = await asyncio.to_thread(render_files, name, chosen, spec.authorization, spec.options)  # off the loop
     bodies = desired_objects(names, owner, spec, namespaces, files, image, remote_secrets(chosen), served_names(chosen))
     owner_labels = {kinds.LABEL_OWNER_GATEWAY: name, kinds.LABEL_OWNER_NAMESPACE: namespace}
     ctl.rbac_namespaces.update(ns for ns in namespaces if ns != namespace)
@@ -349,9 +390,11 @@ async def _reconcile(ctl: Controller, namespace: str, name: str) -> None:
             await ensure_tokens(ctl, names, owner)
         applied = {}
         for body in bodies:
-            existing = current.get(object_path(body))
-            if existing is None or not unchanged(body, existing):  # as wanted already: no write (most passes)
-                existing = await ctl.kube.apply(object_path(body), body, manager=kinds.MANAGER)
+            path = object_path(body)
+            existing = current.get(path)
+            if existing is None or not (unchanged(body, existing) or ctl.applied.still(path, body, existing)):
+                existing = await ctl.kube.apply(path, body, manager=kinds.MANAGER)
+                ctl.applied.did(path, body, existing)
             applied[(body["kind"], body["metadata"]["namespace"])] = existing
         previous = [ns for ns in status.get("namespaces") or [] if ns not in namespaces]
         await remove_rbac(ctl, names, previous)
@@ -366,7 +409,8 @@ async def _reconcile(ctl: Controller, namespace: str, name: str) -> None:
         raise
     for ns in namespaces:
         try:
-            await sweep(ctl.kube, ns, f"{LABEL_GATEWAY}={dns_label(name, 63)},{LABEL_ROLE} in (call,resident)")
+            await sweep(ctl.kube, ns, f"{LABEL_GATEWAY}={dns_label(name, 63)},{LABEL_ROLE} in (call,resident)",
+                        _gateway_pods(ctl, ns, name))  # fmt: skip
         except KubeApiError as exc:
             logger.warning("gateway %s/%s: cannot sweep pods in %s: %s", namespace, name, ns, exc)
     deployment = applied[("Deployment", namespace)]

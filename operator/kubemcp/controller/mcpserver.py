@@ -31,7 +31,9 @@ async def reconcile_server(ctl: Controller, namespace: str, name: str) -> None:
     async with ctl.lock(kinds.SERVERS, namespace, name):
         changed = await _reconcile(ctl, namespace, name)
     if changed is not None:  # its status changed: the gateways selecting it (by its labels) serve it anew
-        await reconcile_gateways_in(ctl, namespace, changed)
+        # In the background: a server's reconcile (and the pass over every server) does not wait for gateway
+        # passes, which a burst of server changes coalesces into one per gateway.
+        ctl.spawn(reconcile_gateways_in(ctl, namespace, changed), f"gateways after {namespace}/{name}")
 
 
 async def server_removed(ctl: Controller, namespace: str, name: str) -> None:
@@ -92,9 +94,11 @@ async def _reconcile(ctl: Controller, namespace: str, name: str) -> dict[str, st
         namespace_problem = f"cannot prepare namespace {namespace} for server Pods: {exc}"
         logger.warning("server %s/%s: %s", namespace, name, namespace_problem)
     if resolved is not None:
+        known = ctl.index.synced(kinds.POLICIES, namespace)  # then its policy as last seen, applied only if it differs
+        policy = ctl.index.get(kinds.POLICIES, namespace, server_network.policy_name(name)) if known else None
         try:
-            network_problem = await server_network.apply_egress(
-                ctl.kube, name, namespace, owner, resolved.server.egress, resolved.entry
+            network_problem, _ = await server_network.apply_egress(
+                ctl.kube, name, namespace, owner, resolved.server.egress, resolved.entry, existing=policy
             )
         except KubeApiError as exc:
             network_problem = f"cannot limit its egress: {exc}"
@@ -136,7 +140,13 @@ async def _reconcile(ctl: Controller, namespace: str, name: str) -> dict[str, st
 
 
 async def _server_pods(ctl: Controller, namespace: str, name: str) -> list[Obj] | None:
-    """Every Pod of the server, in one request for the whole reconcile (None: each step lists its own)."""
+    """Every Pod of the server, from the index or in one request for the whole reconcile (None: each step
+    lists its own)."""
+    if ctl.index.synced(kinds.PODS, namespace):
+        label = dns_label(name, 63)
+        return [
+            pod for pod in ctl.index.items(kinds.PODS, namespace) if kinds.labels_of(pod).get(LABEL_SERVER) == label
+        ]
     try:
         listed = await ctl.kube.list(
             path_for("v1", "pods", namespace), label_selector=f"{LABEL_SERVER}={dns_label(name, 63)}"

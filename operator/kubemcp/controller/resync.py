@@ -44,7 +44,7 @@ async def _each(ctl: Controller, plural: str, work: Callable[[Controller, str, s
     jobs = []
     for scope in scopes(ctl):
         try:
-            items = await ctl.list(plural, scope)
+            items = await ctl.relist(plural, scope)  # and the index is made good from it
         except KubeApiError as exc:
             logger.warning("cannot list %s in %s: %s", plural, scope or "the cluster", exc)
             continue
@@ -88,7 +88,22 @@ def _where(meta: dict[str, str]) -> tuple[str, str]:
     return meta["namespace"], meta["name"]
 
 
+async def relist_owned(ctl: Controller) -> None:
+    """The kinds not ours that the index keeps (one LIST of each per scope): a pass reads a server's Pods, its
+    egress policy and a gateway's objects from memory."""
+    for plural, (api_version, selector) in kinds.OWNED.items():
+        for scope in scopes(ctl):
+            try:
+                listed = await ctl.kube.list(path_for(api_version, plural, scope), label_selector=selector)
+            except KubeApiError as exc:
+                logger.warning("cannot list %s in %s: %s", plural, scope or "the cluster", exc)
+                continue
+            version = str((listed.get("metadata") or {}).get("resourceVersion") or "")
+            ctl.index.replace(plural, scope, listed.get("items", []), version)
+
+
 async def resync_once(ctl: Controller, *, catalogs: bool = True) -> None:
+    await relist_owned(ctl)
     if catalogs:
         await _each(ctl, kinds.CATALOGS, reconcile_catalog)
     await _each(ctl, kinds.SERVERS, reconcile_server)
@@ -96,7 +111,22 @@ async def resync_once(ctl: Controller, *, catalogs: bool = True) -> None:
     await remove_orphaned_rbac(ctl)
 
 
+async def prime(ctl: Controller) -> None:
+    """Fill the index before the first pass, so that the first events' reconciles read it already."""
+    for plural in (kinds.CATALOGS, kinds.SERVERS, kinds.GATEWAYS):
+        for scope in scopes(ctl):
+            try:
+                await ctl.relist(plural, scope)
+            except KubeApiError as exc:  # the index waits for the first pass; until then the API is asked
+                logger.warning("cannot list %s in %s: %s", plural, scope or "the cluster", exc)
+    await relist_owned(ctl)
+
+
 async def resync_forever(ctl: Controller) -> None:
+    try:
+        await prime(ctl)
+    except Exception:  # the passes fill the index instead
+        logger.exception("filling the index failed")
     passes = 0
     while True:
         await asyncio.sleep(ctl.options.interval)

@@ -43,12 +43,13 @@ def no_ingress(namespace: str) -> Obj:
 async def secure(ctl: Controller, namespace: str) -> str | None:
     """Level-based, once per namespace per resync interval (not once per server: a namespace holds many);
     returns a problem to report (the namespace enforces a weaker Pod Security level)."""
-    checked = ctl.secured.get(namespace)
-    if checked is not None and time.monotonic() - checked[0] < ctl.options.interval:
-        return checked[1]
-    problem = await _secure(ctl, namespace)
-    ctl.secured[namespace] = (time.monotonic(), problem)
-    return problem
+    async with ctl.lock("namespaces", "", namespace):  # servers asking at once wait for one check, not one each
+        checked = ctl.secured.get(namespace)
+        if checked is not None and time.monotonic() - checked[0] < ctl.options.interval:
+            return checked[1]
+        problem = await _secure(ctl, namespace)
+        ctl.secured[namespace] = (time.monotonic(), problem)
+        return problem
 
 
 async def _secure(ctl: Controller, namespace: str) -> str | None:

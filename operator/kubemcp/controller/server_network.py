@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kubemcp.controller import kinds
+from kubemcp.controller.report import differs
 from kubemcp.crd.models import EgressSpec
 from kubemcp.kube.api import KubeApi
 from kubemcp.kube.client import path_for
@@ -111,16 +112,15 @@ def egress_policy(server: str, namespace: str, owner: Obj, rules: list[Obj] | No
     }
 
 
-async def apply_egress(
-    kube: KubeApi,
+async def desired_egress(
     server: str,
     namespace: str,
     owner: Obj,
     spec: EgressSpec | None,
     entry: CatalogEntry,
     resolve: Resolver = system_resolver,
-) -> str | None:
-    """Level-based: the server's egress policy as its MCPServer and catalog entry say; a problem line or None."""
+) -> tuple[Obj, str | None]:
+    """The server's egress policy as its MCPServer and catalog entry say, and a problem line or None."""
     allow_all = bool(spec is not None and spec.allow_all)
     targets = [*(spec.to if spec is not None else []), *entry.allow_hosts]
     if entry.disable_network:
@@ -131,7 +131,55 @@ async def apply_egress(
     else:
         found = await asyncio.to_thread(egress_rules, targets, resolve)
         rules, problems = found.rules, found.problems
-    body = egress_policy(server, namespace, owner, rules)
-    path = path_for("networking.k8s.io/v1", "networkpolicies", namespace, body["metadata"]["name"])
-    await kube.apply(path, body, manager=kinds.MANAGER)
-    return "; ".join(problems) or None
+    return egress_policy(server, namespace, owner, rules), "; ".join(problems) or None
+
+
+def owning_server(policy: Obj) -> str | None:
+    """The MCPServer an egress policy belongs to (None for any other policy)."""
+    for ref in kinds.meta(policy).get("ownerReferences") or []:
+        if ref.get("kind") == kinds.KIND_OF[kinds.SERVERS] and ref.get("name"):
+            return str(ref["name"])
+    return None
+
+
+def policy_path(body: Obj) -> str:
+    return path_for("networking.k8s.io/v1", "networkpolicies", body["metadata"]["namespace"], body["metadata"]["name"])
+
+
+def _omitting_empty(value: Any) -> Any:
+    """`value` as the API server returns it: fields holding an empty list or object are left out (`egress: []`
+    comes back as no `egress`), list items are kept whatever they hold (`egress: [{}]` stays)."""
+    if isinstance(value, dict):
+        return {key: _omitting_empty(item) for key, item in value.items() if item not in (None, [], {})}
+    if isinstance(value, list):
+        return [_omitting_empty(item) for item in value]
+    return value
+
+
+def in_place(body: Obj, existing: Obj | None) -> bool:
+    """Whether `existing` already is the policy `body` describes (then nothing is written)."""
+    if existing is None:
+        return False
+    wanted = {key: body["metadata"][key] for key in ("labels", "ownerReferences")}
+    return not differs(wanted, existing.get("metadata")) and _omitting_empty(existing.get("spec")) == _omitting_empty(
+        body["spec"]
+    )
+
+
+async def apply_egress(
+    kube: KubeApi,
+    server: str,
+    namespace: str,
+    owner: Obj,
+    spec: EgressSpec | None,
+    entry: CatalogEntry,
+    resolve: Resolver = system_resolver,
+    existing: Obj | None = None,
+) -> tuple[str | None, Obj | None]:
+    """Level-based: the server's egress policy as its MCPServer and catalog entry say, applied unless `existing`
+    (the policy as last seen) already is it; (a problem line or None, the policy as applied or None)."""
+    body, problem = await desired_egress(server, namespace, owner, spec, entry, resolve)
+    if in_place(body, existing):
+        return problem, None
+    applied = await kube.apply(policy_path(body), body, manager=kinds.MANAGER)
+    return problem, applied

@@ -18,14 +18,16 @@ that command; every other server keeps working.
 from __future__ import annotations
 
 import logging
+import os
 import re
+import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 
 import httpx2
 from mcp.client.sse import sse_client
 from mcp.client.streamable_http import streamable_http_client
-from mcp.shared._httpx_utils import create_mcp_http_client
+from mcp.shared._httpx_utils import MCP_DEFAULT_SSE_READ_TIMEOUT, MCP_DEFAULT_TIMEOUT
 
 from kubemcp.errors import ServerUnavailableError
 from kubemcp.masking import mask
@@ -66,6 +68,34 @@ def remote_headers(spec: ServerSpec, values: dict[str, str]) -> dict[str, str]:
 
 def uses_sse(spec: ServerSpec) -> bool:
     return spec.entry.remote is not None and spec.entry.remote.transport_type.lower() == "sse"
+
+
+_TLS: dict[tuple[str | None, str | None], ssl.SSLContext] = {}
+
+
+def tls_context() -> ssl.SSLContext:
+    """One TLS context for every connection to a remote server (building one loads the whole CA bundle: a
+    fresh one per connection cost the operator a sixth of its CPU at 250 discoveries). A new one is made
+    when `SSL_CERT_FILE` or `SSL_CERT_DIR` changes, as httpx2 reads them."""
+    where = (os.environ.get("SSL_CERT_FILE"), os.environ.get("SSL_CERT_DIR"))
+    if where not in _TLS:
+        _TLS.clear()
+        _TLS[where] = httpx2.create_ssl_context()
+    return _TLS[where]
+
+
+def remote_http_client(
+    headers: dict[str, str] | None = None,
+    timeout: httpx2.Timeout | None = None,
+    auth: httpx2.Auth | None = None,
+) -> httpx2.AsyncClient:
+    """`mcp`'s `create_mcp_http_client` (its timeouts, no redirects followed by httpx2), on the shared TLS context."""
+    return httpx2.AsyncClient(
+        headers=headers,
+        timeout=timeout or httpx2.Timeout(MCP_DEFAULT_TIMEOUT, read=MCP_DEFAULT_SSE_READ_TIMEOUT),
+        auth=auth,
+        verify=tls_context(),
+    )
 
 
 class _Outcome:
@@ -130,7 +160,7 @@ class RemoteConnector:
             timeout: httpx2.Timeout | None = None,
             auth: httpx2.Auth | None = None,
         ) -> httpx2.AsyncClient:
-            client = create_mcp_http_client(headers=headers, timeout=timeout, auth=auth)
+            client = remote_http_client(headers=headers, timeout=timeout, auth=auth)
             client.event_hooks["response"].append(outcome.on_response)
             return client
 
