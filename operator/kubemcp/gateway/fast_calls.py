@@ -115,25 +115,25 @@ def _resource_server(listing: Listing, params: Params) -> str | None:
 
 METHODS: dict[str, Method] = {
     "tools/call": Method(
-        frozenset({"name", "arguments", "_meta"}),
-        False,
-        _tool_server,
-        lambda gateway, params, hooks: gateway.call_tool(params["name"], params.get("arguments"), hooks),
-        False,
+        params=frozenset({"name", "arguments", "_meta"}),
+        full=False,
+        server_of=_tool_server,
+        call=lambda gateway, params, hooks: gateway.call_tool(params["name"], params.get("arguments"), hooks),
+        typed=False,
     ),
     "prompts/get": Method(
-        frozenset({"name", "arguments", "_meta"}),
-        True,
-        _prompt_server,
-        lambda gateway, params, hooks: gateway.get_prompt(params["name"], params.get("arguments"), hooks),
-        True,
+        params=frozenset({"name", "arguments", "_meta"}),
+        full=True,
+        server_of=_prompt_server,
+        call=lambda gateway, params, hooks: gateway.get_prompt(params["name"], params.get("arguments"), hooks),
+        typed=True,
     ),
     "resources/read": Method(
-        frozenset({"uri", "_meta"}),
-        True,
-        _resource_server,
-        lambda gateway, params, hooks: gateway.read_resource(params["uri"], hooks),
-        True,
+        params=frozenset({"uri", "_meta"}),
+        full=True,
+        server_of=_resource_server,
+        call=lambda gateway, params, hooks: gateway.read_resource(params["uri"], hooks),
+        typed=True,
     ),
 }
 
