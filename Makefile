@@ -36,6 +36,7 @@ test: lint typecheck
 bench: setup
 	$(BIN)/python bench/gateway_bench.py
 	$(BIN)/python bench/listing_bench.py
+	$(BIN)/python bench/fast_methods_bench.py
 
 reliability: setup  # bounded load, fault and bad-input cases on loopback; writes docs/reliability.md
 	$(BIN)/python reliability/run.py

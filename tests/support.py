@@ -429,6 +429,32 @@ def shipped_and_sdk_gateways(
         yield ShippedAndSdk(fast, sdk)
 
 
+VARYING_HEADERS = {"date", "mcp-session-id"}  # what differs between two gateways' answers to the same request
+
+
+def comparable(response: httpx2.Response) -> tuple[int, list[tuple[str, str]], bytes]:
+    """A response as another gateway's answer to the same request must match it: status, headers but the
+    date and session id, body."""
+    headers = [(name.lower(), value) for name, value in response.headers.items() if name.lower() not in VARYING_HEADERS]
+    return response.status_code, headers, response.content
+
+
+def audit_records(gateway: GatewayProcess) -> list[dict[str, Any]]:
+    """The gateway's audit records but what differs between two processes: time, duration, the instance's
+    pid, and the digests' key (each digest is replaced by the order in which it first appears)."""
+    lines = [json.loads(line) for line in gateway.log.splitlines() if line.startswith('{"time"')]
+    digests: dict[str, int] = {}
+    records = []
+    for line in lines:
+        record = {k: v for k, v in line.items() if k not in ("time", "duration_ms", "instance")}
+        for part in ("arguments", "result"):
+            if isinstance(record.get(part), dict) and "digest" in record[part]:
+                digest = record[part]["digest"]
+                record[part] = {**record[part], "digest": digests.setdefault(digest, len(digests))}
+        records.append(record)
+    return records
+
+
 @contextmanager
 def http_and_sse_gateways(
     root: Path, catalog: Path, env: dict[str, str]

@@ -25,7 +25,9 @@ from prometheus_client.parser import text_string_to_metric_families
 from support import (
     ACCEPT,
     GatewayProcess,
+    audit_records,
     bearer,
+    comparable,
     probe_entry,
     shipped_and_sdk_gateways,
     streamable_http_with,
@@ -41,7 +43,6 @@ MODERN = "2026-07-28"
 ADMIN, LIMITED = "admin-token-000000000000001", "limited-token-00000000000001"
 POLICY = "default: allow\nrules:\n  - principals: [token:limited]\n    deny: ['beta:*']\n"
 CLIENT_INFO = {"name": "fast-calls-test", "version": "1"}
-VARYING = {"date", "mcp-session-id"}
 
 
 def meta(**extra: Any) -> dict[str, Any]:
@@ -90,30 +91,9 @@ def fast_count(gateway: GatewayProcess) -> int:
     return int(report.get("fast_calls", 0))
 
 
-def comparable(response: httpx2.Response) -> tuple[int, list[tuple[str, str]], bytes]:
-    headers = [(name.lower(), value) for name, value in response.headers.items() if name.lower() not in VARYING]
-    return response.status_code, headers, response.content
-
-
 async def both(http: httpx2.AsyncClient, pair: Pair, body: Any, headers: dict[str, str]) -> list[httpx2.Response]:
     raw = json.dumps(body).encode()
     return [await http.post(gateway.url, content=raw, headers=headers) for gateway in (pair.fast, pair.sdk)]
-
-
-def audit_records(gateway: GatewayProcess) -> list[dict[str, Any]]:
-    """The gateway's audit records but what differs between two processes: time, duration, the instance's
-    pid, and the digests' key (each digest is replaced by the order in which it first appears)."""
-    lines = [json.loads(line) for line in gateway.log.splitlines() if line.startswith('{"time"')]
-    digests: dict[str, int] = {}
-    records = []
-    for line in lines:
-        record = {k: v for k, v in line.items() if k not in ("time", "duration_ms", "instance")}
-        for part in ("arguments", "result"):
-            if isinstance(record.get(part), dict) and "digest" in record[part]:
-                digest = record[part]["digest"]
-                record[part] = {**record[part], "digest": digests.setdefault(digest, len(digests))}
-        records.append(record)
-    return records
 
 
 def call_metrics(gateway: GatewayProcess) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:

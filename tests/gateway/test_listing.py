@@ -1,4 +1,4 @@
-"""The collision rule for tool and prompt names, and the resource shadowing rule."""
+"""The collision rule for tool and prompt names, the resource shadowing rule, and which server owns a URI."""
 
 from __future__ import annotations
 
@@ -51,3 +51,18 @@ def test_first_server_keeps_a_shared_resource_uri() -> None:
 
 def test_fingerprint_changes_with_the_served_set() -> None:
     assert build_listing({"a": _tools("x")}).fingerprint() != build_listing({"a": _tools("y")}).fingerprint()
+
+
+def test_a_resource_uri_is_owned_by_its_server_or_by_the_first_template_it_matches() -> None:
+    def offered(uri: str, template: str) -> Offerings:
+        return Offerings(
+            resources=[types.Resource(name="r", uri=uri)],
+            resource_templates=[types.ResourceTemplate(name="t", uri_template=template)],
+        )
+
+    listing = build_listing({"a": offered("notes://today", "notes://{topic}"), "b": offered("b://x", "notes://{x}")})
+    assert listing.resource_owner("notes://today") == ("a", "notes://today")  # the resource before any template
+    assert listing.resource_owner("b://x") == ("b", "b://x")
+    assert listing.resource_owner("notes://apples") == ("a", "notes://{topic}")  # the first template that matches
+    assert listing.resource_owner("notes://{x}") == ("b", "notes://{x}")  # a template itself (completions)
+    assert listing.resource_owner("other://x") is None

@@ -26,11 +26,11 @@ def whole_body(body: bytes) -> Message:
 
 
 class PostShortcut:
-    """ASGI middleware base: a POST whose whole body arrived in one message and mentions `method_bytes` is
-    offered to `answer`; when that declines (returns False), or for anything else, the request goes on to
+    """ASGI middleware base: a POST whose whole body arrived in one message and mentions one of `method_bytes`
+    is offered to `answer`; when that declines (returns False), or for anything else, the request goes on to
     `app` unchanged, its body replayed. `served` counts the requests answered here."""
 
-    method_bytes: bytes
+    method_bytes: tuple[bytes, ...]  # the quoted method names `answer` may take
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -43,7 +43,8 @@ class PostShortcut:
         first = await receive()
         body: bytes = first.get("body", b"")
         whole = first["type"] == "http.request" and not first.get("more_body", False)
-        if whole and self.method_bytes in body and await self.answer(scope, body, receive, send):
+        mentioned = whole and any(method in body for method in self.method_bytes)
+        if mentioned and await self.answer(scope, body, receive, send):
             self.served += 1
             return
         await self.app(scope, replaying(first, receive), send)

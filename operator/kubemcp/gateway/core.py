@@ -11,7 +11,6 @@ from typing import Any, TypeVar
 import anyio
 import mcp_types as types
 from mcp.shared.exceptions import MCPError
-from mcp.shared.uri_template import UriTemplate
 from mcp_types import SERVER_INFO_META_KEY
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
@@ -20,15 +19,11 @@ from kubemcp.backend.hooks import CallHooks
 from kubemcp.backend.offerings import Offerings, list_offerings
 from kubemcp.backend.pool import BackendPool
 from kubemcp.backend.subscriptions import NotSubscribable, Upstream
-from kubemcp.errors import (
-    KubemcpError,
-    ServerError,
-    ServerSaturatedError,
-)
+from kubemcp.errors import ServerError, ServerSaturatedError
 from kubemcp.gateway.access import Access
 from kubemcp.gateway.client_sessions import ClientSessionState
 from kubemcp.gateway.exchanges import LocalExchanges
-from kubemcp.gateway.file_watch import emptied, stamp
+from kubemcp.gateway.file_watch import stamp
 from kubemcp.gateway.interceptors import Interceptors
 from kubemcp.gateway.known_offerings import DiscoveryCache, from_catalog, from_recorded
 from kubemcp.gateway.listing import Listing, build_listing
@@ -37,6 +32,7 @@ from kubemcp.gateway.observe.calls import CallObserver
 from kubemcp.gateway.observe.recent import RecentCalls
 from kubemcp.gateway.options import Effective, effective
 from kubemcp.gateway.principal import current_principal
+from kubemcp.gateway.reloading import apply_options, reload_files, watch_files
 from kubemcp.gateway.resource_subscriptions import ResourceSubscriptions
 from kubemcp.gateway.served import Served, load_served_set
 from kubemcp.gateway.served_capabilities import ServedCapabilities, served_capabilities
@@ -44,7 +40,6 @@ from kubemcp.gateway.sessions import SessionNotifier
 from kubemcp.gateway.settings import GatewaySettings
 from kubemcp.model.runtime import Runtime
 from kubemcp.model.spec import ServerSpec
-from kubemcp.telemetry.metrics import CONFIG_RELOADS
 
 logger = logging.getLogger(__name__)
 
@@ -61,6 +56,8 @@ def server_error(error: ServerError) -> MCPError:
 
 
 class Gateway:
+    options: Effective  # the options in force (`reloading.apply_options`)
+
     def __init__(
         self,
         settings: GatewaySettings,
@@ -69,7 +66,7 @@ class Gateway:
         load: Callable[[GatewaySettings], Served] = load_served_set,
     ) -> None:
         self.settings = settings
-        self._load = load  # reads every file (tests pass one that edits a file while it reads)
+        self.load_files = load  # reads every file (tests pass one that edits a file while it reads)
         self.runtime = runtime
         admission = Admission(
             total=settings.max_instances,
@@ -86,7 +83,7 @@ class Gateway:
         self.subscriptions = ResourceSubscriptions(self.notifier.bus)
         self.pool.on_resource_updated = self.subscriptions.updated
         self.tg: anyio.abc.TaskGroup | None = None
-        self._loaded = stamp(settings.watched_files)  # the files as they were when last loaded
+        self.loaded_stamp = stamp(settings.watched_files)  # the files as they were when last loaded
         served = load(settings)
         self.specs = served.specs
         self.refused = served.refused
@@ -98,7 +95,7 @@ class Gateway:
         self.access = Access(settings)  # authentication, authorization, secret scanning
         self.audit, self.recent, self.interceptors = AuditLog(), RecentCalls(), Interceptors()
         self.observer = CallObserver(self.audit, self.recent)
-        self._apply_options(effective(settings))
+        apply_options(self, effective(settings))
 
     @asynccontextmanager
     async def running(self) -> AsyncIterator[Gateway]:
@@ -107,7 +104,7 @@ class Gateway:
             self.subscriptions.upstream = Upstream(self.pool, tg)
             self.pool.warm_up(list(self.specs.values()))
             if self.settings.watch:
-                tg.start_soon(self._watch_files)
+                tg.start_soon(watch_files, self)
             tg.start_soon(self.exchanges.expire_forever)
             try:
                 yield self
@@ -186,9 +183,9 @@ class Gateway:
             self._listings[full] = listing
         return listing
 
-    def kept_listing(self) -> Listing | None:
-        """The served tools listing if it is kept (nothing to await), else None."""
-        return self._listings.get(False)
+    def kept_listing(self, *, full: bool = False) -> Listing | None:
+        """The served listing (tools only unless `full`) if it is kept (nothing to await), else None."""
+        return self._listings.get(full)
 
     def kept_tools_view(self) -> Listing | None:
         """The caller's view of the served tools listing if that listing is kept (nothing to await), else None."""
@@ -277,18 +274,10 @@ class Gateway:
     async def resource_owner(self, uri: str) -> tuple[str, str]:
         """The server serving a resource URI (or a URI template, for completions), and the resource's name
         there (the URI, or the template it matches)."""
-        listing = await self.served_listing(full=True)
-        server, name = listing.resource_routes.get(uri), uri
-        if server is None:
-            server = next((owner for template, owner in listing.template_routes if template == uri), None)
-        if server is None:
-            for template, owner in listing.template_routes:
-                if UriTemplate.parse(template).match(uri) is not None:
-                    server, name = owner, template
-                    break
-        if server is None:
+        found = (await self.served_listing(full=True)).resource_owner(uri)
+        if found is None:
             raise MCPError(types.INVALID_PARAMS, f"unknown resource {uri!r}")
-        return server, name
+        return found
 
     async def read_resource(self, uri: str, hooks: CallHooks) -> types.ReadResourceResult:
         server, name = await self.resource_owner(uri)
@@ -351,83 +340,15 @@ class Gateway:
             if client is not None and client.protocol_version not in MODERN_PROTOCOL_VERSIONS:
                 await client.session.send_notification(types.RootsListChangedNotification())
 
-    # -- reloading -------------------------------------------------------------------------
-
-    def _apply_options(self, options: Effective) -> None:
-        """Options that apply without a restart (see gateway/options.py)."""
-        self.audit.configure(enabled=options.audit, file=options.audit_file)  # first: it may refuse
-        self.options = options
-        self.pool.idle_timeout = options.idle_timeout
-        self.pool.sessions.call_timeout = options.call_timeout
-        self.observer.log_calls = options.log_calls
-        self.interceptors.configure(list(options.interceptors))
+    # -- reloading (gateway/reloading.py) ---------------------------------------------------
 
     async def reload(self) -> bool:
-        """Load the files again; on a change of the served set, notify every client. Bad files change
-        nothing, nor does a file caught in the middle of a save (see gateway/file_watch.py)."""
-        previous = self.options
-        before = stamp(self.settings.watched_files)
-        if saving := emptied(self._loaded, before):
-            self.reloads["refused"] += 1
-            logger.warning(
-                "not reloading: %s is empty, taken as a save in progress; serving what was served until it "
-                "changes again (to empty a file on purpose, leave a comment in it)",
-                ", ".join(saving),
-            )
-            CONFIG_RELOADS.labels(outcome="rejected").inc()
-            return False
-        try:  # parsing a large catalog must not hold up the requests being served meanwhile
-            served = await anyio.to_thread.run_sync(self._load, self.settings)
-            if stamp(self.settings.watched_files) != before:
-                logger.info("not reloading yet: the files changed while they were read; reading them again")
-                return False
-            options = effective(self.settings)
-            self._apply_options(options)
-        except KubemcpError as exc:
-            self.reloads["refused"] += 1
-            logger.error("not reloading, the files have errors:\n%s", exc)
-            CONFIG_RELOADS.labels(outcome="rejected").inc()
-            return False
-        self._loaded = before
-        specs = served.specs
-        self.refused = served.refused
-        changed = {name: spec.digest for name, spec in self.specs.items()} != {
-            name: spec.digest for name, spec in specs.items()
-        }
-        listing_changed = options.listing_key != previous.listing_key
-        if options != previous:
-            logger.info("gateway options changed")
-        self.specs = specs
-        self._listings.clear()
-        self.pool.warm_up(list(specs.values()))
-        CONFIG_RELOADS.labels(outcome="applied" if changed or listing_changed else "unchanged").inc()
-        if not changed and not listing_changed:
-            self.reloads["unchanged"] += 1
-            return False
-        self.reloads["applied"] += 1
-        logger.info("served servers changed: %s", ", ".join(specs) or "(none)")
-        await self.notifier.lists_changed()
-        return True
+        """Load the files again (see gateway/reloading.py); True when the served set or the listings changed."""
+        return await reload_files(self)
 
-    async def _watch_files(self) -> None:
-        seen, access = stamp(self.settings.watched_files), self.access.stamp()
-        while True:
-            await anyio.sleep(self.settings.watch_interval)
-            current = stamp(self.settings.watched_files)
-            if current != seen:
-                seen = current
-                try:
-                    await self.reload()
-                except Exception:  # whatever the files hold, the gateway keeps serving what it served
-                    self.reloads["refused"] += 1
-                    logger.exception("not reloading: unexpected error while loading the files")
-            if (current_access := self.access.stamp()) != access:
-                access = current_access
-                try:
-                    if self.access.reload():
-                        await self.notifier.lists_changed()
-                except Exception:  # a bad tokens or policy file: the current ones stay in force
-                    logger.exception("not reloading the access files: unexpected error")
+    def forget_listings(self) -> None:
+        """Drop the kept listings: the served set, or what a listing shows, changed."""
+        self._listings.clear()
 
 
 def _prefer_declared(declared: list[types.Tool], discovered: list[types.Tool]) -> list[types.Tool]:

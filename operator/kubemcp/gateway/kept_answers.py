@@ -145,7 +145,7 @@ def kept_wire(view: Listing, version: str, kind: str) -> tuple[Any, Any] | None:
 class KeptAnswers(PostShortcut):
     """ASGI middleware in front of the streamable-HTTP transport (see the module's description)."""
 
-    method_bytes = _METHOD_BYTES
+    method_bytes = (_METHOD_BYTES,)
 
     def __init__(
         self,

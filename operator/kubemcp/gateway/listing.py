@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import mcp_types as types
+from mcp.shared.uri_template import UriTemplate
 
 from kubemcp.backend.offerings import Offerings
 from kubemcp.model.names import public_names, tool_selected
@@ -37,6 +38,19 @@ class Listing:
     # That result encoded for the HTTP response around the request's id, by protocol version and wire
     # (`kept_answers`), kept as long as it is.
     wire: dict[tuple[str, str], tuple[Any, Any]] = field(default_factory=dict, repr=False, compare=False)
+
+    def resource_owner(self, uri: str) -> tuple[str, str] | None:
+        """The server serving a resource URI (or a URI template, for completions), and the resource's name
+        there (the URI, or the template it matches); None when no served resource has it."""
+        server = self.resource_routes.get(uri)
+        if server is None:
+            server = next((owner for template, owner in self.template_routes if template == uri), None)
+        if server is not None:
+            return server, uri
+        for template, owner in self.template_routes:
+            if UriTemplate.parse(template).match(uri) is not None:
+                return owner, template
+        return None
 
     def fingerprint(self) -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
         """What list_changed notifications compare."""

@@ -74,7 +74,9 @@ def _health(
         if kept is not None:
             report["kept_answers"] = kept.served  # tools/list requests answered with their kept bytes
         if fast is not None:
-            report["fast_calls"] = fast.served  # tools/call requests answered in front of the SDK's transport
+            # tools/call, prompts/get and resources/read requests answered in front of the SDK's transport
+            report["fast_calls"] = fast.served
+            report["fast_calls_by_method"] = dict(fast.by_method)
         if replicas is not None:
             report["replica"] = replicas.peers.report()
         return JSONResponse(report)
