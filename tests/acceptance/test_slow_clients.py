@@ -54,6 +54,10 @@ def _answer(sock: socket.socket, timeout: float) -> bytes:
     raise AssertionError(f"the connection was not closed within {timeout}s: {data!r}")
 
 
+def _auth_lines(gateway: GatewayProcess) -> str:
+    return "".join(f"{name}: {value}\r\n" for name, value in gateway.headers.items())
+
+
 def _jsonrpc_status(answer: bytes) -> tuple[int, dict[str, Any]]:
     head, _, body = answer.partition(b"\r\n\r\n")
     status = int(head.split(b" ", 2)[1])
@@ -83,21 +87,45 @@ def catalog(tmp_path: Path) -> Path:
 
 
 def test_a_request_head_that_never_completes_gets_408(gateway_process: Any, catalog: Path) -> None:
-    gateway = gateway_process("--catalog", str(catalog), "--header-timeout", "1")
+    """A head that started must be complete within --header-timeout; a connection that sends nothing is
+    idle and gets its 408 after --keep-alive-timeout."""
+    gateway = gateway_process("--catalog", str(catalog), "--header-timeout", "1", "--keep-alive-timeout", "2")
     with _connections(gateway, 2) as (silent, partial_head):
         partial_head.sendall(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ")
-        for sock in (silent, partial_head):
+        for sock, message in ((silent, "no request within 2s"), (partial_head, "no complete request within 1s")):
             status, body = _jsonrpc_status(_answer(sock, 15))
             assert status == 408
             assert body["error"]["code"] == -32600
+            assert body["error"]["message"] == message
     _healthy(gateway)
 
 
+def test_a_client_that_writes_its_request_late_on_a_new_connection_is_served(
+    gateway_process: Any, catalog: Path
+) -> None:
+    """A loaded client process connects (the kernel completes the handshake) and writes its request
+    seconds later: a connection that has sent nothing is idle, not a slow head, so the head deadline
+    does not answer it 408 (that failed sessions under load with "no complete request within 10s")."""
+    gateway = gateway_process("--catalog", str(catalog), "--header-timeout", "1")
+    host, port = _address(gateway)
+    request = f"GET /health HTTP/1.1\r\nHost: {host}:{port}\r\n{_auth_lines(gateway)}\r\n".encode()
+    with _connections(gateway, 1) as (late,), _connections(gateway, 1) as (slow,):
+        # The slow head started after the late connection opened, so its deadline is the later one:
+        # once it has its 408, a deadline counted from the late connection's opening would have passed.
+        slow.sendall(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ")
+        status, _ = _jsonrpc_status(_answer(slow, 15))
+        assert status == 408
+        assert not select.select([late], [], [], 0)[0], "the idle connection was answered"
+        late.sendall(request)
+        late.settimeout(15)
+        assert late.recv(65536).startswith(b"HTTP/1.1 200 ")
+
+
 def test_a_request_that_crosses_the_408_gets_the_408_not_a_reset(gateway_process: Any, catalog: Path) -> None:
-    """A client that writes its request just as the head deadline answers 408 (a loaded client, late to
+    """A client that writes its request just as the idle deadline answers 408 (a loaded client, late to
     write on a new connection) must read that 408, not a reset: the gateway stops writing, then drops
     what still arrives for a while before it closes (a closed socket answers data with a reset)."""
-    gateway = gateway_process("--catalog", str(catalog), "--header-timeout", "1")
+    gateway = gateway_process("--catalog", str(catalog), "--keep-alive-timeout", "1")
     host, port = _address(gateway)
     request = f"GET /health HTTP/1.1\r\nHost: {host}:{port}\r\n\r\n".encode()
     with _connections(gateway, 1) as (sock,):
@@ -106,16 +134,40 @@ def test_a_request_that_crosses_the_408_gets_the_408_not_a_reset(gateway_process
         sock.sendall(request)  # the request, written as the 408 crossed it
         status, body = _jsonrpc_status(_answer(sock, 15))
         assert status == 408
-        assert "no complete request" in body["error"]["message"]
+        assert "no request within" in body["error"]["message"]
         sock.sendall(request)  # still read (and dropped): a closed socket would have reset the first one
         assert sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR) == 0
     assert "Traceback" not in gateway.log
     _healthy(gateway)
 
 
+def test_a_request_long_after_the_408_still_finds_the_connection_reading(gateway_process: Any, catalog: Path) -> None:
+    """A client lagging far behind writes its request many seconds after the 408 reached it, head and
+    body in two writes (as httpx does). The gateway still reads and drops them, so neither write is
+    reset: a reset fails the client's second write, and its transport then drops the 408 it had not
+    read (the mcp SDK client's "ReadError"/"Connection closed" under load). The gateway used to close
+    5 s after the 408; it now lingers until the client closes, up to --keep-alive-timeout."""
+    gateway = gateway_process("--catalog", str(catalog), "--header-timeout", "1")
+    host, port = _address(gateway)
+    head = f"POST /mcp HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Length: 2\r\n\r\n".encode()
+    with _connections(gateway, 1, b"GET /health HTTP/1.1\r\n") as (sock,):
+        assert select.select([sock], [], [], 15)[0], "no 408 within 15 s"
+        # Not a timing assertion: the old 5 s linger must have ended before the client writes (the
+        # client's lag); any lag below --keep-alive-timeout (60 s) passes now.
+        time.sleep(7)
+        sock.sendall(head)
+        time.sleep(0.2)  # a reset would be back by now (loopback)
+        sock.sendall(b"{}")
+        assert sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR) == 0
+        status, body = _jsonrpc_status(_answer(sock, 15))
+        assert status == 408
+        assert "no complete request within 1s" in body["error"]["message"]
+    _healthy(gateway)
+
+
 def test_connections_answered_408_make_room_first_at_the_limit(gateway_process: Any, catalog: Path) -> None:
     """A connection still dropping what arrives after its 408 is the first closed to make room."""
-    gateway = gateway_process("--catalog", str(catalog), "--max-connections", "5", "--header-timeout", "1")
+    gateway = gateway_process("--catalog", str(catalog), "--max-connections", "5", "--keep-alive-timeout", "1")
     with _connections(gateway, 5) as answered:
         for sock in answered:  # each got its 408 (and is held open by this client meanwhile)
             assert select.select([sock], [], [], 15)[0], "no 408 within 15 s"

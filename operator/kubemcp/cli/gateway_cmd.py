@@ -174,14 +174,14 @@ def register(commands: Any) -> None:
         "--header-timeout",
         type=float,
         default=default("header_timeout"),
-        help=f"seconds a connection may take to send a request head (default {default('header_timeout'):g})",
+        help=f"seconds a request head may take from its first byte (default {default('header_timeout'):g})",
     )
     limits.add_argument(
         "--keep-alive-timeout",
         type=float,
         default=default("keep_alive_timeout"),
-        help=f"seconds an idle connection is kept for the client's next request "
-        f"(default {default('keep_alive_timeout'):g})",
+        help=f"seconds an idle connection (a new one that sent nothing yet, or between requests) is kept "
+        f"for the client's request (default {default('keep_alive_timeout'):g})",
     )
     limits.add_argument(
         "--body-timeout",

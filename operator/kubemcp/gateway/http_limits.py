@@ -1,18 +1,26 @@
 """Limits for HTTP peers that stall: how long a request's head and body may take, and how many
 connections may be open at once (always fewer than the file descriptors the process may use).
 
-- A connection must deliver its request head within `header_timeout` seconds of opening, or of the
-  first byte of a later request's head (a slow-header "slowloris" client); otherwise it gets 408 and
-  is closed in stages: the gateway stops writing (the client reads the 408, then the end of the
-  stream), reads and drops what the client still sends for up to `LINGER_SECONDS` (or until it
-  closes), then closes. Closed at once, a request the client sent just before the 408 reached it
-  would meet a closed socket, which the kernel answers with a reset instead of the 408.
+- A request head must be complete within `header_timeout` seconds of its first byte (a slow-header
+  "slowloris" client), on a new connection as on a kept-alive one; otherwise the connection gets 408.
+- A connection that has sent nothing yet is idle, not slow: like a connection idle between requests
+  it is kept `idle_timeout` seconds (`--keep-alive-timeout`), then answered 408. Under load a client
+  process lagging behind its own sockets connects (the kernel completes the handshake) and writes its
+  request many seconds later: counted from the connection, the head deadline answered such clients 408
+  although they were about to send a whole request at once. Idle connections are bounded by the
+  connection cap (below) rather than by a short deadline.
+- After a 408 for a request that never came the connection is closed in stages: the gateway stops
+  writing (the client reads the 408, then the end of the stream), reads and drops what the client
+  still sends until the client closes, for up to `idle_timeout` (or `LINGER_BYTES`), then closes. A
+  request that reaches a closed socket is answered by the kernel with a reset, and a client that is
+  still writing (head and body are separate writes) then loses the 408 it has not read yet: its
+  transport fails the write and drops what it had received (httpx: ReadError; the mcp SDK client:
+  "Connection closed"). Lagging clients write late, so the gateway lingers as long as it would have
+  kept the connection idle; at the connection cap lingering connections are closed first.
 - A connection idle between requests (keep-alive) is closed silently after `keep_alive_timeout`
-  seconds, not after `header_timeout`: a client reuses its idle connections until its own pool expiry
-  (httpx: 5 s, measured from when *it* read the response) and does not retry a request sent on a
-  connection the server has just closed (the request is reset, unread: the mcp SDK client reports
-  "Connection closed"). So idle connections must outlive the clients' pool expiry, by more than a
-  loaded client lags behind.
+  seconds by uvicorn: a client reuses its idle connections until its own pool expiry (httpx: 5 s,
+  measured from when *it* read the response), so idle connections must outlive the clients' pool
+  expiry, by more than a loaded client lags behind.
 - A request body must arrive within `body_timeout` seconds (`BodyReadTimeout`), or 408.
 - At `max_connections` open connections, the connection that has waited longest for a request head
   is closed to make room; when none is waiting, the new connection gets 503. Real clients send their
@@ -40,9 +48,8 @@ logger.addFilter(RepeatLimit())
 # File descriptors kept for everything that is not a client connection: backend servers' pipes,
 # files, the Kubernetes API.
 FD_RESERVE_MIN = 64
-# After a 408 for a head that never came: how long, and how many bytes, what the client still sends
-# is read and dropped before the connection is closed.
-LINGER_SECONDS = 5.0
+# After a 408 for a request that never came: how many bytes the client may still send (read and
+# dropped) before the connection is closed; the time is the idle timeout.
 LINGER_BYTES = 64 * 1024
 
 
@@ -90,9 +97,10 @@ def _raw_error(status: int, reason: str, message: str) -> bytes:
 class Limits:
     """The limits of one HTTP server, and the connections waiting for a request head (oldest first)."""
 
-    def __init__(self, *, max_connections: int, header_timeout: float) -> None:
+    def __init__(self, *, max_connections: int, header_timeout: float, idle_timeout: float = 60.0) -> None:
         self.max_connections = max_connections
         self.header_timeout = header_timeout
+        self.idle_timeout = idle_timeout  # a connection that has sent nothing yet; lingering after a 408
         # Waiting for a request: new connections (their head timer armed) and idle keep-alive ones.
         self.waiting: OrderedDict[LimitedH11Protocol, None] = OrderedDict()
         # Answered 408 and no longer writing, dropping what still arrives (oldest first).
@@ -120,6 +128,7 @@ class LimitedH11Protocol(H11Protocol):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._head_timer: asyncio.TimerHandle | None = None
+        self._timing_head = False  # the timer is the head deadline (not the idle one of a new connection)
         self._cycle_when_armed: object = None
         self._refused = False
         self._linger_timer: asyncio.TimerHandle | None = None
@@ -138,7 +147,7 @@ class LimitedH11Protocol(H11Protocol):
             transport.close()
             return
         super().connection_made(transport)
-        self._arm_head_timer()
+        self._arm_timer(self.limits.idle_timeout, head=False)
 
     def _evict_oldest_waiting(self) -> bool:
         lingering = self.limits.lingering
@@ -174,8 +183,8 @@ class LimitedH11Protocol(H11Protocol):
         super().data_received(data)
         if self.cycle is not self._cycle_when_armed:
             self._disarm_head_timer()  # a request head arrived
-        elif self._head_timer is None and (self.cycle is None or self.cycle.response_complete):
-            self._arm_head_timer()  # the first bytes of a keep-alive connection's next head: it has a deadline
+        elif not self._timing_head and (self.cycle is None or self.cycle.response_complete):
+            self._arm_timer(self.limits.header_timeout, head=True)  # a head's first bytes: it has a deadline
 
     # -- the request-head deadline -------------------------------------------------------------
 
@@ -187,25 +196,33 @@ class LimitedH11Protocol(H11Protocol):
             self._cycle_when_armed = self.cycle
             self.limits.waiting[self] = None
 
-    def _arm_head_timer(self) -> None:
+    def _arm_timer(self, seconds: float, *, head: bool) -> None:
         self._disarm_head_timer()
         self._cycle_when_armed = self.cycle
-        self._head_timer = self.loop.call_later(self.limits.header_timeout, self._head_timed_out)
+        self._timing_head = head
+        self._head_timer = self.loop.call_later(seconds, self._timed_out)
         self.limits.waiting[self] = None
 
     def _disarm_head_timer(self) -> None:
         if self._head_timer is not None:
             self._head_timer.cancel()
             self._head_timer = None
+        self._timing_head = False
         self.limits.waiting.pop(self, None)
 
-    def _head_timed_out(self) -> None:
-        self._head_timer = None
-        self.limits.waiting.pop(self, None)
+    def _timed_out(self) -> None:
+        head = self._timing_head
+        self._disarm_head_timer()
         if self.cycle is self._cycle_when_armed and not self.transport.is_closing():
             self.limits.timed_out += 1
-            logger.info("closing a connection that sent no complete request head in %gs", self.limits.header_timeout)
-            message = f"no complete request within {self.limits.header_timeout:g}s"
+            if head:
+                logger.info(
+                    "closing a connection whose request head was not complete in %gs", self.limits.header_timeout
+                )
+                message = f"no complete request within {self.limits.header_timeout:g}s"
+            else:
+                logger.info("closing a connection that sent nothing in %gs", self.limits.idle_timeout)
+                message = f"no request within {self.limits.idle_timeout:g}s"
             self._give_up(408, "Request Timeout", message, linger=True)
 
     def _give_up(self, status: int, reason: str, message: str, *, linger: bool = False) -> None:
@@ -220,7 +237,7 @@ class LimitedH11Protocol(H11Protocol):
         self.transport.write_eof()
         self.transport.resume_reading()
         self._dropped = 0
-        self._linger_timer = self.loop.call_later(LINGER_SECONDS, self._end_linger)
+        self._linger_timer = self.loop.call_later(self.limits.idle_timeout, self._end_linger)
         self.limits.lingering[self] = None
 
     def _stop_lingering(self) -> None:

@@ -202,7 +202,11 @@ async def serve_http(
 ) -> None:
     app, draining = build_http_app(gateway, server, settings, replicas, drain.requested)
     max_connections, burst = connection_budget(settings.max_connections)
-    limits = Limits(max_connections=max_connections, header_timeout=settings.header_timeout)
+    limits = Limits(
+        max_connections=max_connections,
+        header_timeout=settings.header_timeout,
+        idle_timeout=settings.keep_alive_timeout,
+    )
     for noisy in ("uvicorn.error", "asyncio"):  # e.g. accept() failing thousands of times a second
         logging.getLogger(noisy).addFilter(RepeatLimit())
     config = uvicorn.Config(
