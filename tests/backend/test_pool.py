@@ -206,6 +206,45 @@ async def test_a_warm_call_does_no_instance_work_but_its_own_request() -> None:
         await _settled(runtime, 1)  # after the answer: the used one stopped, its replacement ready
 
 
+async def test_a_warm_call_makes_only_its_own_request_to_its_instance() -> None:
+    """The client session lists a fresh instance's tools before it checks a result against the tool's
+    output schema: a warm instance is primed with that listing while it is prepared, so its call makes
+    one request, as a call to a long-lived instance does."""
+    listed: list[tuple[int, str]] = []  # (instance, when): "prepared" or "call"
+    when = ["prepared"]
+
+    class Listing(MCPServer):
+        async def list_tools(self) -> list[types.Tool]:
+            listed.append((self.instance, when[0]))
+            return await super().list_tools()
+
+        def __init__(self, name: str, instance: int) -> None:
+            super().__init__(name)
+            self.instance = instance
+
+    def factory(spec: ServerSpec, instance: int) -> MCPServer:
+        server = Listing(spec.name, instance)
+
+        @server.tool()
+        def instance_number() -> int:
+            """Which instance answered."""
+            return instance
+
+        return server
+
+    runtime = MemoryRuntime(factory)
+    pool = BackendPool(runtime)
+    spec = _spec(lifecycle="perCall", warm_pool=1)
+    async with pool.running():
+        pool.warm_up([spec])
+        with anyio.fail_after(5):
+            while pool.warm_ready() != {"s": 1}:
+                await anyio.sleep(0.01)
+        when[0] = "call"
+        assert await _instance(pool, spec) == 1  # the warm instance answered
+        assert [at for instance, at in listed if instance == 1] == ["prepared"]
+
+
 class GatedRuntime(MemoryRuntime):
     """A memory runtime whose instances start and stop only when the test opens a gate."""
 
@@ -306,6 +345,9 @@ async def test_a_warm_set_grows_with_a_burst_of_calls_and_shrinks_back_when_idle
         taken = [warm.take() for _ in range(3)]  # three calls at once: the pool grows to three
         assert warm.size == 3
         await _settled(runtime, 4)  # the three taken (one of them prepared) and three ready
+        with anyio.fail_after(5):
+            while len(warm.ready) != 3:  # started and primed
+                await anyio.sleep(0.01)
         assert sum(p is not None for p in taken) == 1
         for prepared in taken:
             if prepared is not None:
@@ -339,3 +381,22 @@ async def test_a_burst_of_calls_leases_a_running_instance_in_one_event_loop_turn
                 tg.start_soon(lease)
             await anyio.lowlevel.checkpoint()  # one turn for each of them
             assert leased == 100
+
+
+async def test_a_warm_instance_that_finishes_starting_after_its_pool_closed_stops() -> None:
+    """An instance still starting when its server stops being served (or its pool shrank) is stopped once
+    started, not kept waiting for a call that cannot come."""
+    runtime = GatedRuntime()
+    runtime.stop_gate.set()
+    pool = BackendPool(runtime)
+    spec = _spec(lifecycle="perCall", warm_pool=1)
+    async with pool.running():
+        pool.warm_up([spec])
+        with anyio.fail_after(5):
+            await runtime.starting.wait()
+        pool.warm_up([])  # no longer served while its one instance starts
+        runtime.start_gate.set()
+        with anyio.fail_after(5):
+            await runtime.stopping.wait()
+        await _settled(runtime, 0)
+        assert pool.warm_ready() == {}

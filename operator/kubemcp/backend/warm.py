@@ -12,6 +12,13 @@ A warm call does no work but its own request: stopping the used instance and sta
 (on Kubernetes: API requests, a Pod created or claimed, an attach, a handshake, all on the same CPUs
 as the call's way through the API server and kubelet) begin `AFTER_CALL_SECONDS` after the answer,
 when it is on its way back to the client. Only a miss resizes at once: the pool is short then.
+
+An instance is primed before it is ready: once the handshake is done, a server that offers tools is
+asked for its tool listing. The client session checks a tool's result against the tool's output
+schema and lists the tools first when it has not seen them, so without the listing every warm call
+would make two requests to its instance (the call, then `tools/list`) where a long-lived instance's
+calls make one. A listing is read-only for every server (it is what discovery asks too); a server
+that refuses it is still used, as its call would have listed again.
 """
 
 from __future__ import annotations
@@ -22,6 +29,7 @@ from collections import deque
 import anyio
 from anyio.abc import TaskGroup
 from mcp.client import Client
+from mcp.shared.exceptions import MCPError
 
 from kubemcp.backend.relay import InstanceRelay
 from kubemcp.backend.session import Sessions
@@ -116,10 +124,13 @@ class WarmSet:
         asked = self.demand.clock()
         try:
             async with self.sessions.open(self.spec, relay) as (client, link):
+                await prime(self.spec.name, client)
                 self.demand.record_start(self.demand.clock() - asked)
                 prepared = Prepared(client, link, relay)
                 self.starting -= 1
                 counted = False
+                if self.closed or len(self.ready) >= self.size:  # closed or shrunk while it started: stop it
+                    return
                 self.ready.append(prepared)
                 with anyio.move_on_after(self.max_idle):
                     await prepared.done.wait()
@@ -138,3 +149,14 @@ class WarmSet:
     async def _refill_later(self, delay: float) -> None:
         await anyio.sleep(delay)
         self.refill()
+
+
+async def prime(server: str, client: Client) -> None:
+    """Ask a fresh instance that offers tools for its listing, so its one call makes one request (the
+    session lists the tools before checking a result against its output schema when it has not)."""
+    if client.server_capabilities.tools is None:
+        return
+    try:
+        await client.list_tools()
+    except MCPError as exc:  # the call will list again; the instance is still good for its call
+        logger.info("warm instance of %s did not list its tools: %s", server, exc.error.message)
