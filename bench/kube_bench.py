@@ -179,6 +179,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=15, help="calls per per-call configuration")
     parser.add_argument("--rate-seconds", type=float, default=60.0, help="seconds at each sustained rate")
+    parser.add_argument("--rates", default=",".join(f"{rate:g}" for rate in kr.RATES), help="calls/s, comma-separated")
+    parser.add_argument("--rates-only", action="store_true", help="only the sustained rates (printed, not written)")
+    parser.add_argument("--gateway-code", help="run the gateway from this checkout (its operator/ first on the path)")
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args()
     harness.register_user()
@@ -208,7 +211,9 @@ def main() -> int:
              "--kubeconfig", str(cluster.kubeconfig), "--namespace", namespace, "--no-watch",
              "--audit-file", str(audit), "--otlp-endpoint", collector.endpoint],
             work / "gateway.log",
+            {"PYTHONPATH": str(Path(args.gateway_code) / "operator")} if args.gateway_code else None,
         ).start()  # fmt: skip
+        print(f"gateway log, audit file: {work}", file=sys.stderr)
         started_gateway = gateway
         before: dict[str, Any] = {}
         for label in (WARM, WARM_CPU):
@@ -216,13 +221,14 @@ def main() -> int:
             pool_pod = server_pod(build_spec(name, CatalogEntry.model_validate(entries[name]), source, {}, {}), "pool")
             before[label] = lambda name=name, pod=pool_pod: refill(cluster, started_gateway, namespace, name, pod)
         results: dict[str, list[float]] = {}
-        anyio.run(interleaved, gateway, 1, before, 300.0)  # warm-up
-        began = time.time_ns()
-        results.update(anyio.run(interleaved, gateway, args.calls, before, 900.0))
-        for label in INTERLEAVED:
-            windows[label] = (began, time.time_ns())
-            print(f"{label}: p50 {statistics.median(results[label]):.1f} ms, load {kr.load()}", file=sys.stderr)
-        for label in (COLD, JOB):
+        if not args.rates_only:
+            anyio.run(interleaved, gateway, 1, before, 300.0)  # warm-up
+            began = time.time_ns()
+            results.update(anyio.run(interleaved, gateway, args.calls, before, 900.0))
+            for label in INTERLEAVED:
+                windows[label] = (began, time.time_ns())
+                print(f"{label}: p50 {statistics.median(results[label]):.1f} ms, load {kr.load()}", file=sys.stderr)
+        for label in (COLD, JOB) if not args.rates_only else ():
             server = NAMES[label]
             anyio.run(measure, gateway, server, 1, lambda: None, 300.0)  # warm-up
             node_before, began = kr.kubelet_snapshot(cluster), time.time_ns()
@@ -231,7 +237,8 @@ def main() -> int:
             kubelet[label] = kr.kubelet_means(node_before, kr.kubelet_snapshot(cluster))
             print(f"{label}: p50 {statistics.median(results[label]):.1f} ms, load {kr.load()}", file=sys.stderr)
         if args.rate_seconds > 0:
-            runs = kr.sweep(cluster, gateway, RATED, audit, args.rate_seconds)
+            rates = tuple(float(rate) for rate in args.rates.split(","))
+            runs = kr.sweep(cluster, gateway, RATED, audit, args.rate_seconds, rates)
     finally:
         if gateway is not None:
             gateway.stop()  # its spans are sent as it stops
@@ -239,6 +246,9 @@ def main() -> int:
         cluster.kubectl("delete", "namespace", namespace, "--wait=false", check=False)
         harness.unregister_user()
     ended_load = kr.load()
+    if args.rates_only:
+        print(rates_report(runs, collector.spans, args.rate_seconds))
+        return 0
     cold = {label: kr.phase_medians(kr.audit_records(audit, NAMES[label])) for label in (COLD, JOB)}
     profile = {label: kr.span_medians(collector.spans, NAMES[label], *windows[label]) for label in INTERLEAVED}
     served = {

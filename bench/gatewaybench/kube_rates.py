@@ -37,6 +37,7 @@ CALL_CAP_SECONDS = 120.0
 KUBELET_OPERATIONS = ("run_podsandbox", "create_container", "start_container", "stop_podsandbox", "remove_podsandbox")
 KUBELET_HISTOGRAMS = ("kubelet_pod_start_sli_duration_seconds", "kubelet_pod_start_duration_seconds")
 
+START_SPANS = ("kubemcp.instance.start", "kubemcp.handshake")
 Snapshot = dict[str, tuple[float, float]]  # name -> (sum of seconds, count)
 
 
@@ -128,7 +129,8 @@ def span_phases(spans: list[ReceivedSpan], server: str, since_ns: int, until_ns:
     (warm instances: started in the background, so no call's audit record has them)."""
     phases: dict[str, list[float]] = {}
     for span in spans:
-        if span.name != "kubemcp.instance.start" or span.attributes.get("kubemcp.server") != server:
+        # `initialized` is an event of the handshake's span, the others of the start's.
+        if span.name not in START_SPANS or span.attributes.get("kubemcp.server") != server:
             continue
         if not since_ns <= span.start_ns < until_ns:
             continue
@@ -213,9 +215,16 @@ def _short(text: str) -> str:
     return re.sub(r"\b[\w.-]+-[a-z0-9]{5}\b", "<pod>", " ".join(text.split()))[:160]
 
 
-def sweep(cluster: harness.Cluster, gateway: GatewayProcess, server: str, audit: Path, seconds: float) -> list[RateRun]:
+def sweep(
+    cluster: harness.Cluster,
+    gateway: GatewayProcess,
+    server: str,
+    audit: Path,
+    seconds: float,
+    rates: tuple[float, ...] = RATES,
+) -> list[RateRun]:
     runs: list[RateRun] = []
-    for rate in RATES:
+    for rate in rates:
         run = RateRun(rate, seconds)
         before_records = len(audit_records(audit, server))
         before_kubelet = kubelet_snapshot(cluster)
