@@ -9,8 +9,9 @@ pool runs dry when more calls arrive within one start than it holds, so the targ
 
 kept between the pool's minimum and maximum. With no call in the window the target is the minimum:
 an idle pool shrinks back. `start` is a moving average of the starts observed (`initial_start`
-until one is; the first observed replaces it, so a node slower than the guess sizes the pool at once). A schedule raises the minimum during daily windows (minutes of the UTC day, a window
-may run past midnight; overlapping ones: the largest minimum). The clocks are injected, so tests step
+until one is; the first observed replaces it, so a node slower than the guess sizes the pool at
+once). A schedule raises the minimum during daily windows (minutes of the UTC day, a window may run
+past midnight; overlapping ones: the largest minimum). The clocks are injected, so tests step
 them instead of waiting.
 """
 
