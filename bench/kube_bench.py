@@ -36,6 +36,7 @@ sys.path.append(str(REPO))  # after site-packages: only `bench.gatewaybench` is 
 
 import product_images  # noqa: E402
 from cluster import harness  # noqa: E402
+from cluster.images import canonical  # noqa: E402
 from kubemcp.kube.pods import SERVER_SERVICE_ACCOUNT, server_pod  # noqa: E402
 from kubemcp.model.entry import CatalogEntry, CatalogSource  # noqa: E402
 from kubemcp.model.spec import build_spec  # noqa: E402
@@ -145,8 +146,10 @@ async def interleaved(
             if time.monotonic() > deadline:
                 break
             for label in INTERLEAVED[index % 3 :] + INTERLEAVED[: index % 3]:
-                if label in before:
-                    await anyio.to_thread.run_sync(before[label])
+                # Every configuration after all refills: a warm call's replacement starts after its answer,
+                # and would otherwise compete with the calls that follow it.
+                for refill_one in before.values():
+                    await anyio.to_thread.run_sync(refill_one)
                 for call in range(LIVED_PER_ROUND if label == LIVED else 1):
                     started = time.perf_counter()
                     result = await client.call_tool(f"{NAMES[label]}__echo", {"text": f"round {index} {call}"})
@@ -182,6 +185,7 @@ def main() -> int:
     parser.add_argument("--rates", default=",".join(f"{rate:g}" for rate in kr.RATES), help="calls/s, comma-separated")
     parser.add_argument("--rates-only", action="store_true", help="only the sustained rates (printed, not written)")
     parser.add_argument("--gateway-code", help="run the gateway from this checkout (its operator/ first on the path)")
+    parser.add_argument("--no-build", action="store_true", help="use the probe image already in the node")
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args()
     harness.register_user()
@@ -196,7 +200,10 @@ def main() -> int:
     runs: list[kr.RateRun] = []
     started_load = kr.load()
     try:
-        image = product_images.build_kubemcp() and product_images.build_probe()
+        if args.no_build:
+            image = canonical(product_images.PROBE)
+        else:
+            image = product_images.build_kubemcp() and product_images.build_probe()
         cluster.kubectl("create", "namespace", namespace)
         cluster.kubectl("create", "serviceaccount", SERVER_SERVICE_ACCOUNT, "-n", namespace)  # the operator's part
         secret = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "bench"},
@@ -312,7 +319,8 @@ def report(
         " timed), so no start-up competes for the 2 CPUs: the figure is the latency at a call rate the pool"
         " sustains.",
         f"- Long-lived and warm in the same {calls} rounds, rotating order ({LIVED_PER_ROUND} long-lived calls and"
-        f" one of each warm configuration per round); then the cold and Job paths, {calls} calls each, sequential;"
+        " one of each warm configuration per round, each after every warm pool is ready again); then the cold and"
+        f" Job paths, {calls} calls each, sequential;"
         " all after a warm-up.",
         f"- A fresh probe process answers its first tools/call in {first_call[0]:.1f} ms on a fresh client session"
         f" (which lists the tools before checking the result: two requests), in {first_call[1]:.1f} ms when the"
