@@ -185,6 +185,7 @@ def main() -> int:
     parser.add_argument("--rates", default=",".join(f"{rate:g}" for rate in kr.RATES), help="calls/s, comma-separated")
     parser.add_argument("--rates-only", action="store_true", help="only the sustained rates (printed, not written)")
     parser.add_argument("--gateway-code", help="run the gateway from this checkout (its operator/ first on the path)")
+    parser.add_argument("--no-cold", action="store_true", help="skip the cold Pod and Job paths")
     parser.add_argument("--no-build", action="store_true", help="use the probe image already in the node")
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args()
@@ -235,7 +236,7 @@ def main() -> int:
             for label in INTERLEAVED:
                 windows[label] = (began, time.time_ns())
                 print(f"{label}: p50 {statistics.median(results[label]):.1f} ms, load {kr.load()}", file=sys.stderr)
-        for label in (COLD, JOB) if not args.rates_only else ():
+        for label in (COLD, JOB) if not (args.rates_only or args.no_cold) else ():
             server = NAMES[label]
             anyio.run(measure, gateway, server, 1, lambda: None, 300.0)  # warm-up
             node_before, began = kr.kubelet_snapshot(cluster), time.time_ns()
@@ -256,14 +257,14 @@ def main() -> int:
     if args.rates_only:
         print(rates_report(runs, collector.spans, args.rate_seconds))
         return 0
+    if args.no_cold:
+        print(report(results, args.calls, (0.0, 0.0, 0.0), (started_load, ended_load), served_warm(audit)))
+        print(phases_report({}, {}, {label: kr.span_medians(collector.spans, NAMES[label], *windows[label])
+                                     for label in INTERLEAVED}, results))  # fmt: skip
+        return 0
     cold = {label: kr.phase_medians(kr.audit_records(audit, NAMES[label])) for label in (COLD, JOB)}
     profile = {label: kr.span_medians(collector.spans, NAMES[label], *windows[label]) for label in INTERLEAVED}
-    served = {
-        label: (sum(1 for r in records if r.get("warm") is True), len(records))
-        for label in (WARM, WARM_CPU)
-        for records in [kr.audit_records(audit, NAMES[label])]
-    }
-    section = report(results, args.calls, anyio.run(first_call_cost), (started_load, ended_load), served)
+    section = report(results, args.calls, anyio.run(first_call_cost), (started_load, ended_load), served_warm(audit))
     section += "\n\n" + phases_report(cold, kubelet, profile, results)
     if runs:
         section += "\n\n" + rates_report(runs, collector.spans, args.rate_seconds)
@@ -271,6 +272,15 @@ def main() -> int:
     if not args.no_write:
         write(section)
     return 0
+
+
+def served_warm(audit: Path) -> dict[str, tuple[int, int]]:
+    """Per warm configuration: calls a warm instance served, and all its calls (the audit records)."""
+    return {
+        label: (sum(1 for r in records if r.get("warm") is True), len(records))
+        for label in (WARM, WARM_CPU)
+        for records in [kr.audit_records(audit, NAMES[label])]
+    }
 
 
 def report(
