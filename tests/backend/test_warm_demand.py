@@ -87,18 +87,3 @@ def test_a_scheduled_window_raises_the_minimum_while_it_lasts() -> None:
     for _ in range(40):  # demand above the window's minimum still grows the pool, up to max
         demand.record_call()
     assert demand.target() == 6
-
-
-def test_the_first_observed_start_replaces_the_initial_guess() -> None:
-    """A node slower than the guess (1 s) would otherwise keep the pool too small for several starts,
-    each slower than the guess, while calls miss."""
-    demand, clock = _demand(minimum=1, maximum=20, start=1.0)
-    for _ in range(60):  # 1 call/s
-        demand.record_call()
-        clock.now += 1.0
-    assert demand.target() == 1
-    demand.record_start(7.0)
-    assert demand.start_seconds == 7.0
-    assert demand.target() == 7
-    demand.record_start(1.0)  # later ones are smoothed
-    assert round(demand.start_seconds, 1) == 5.2

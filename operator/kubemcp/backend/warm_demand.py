@@ -9,9 +9,8 @@ pool runs dry when more calls arrive within one start than it holds, so the targ
 
 kept between the pool's minimum and maximum. With no call in the window the target is the minimum:
 an idle pool shrinks back. `start` is a moving average of the starts observed (`initial_start`
-until one is; the first observed replaces it, so a node slower than the guess sizes the pool at
-once). A schedule raises the minimum during daily windows (minutes of the UTC day, a window may run
-past midnight; overlapping ones: the largest minimum). The clocks are injected, so tests step
+until one is). A schedule raises the minimum during daily windows (minutes of the UTC day, a window
+may run past midnight; overlapping ones: the largest minimum). The clocks are injected, so tests step
 them instead of waiting.
 """
 
@@ -47,7 +46,6 @@ class WarmDemand:
         self.wall = wall
         self.window = window
         self.start_seconds = initial_start
-        self.observed = False
         self.clock = clock
         self.calls: deque[float] = deque(maxlen=MAX_REMEMBERED_CALLS)
 
@@ -56,9 +54,7 @@ class WarmDemand:
 
     def record_start(self, seconds: float) -> None:
         """An instance took `seconds` from asking for it to ready."""
-        weight = START_SMOOTHING if self.observed else 1.0
-        self.start_seconds += weight * (max(0.0, seconds) - self.start_seconds)
-        self.observed = True
+        self.start_seconds += START_SMOOTHING * (max(0.0, seconds) - self.start_seconds)
 
     def floor(self) -> int:
         """The minimum now: the pool's own, or a larger one of a scheduled window this minute is in."""
