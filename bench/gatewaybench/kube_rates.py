@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import statistics
 import sys
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,6 +37,7 @@ CALL_CAP_SECONDS = 120.0
 KUBELET_OPERATIONS = ("run_podsandbox", "create_container", "start_container", "stop_podsandbox", "remove_podsandbox")
 KUBELET_HISTOGRAMS = ("kubelet_pod_start_sli_duration_seconds", "kubelet_pod_start_duration_seconds")
 
+START_SPANS = ("kubemcp.instance.start", "kubemcp.handshake")
 Snapshot = dict[str, tuple[float, float]]  # name -> (sum of seconds, count)
 
 
@@ -126,7 +129,8 @@ def span_phases(spans: list[ReceivedSpan], server: str, since_ns: int, until_ns:
     (warm instances: started in the background, so no call's audit record has them)."""
     phases: dict[str, list[float]] = {}
     for span in spans:
-        if span.name != "kubemcp.instance.start" or span.attributes.get("kubemcp.server") != server:
+        # `initialized` is an event of the handshake's span, the others of the start's.
+        if span.name not in START_SPANS or span.attributes.get("kubemcp.server") != server:
             continue
         if not since_ns <= span.start_ns < until_ns:
             continue
@@ -169,24 +173,31 @@ class RateRun:
     kubelet: dict[str, tuple[float, int]] = field(default_factory=dict)
     window_ns: tuple[int, int] = (0, 0)
     load: str = ""
+    errors: Counter[str] = field(default_factory=Counter)  # what the client was told, per failed call
+    failed_at: Counter[str] = field(default_factory=Counter)  # the last start phase of failed audited calls
 
 
-async def sustain(gateway: GatewayProcess, server: str, rate: float, seconds: float) -> tuple[list[float], int]:
-    """Calls at a fixed rate (open loop: each at its time, whether or not earlier ones answered)."""
+async def sustain(
+    gateway: GatewayProcess, server: str, rate: float, seconds: float
+) -> tuple[list[float], Counter[str]]:
+    """Calls at a fixed rate (open loop: each at its time, whether or not earlier ones answered); the
+    latencies of the answered ones and what the failed ones were told."""
     latencies: list[float] = []
-    failures = 0
+    errors: Counter[str] = Counter()
 
     async def one(index: int) -> None:
-        nonlocal failures
         started = time.perf_counter()
         try:
             with anyio.fail_after(CALL_CAP_SECONDS):
                 result = await client.call_tool(f"{server}__echo", {"text": f"rate {rate} call {index}"})
-        except Exception:
-            failures += 1
+        except TimeoutError:
+            errors[f"no answer within the bench's {CALL_CAP_SECONDS:.0f} s"] += 1
+            return
+        except Exception as exc:
+            errors[_short(f"{type(exc).__name__}: {exc}")] += 1
             return
         if result.is_error:
-            failures += 1
+            errors[_short(" ".join(getattr(part, "text", "") for part in result.content))] += 1
             return
         latencies.append((time.perf_counter() - started) * 1000)
 
@@ -196,18 +207,31 @@ async def sustain(gateway: GatewayProcess, server: str, rate: float, seconds: fl
             for index in range(round(rate * seconds)):
                 await anyio.sleep_until(begin + index / rate)
                 tg.start_soon(one, index)
-    return latencies, failures
+    return latencies, errors
 
 
-def sweep(cluster: harness.Cluster, gateway: GatewayProcess, server: str, audit: Path, seconds: float) -> list[RateRun]:
+def _short(text: str) -> str:
+    """An error's text without the Pod names that differ per call, so alike errors count together."""
+    return re.sub(r"\b[\w.-]+-[a-z0-9]{5}\b", "<pod>", " ".join(text.split()))[:160]
+
+
+def sweep(
+    cluster: harness.Cluster,
+    gateway: GatewayProcess,
+    server: str,
+    audit: Path,
+    seconds: float,
+    rates: tuple[float, ...] = RATES,
+) -> list[RateRun]:
     runs: list[RateRun] = []
-    for rate in RATES:
+    for rate in rates:
         run = RateRun(rate, seconds)
         before_records = len(audit_records(audit, server))
         before_kubelet = kubelet_snapshot(cluster)
         before_starts = sample(gateway_samples(gateway), "kubemcp_instance_starts_total", server=server, outcome="ok")
         begin = time.time_ns()
-        run.latencies, run.failures = anyio.run(sustain, gateway, server, rate, seconds)
+        run.latencies, run.errors = anyio.run(sustain, gateway, server, rate, seconds)
+        run.failures = sum(run.errors.values())
         run.window_ns = (begin, time.time_ns())
         run.load = load()
         scraped = gateway_samples(gateway)
@@ -217,10 +241,14 @@ def sweep(cluster: harness.Cluster, gateway: GatewayProcess, server: str, audit:
         records = audit_records(audit, server)[before_records:]
         run.audited = len(records)
         run.warm = sum(1 for record in records if record.get("warm") is True)
+        for record in records:
+            if record.get("outcome") != "ok":
+                reached = list(record.get("phases_ms") or {})
+                run.failed_at[f"{record.get('outcome')} after {reached[-1] if reached else 'no start phase'}"] += 1
         runs.append(run)
         print(
             f"rate {rate}/s: {len(run.latencies)} ok, {run.failures} failed, p50 {median(run.latencies):.1f} ms,"
-            f" warm {run.warm}/{run.audited}, load {run.load}",
+            f" warm {run.warm}/{run.audited}, load {run.load}; errors {dict(run.errors)}; audit {dict(run.failed_at)}",
             file=sys.stderr,
         )
     return runs
@@ -251,4 +279,16 @@ def sweep_table(runs: list[RateRun], spans: list[ReceivedSpan], server: str) -> 
             f"| {run.rate:g} | {len(run.latencies) + run.failures} | {run.failures} | {p50} | {p99} | {share} |"
             f" {run.pool_size:.0f} | {run.starts / run.seconds:.2f} | {chain or '-'} | {kubelet} | {run.load} |"
         )
+    return lines
+
+
+def failures_lines(runs: list[RateRun]) -> list[str]:
+    """Per rate with failures: what the client was told, and the last start phase the audit records show."""
+    lines = []
+    for run in runs:
+        if not run.failures and not run.failed_at:
+            continue
+        told = "; ".join(f"{count} x {text}" for text, count in run.errors.most_common())
+        audited = ", ".join(f"{count} {text}" for text, count in run.failed_at.most_common())
+        lines.append(f"- {run.rate:g} calls/s, failed calls: {told or '-'} (audit records: {audited or '-'})")
     return lines

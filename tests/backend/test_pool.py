@@ -12,12 +12,13 @@ import pytest
 from kubemcp.backend.hooks import CallHooks
 from kubemcp.backend.pool import BackendPool
 from kubemcp.backend.session import Sessions
-from kubemcp.backend.warm import WarmSet
+from kubemcp.backend.warm import Prepared, WarmSet
 from kubemcp.backend.warm_demand import WarmDemand
 from kubemcp.errors import ServerTimeoutError, ServerUnavailableError
 from kubemcp.model.entry import CatalogEntry, CatalogSource
 from kubemcp.model.link import BackendLink
 from kubemcp.model.spec import ServerSpec, build_spec
+from kubemcp.telemetry import calls
 from mcp.client import Client
 from mcp.server.mcpserver import MCPServer
 from memory_runtime import MemoryRuntime, RecordingSession, counter_server
@@ -206,6 +207,45 @@ async def test_a_warm_call_does_no_instance_work_but_its_own_request() -> None:
         await _settled(runtime, 1)  # after the answer: the used one stopped, its replacement ready
 
 
+async def test_a_warm_call_makes_only_its_own_request_to_its_instance() -> None:
+    """The client session lists a fresh instance's tools before it checks a result against the tool's
+    output schema: a warm instance is primed with that listing while it is prepared, so its call makes
+    one request, as a call to a long-lived instance does."""
+    listed: list[tuple[int, str]] = []  # (instance, when): "prepared" or "call"
+    when = ["prepared"]
+
+    class Listing(MCPServer):
+        async def list_tools(self) -> list[types.Tool]:
+            listed.append((self.instance, when[0]))
+            return await super().list_tools()
+
+        def __init__(self, name: str, instance: int) -> None:
+            super().__init__(name)
+            self.instance = instance
+
+    def factory(spec: ServerSpec, instance: int) -> MCPServer:
+        server = Listing(spec.name, instance)
+
+        @server.tool()
+        def instance_number() -> int:
+            """Which instance answered."""
+            return instance
+
+        return server
+
+    runtime = MemoryRuntime(factory)
+    pool = BackendPool(runtime)
+    spec = _spec(lifecycle="perCall", warm_pool=1)
+    async with pool.running():
+        pool.warm_up([spec])
+        with anyio.fail_after(5):
+            while pool.warm_ready() != {"s": 1}:
+                await anyio.sleep(0.01)
+        when[0] = "call"
+        assert await _instance(pool, spec) == 1  # the warm instance answered
+        assert [at for instance, at in listed if instance == 1] == ["prepared"]
+
+
 class GatedRuntime(MemoryRuntime):
     """A memory runtime whose instances start and stop only when the test opens a gate."""
 
@@ -303,14 +343,27 @@ async def test_a_warm_set_grows_with_a_burst_of_calls_and_shrinks_back_when_idle
         with anyio.fail_after(5):
             while len(warm.ready) != 1:
                 await anyio.sleep(0.01)
-        taken = [warm.take() for _ in range(3)]  # three calls at once: the pool grows to three
+        taken: list[Prepared | None] = []
+
+        async def take() -> None:
+            taken.append(await warm.take())
+
+        with anyio.fail_after(5):
+            async with anyio.create_task_group() as calls:  # three calls at once: the pool grows to three
+                for _ in range(3):
+                    calls.start_soon(take)
         assert warm.size == 3
-        await _settled(runtime, 4)  # the three taken (one of them prepared) and three ready
-        assert sum(p is not None for p in taken) == 1
+        # One took the ready instance; the other two waited for two of the three the misses started
+        # instead of starting their own: four started in all, the fourth is ready.
+        assert all(prepared is not None for prepared in taken)
+        assert runtime.started == 4
+        with anyio.fail_after(5):
+            while len(warm.ready) != 1:
+                await anyio.sleep(0.01)
         for prepared in taken:
-            if prepared is not None:
-                prepared.done.set()
-        await _settled(runtime, 3)
+            assert prepared is not None
+            prepared.done.set()
+        await _settled(runtime, 1)
         now[0] += 61  # a window without calls: back to the minimum
         warm.resize()
         assert (warm.size, len(warm.ready)) == (1, 1)
@@ -339,3 +392,85 @@ async def test_a_burst_of_calls_leases_a_running_instance_in_one_event_loop_turn
                 tg.start_soon(lease)
             await anyio.lowlevel.checkpoint()  # one turn for each of them
             assert leased == 100
+
+
+async def test_a_warm_instance_that_finishes_starting_after_its_pool_closed_stops() -> None:
+    """An instance still starting when its server stops being served (or its pool shrank) is stopped once
+    started, not kept waiting for a call that cannot come."""
+    runtime = GatedRuntime()
+    runtime.stop_gate.set()
+    pool = BackendPool(runtime)
+    spec = _spec(lifecycle="perCall", warm_pool=1)
+    async with pool.running():
+        pool.warm_up([spec])
+        with anyio.fail_after(5):
+            await runtime.starting.wait()
+        pool.warm_up([])  # no longer served while its one instance starts
+        runtime.start_gate.set()
+        with anyio.fail_after(5):
+            await runtime.stopping.wait()
+        await _settled(runtime, 0)
+        assert pool.warm_ready() == {}
+
+
+class FailingStartRuntime(MemoryRuntime):
+    """A memory runtime whose starts with these numbers fail (1 is the first)."""
+
+    def __init__(self, failing: set[int]) -> None:
+        super().__init__(counter_server)
+        self.failing = failing
+
+    @asynccontextmanager
+    async def connect(self, spec: ServerSpec) -> AsyncIterator[BackendLink]:
+        if self.started + 1 in self.failing:
+            self.started += 1
+            raise ServerUnavailableError(spec.name, "no room on the node")
+        async with super().connect(spec) as link:
+            yield link
+
+
+async def _held_call(pool: BackendPool, spec: ServerSpec, held: anyio.Event, taken: anyio.Event) -> None:
+    """A call that keeps its instance until `held` is set."""
+
+    async def hold(client: Client) -> types.CallToolResult:
+        taken.set()
+        await held.wait()
+        return await client.call_tool("instance_number", {})
+
+    await pool.call(spec, hold)
+
+
+@pytest.mark.parametrize("fails", [False, True])
+async def test_a_miss_waits_for_the_instance_starting_instead_of_starting_one_more(fails: bool) -> None:
+    """A call that finds no ready instance is served by the one the pool starts for it rather than a start
+    of its own (one start per call on the node); only when that start fails does it start its own."""
+    runtime = FailingStartRuntime({2} if fails else set())
+    pool = BackendPool(runtime)
+    spec = _spec(lifecycle="perCall", warm_pool=1)
+    starts_during: list[int] = []
+
+    async def observed(client: Client) -> types.CallToolResult:
+        result = await client.call_tool("instance_number", {})
+        for _ in range(20):
+            await anyio.lowlevel.checkpoint()
+        starts_during.append(runtime.started)
+        return result
+
+    async with pool.running():
+        pool.warm_up([spec])
+        with anyio.fail_after(5):
+            while pool.warm_ready() != {"s": 1}:
+                await anyio.sleep(0.01)
+            held, taken = anyio.Event(), anyio.Event()
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(_held_call, pool, spec, held, taken)
+                await taken.wait()  # the ready instance is in use: the next call misses
+                with calls.noting() as note:
+                    result = await pool.call(spec, observed)
+                held.set()
+        assert result.structured_content == {"result": 3 if fails else 2}
+        if fails:  # the pool's start failed: the call started its own instance
+            assert (starts_during, note.warm) == ([3], False)
+        else:  # no instance of its own (nor a replacement besides the one it waited for)
+            assert (starts_during, note.warm) == ([2], True)
+            assert note.warm_waited is not None

@@ -33,7 +33,7 @@ def test_phases_are_marked_only_while_an_instance_starts_and_go_to_the_calls_not
             calls.mark("running")
         phases.mark("initialized")
         phases.finished(ok=True)
-        calls.note_warm("phased", hit=False)
+        calls.note_warm("phased", "miss")
     assert list(note.phases) == ["created", "running", "initialized"]
     assert note.warm is False
     assert _sample("kubemcp_instance_start_phase_seconds_count", server="phased", phase="created") == 1

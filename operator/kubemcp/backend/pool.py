@@ -183,7 +183,7 @@ class BackendPool:
         """One instance for one request. The answer is returned as soon as it arrives; stopping the
         instance (stdin closed, process or Pod ended) finishes in the pool's task group meanwhile."""
         warm = self._warm.get(spec.name)
-        prepared = warm.take() if warm is not None and warm.spec.digest == spec.digest else None
+        prepared = await warm.take() if warm is not None and warm.spec.digest == spec.digest else None
         if warm is not None and prepared is not None:
             try:
                 if hooks.log_level is not None:

@@ -12,6 +12,20 @@ A warm call does no work but its own request: stopping the used instance and sta
 (on Kubernetes: API requests, a Pod created or claimed, an attach, a handshake, all on the same CPUs
 as the call's way through the API server and kubelet) begin `AFTER_CALL_SECONDS` after the answer,
 when it is on its way back to the client. Only a miss resizes at once: the pool is short then.
+
+A miss waits for an instance that is already starting rather than starting one more, as long as
+more are starting than misses wait for them: the next one ready is handed to the first waiting call.
+The waiting call gets an instance sooner than a start of its own would give it (the one it waits for
+began earlier), and the node starts one instance per call instead of two (its own, and the pool's
+replacement), which is what keeps a steady rate served warm up to what the node can start. A start
+that fails sends its waiting call to start its own instance.
+
+An instance is primed before it is ready: once the handshake is done, a server that offers tools is
+asked for its tool listing. The client session checks a tool's result against the tool's output
+schema and lists the tools first when it has not seen them, so without the listing every warm call
+would make two requests to its instance (the call, then `tools/list`) where a long-lived instance's
+calls make one. A listing is read-only for every server (it is what discovery asks too); a server
+that refuses it is still used, as its call would have listed again.
 """
 
 from __future__ import annotations
@@ -22,6 +36,7 @@ from collections import deque
 import anyio
 from anyio.abc import TaskGroup
 from mcp.client import Client
+from mcp.shared.exceptions import MCPError
 
 from kubemcp.backend.relay import InstanceRelay
 from kubemcp.backend.session import Sessions
@@ -49,6 +64,18 @@ class Prepared:
         self.done = anyio.Event()
 
 
+class _Waiter:
+    """A call that missed, waiting for the next instance ready (None: start your own)."""
+
+    def __init__(self) -> None:
+        self.handed = anyio.Event()
+        self.prepared: Prepared | None = None
+
+    def hand(self, prepared: Prepared | None) -> None:
+        self.prepared = prepared
+        self.handed.set()
+
+
 class WarmSet:
     def __init__(
         self, sessions: Sessions, spec: ServerSpec, demand: WarmDemand, tg: TaskGroup, max_idle: float
@@ -60,18 +87,48 @@ class WarmSet:
         self.tg = tg
         self.max_idle = max_idle
         self.ready: deque[Prepared] = deque()
+        self.waiting: deque[_Waiter] = deque()
         self.starting = 0
         self.closed = False
         self._resizing = anyio.CancelScope()
 
-    def take(self) -> Prepared | None:
-        """A ready instance for one call (give it back with `release`), or None: a miss, and the pool grows."""
+    async def take(self) -> Prepared | None:
+        """A ready instance for one call (give it back with `release`), or None: start your own. A miss
+        grows the pool, and waits for an instance already starting when one is not promised to an
+        earlier miss."""
         self.demand.record_call()
-        prepared = self.ready.popleft() if self.ready else None
-        calls.note_warm(self.spec.name, hit=prepared is not None)
-        if prepared is None:
-            self.resize()
-        return prepared
+        if self.ready:
+            calls.note_warm(self.spec.name, "hit")
+            return self.ready.popleft()
+        self.resize()
+        if self.closed or self.starting <= len(self.waiting):
+            calls.note_warm(self.spec.name, "miss")
+            return None
+        waiter = _Waiter()
+        self.waiting.append(waiter)
+        began = anyio.current_time()
+        try:
+            await waiter.handed.wait()
+        except BaseException:
+            if waiter in self.waiting:
+                self.waiting.remove(waiter)
+            elif waiter.prepared is not None:  # handed over as this call was cancelled: keep it for the next
+                self._ready(waiter.prepared)
+            raise
+        calls.note_warm(self.spec.name, "waited" if waiter.prepared else "miss", anyio.current_time() - began)
+        return waiter.prepared
+
+    def _ready(self, prepared: Prepared) -> None:
+        """A started instance: to the first waiting call, else among the ready ones."""
+        if self.waiting:
+            self.waiting.popleft().hand(prepared)
+        else:
+            self.ready.append(prepared)
+
+    def _unpromise(self) -> None:
+        """Fewer instances start than calls wait for: the last waiting ones start their own."""
+        while len(self.waiting) > self.starting:
+            self.waiting.pop().hand(None)
 
     def release(self, prepared: Prepared) -> None:
         """The call of a taken instance is answered: stop it and resize the pool, off the call's path."""
@@ -108,6 +165,8 @@ class WarmSet:
         self._resizing.cancel()
         while self.ready:
             self.ready.popleft().done.set()
+        while self.waiting:
+            self.waiting.popleft().hand(None)
 
     async def _prepare(self) -> None:
         calls.leave_call()  # started from a call's task: its start phases are not that call's
@@ -116,11 +175,14 @@ class WarmSet:
         asked = self.demand.clock()
         try:
             async with self.sessions.open(self.spec, relay) as (client, link):
+                await prime(self.spec.name, client)
                 self.demand.record_start(self.demand.clock() - asked)
                 prepared = Prepared(client, link, relay)
                 self.starting -= 1
                 counted = False
-                self.ready.append(prepared)
+                if not self.waiting and (self.closed or len(self.ready) >= self.size):
+                    return  # closed or shrunk while it started: stop it
+                self._ready(prepared)
                 with anyio.move_on_after(self.max_idle):
                     await prepared.done.wait()
                 if prepared in self.ready:  # renewed unused: make way for a fresh one
@@ -134,7 +196,19 @@ class WarmSet:
         finally:
             if counted:
                 self.starting -= 1
+                self._unpromise()
 
     async def _refill_later(self, delay: float) -> None:
         await anyio.sleep(delay)
         self.refill()
+
+
+async def prime(server: str, client: Client) -> None:
+    """Ask a fresh instance that offers tools for its listing, so its one call makes one request (the
+    session lists the tools before checking a result against its output schema when it has not)."""
+    if client.server_capabilities.tools is None:
+        return
+    try:
+        await client.list_tools()
+    except MCPError as exc:  # the call will list again; the instance is still good for its call
+        logger.info("warm instance of %s did not list its tools: %s", server, exc.error.message)

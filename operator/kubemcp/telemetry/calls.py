@@ -21,7 +21,8 @@ from kubemcp.telemetry.metrics import INSTANCE_START_PHASE, INSTANCE_STARTS, WAR
 @dataclass
 class CallNote:
     instance: str | None = None  # "pod NAME", "pid N" or "container ID"
-    warm: bool | None = None  # a warm pool was asked: whether a ready instance was taken
+    warm: bool | None = None  # a warm pool was asked: whether it served the call (no start of its own)
+    warm_waited: float | None = None  # seconds the call waited for a starting warm instance
     phases: dict[str, float] = field(default_factory=dict)  # seconds from the instance's start to each phase
 
 
@@ -55,11 +56,14 @@ def note_instance(instance: str | None) -> None:
         note.instance = instance
 
 
-def note_warm(server: str, *, hit: bool) -> None:
-    WARM_POOL_TAKES.labels(server=server, result="hit" if hit else "miss").inc()
+def note_warm(server: str, result: str, waited: float | None = None) -> None:
+    """How a call to a server with a warm pool got its instance: `hit` a ready one, `waited` (for
+    `waited` seconds) one that was starting, `miss` none (it starts its own)."""
+    WARM_POOL_TAKES.labels(server=server, result=result).inc()
     note = _CALL.get()
     if note is not None:
-        note.warm = hit
+        note.warm = result != "miss"
+        note.warm_waited = waited if result == "waited" else None
 
 
 class StartPhases:

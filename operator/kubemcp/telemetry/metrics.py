@@ -62,7 +62,8 @@ INSTANCE_START_PHASE = Histogram(
 )
 WARM_POOL_TAKES = Counter(
     "kubemcp_warm_pool_takes",
-    "Per-call requests to a server with a warm pool: hit (a ready instance was taken) or miss (none was ready).",
+    "Per-call requests to a server with a warm pool: hit (a ready instance was taken), waited (for one that"
+    " was starting) or miss (it started its own).",
     ["server", "result"],
     registry=REGISTRY,
 )

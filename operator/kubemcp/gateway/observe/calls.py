@@ -133,6 +133,8 @@ class CallObserver:
             "warm": call.note.warm,
             "arguments": received,
         }
+        if call.note.warm_waited is not None:  # served by a warm instance that was still starting
+            record["warm_waited_ms"] = round(call.note.warm_waited * 1000, 1)
         phases_ms = {phase: round(value * 1000, 1) for phase, value in call.note.phases.items()}
         if phases_ms:  # the call started its own instance: when each start phase was reached
             record["phases_ms"] = phases_ms
