@@ -432,6 +432,22 @@ def shipped_and_sdk_gateways(
 VARYING_HEADERS = {"date", "mcp-session-id"}  # what differs between two gateways' answers to the same request
 
 
+async def open_2025_session(
+    http: httpx2.AsyncClient, url: str, auth: dict[str, str], client_info: dict[str, str], version: str = "2025-11-25"
+) -> dict[str, str]:
+    """Initialize a 2025-era session with bare POSTs; the headers its further requests carry."""
+    initialize = {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "initialize",
+        "params": {"protocolVersion": version, "capabilities": {}, "clientInfo": client_info},
+    }
+    opened = await http.post(url, json=initialize, headers={**ACCEPT, **auth})
+    headers = {**ACCEPT, **auth, "Mcp-Session-Id": opened.headers["mcp-session-id"], "MCP-Protocol-Version": version}
+    await http.post(url, json={"jsonrpc": "2.0", "method": "notifications/initialized"}, headers=headers)
+    return headers
+
+
 def comparable(response: httpx2.Response) -> tuple[int, list[tuple[str, str]], bytes]:
     """A response as another gateway's answer to the same request must match it: status, headers but the
     date and session id, body."""

@@ -28,6 +28,7 @@ from support import (
     audit_records,
     bearer,
     comparable,
+    open_2025_session,
     probe_entry,
     shipped_and_sdk_gateways,
     streamable_http_with,
@@ -181,16 +182,7 @@ async def test_2025_session_calls_go_through_the_sdk(http: httpx2.AsyncClient, p
     before = fast_count(pair.fast)
     responses = []
     for gateway in (pair.fast, pair.sdk):
-        initialize = {
-            "jsonrpc": "2.0",
-            "id": 1,
-            "method": "initialize",
-            "params": {"protocolVersion": version, "capabilities": {}, "clientInfo": CLIENT_INFO},
-        }
-        opened = await http.post(gateway.url, json=initialize, headers={**ACCEPT, **bearer(ADMIN)})
-        headers = {**ACCEPT, **bearer(ADMIN), "Mcp-Session-Id": opened.headers["mcp-session-id"]}
-        headers["MCP-Protocol-Version"] = version
-        await http.post(gateway.url, json={"jsonrpc": "2.0", "method": "notifications/initialized"}, headers=headers)
+        headers = await open_2025_session(http, gateway.url, bearer(ADMIN), CLIENT_INFO, version)
         params = {"name": "alpha__echo", "arguments": {"text": "s"}}
         body = {"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": params}
         responses.append(await http.post(gateway.url, json=body, headers=headers))

@@ -31,6 +31,7 @@ from support import (
     audit_records,
     bearer,
     comparable,
+    open_2025_session,
     shipped_and_sdk_gateways,
     streamable_http_with,
     until,
@@ -233,16 +234,7 @@ async def test_2025_session_requests_go_through_the_sdk(http: httpx2.AsyncClient
     before = fast_served(pair.fast)
     responses = []
     for gateway in (pair.fast, pair.sdk):
-        initialize = {
-            "jsonrpc": "2.0",
-            "id": 1,
-            "method": "initialize",
-            "params": {"protocolVersion": version, "capabilities": {}, "clientInfo": CLIENT_INFO},
-        }
-        opened = await http.post(gateway.url, json=initialize, headers={**ACCEPT, **bearer(ADMIN)})
-        headers = {**ACCEPT, **bearer(ADMIN), "Mcp-Session-Id": opened.headers["mcp-session-id"]}
-        headers["MCP-Protocol-Version"] = version
-        await http.post(gateway.url, json={"jsonrpc": "2.0", "method": "notifications/initialized"}, headers=headers)
+        headers = await open_2025_session(http, gateway.url, bearer(ADMIN), CLIENT_INFO, version)
         for body in (
             {"jsonrpc": "2.0", "id": 2, "method": GET, "params": {"name": "alpha__greet", "arguments": {"name": "s"}}},
             {"jsonrpc": "2.0", "id": 3, "method": READ, "params": {"uri": "notes://apples"}},
