@@ -68,3 +68,17 @@ def test_a_scope_answers_only_once_it_was_listed() -> None:
     assert not index.synced("mcpgateways", "team")
     index.replace(PLURAL, None, [], version="3")  # the whole cluster
     assert index.synced(PLURAL, "other")
+
+
+def test_known_and_labelled_answer_only_for_a_listed_namespace() -> None:
+    index = ObjectIndex()
+    pod = obj("p", "5")
+    pod["metadata"]["labels"] = {"server": "a", "role": "call"}
+    index.seen("pods", pod)
+    assert index.known("pods", "team", "p") is None  # seen, but the namespace was never listed: ask the API
+    assert index.labelled("pods", "team", {"server": "a"}) is None
+    index.replace("pods", "team", [pod], "5")
+    assert index.known("pods", "team", "p") == pod
+    assert index.known("pods", "team", "other") is None
+    assert index.labelled("pods", "team", {"server": "a", "role": "call"}) == [pod]
+    assert index.labelled("pods", "team", {"server": "b"}) == []

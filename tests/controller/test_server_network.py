@@ -58,12 +58,12 @@ async def test_apply_follows_the_mcpserver_fields() -> None:
     kube = FakeKube()
     entry = CatalogEntry.model_validate({"image": "x"})
     path = path_for("networking.k8s.io/v1", "networkpolicies", "team", policy_name("github"))
-    assert (await apply_egress(kube, "github", "team", OWNER, None, entry, resolver))[0] is None
+    assert (await apply_egress(kube, "github", "team", OWNER, None, entry, resolver)) is None
     assert kube.objects[path]["spec"]["egress"] == []
-    assert (await apply_egress(kube, "github", "team", OWNER, EgressSpec(allowAll=True), entry, resolver))[0] is None
+    assert (await apply_egress(kube, "github", "team", OWNER, EgressSpec(allowAll=True), entry, resolver)) is None
     assert kube.objects[path]["spec"]["egress"] == [{}]
     spec = EgressSpec(to=["api.github.com:443", "nowhere.invalid"])
-    problem, _ = await apply_egress(kube, "github", "team", OWNER, spec, entry, resolver)
+    problem = await apply_egress(kube, "github", "team", OWNER, spec, entry, resolver)
     assert problem is not None
     assert "nowhere.invalid" in problem
     assert len(kube.objects[path]["spec"]["egress"]) == 2  # github's addresses, and DNS
@@ -73,11 +73,11 @@ async def test_the_catalog_entry_allows_hosts_or_no_network_at_all() -> None:
     kube = FakeKube()
     path = path_for("networking.k8s.io/v1", "networkpolicies", "team", policy_name("github"))
     allowing = CatalogEntry.model_validate({"image": "x", "allowHosts": ["api.github.com:443"]})
-    assert (await apply_egress(kube, "github", "team", OWNER, None, allowing, resolver))[0] is None
+    assert (await apply_egress(kube, "github", "team", OWNER, None, allowing, resolver)) is None
     assert len(kube.objects[path]["spec"]["egress"]) == 2
     isolated = CatalogEntry.model_validate({"image": "x", "disableNetwork": True, "allowHosts": ["10.0.0.1"]})
     anything = EgressSpec(allowAll=True)
-    assert (await apply_egress(kube, "github", "team", OWNER, anything, isolated, resolver))[0] is None
+    assert (await apply_egress(kube, "github", "team", OWNER, anything, isolated, resolver)) is None
     assert kube.objects[path]["spec"]["egress"] == []  # disableNetwork wins over everything
 
 

@@ -89,6 +89,20 @@ class ObjectIndex:
     def get(self, plural: str, namespace: str, name: str) -> Obj | None:
         return self._objects.get(plural, {}).get((namespace, name))
 
+    def known(self, plural: str, namespace: str, name: str) -> Obj | None:
+        """The object, once its namespace was listed (None: not there, or the namespace not known yet)."""
+        return self.get(plural, namespace, name) if self.synced(plural, namespace) else None
+
+    def labelled(self, plural: str, namespace: str, labels: Mapping[str, str]) -> list[Obj] | None:
+        """The objects of a namespace carrying all of `labels`, once it was listed (None: not known yet)."""
+        if not self.synced(plural, namespace):
+            return None
+        return [
+            obj
+            for obj in self.items(plural, namespace)
+            if all(((obj.get("metadata") or {}).get("labels") or {}).get(key) == value for key, value in labels.items())
+        ]
+
     def items(self, plural: str, namespace: str | None) -> list[Obj]:
         """Every object of a resource in a namespace (None: everywhere), by name."""
         known = self._objects.get(plural, {})

@@ -136,18 +136,14 @@ async def collect_servers(
     return served, problems
 
 
-def _indexed(ctl: Controller, plural: str, namespace: str, name: str) -> Obj | None:
-    """The object from the index: present there, it exists and is labelled ours (None: ask the API server,
-    which also finds an object of someone else under the name, never taken over)."""
-    return ctl.index.get(plural, namespace, name) if ctl.index.synced(plural, namespace) else None
-
-
 async def _current(ctl: Controller, bodies: list[Obj]) -> dict[str, Obj]:
     """What exists now under the names of `bodies`, by path."""
     found = {}
     for body in bodies:
         path, meta = object_path(body), body["metadata"]
-        known = _indexed(ctl, PLURALS[body["kind"]], meta["namespace"], meta["name"])
+        # Present in the index, it exists and is labelled ours; else the API server is asked, which also finds
+        # an object of someone else under the name (never taken over).
+        known = ctl.index.known(PLURALS[body["kind"]], meta["namespace"], meta["name"])
         if known is not None:
             found[path] = known
             continue
@@ -315,15 +311,10 @@ async def remove_unused(ctl: Controller, names: objects.Names, spec: MCPGatewayS
 
 def _gateway_pods(ctl: Controller, namespace: str, gateway: str) -> list[Obj] | None:
     """The gateway's per-call and resident server Pods from the index (None: not known there, the sweep lists)."""
-    if not ctl.index.synced(kinds.PODS, namespace):
+    pods = ctl.index.labelled(kinds.PODS, namespace, {LABEL_GATEWAY: dns_label(gateway, 63)})
+    if pods is None:
         return None
-    label = dns_label(gateway, 63)
-    return [
-        pod
-        for pod in ctl.index.items(kinds.PODS, namespace)
-        if kinds.labels_of(pod).get(LABEL_GATEWAY) == label
-        and kinds.labels_of(pod).get(LABEL_ROLE) in ("call", "resident")
-    ]
+    return [pod for pod in pods if kinds.labels_of(pod).get(LABEL_ROLE) in ("call", "resident")]
 
 
 def _ready(deployment: Obj, replicas: int) -> Condition:

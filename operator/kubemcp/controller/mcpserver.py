@@ -94,10 +94,10 @@ async def _reconcile(ctl: Controller, namespace: str, name: str) -> dict[str, st
         namespace_problem = f"cannot prepare namespace {namespace} for server Pods: {exc}"
         logger.warning("server %s/%s: %s", namespace, name, namespace_problem)
     if resolved is not None:
-        known = ctl.index.synced(kinds.POLICIES, namespace)  # then its policy as last seen, applied only if it differs
-        policy = ctl.index.get(kinds.POLICIES, namespace, server_network.policy_name(name)) if known else None
+        # Its policy as last seen, if known: applied only where it differs.
+        policy = ctl.index.known(kinds.POLICIES, namespace, server_network.policy_name(name))
         try:
-            network_problem, _ = await server_network.apply_egress(
+            network_problem = await server_network.apply_egress(
                 ctl.kube, name, namespace, owner, resolved.server.egress, resolved.entry, existing=policy
             )
         except KubeApiError as exc:
@@ -142,11 +142,9 @@ async def _reconcile(ctl: Controller, namespace: str, name: str) -> dict[str, st
 async def _server_pods(ctl: Controller, namespace: str, name: str) -> list[Obj] | None:
     """Every Pod of the server, from the index or in one request for the whole reconcile (None: each step
     lists its own)."""
-    if ctl.index.synced(kinds.PODS, namespace):
-        label = dns_label(name, 63)
-        return [
-            pod for pod in ctl.index.items(kinds.PODS, namespace) if kinds.labels_of(pod).get(LABEL_SERVER) == label
-        ]
+    indexed = ctl.index.labelled(kinds.PODS, namespace, {LABEL_SERVER: dns_label(name, 63)})
+    if indexed is not None:
+        return indexed
     try:
         listed = await ctl.kube.list(
             path_for("v1", "pods", namespace), label_selector=f"{LABEL_SERVER}={dns_label(name, 63)}"

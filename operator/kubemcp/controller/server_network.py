@@ -175,11 +175,10 @@ async def apply_egress(
     entry: CatalogEntry,
     resolve: Resolver = system_resolver,
     existing: Obj | None = None,
-) -> tuple[str | None, Obj | None]:
+) -> str | None:
     """Level-based: the server's egress policy as its MCPServer and catalog entry say, applied unless `existing`
-    (the policy as last seen) already is it; (a problem line or None, the policy as applied or None)."""
+    (the policy as last seen) already is it; a problem line or None."""
     body, problem = await desired_egress(server, namespace, owner, spec, entry, resolve)
-    if in_place(body, existing):
-        return problem, None
-    applied = await kube.apply(policy_path(body), body, manager=kinds.MANAGER)
-    return problem, applied
+    if not in_place(body, existing):
+        await kube.apply(policy_path(body), body, manager=kinds.MANAGER)
+    return problem
