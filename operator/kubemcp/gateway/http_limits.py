@@ -97,7 +97,7 @@ def _raw_error(status: int, reason: str, message: str) -> bytes:
 class Limits:
     """The limits of one HTTP server, and the connections waiting for a request head (oldest first)."""
 
-    def __init__(self, *, max_connections: int, header_timeout: float, idle_timeout: float = 60.0) -> None:
+    def __init__(self, *, max_connections: int, header_timeout: float, idle_timeout: float) -> None:
         self.max_connections = max_connections
         self.header_timeout = header_timeout
         self.idle_timeout = idle_timeout  # a connection that has sent nothing yet; lingering after a 408
