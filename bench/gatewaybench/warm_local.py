@@ -6,11 +6,11 @@ Two gateways serve one catalog (the probe server three times: `longLived: true`,
 max: 1}`, and per call with no pool) over streamable HTTP with a bearer token: as shipped, and with
 `--no-fast-path` (every request through the MCP SDK's transport), so the fast path's share of a warm
 call shows. Each gateway is driven by its own mcp SDK client session (2026-07-28), the client of the
-gateway table's (b). Calls run in interleaved rounds, the two gateways in rotating order; per round and
-gateway: wait (not timed) until that gateway's warm instance is ready again and then a short pause, so
-the replacement's start (a new Python process) no longer competes with the timed calls, then the warm
-call, `--lived` long-lived calls and, every `--cold-every` rounds, a cold call. Served warm: the audit
-records' `warm`.
+gateway table's (b). Calls run in interleaved rounds of blocks in rotating order: per gateway, one warm
+call, `--lived` long-lived calls and, every `--cold-every` rounds, one cold call. Before every block
+the bench waits (not timed) until both gateways' warm instances are ready again and then pauses, so a
+replacement's start (a new Python process) does not compete with the timed calls and every block
+starts after the same quiet spell. Served warm: the audit records' `warm`.
 """
 
 from __future__ import annotations
@@ -111,17 +111,18 @@ async def measure(args: argparse.Namespace, gateways: list[ServedProcess], token
             if time.monotonic() > deadline:
                 progress(f"time cap reached after {index} rounds")
                 break
-            for offset in range(len(gateways)):
-                g = (index + offset) % len(gateways)
-                await until_ready(gateways[g], token)
+            order = [(g, server) for g in range(len(gateways)) for server in SERVERS]
+            order = [(g, server) for g, server in order if server != "cold" or index % args.cold_every == 0]
+            shift = index % len(order)
+            for g, server in order[shift:] + order[:shift]:
+                # Every block after every warm pool is ready again and a pause: a used instance's replacement
+                # starts after the answer, and the first request after a quiet spell is the slower one.
+                for gateway in gateways:
+                    await until_ready(gateway, token)
                 await anyio.sleep(args.pause)
-                block = {"warm": [await timed(clients[g], "warm")]}
-                block["lived"] = [await timed(clients[g], "lived") for _ in range(args.lived)]
-                if index % args.cold_every == 0:
-                    block["cold"] = [await timed(clients[g], "cold")]
-                for server, samples in block.items():
-                    series[server, g].latencies += samples
-                    series[server, g].round_p50s.append(percentile(samples, 0.5))
+                samples = [await timed(clients[g], server) for _ in range(args.lived if server == "lived" else 1)]
+                series[server, g].latencies += samples
+                series[server, g].round_p50s.append(percentile(samples, 0.5))
     return series
 
 
