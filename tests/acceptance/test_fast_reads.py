@@ -8,8 +8,8 @@ requests get byte-identical responses from both (prompts and resources, by URI a
 request the policy forbids, prompt arguments and a resource the secret scan stops, the server's own
 error), the same audit records and metrics, for a per-call server too; requests the fast path must
 not take (a per-session server, unknown names, a progress token, a log level, a client that can be
-asked, bad parameters, a 2025-era session) get the SDK's own answers. Each gateway's `/health` counts the requests answered on the fast
-path by method, which shows the shipped one took it.
+asked, bad parameters, a 2025-era session) get the SDK's own answers. Each gateway's `/health` counts
+the requests answered on the fast path by method, which shows the shipped one took it.
 """
 
 from __future__ import annotations
