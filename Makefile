@@ -37,6 +37,7 @@ bench: setup
 	$(BIN)/python bench/gateway_bench.py
 	$(BIN)/python bench/listing_bench.py
 	$(BIN)/python bench/fast_methods_bench.py
+	$(BIN)/python bench/warm_local_bench.py
 
 reliability: setup  # bounded load, fault and bad-input cases on loopback; writes docs/reliability.md
 	$(BIN)/python reliability/run.py

@@ -268,6 +268,7 @@ def main() -> int:
     run = Run(args.servers, args.gateways, args.gateway_replicas)
     harness.register_user()
     cluster = harness.up()
+    harness.apply_crds(cluster)  # a cluster that never saw kubemcp has none
     namespace = f"bench-cp-{os.getpid()}"
     work = Path(tempfile.mkdtemp(prefix="cp-bench-"))
     processes: list[subprocess.Popen[bytes]] = []

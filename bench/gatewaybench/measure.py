@@ -100,9 +100,9 @@ def percentile(values: Sequence[float], q: float) -> float:
     return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
 
 
-async def call_echo(client: Client) -> None:
+async def call_echo(client: Client, name: str = "echo") -> None:
     with anyio.fail_after(CALL_TIMEOUT):
-        result = await client.call_tool("echo", {"text": TEXT})
+        result = await client.call_tool(name, {"text": TEXT})
     block = result.content[0] if result.content else None
     if result.is_error or not isinstance(block, types.TextContent) or block.text != TEXT:
         raise BenchError(f"unexpected echo result: {result}")

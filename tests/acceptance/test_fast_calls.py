@@ -1,11 +1,12 @@
-"""tools/call to a long-lived server answered in front of the SDK's transport (`gateway/fast_calls.py`)
-gives the SDK's answers and records what the SDK path records.
+"""tools/call to a long-lived or per-call server answered in front of the SDK's transport
+(`gateway/fast_calls.py`) gives the SDK's answers and records what the SDK path records.
 
 Two real gateways serve the same catalog with the same tokens and policy: one as shipped, one with
 `--no-fast-path`. The same calls get byte-identical responses from both (successes, tool errors, a
 call the policy forbids, a call the secret scan blocks), with the same audit records, metrics and
-recent calls; calls the fast path must not take (a 2025-era session, a progress token, a log level,
-a client that can be asked, a per-call server, bad parameters) get the SDK's own answers. A client
+recent calls, also for a per-call server, cold or warm; calls the fast path must not take (a 2025-era
+session, a progress token, a log level, a client that can be asked, a per-session server, bad
+parameters) get the SDK's own answers. A client
 that hangs up cancels the backend request. Each gateway's `/health` counts the calls answered on
 the fast path, which shows the shipped one took it.
 """
@@ -59,6 +60,8 @@ ENTRIES = {
     "alpha": probe_entry("alpha", longLived=True),
     "beta": probe_entry("beta", longLived=True),
     "gamma": probe_entry("gamma"),  # per call
+    "delta": probe_entry("delta", warm={"min": 1, "max": 1}),  # per call, from a warm pool
+    "epsilon": probe_entry("epsilon", kubernetes={"lifecycle": "perSession"}),
 }
 
 
@@ -156,7 +159,7 @@ async def test_calls_off_the_fast_path_get_the_sdks_answers(http: httpx2.AsyncCl
     cases: list[tuple[Any, dict[str, str]]] = [
         (call(1, name, {"text": "p"}, _meta=meta(progressToken="tok")), headers_for(ADMIN, name)),
         (call(1, name, {"text": "l"}, _meta=meta(**{types.LOG_LEVEL_META_KEY: "debug"})), headers_for(ADMIN, name)),
-        (call(1, "gamma__echo", {"text": "per call"}), headers_for(ADMIN, "gamma__echo")),
+        (call(1, "epsilon__echo", {"text": "per session"}), headers_for(ADMIN, "epsilon__echo")),
         (call(1, "nope", {"text": "unknown"}), headers_for(ADMIN, "nope")),
         (call(1, name, "not an object"), headers_for(ADMIN, name)),
         (call(1, name, {"text": "r"}, requestState="forged"), headers_for(ADMIN, name)),
@@ -175,6 +178,49 @@ async def test_calls_off_the_fast_path_get_the_sdks_answers(http: httpx2.AsyncCl
     fast, sdk = await both(http, pair, asking, headers_for(ADMIN, name))
     assert fast.json()["result"]["structuredContent"] == sdk.json()["result"]["structuredContent"] == {"result": "s"}
     assert fast_count(pair.fast) == before
+
+
+def warm_ready(gateway: GatewayProcess, server: str) -> float:
+    text = httpx2.get(f"{gateway.base}/metrics", headers=bearer(ADMIN), timeout=10).text
+    return sum(
+        sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == "kubemcp_warm_pool_ready" and sample.labels.get("server") == server
+    )
+
+
+def without_timings(record: dict[str, Any]) -> dict[str, Any]:
+    """An audit record of a per-call instance, its start phases' times left out (their names kept)."""
+    phases = record.get("phases_ms")
+    return {**record, "phases_ms": sorted(phases)} if isinstance(phases, dict) else record
+
+
+async def test_calls_to_per_call_servers_cold_or_warm_are_the_sdk_paths(http: httpx2.AsyncClient, pair: Pair) -> None:
+    before = fast_count(pair.fast)
+    audit_before = [len(audit_records(gateway)) for gateway in (pair.fast, pair.sdk)]
+    cases = [
+        (1, "gamma__echo", {"text": "cold"}),
+        (2, "delta__echo", {"text": "warm"}),
+        (3, "delta__echo", {"text": f"warm, carries a token {LIMITED}"}),  # blocked before any instance is taken
+        (4, "gamma__echo", {}),  # the tool's own error
+        (5, "delta__echo", {"text": "warm again"}),
+    ]
+    for request_id, name, arguments in cases:
+        if name.startswith("delta"):  # each gateway's warm instance ready, so both calls are served warm
+            assert await until(lambda: all(warm_ready(gateway, "delta") >= 1 for gateway in (pair.fast, pair.sdk)), 60)
+        fast, sdk = await both(http, pair, call(request_id, name, arguments), headers_for(ADMIN, name))
+        assert comparable(fast) == comparable(sdk), (name, arguments, fast.text, sdk.text)
+    assert fast_count(pair.fast) - before == len(cases)
+    assert fast_count(pair.sdk) == 0
+    assert await until(lambda: len(audit_records(pair.fast)) - audit_before[0] == len(cases))
+    assert await until(lambda: len(audit_records(pair.sdk)) - audit_before[1] == len(cases))
+    fast_audit = [without_timings(r) for r in audit_records(pair.fast)[audit_before[0] :]]
+    sdk_audit = [without_timings(r) for r in audit_records(pair.sdk)[audit_before[1] :]]
+    assert fast_audit == sdk_audit
+    assert [r.get("warm") for r in fast_audit] == [None, True, None, None, True], fast_audit
+    assert call_metrics(pair.fast) == call_metrics(pair.sdk)
+    assert recent(pair.fast) == recent(pair.sdk)
 
 
 async def test_2025_session_calls_go_through_the_sdk(http: httpx2.AsyncClient, pair: Pair) -> None:

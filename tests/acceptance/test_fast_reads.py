@@ -1,15 +1,15 @@
-"""prompts/get and resources/read to a long-lived server answered in front of the SDK's transport
-(`gateway/fast_calls.py`) give the SDK's answers.
+"""prompts/get and resources/read to a long-lived or per-call server answered in front of the SDK's
+transport (`gateway/fast_calls.py`) give the SDK's answers.
 
-Two real gateways serve the same catalog (three copies of the feature server, two long-lived and one
-per call, so prompt names carry their server's prefix and a resource URI two servers offer is the
-first one's) with the same tokens and policy: one as shipped, one with `--no-fast-path`. The same
+Two real gateways serve the same catalog (four copies of the feature server, two long-lived, one per
+call and one per session, so prompt names carry their server's prefix and a resource URI several
+servers offer is the first one's) with the same tokens and policy: one as shipped, one with `--no-fast-path`. The same
 requests get byte-identical responses from both (prompts and resources, by URI and by template, a
 request the policy forbids, prompt arguments and a resource the secret scan stops, the server's own
-error), the same audit records and metrics; requests the fast path must not take (a per-call server,
-unknown names, a progress token, a log level, a client that can be asked, bad parameters, a 2025-era
-session) get the SDK's own answers. Each gateway's `/health` counts the requests answered on the fast
-path by method, which shows the shipped one took it.
+error), the same audit records and metrics, for a per-call server too; requests the fast path must
+not take (a per-session server, unknown names, a progress token, a log level, a client that can be
+asked, bad parameters, a 2025-era session) get the SDK's own answers. Each gateway's `/health` counts
+the requests answered on the fast path by method, which shows the shipped one took it.
 """
 
 from __future__ import annotations
@@ -54,7 +54,12 @@ def features(**extra: Any) -> dict[str, Any]:
     return {"description": "features", "process": {"command": [sys.executable, str(FEATURES)]}, **extra}
 
 
-ENTRIES = {"alpha": features(longLived=True), "beta": features(longLived=True), "gamma": features()}
+ENTRIES = {
+    "alpha": features(longLived=True),
+    "beta": features(longLived=True),
+    "gamma": features(kubernetes={"lifecycle": "perSession"}),
+    "delta": features(),  # per call
+}
 
 
 def meta(**extra: Any) -> dict[str, Any]:
@@ -179,6 +184,16 @@ async def test_answers_audit_and_metrics_are_the_sdk_paths(http: httpx2.AsyncCli
     assert [kubemcp_metrics(gateway) for gateway in (pair.fast, pair.sdk)] == metrics_before
 
 
+async def test_a_per_call_server_s_prompt_is_the_sdk_path_s(http: httpx2.AsyncClient, pair: Pair) -> None:
+    before = fast_served(pair.fast)
+    for request_id, arguments in ((1, {"name": "per call"}), (2, {"style": "no name"})):  # an answer, an error
+        body = get(request_id, "delta__greet", arguments)
+        fast, sdk = await both(http, pair, body, headers_for(ADMIN, body))
+        assert comparable(fast) == comparable(sdk), (body, fast.text, sdk.text)
+    assert await until(lambda: taken(before, fast_served(pair.fast)) == {GET: 2, READ: 0, "tools/call": 0})
+    assert fast_served(pair.sdk) == {}
+
+
 async def test_errors_are_the_sdk_paths(http: httpx2.AsyncClient, pair: Pair) -> None:
     """The fast path's errors, one by one: the same codes, messages and data as the SDK's."""
     before = fast_served(pair.fast)
@@ -199,7 +214,7 @@ async def test_requests_off_the_fast_path_get_the_sdks_answers(http: httpx2.Asyn
     before = fast_served(pair.fast)
     greet = get(1, "alpha__greet", {"name": "ada"})
     cases: list[tuple[dict[str, Any], dict[str, str]]] = [
-        (get(1, "gamma__greet", {"name": "per call"}), headers_for(ADMIN, get(1, "gamma__greet"))),
+        (get(1, "gamma__greet", {"name": "per session"}), headers_for(ADMIN, get(1, "gamma__greet"))),
         (get(1, "nope", {"name": "unknown"}), headers_for(ADMIN, get(1, "nope"))),
         (read(1, "unknown://nothing"), headers_for(ADMIN, read(1, "unknown://nothing"))),
         (get(1, "alpha__greet", {"name": "p"}, _meta=meta(progressToken="tok")), headers_for(ADMIN, greet)),

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 import anyio
 import anyio.lowlevel
+import jsonschema.validators
 import mcp_types as types
 import pytest
 from kubemcp.backend.hooks import CallHooks
@@ -244,6 +247,37 @@ async def test_a_warm_call_makes_only_its_own_request_to_its_instance() -> None:
         when[0] = "call"
         assert await _instance(pool, spec) == 1  # the warm instance answered
         assert [at for instance, at in listed if instance == 1] == ["prepared"]
+
+
+async def test_a_warm_instance_s_output_validators_are_compiled_before_its_call(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The client session compiles a tool's output-schema validator at the first result it checks (once per
+    session): a warm instance's session compiles them while it is prepared, off the call's path."""
+    compiled: list[str] = []  # when: "prepared" or "call"
+    when = ["prepared"]
+    original = jsonschema.validators.validator_for
+
+    def recording(schema: Any, *args: Any, **kwargs: Any) -> Any:
+        caller = sys._getframe(1).f_code
+        if caller.co_name == "_output_schema_validator":  # the client session's (the server checks too)
+            compiled.append(when[0])
+        return original(schema, *args, **kwargs)
+
+    monkeypatch.setattr(jsonschema.validators, "validator_for", recording)
+    runtime = MemoryRuntime(counter_server)
+    pool = BackendPool(runtime)
+    spec = _spec(lifecycle="perCall", warm_pool=1)
+    async with pool.running():
+        pool.warm_up([spec])
+        with anyio.fail_after(5):
+            while pool.warm_ready() != {"s": 1}:
+                await anyio.sleep(0.01)
+        when[0] = "call"
+        result = await pool.call(spec, lambda client: client.call_tool("instance_number", {}))
+        assert result.structured_content == {"result": 1}  # checked against the tool's output schema
+        assert compiled
+        assert "call" not in compiled
 
 
 class GatedRuntime(MemoryRuntime):

@@ -25,15 +25,19 @@ asked for its tool listing. The client session checks a tool's result against th
 schema and lists the tools first when it has not seen them, so without the listing every warm call
 would make two requests to its instance (the call, then `tools/list`) where a long-lived instance's
 calls make one. A listing is read-only for every server (it is what discovery asks too); a server
-that refuses it is still used, as its call would have listed again.
+that refuses it is still used, as its call would have listed again. The session also compiles each
+listed tool's output-schema validator then (it compiles one per session, at the first result it
+checks: about a millisecond that a long-lived instance's calls pay once).
 """
 
 from __future__ import annotations
 
 import logging
 from collections import deque
+from contextlib import suppress
 
 import anyio
+import mcp_types as types
 from anyio.abc import TaskGroup
 from mcp.client import Client
 from mcp.shared.exceptions import MCPError
@@ -205,10 +209,19 @@ class WarmSet:
 
 async def prime(server: str, client: Client) -> None:
     """Ask a fresh instance that offers tools for its listing, so its one call makes one request (the
-    session lists the tools before checking a result against its output schema when it has not)."""
+    session lists the tools before checking a result against its output schema when it has not), and
+    have the session compile the listed tools' output-schema validators."""
     if client.server_capabilities.tools is None:
         return
     try:
-        await client.list_tools()
+        listed = await client.list_tools()
     except MCPError as exc:  # the call will list again; the instance is still good for its call
         logger.info("warm instance of %s did not list its tools: %s", server, exc.error.message)
+        return
+    empty = types.CallToolResult(content=[], structured_content={})
+    for tool in listed.tools:
+        if tool.output_schema is not None:
+            # Checking any result compiles and keeps the tool's validator (listed: no request is made);
+            # whether the empty result conforms does not matter, nor does a schema that does not compile.
+            with suppress(RuntimeError):
+                await client.session.validate_tool_result(tool.name, empty)

@@ -71,8 +71,8 @@ def register(commands: Any) -> None:
         "--no-fast-path",
         action="store_true",
         help="answer every request through the MCP SDK's HTTP transport, kept tools/list answers and "
-        "tools/call, prompts/get and resources/read to long-lived servers included (by default those are "
-        "answered in front of it; for comparison)",
+        "tools/call, prompts/get and resources/read to long-lived and per-call servers included (by default "
+        "those are answered in front of it; for comparison)",
     )
     run.add_argument("--dry-run", action="store_true", help="load everything, list what would be served, exit")
     run.add_argument(

@@ -1,5 +1,5 @@
-"""tools/call, prompts/get and resources/read to a long-lived server answered in the HTTP request's own
-task, past the SDK's transport.
+"""tools/call, prompts/get and resources/read to a long-lived or per-call server answered in the HTTP
+request's own task, past the SDK's transport.
 
 A 2026-07-28 request through the SDK's streamable-HTTP transport builds a connection, a server
 session, a request context and the middleware chain, validates the parameters into models, and in
@@ -21,11 +21,13 @@ schema, and for a prompt or resource the handler's own parameter model) and when
 needs the SDK's machinery: its parameters are the method's own and `_meta` only (no `requestState`,
 no task), its `_meta` asks for neither progress nor log messages, its client declared none of
 sampling, elicitation and roots (the SDK path would run the request as an exchange that can ask the
-client), and the server it goes to is long-lived (one shared instance; per-call and per-session
-servers are started for their caller's capabilities), as the kept listing says (none kept: the SDK's
-handler builds it, and so owns any server start that causes). Everything else goes to the SDK
-unchanged, and so does every 2025-era session request: a handshake-era request belongs to its
-session (the session's idle timer and replica ownership, cancellation by a posted
+client), and the server it goes to is long-lived or per call, as the kept listing says (none kept: the
+SDK's handler builds it, and so owns any server start that causes). A per-call server's instance (a
+warm one taken from its pool, or one started for this call) is then told the same capabilities and
+given the same hooks as on the SDK path, which builds them the same way for a 2026-07-28 client that
+cannot be asked anything. A per-session server is not taken: its instances belong to client sessions.
+Everything else goes to the SDK unchanged, and so does every 2025-era session request: a handshake-era
+request belongs to its session (the session's idle timer and replica ownership, cancellation by a posted
 `notifications/cancelled` naming its id rather than by a disconnect, log messages at the level the
 session set, requests to the client over the session's streams), which only the SDK's session holds.
 """
@@ -78,6 +80,7 @@ from kubemcp.gateway.principal import acting_as, principal_of
 from kubemcp.model.lifecycle import Lifecycle
 
 _ASKS = ("sampling", "elicitation", "roots")
+_TAKEN = frozenset({Lifecycle.LONG_LIVED, Lifecycle.PER_CALL})  # not per session: its instances are its sessions'
 Message = JSONRPCResponse | JSONRPCError
 Params = Mapping[str, Any]
 Answer = Callable[[Gateway, Params, CallHooks], Awaitable[types.Result]]
@@ -221,7 +224,7 @@ class FastCalls(PostShortcut):
         # Before anything that may list the tools (the Mcp-Param check does): a request that finds no kept
         # listing is the SDK's, whose handler builds the listing inside the request (so the request owns any
         # server start that causes, as a tool call's audit record and metrics say).
-        if not self._long_lived(method, params):
+        if not self._takes(method, params):
             return False
         if await _mcp_param_rejection(self.server, request, req, verdict, None) is not None:
             return False
@@ -245,13 +248,14 @@ class FastCalls(PostShortcut):
         self.by_method[method_name] += 1
         return True
 
-    def _long_lived(self, method: Method, params: Params) -> bool:
-        """Whether the request goes to a long-lived server, as the kept listing says (False: no listing kept
-        yet, or the name is unknown there; the SDK's handler then builds the listing inside the request)."""
+    def _takes(self, method: Method, params: Params) -> bool:
+        """Whether the request goes to a long-lived or per-call server, as the kept listing says (False: no
+        listing kept yet, or the name is unknown there; the SDK's handler then builds the listing inside the
+        request)."""
         listing = self.gateway.kept_listing(full=method.full)
         server = method.server_of(listing, params) if listing is not None else None
         spec = self.gateway.specs.get(server) if server is not None else None
-        return spec is not None and spec.lifecycle is Lifecycle.LONG_LIVED
+        return spec is not None and spec.lifecycle in _TAKEN
 
     async def _call(
         self, request_id: Any, method: str, version: str, call: Callable[[], Awaitable[types.Result]], request: Request

@@ -74,7 +74,7 @@ class GatewaySettings(BaseModel):
     max_body_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
     event_loop: Literal["asyncio", "uvloop"] = "asyncio"  # uvloop: the `fast` extra
     http_parser: Literal["auto", "h11", "httptools"] = "h11"  # httptools: the `fast` extra; auto: it if installed
-    fast_path: bool = True  # kept tools/list answers; tools/call, prompts/get, resources/read to long-lived servers
+    fast_path: bool = True  # kept tools/list answers; tools/call, prompts/get, resources/read not per session
     runtime: Literal["local", "kubernetes"] = "local"
     engine: str | None = None  # the container engine's address (default DOCKER_HOST, then well-known sockets)
     container_network: str | None = None  # the engine network server containers join (default: the engine's)
