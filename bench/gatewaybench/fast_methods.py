@@ -16,8 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import secrets
-import sys
 import tempfile
 import time
 from collections.abc import Sequence
@@ -27,14 +25,13 @@ from pathlib import Path
 from statistics import median
 from typing import Any
 
-import anyio
 import httpx2
 import yaml
 
 from .environment import environment, load_average
 from .measure import percentile
-from .procs import ServedProcess, children_of, kill_leftovers, proc_cpu
-from .report import write_docs
+from .procs import ServedProcess, bench_token, children_of, kill_leftovers, proc_cpu
+from .report import progress_of, section_main
 from .settings import DOCS, KUBEMCP, PROBE, PYTHON, REPO, TEXT, BenchError
 
 START_MARK = "<!-- fast-methods-bench:start -->"
@@ -59,8 +56,7 @@ PATHS: tuple[tuple[str, list[str]], ...] = (
 )
 
 
-def progress(message: str) -> None:
-    print(f"fast methods bench: {message}", file=sys.stderr, flush=True)
+progress = progress_of("fast methods bench")
 
 
 def catalog() -> dict[str, object]:
@@ -153,10 +149,7 @@ async def run(args: argparse.Namespace) -> str:
         folder = Path(tmp)
         path = folder / "catalog.yaml"
         path.write_text(yaml.safe_dump(catalog(), sort_keys=False))
-        token = secrets.token_urlsafe(32)
-        tokens = folder / "tokens.env"
-        tokens.write_text(f"bench={token}\n")
-        tokens.chmod(0o600)
+        token, tokens = bench_token(folder)
         gateways: list[ServedProcess] = []
         try:
             for index, (label, extra) in enumerate(PATHS):
@@ -233,14 +226,4 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-
-    async def bounded() -> str:
-        with anyio.fail_after(args.cap + 300):
-            return await run(args)
-
-    section = anyio.run(bounded)
-    print(section)
-    if not args.no_write:
-        write_docs(args.output, section, START_MARK, END_MARK)
-        progress(f"wrote {args.output}")
-    return 0
+    return section_main(args, lambda: run(args), args.cap + 300, (START_MARK, END_MARK), progress)

@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import secrets
-import sys
 import tempfile
 import time
 from collections.abc import Sequence
@@ -24,15 +22,14 @@ from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
-import anyio
 import httpx2
 import yaml
 
 from .environment import environment, load_average
 from .measure import http_client, percentile
 from .options import OptionRow, measure_options, options_markdown
-from .procs import ServedProcess, proc_cpu
-from .report import write_docs
+from .procs import ServedProcess, bench_token, proc_cpu
+from .report import progress_of, section_main
 from .settings import DOCS, KUBEMCP, PROBE, PYTHON, BenchError
 
 START_MARK = "<!-- listing-bench:start -->"
@@ -41,8 +38,7 @@ TARGET_P50_MS = 10.0  # for 50 servers x 20 tools
 SCALES = ((50, 20), (200, 20))
 
 
-def progress(message: str) -> None:
-    print(f"listing bench: {message}", file=sys.stderr, flush=True)
+progress = progress_of("listing bench")
 
 
 def tool(server: int, index: int) -> dict[str, object]:
@@ -132,10 +128,7 @@ async def measure_scale(args: argparse.Namespace, work: Path, servers: int, tool
     folder.mkdir()
     path = folder / "catalog.yaml"
     path.write_text(yaml.safe_dump(catalog(servers, tools), sort_keys=False))
-    token = secrets.token_urlsafe(32)
-    tokens = folder / "tokens.env"
-    tokens.write_text(f"bench={token}\n")
-    tokens.chmod(0o600)
+    token, tokens = bench_token(folder)
     gateways: list[ServedProcess] = []
     startups: list[float] = []
     try:
@@ -304,14 +297,4 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-
-    async def bounded() -> str:
-        with anyio.fail_after(2400):
-            return await run(args)
-
-    section = anyio.run(bounded)
-    print(section)
-    if not args.no_write:
-        write_docs(args.output, section, START_MARK, END_MARK)
-        progress(f"wrote {args.output}")
-    return 0
+    return section_main(args, lambda: run(args), 2400, (START_MARK, END_MARK), progress)

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import secrets
 import signal
 import sys
 import tempfile
@@ -38,7 +37,7 @@ from mcp.client.stdio import StdioServerParameters
 
 from .environment import environment, load_average
 from .measure import Config, call_echo, concurrent_block, http_client, interleaved, prepare, sequential_block
-from .procs import ServedProcess, children_of, kill_leftovers, own_cpu, proc_cpu, reaped_children_cpu
+from .procs import ServedProcess, bench_token, children_of, kill_leftovers, own_cpu, proc_cpu, reaped_children_cpu
 from .profiling import Profile, read_profile
 from .report import Report, write_docs
 from .settings import BENCH, DOCS, KUBEMCP, PER_CALL_BLOCK, PER_CALL_CONCURRENT_BLOCK, PROBE, PYTHON, BenchError
@@ -141,10 +140,7 @@ async def run(args: argparse.Namespace) -> Report:
                 sort_keys=False,
             )
         )
-        token = secrets.token_urlsafe(32)
-        tokens = work / "tokens.env"
-        tokens.write_text(f"bench={token}\n")
-        tokens.chmod(0o600)
+        token, tokens = bench_token(work)
         # The gateways read nothing from the user's ~/.kubemcp and write their discovery cache here.
         env = {**os.environ, "KUBEMCP_HOME": str(work / "home"), "XDG_CACHE_HOME": str(work / "cache")}
         passed = ("PATH", "HOME", "LANG", "KUBEMCP_HOME", "XDG_CACHE_HOME")

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import secrets
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from functools import partial
@@ -20,7 +19,7 @@ from pathlib import Path
 import yaml
 
 from .measure import Config, concurrent_block, http_client, interleaved, percentile, prepare, sequential_block
-from .procs import ServedProcess, own_cpu, proc_cpu
+from .procs import ServedProcess, bench_token, own_cpu, proc_cpu
 from .settings import KUBEMCP, PROBE, PYTHON
 
 VARIANTS = (
@@ -47,10 +46,7 @@ async def measure_options(args: argparse.Namespace, work: Path) -> list[OptionRo
     catalog = folder / "catalog.yaml"
     entry = {"description": "benchmark backend", "process": {"command": [PYTHON, str(PROBE), "probe"]}}
     catalog.write_text(yaml.safe_dump({"version": 2, "name": "bench", "registry": {"probe": entry}}))
-    token = secrets.token_urlsafe(32)
-    tokens = folder / "tokens.env"
-    tokens.write_text(f"bench={token}\n")
-    tokens.chmod(0o600)
+    token, tokens = bench_token(folder)
     env = {**os.environ, "KUBEMCP_HOME": str(folder / "home"), "XDG_CACHE_HOME": str(folder / "cache")}
     base = [str(KUBEMCP), "gateway", "run", "--transport", "streaming", "--catalog", str(catalog), "--no-watch"]
     base += ["--port", "0", "--host", "127.0.0.1", "--tokens-file", str(tokens), "--long-lived"]

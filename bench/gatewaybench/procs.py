@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import resource
+import secrets
 import signal
 import subprocess
 import sys
@@ -22,6 +23,16 @@ STOP_TIMEOUT = 10.0
 READY_LINE = re.compile(r"serving MCP on (http://[^\s\"]+)")
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def bench_token(folder: Path) -> tuple[str, Path]:
+    """A bearer token and the tokens file (mode 0600) that grants it: the benchmark's gateways require one,
+    as a gateway does by default."""
+    token = secrets.token_urlsafe(32)
+    tokens = folder / "tokens.env"
+    tokens.write_text(f"bench={token}\n")
+    tokens.chmod(0o600)
+    return token, tokens
 
 
 def proc_cpu(pid: int | None) -> tuple[float, float]:

@@ -6,9 +6,11 @@ import argparse
 import math
 import shlex
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+
+import anyio
 
 from .measure import Config, Measured, percentile
 from .profiling import Profile, profile_groups
@@ -314,3 +316,34 @@ def write_docs(path: Path, section: str, start_mark: str = START_MARK, end_mark:
         text = DOCS_HEADER + "\n" + block
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text)
+
+
+def progress_of(bench: str) -> Callable[[str], None]:
+    """A progress line printer for one benchmark (stderr, so the section on stdout stays clean)."""
+
+    def progress(message: str) -> None:
+        print(f"{bench}: {message}", file=sys.stderr, flush=True)
+
+    return progress
+
+
+def section_main(
+    args: argparse.Namespace,
+    run: Callable[[], Awaitable[str]],
+    cap: float,
+    marks: tuple[str, str],
+    progress: Callable[[str], None],
+) -> int:
+    """Run a benchmark that renders one section within `cap` seconds, print it, and (unless `--no-write`)
+    put it between its marker comments in `args.output`."""
+
+    async def bounded() -> str:
+        with anyio.fail_after(cap):
+            return await run()
+
+    section = anyio.run(bounded)
+    print(section)
+    if not args.no_write:
+        write_docs(args.output, section, *marks)
+        progress(f"wrote {args.output}")
+    return 0

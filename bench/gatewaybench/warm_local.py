@@ -18,8 +18,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import secrets
-import sys
 import tempfile
 import time
 from collections.abc import Sequence
@@ -36,8 +34,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from .environment import environment, load_average
 from .measure import call_echo, http_client, percentile
-from .procs import ServedProcess
-from .report import write_docs
+from .procs import ServedProcess, bench_token
+from .report import progress_of, section_main
 from .settings import DOCS, KUBEMCP, PROBE, PYTHON, BenchError
 
 START_MARK = "<!-- warm-local-bench:start -->"
@@ -53,8 +51,7 @@ PATHS: tuple[tuple[str, list[str]], ...] = (("shipped", []), ("`--no-fast-path`"
 READY_CAP = 60.0  # seconds a warm instance may take to be ready again
 
 
-def progress(message: str) -> None:
-    print(f"warm local bench: {message}", file=sys.stderr, flush=True)
+progress = progress_of("warm local bench")
 
 
 def catalog() -> dict[str, object]:
@@ -139,10 +136,7 @@ async def run(args: argparse.Namespace) -> str:
         folder = Path(tmp)
         path = folder / "catalog.yaml"
         path.write_text(yaml.safe_dump(catalog(), sort_keys=False))
-        token = secrets.token_urlsafe(32)
-        tokens = folder / "tokens.env"
-        tokens.write_text(f"bench={token}\n")
-        tokens.chmod(0o600)
+        token, tokens = bench_token(folder)
         gateways: list[ServedProcess] = []
         try:
             for index, (label, extra) in enumerate(PATHS):
@@ -224,14 +218,4 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-
-    async def bounded() -> str:
-        with anyio.fail_after(args.cap + 300):
-            return await run(args)
-
-    section = anyio.run(bounded)
-    print(section)
-    if not args.no_write:
-        write_docs(args.output, section, START_MARK, END_MARK)
-        progress(f"wrote {args.output}")
-    return 0
+    return section_main(args, lambda: run(args), args.cap + 300, (START_MARK, END_MARK), progress)

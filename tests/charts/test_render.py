@@ -52,6 +52,10 @@ def test_defaults(helm: Path) -> None:
     assert container["image"] == "kubemcp/kubemcp:0.1.0"
     assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "health"}
     assert container["readinessProbe"]["httpGet"] == {"path": "/healthz", "port": "health"}
+    startup = container["startupProbe"]  # a slow start on a busy node is waited for, not killed by liveness
+    assert startup["httpGet"] == {"path": "/healthz", "port": "health"}
+    assert startup["periodSeconds"] * startup["failureThreshold"] >= 300
+    assert "initialDelaySeconds" not in container["livenessProbe"]
     assert "--liveness=http://0.0.0.0:8080/healthz" in container["args"]
     assert deployment["spec"]["replicas"] == 2
     assert "--leader-election" in container["args"]  # the replicas take turns through a Lease

@@ -90,6 +90,11 @@ def test_deployment_runs_the_gateway_from_its_configmap() -> None:
     assert env["POD_IP"]["valueFrom"] == {"fieldRef": {"fieldPath": "status.podIP"}}
     assert container["livenessProbe"]["httpGet"] == {"path": "/health", "port": "mcp"}
     assert container["readinessProbe"]["httpGet"] == {"path": "/ready", "port": "mcp"}
+    # A slow start (many gateways starting on a busy node) is waited for, not killed by liveness after ~70 s.
+    startup = container["startupProbe"]
+    assert startup["httpGet"] == {"path": "/health", "port": "mcp"}
+    assert startup["periodSeconds"] * startup["failureThreshold"] >= 300
+    assert "initialDelaySeconds" not in container["livenessProbe"]
     # the replicas' shared key, readable by the gateway's user only through its group
     key = next(volume for volume in pod["volumes"] if volume["name"] == "replica-key")
     assert key["secret"] == {"secretName": NAMES.replica_key, "defaultMode": 0o440}

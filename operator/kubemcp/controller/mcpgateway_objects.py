@@ -296,6 +296,9 @@ def _base_args(names: Names, spec: MCPGatewaySpec) -> list[str]:
     ]
 
 
+STARTUP_SECONDS = 600  # how long a gateway replica may take to serve /health for the first time
+
+
 def deployment(names: Names, owner: Obj, spec: MCPGatewaySpec, image: str) -> Obj:
     probe = {"httpGet": {"path": HEALTH, "port": "mcp"}}
     readiness = {"httpGet": {"path": READY, "port": "mcp"}}
@@ -317,13 +320,10 @@ def deployment(names: Names, owner: Obj, spec: MCPGatewaySpec, image: str) -> Ob
             {"name": "KUBEMCP_HOME", "value": "/tmp/kubemcp"},  # noqa: S108
         ],
         "readinessProbe": {**readiness, "periodSeconds": 2, "timeoutSeconds": 3, "failureThreshold": 1},
-        "livenessProbe": {
-            **probe,
-            "initialDelaySeconds": 10,
-            "periodSeconds": 20,
-            "timeoutSeconds": 5,
-            "failureThreshold": 3,
-        },
+        # Liveness begins once the gateway has served /health: a start slowed by a busy node (many gateways
+        # starting at once) gets up to STARTUP_SECONDS instead of being killed and started again.
+        "startupProbe": {**probe, "periodSeconds": 2, "timeoutSeconds": 5, "failureThreshold": STARTUP_SECONDS // 2},
+        "livenessProbe": {**probe, "periodSeconds": 20, "timeoutSeconds": 5, "failureThreshold": 3},
         "resources": _resources(spec.resources),
         "securityContext": {
             "allowPrivilegeEscalation": False,
