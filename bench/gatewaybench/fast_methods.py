@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import tempfile
 import time
 from collections.abc import Sequence
@@ -30,9 +29,9 @@ import yaml
 
 from .environment import environment, load_average
 from .measure import percentile
-from .procs import ServedProcess, bench_token, children_of, kill_leftovers, proc_cpu
+from .procs import ServedProcess, bench_token, children_of, kill_leftovers, proc_cpu, streaming_gateway
 from .report import progress_of, section_main
-from .settings import DOCS, KUBEMCP, PROBE, PYTHON, REPO, TEXT, BenchError
+from .settings import DOCS, PROBE, PYTHON, REPO, TEXT, BenchError
 
 START_MARK = "<!-- fast-methods-bench:start -->"
 END_MARK = "<!-- fast-methods-bench:end -->"
@@ -153,11 +152,7 @@ async def run(args: argparse.Namespace) -> str:
         gateways: list[ServedProcess] = []
         try:
             for index, (label, extra) in enumerate(PATHS):
-                home = folder / f"gateway-{index}"
-                env = {**os.environ, "KUBEMCP_HOME": str(home / "home"), "XDG_CACHE_HOME": str(home / "cache")}
-                argv = [str(KUBEMCP), "gateway", "run", "--transport", "streaming", "--catalog", str(path)]
-                argv += ["--no-watch", "--port", "0", "--host", "127.0.0.1", "--tokens-file", str(tokens), *extra]
-                gateway = ServedProcess(f"gateway {label}", argv, folder / f"gateway-{index}.log", env)
+                gateway = streaming_gateway(label, folder, index, path, tokens, extra)
                 gateways.append(gateway)
                 await gateway.start()
             series = await measure(args, gateways, token)

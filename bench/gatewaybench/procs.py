@@ -16,7 +16,7 @@ from pathlib import Path
 
 import anyio
 
-from .settings import PROBE, BenchError
+from .settings import KUBEMCP, PROBE, BenchError
 
 READY_TIMEOUT = 180.0  # a shared machine under load can take minutes to start Python
 STOP_TIMEOUT = 10.0
@@ -150,3 +150,15 @@ class ServedProcess:
                 os.kill(process.pid, signal.SIGKILL)
                 process.wait(timeout=STOP_TIMEOUT)
         kill_leftovers(sorted(self.seen_children), self.name)
+
+
+def streaming_gateway(
+    label: str, folder: Path, index: int, catalog: Path, tokens: Path, extra: Sequence[str] = ()
+) -> ServedProcess:
+    """A gateway serving `catalog` over streamable HTTP on a free loopback port, requiring the bench's token,
+    with a home and cache of its own under `folder` (nothing read from the user's ~/.kubemcp)."""
+    home = folder / f"gateway-{index}"
+    env = {**os.environ, "KUBEMCP_HOME": str(home / "home"), "XDG_CACHE_HOME": str(home / "cache")}
+    argv = [str(KUBEMCP), "gateway", "run", "--transport", "streaming", "--catalog", str(catalog), "--no-watch"]
+    argv += ["--port", "0", "--host", "127.0.0.1", "--tokens-file", str(tokens), *extra]
+    return ServedProcess(f"gateway {label}", argv, folder / f"gateway-{index}.log", env)

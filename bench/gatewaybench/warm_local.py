@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import tempfile
 import time
 from collections.abc import Sequence
@@ -34,9 +33,9 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from .environment import environment, load_average
 from .measure import call_echo, http_client, percentile
-from .procs import ServedProcess, bench_token
+from .procs import ServedProcess, bench_token, streaming_gateway
 from .report import progress_of, section_main
-from .settings import DOCS, KUBEMCP, PROBE, PYTHON, BenchError
+from .settings import DOCS, PROBE, PYTHON, BenchError
 
 START_MARK = "<!-- warm-local-bench:start -->"
 END_MARK = "<!-- warm-local-bench:end -->"
@@ -140,12 +139,7 @@ async def run(args: argparse.Namespace) -> str:
         gateways: list[ServedProcess] = []
         try:
             for index, (label, extra) in enumerate(PATHS):
-                home = folder / f"gateway-{index}"
-                env = {**os.environ, "KUBEMCP_HOME": str(home / "home"), "XDG_CACHE_HOME": str(home / "cache")}
-                argv = [str(KUBEMCP), "gateway", "run", "--transport", "streaming", "--catalog", str(path)]
-                argv += ["--no-watch", "--port", "0", "--host", "127.0.0.1", "--tokens-file", str(tokens), *extra]
-                argv += ["--idle-timeout", "3600"]
-                gateway = ServedProcess(f"gateway {label}", argv, folder / f"gateway-{index}.log", env)
+                gateway = streaming_gateway(label, folder, index, path, tokens, [*extra, "--idle-timeout", "3600"])
                 gateways.append(gateway)
                 await gateway.start()
             series = await measure(args, gateways, token)

@@ -44,6 +44,13 @@ def _spec(
     return build_spec(name, entry, SOURCE, config or {}, {})
 
 
+async def _until_ready(pool: BackendPool, count: int) -> None:
+    """Wait (5 s at most) until server `s` has `count` warm instances ready."""
+    with anyio.fail_after(5):
+        while pool.warm_ready() != {"s": count}:
+            await anyio.sleep(0.01)
+
+
 async def _settled(runtime: MemoryRuntime, running: int) -> None:
     with anyio.fail_after(5):
         while runtime.running != running:
@@ -166,9 +173,7 @@ async def test_warm_instances_are_ready_before_calls_and_serve_one_call_each() -
         pool.warm_up([spec])
         await _settled(runtime, 2)  # prepared ahead of any call
         assert runtime.started == 2
-        with anyio.fail_after(5):
-            while pool.warm_ready() != {"s": 2}:
-                await anyio.sleep(0.01)
+        await _until_ready(pool, 2)
         first = await _instance(pool, spec)
         second = await _instance(pool, spec)
         assert {first, second} == {1, 2}  # the prepared ones answered, one call each
@@ -197,9 +202,7 @@ async def test_a_warm_call_does_no_instance_work_but_its_own_request() -> None:
 
     async with pool.running():
         pool.warm_up([spec])
-        with anyio.fail_after(5):
-            while pool.warm_ready() != {"s": 1}:
-                await anyio.sleep(0.01)
+        await _until_ready(pool, 1)
         assert runtime.started == 1
         result = await pool.call(spec, observed)
         assert result.structured_content == {"result": 1}  # the warm instance answered
@@ -241,9 +244,7 @@ async def test_a_warm_call_makes_only_its_own_request_to_its_instance() -> None:
     spec = _spec(lifecycle="perCall", warm_pool=1)
     async with pool.running():
         pool.warm_up([spec])
-        with anyio.fail_after(5):
-            while pool.warm_ready() != {"s": 1}:
-                await anyio.sleep(0.01)
+        await _until_ready(pool, 1)
         when[0] = "call"
         assert await _instance(pool, spec) == 1  # the warm instance answered
         assert [at for instance, at in listed if instance == 1] == ["prepared"]
@@ -270,9 +271,7 @@ async def test_a_warm_instance_s_output_validators_are_compiled_before_its_call(
     spec = _spec(lifecycle="perCall", warm_pool=1)
     async with pool.running():
         pool.warm_up([spec])
-        with anyio.fail_after(5):
-            while pool.warm_ready() != {"s": 1}:
-                await anyio.sleep(0.01)
+        await _until_ready(pool, 1)
         when[0] = "call"
         result = await pool.call(spec, lambda client: client.call_tool("instance_number", {}))
         assert result.structured_content == {"result": 1}  # checked against the tool's output schema
@@ -493,8 +492,7 @@ async def test_a_miss_waits_for_the_instance_starting_instead_of_starting_one_mo
     async with pool.running():
         pool.warm_up([spec])
         with anyio.fail_after(5):
-            while pool.warm_ready() != {"s": 1}:
-                await anyio.sleep(0.01)
+            await _until_ready(pool, 1)
             held, taken = anyio.Event(), anyio.Event()
             async with anyio.create_task_group() as tg:
                 tg.start_soon(_held_call, pool, spec, held, taken)
