@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import anyio
 import pytest
 import yaml
 from controller.fakekube import FakeKube
@@ -105,3 +107,42 @@ async def test_an_unreadable_discovery_file_serves_the_catalog_as_it_is(tmp_path
     files = ConfigMapFiles(kube, "ns", "gw", tmp_path)
     assert await files.sync()
     assert files.catalog.read_text() == CATALOG
+
+
+class WatchedKube(FakeKube):
+    """The in-memory API, whose watches report what the test sends them (and end when it closes them)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.send, self.receive = anyio.create_memory_object_stream[dict[str, Any]](10)
+        self.watches: list[tuple[str, str | None]] = []
+
+    async def watch(
+        self,
+        path: str,
+        *,
+        resource_version: str | None = None,
+        field_selector: str | None = None,
+        label_selector: str | None = None,
+        timeout_seconds: int = 60,
+    ) -> AsyncIterator[dict[str, Any]]:
+        self.watches.append((path, field_selector))
+        async for event in self.receive:
+            yield event
+
+
+async def test_an_edit_reaches_the_files_through_a_watch_not_a_poll(tmp_path: Path) -> None:
+    kube = WatchedKube()
+    where = path_for("v1", "configmaps", "ns", "gw")
+    configmap = kube.put(where, {"metadata": {"name": "gw"}, "data": {"authz.yaml": POLICY}})
+    files = ConfigMapFiles(kube, "ns", "gw", tmp_path)
+    assert await files.sync()
+    async with kube.send, kube.receive, anyio.create_task_group() as tg:
+        tg.start_soon(files.follow, 3600.0)  # a poll would not come for an hour
+        edited = kube.put(where, {**configmap, "data": {}})  # the MCPGateway no longer sets a policy
+        await kube.send.send({"type": "MODIFIED", "object": edited})
+        with anyio.fail_after(10):
+            while load_policy(files.authz).rules:
+                await anyio.sleep(0.01)
+        assert kube.watches == [(path_for("v1", "configmaps", "ns"), "metadata.name=gw")]  # one watch, held
+        tg.cancel_scope.cancel()

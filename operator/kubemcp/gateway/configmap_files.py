@@ -1,7 +1,8 @@
 """Serve what an MCPGateway's ConfigMap says: its files are kept in a local folder, so the gateway's
 own file loading, validation and reload apply unchanged. The ConfigMap is read through the API
-(not a volume), so an edit reaches the gateway within a watch interval instead of the kubelet's
-volume sync period. `authz.yaml` (optional) is the MCPGateway's authorization policy, `gateway.yaml` its
+(not a volume) and watched, so an edit reaches the gateway as the API server reports it instead of
+after the kubelet's volume sync period, and a gateway at rest costs the API server one open watch,
+not a request per second. `authz.yaml` (optional) is the MCPGateway's authorization policy, `gateway.yaml` its
 options (`spec.options`). `discovery.yaml` names the MCPServers whose recorded discoveries the gateway
 reads from their status (see `discovery_records`): they go into `catalog.yaml` as each entry's `discovered`."""
 
@@ -16,11 +17,13 @@ import anyio
 from kubemcp.files.authz_policy import ALLOW_ALL_TEXT
 from kubemcp.gateway.discovery_records import FILE as DISCOVERY_FILE
 from kubemcp.gateway.discovery_records import DiscoveryRecords, parse_refs, with_discoveries
-from kubemcp.kube.api import KubeApi
+from kubemcp.kube.api import KubePodApi
 from kubemcp.kube.client import KubeApiError, path_for
 
 logger = logging.getLogger(__name__)
 
+WATCH_SECONDS = 300  # one watch request at most this long (the API server ends it then; a new one opens)
+CHANGES = ("ADDED", "MODIFIED", "DELETED")
 FILES = ("catalog.yaml", "registry.yaml", "config.yaml", "authz.yaml", "gateway.yaml")
 # What a missing key means: nothing served, nothing configured, no authorization policy.
 _ABSENT = {
@@ -31,7 +34,7 @@ _ABSENT = {
 
 
 class ConfigMapFiles:
-    def __init__(self, kube: KubeApi, namespace: str, name: str, folder: Path) -> None:
+    def __init__(self, kube: KubePodApi, namespace: str, name: str, folder: Path) -> None:
         self.kube = kube
         self.namespace = namespace
         self.name = name
@@ -94,9 +97,22 @@ class ConfigMapFiles:
         return written
 
     async def follow(self, interval: float) -> None:
+        """Keep the files current: a watch of the ConfigMap syncs at each change it reports (and at its
+        start, which reports the ConfigMap as it is). `interval` is the pause before a watch that ended or
+        failed is opened again, and how often a sync is retried while a named discovery is not read yet."""
+        collection = path_for("v1", "configmaps", self.namespace)
+        selector = f"metadata.name={self.name}"
         while True:
-            await anyio.sleep(interval)
             try:
-                await self.sync()
+                with anyio.move_on_after(interval if self._version is None else WATCH_SECONDS + interval):
+                    events = self.kube.watch(collection, field_selector=selector, timeout_seconds=WATCH_SECONDS)
+                    async for event in events:
+                        if event.get("type") == "ERROR":
+                            break  # e.g. the watch expired: open a new one
+                        if event.get("type") in CHANGES:
+                            await self.sync()
+                if self._version is None:
+                    await self.sync()
             except KubeApiError as exc:
                 logger.warning("cannot read configmap %s/%s: %s", self.namespace, self.name, exc)
+            await anyio.sleep(interval)
