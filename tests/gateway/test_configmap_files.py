@@ -115,7 +115,7 @@ class WatchedKube(FakeKube):
     def __init__(self) -> None:
         super().__init__()
         self.send, self.receive = anyio.create_memory_object_stream[dict[str, Any]](10)
-        self.watches: list[tuple[str, str | None]] = []
+        self.watches: list[tuple[str, str | None, str | None]] = []
 
     async def watch(
         self,
@@ -126,7 +126,7 @@ class WatchedKube(FakeKube):
         label_selector: str | None = None,
         timeout_seconds: int = 60,
     ) -> AsyncIterator[dict[str, Any]]:
-        self.watches.append((path, field_selector))
+        self.watches.append((path, field_selector, resource_version))
         async for event in self.receive:
             yield event
 
@@ -144,5 +144,8 @@ async def test_an_edit_reaches_the_files_through_a_watch_not_a_poll(tmp_path: Pa
         with anyio.fail_after(10):
             while load_policy(files.authz).rules:
                 await anyio.sleep(0.01)
-        assert kube.watches == [(path_for("v1", "configmaps", "ns"), "metadata.name=gw")]  # one watch, held
+        # One watch, held open, from the version read last (a watch from no version is not served by every
+        # API server's storage, and would report the whole ConfigMap again).
+        version = configmap["metadata"]["resourceVersion"]
+        assert kube.watches == [(path_for("v1", "configmaps", "ns"), "metadata.name=gw", version)]
         tg.cancel_scope.cancel()

@@ -39,7 +39,8 @@ class ConfigMapFiles:
         self.namespace = namespace
         self.name = name
         self.folder = folder
-        self._version: str | None = None
+        self._version: str | None = None  # the version whose files are written in full
+        self._seen: str | None = None  # the version last read (a watch starts from it)
         self.records = DiscoveryRecords(kube)
 
     @property
@@ -68,6 +69,7 @@ class ConfigMapFiles:
         something was written. A discovery that could not be read yet is read again on the next sync."""
         configmap = await self.kube.get(path_for("v1", "configmaps", self.namespace, self.name))
         version = configmap["metadata"].get("resourceVersion")
+        self._seen = version
         if version == self._version:
             return False
         data = configmap.get("data") or {}
@@ -97,22 +99,28 @@ class ConfigMapFiles:
         return written
 
     async def follow(self, interval: float) -> None:
-        """Keep the files current: a watch of the ConfigMap syncs at each change it reports (and at its
-        start, which reports the ConfigMap as it is). `interval` is the pause before a watch that ended or
-        failed is opened again, and how often a sync is retried while a named discovery is not read yet."""
+        """Keep the files current: a watch of the ConfigMap from the version last read syncs at each change it
+        reports. `interval` is the pause before a watch that ended or failed is opened again, and how often a
+        sync is retried while a named discovery is not read yet."""
         collection = path_for("v1", "configmaps", self.namespace)
         selector = f"metadata.name={self.name}"
         while True:
             try:
-                with anyio.move_on_after(interval if self._version is None else WATCH_SECONDS + interval):
-                    events = self.kube.watch(collection, field_selector=selector, timeout_seconds=WATCH_SECONDS)
-                    async for event in events:
-                        if event.get("type") == "ERROR":
-                            break  # e.g. the watch expired: open a new one
-                        if event.get("type") in CHANGES:
-                            await self.sync()
-                if self._version is None:
+                if self._seen is None or self._version is None:
                     await self.sync()
+                with anyio.move_on_after(interval if self._version is None else WATCH_SECONDS + interval):
+                    events = self.kube.watch(
+                        collection, resource_version=self._seen, field_selector=selector, timeout_seconds=WATCH_SECONDS
+                    )
+                    async for event in events:
+                        kind = event.get("type")
+                        if kind == "ERROR":  # e.g. the version is too old to watch from: read it again
+                            self._seen = None
+                            break
+                        if kind == "BOOKMARK":
+                            self._seen = (event.get("object") or {}).get("metadata", {}).get("resourceVersion")
+                        elif kind in CHANGES:
+                            await self.sync()
             except KubeApiError as exc:
                 logger.warning("cannot read configmap %s/%s: %s", self.namespace, self.name, exc)
             await anyio.sleep(interval)
