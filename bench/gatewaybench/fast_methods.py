@@ -30,8 +30,8 @@ import yaml
 from .environment import environment, load_average
 from .measure import percentile
 from .procs import ServedProcess, bench_token, children_of, kill_leftovers, proc_cpu, streaming_gateway
-from .report import progress_of, section_main
-from .settings import DOCS, PROBE, PYTHON, REPO, TEXT, BenchError
+from .report import add_output_arguments, progress_of, section_main
+from .settings import PROBE, PYTHON, REPO, TEXT, BenchError
 
 START_MARK = "<!-- fast-methods-bench:start -->"
 END_MARK = "<!-- fast-methods-bench:end -->"
@@ -211,8 +211,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--per-round", type=int, default=50, help="sequential requests per method, path and round")
     parser.add_argument("--warmup", type=int, default=20, help="warm-up requests per method and path")
     parser.add_argument("--cap", type=float, default=300.0, help="time cap in seconds for the measured rounds")
-    parser.add_argument("--output", type=Path, default=DOCS, help="Markdown file to update")
-    parser.add_argument("--no-write", action="store_true", help="print the results only")
+    add_output_arguments(parser)
     args = parser.parse_args(argv)
     if min(args.rounds, args.per_round) < 1 or args.warmup < 0:
         parser.error("rounds and requests per round must be at least 1")

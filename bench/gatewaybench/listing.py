@@ -29,8 +29,8 @@ from .environment import environment, load_average
 from .measure import http_client, percentile
 from .options import OptionRow, measure_options, options_markdown
 from .procs import ServedProcess, bench_token, proc_cpu
-from .report import progress_of, section_main
-from .settings import DOCS, KUBEMCP, PROBE, PYTHON, BenchError
+from .report import add_output_arguments, progress_of, section_main
+from .settings import KUBEMCP, PROBE, PYTHON, BenchError
 
 START_MARK = "<!-- listing-bench:start -->"
 END_MARK = "<!-- listing-bench:end -->"
@@ -287,8 +287,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--workers", type=int, default=4, help="concurrent workers for the options' calls")
     parser.add_argument("--rounds", type=int, default=10, help="interleaved rounds (listings and options' calls)")
     parser.add_argument("--gateway-arg", action="append", default=[], help="extra gateway option (repeatable)")
-    parser.add_argument("--output", type=Path, default=DOCS, help="Markdown file to update")
-    parser.add_argument("--no-write", action="store_true", help="print the results only")
+    add_output_arguments(parser)
     args = parser.parse_args(argv)
     if min(args.lists, args.warmup + 1) < 1:
         parser.error("counts must be at least 1")

@@ -39,8 +39,8 @@ from .environment import environment, load_average
 from .measure import Config, call_echo, concurrent_block, http_client, interleaved, prepare, sequential_block
 from .procs import ServedProcess, bench_token, children_of, kill_leftovers, own_cpu, proc_cpu, reaped_children_cpu
 from .profiling import Profile, read_profile
-from .report import Report, write_docs
-from .settings import BENCH, DOCS, KUBEMCP, PER_CALL_BLOCK, PER_CALL_CONCURRENT_BLOCK, PROBE, PYTHON, BenchError
+from .report import Report, add_output_arguments, write_docs
+from .settings import BENCH, KUBEMCP, PER_CALL_BLOCK, PER_CALL_CONCURRENT_BLOCK, PROBE, PYTHON, BenchError
 
 
 def progress(message: str) -> None:
@@ -351,8 +351,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--max-seconds", type=float, default=1800.0, help="time cap for the whole run")
     parser.add_argument("--mode", choices=["auto", "legacy"], default="auto", help="client protocol negotiation")
     parser.add_argument("--skip-stdio-gateway", action="store_true", help="leave out the supplementary (b')")
-    parser.add_argument("--output", type=Path, default=DOCS, help="Markdown file to update")
-    parser.add_argument("--no-write", action="store_true", help="print the results only")
+    add_output_arguments(parser)
     parser.add_argument("--quick", action="store_true", help="a short smoke run; implies --no-write")
     args = parser.parse_args(argv)
     if args.quick:

@@ -15,6 +15,7 @@ import anyio
 from .measure import Config, Measured, percentile
 from .profiling import Profile, profile_groups
 from .settings import (
+    DOCS,
     FORWARDER_SHARE,
     MAX_ADDED_P50_MS,
     MAX_PER_CALL_RATIO,
@@ -347,3 +348,9 @@ def section_main(
         write_docs(args.output, section, *marks)
         progress(f"wrote {args.output}")
     return 0
+
+
+def add_output_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options every benchmark that writes a section of docs/benchmarks.md takes."""
+    parser.add_argument("--output", type=Path, default=DOCS, help="Markdown file to update")
+    parser.add_argument("--no-write", action="store_true", help="print the results only")

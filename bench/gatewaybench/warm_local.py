@@ -34,8 +34,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from .environment import environment, load_average
 from .measure import call_echo, http_client, percentile
 from .procs import ServedProcess, bench_token, streaming_gateway
-from .report import progress_of, section_main
-from .settings import DOCS, PROBE, PYTHON, BenchError
+from .report import add_output_arguments, progress_of, section_main
+from .settings import PROBE, PYTHON, BenchError
 
 START_MARK = "<!-- warm-local-bench:start -->"
 END_MARK = "<!-- warm-local-bench:end -->"
@@ -202,8 +202,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--cold-every", type=int, default=3, help="a cold per-call call every N rounds")
     parser.add_argument("--pause", type=float, default=0.5, help="seconds of quiet after a warm instance is ready")
     parser.add_argument("--cap", type=float, default=600.0, help="time cap in seconds for the measured rounds")
-    parser.add_argument("--output", type=Path, default=DOCS, help="Markdown file to update")
-    parser.add_argument("--no-write", action="store_true", help="print the results only")
+    add_output_arguments(parser)
     args = parser.parse_args(argv)
     if min(args.rounds, args.lived, args.cold_every) < 1 or args.pause < 0:
         parser.error("counts must be at least 1 and the pause not negative")
