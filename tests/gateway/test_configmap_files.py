@@ -149,3 +149,27 @@ async def test_an_edit_reaches_the_files_through_a_watch_not_a_poll(tmp_path: Pa
         version = configmap["metadata"]["resourceVersion"]
         assert kube.watches == [(path_for("v1", "configmaps", "ns"), "metadata.name=gw", version)]
         tg.cancel_scope.cancel()
+
+
+async def test_a_record_named_by_a_watched_edit_and_not_there_yet_is_read_again_soon(tmp_path: Path) -> None:
+    kube = WatchedKube()
+    where = path_for("v1", "configmaps", "ns", "gw")
+    status = path_for(API_VERSION, "mcpservers", "ns", "a")
+    kube.put(status, {"status": {"discovery": _discovery("d1", "t1", ["alpha"])}})
+    data = {"catalog.yaml": CATALOG, "discovery.yaml": _refs(("a", "d1", "t1"))}
+    configmap = kube.put(where, {"metadata": {"name": "gw"}, "data": data})
+    files = ConfigMapFiles(kube, "ns", "gw", tmp_path)
+    assert await files.sync()
+    async with kube.send, kube.receive, anyio.create_task_group() as tg:
+        tg.start_soon(files.follow, 0.05)
+        # a was discovered again: the edit names the new record before the server's status has it
+        edited = kube.put(where, {**configmap, "data": {**data, "discovery.yaml": _refs(("a", "d1", "t2"))}})
+        await kube.send.send({"type": "MODIFIED", "object": edited})
+        with anyio.fail_after(10):
+            while files.records.reads < 2:  # the edit was read (and a's new record was not there)
+                await anyio.sleep(0.01)
+        kube.put(status, {"status": {"discovery": _discovery("d1", "t2", ["alpha", "beta"])}})
+        with anyio.fail_after(10):  # no further event: the incomplete sync is retried by itself
+            while "beta" not in files.catalog.read_text():
+                await anyio.sleep(0.01)
+        tg.cancel_scope.cancel()

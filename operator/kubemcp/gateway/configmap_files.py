@@ -121,6 +121,8 @@ class ConfigMapFiles:
                             self._seen = (event.get("object") or {}).get("metadata", {}).get("resourceVersion")
                         elif kind in CHANGES:
                             await self.sync()
+                            if self._version is None:
+                                break  # a named discovery not read yet: read again after `interval`
             except KubeApiError as exc:
                 logger.warning("cannot read configmap %s/%s: %s", self.namespace, self.name, exc)
             await anyio.sleep(interval)
