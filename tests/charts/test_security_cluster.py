@@ -18,6 +18,7 @@ from cluster_client import (
     GATEWAY,
     RELEASE,
     call,
+    gateway_ready,
     gateway_token,
     get,
     listed_tools,
@@ -151,6 +152,8 @@ def test_a_server_reaches_the_hosts_it_is_allowed_and_no_other(
     assert labels["pod-security.kubernetes.io/enforce"] == "restricted"
 
     token = gateway_token(cluster, namespace)
+    # A port-forward to a replica that is not serving yet fails (Pending) or ends at the first refused connection.
+    wait_for(lambda: gateway_ready(cluster, namespace), 240, "the gateway Deployment")
     with port_forward(cluster, namespace, f"svc/{GATEWAY}", 8811) as url:
 
         def fetch(name: str) -> Any:
