@@ -44,6 +44,7 @@ from otlp_collector import OtlpCollector, ReceivedSpan  # noqa: E402
 from support import GatewayProcess, write_catalog  # noqa: E402
 
 from bench.gatewaybench import kube_rates as kr  # noqa: E402
+from bench.gatewaybench.measure import sample  # noqa: E402
 
 DOCS = REPO / "docs" / "benchmarks.md"
 START, END = "<!-- kube-bench:start -->", "<!-- kube-bench:end -->"
@@ -106,7 +107,7 @@ def refill(
         cluster.kubectl("create", "-n", namespace, "-f", "-", input=json.dumps(manifest))
     deadline = time.monotonic() + cap
     while time.monotonic() < deadline:
-        ready = kr.sample(kr.gateway_samples(gateway), "kubemcp_warm_pool_ready", server=server) >= 1
+        ready = sample(kr.gateway_samples(gateway), "kubemcp_warm_pool_ready", server=server) >= 1
         if ready and all(p["status"].get("phase") == "Running" for p in pods(cluster, namespace, selector)):
             time.sleep(REFILL_PAUSE)
             return

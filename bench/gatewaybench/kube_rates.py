@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Any
 
 import anyio
-import httpx2
 from prometheus_client.parser import text_string_to_metric_families
 
 REPO = Path(__file__).resolve().parents[2]
@@ -30,6 +29,8 @@ sys.path.insert(0, str(REPO / "tests"))
 from cluster import harness  # noqa: E402
 from otlp_collector import ReceivedSpan  # noqa: E402
 from support import GatewayProcess  # noqa: E402
+
+from .measure import Samples, sample, scraped_metrics  # noqa: E402
 
 RATES = (0.5, 1.0, 2.0, 4.0)
 CALL_CAP_SECONDS = 120.0
@@ -63,20 +64,20 @@ def kubelet_snapshot(cluster: harness.Cluster) -> Snapshot:
     text = cluster.kubectl("get", "--raw", f"/api/v1/nodes/{node}/proxy/metrics").stdout
     found: Snapshot = {}
     for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            if sample.name.startswith("kubelet_runtime_operations_duration_seconds"):
-                key = sample.labels.get("operation_type", "")
+        for point in family.samples:
+            if point.name.startswith("kubelet_runtime_operations_duration_seconds"):
+                key = point.labels.get("operation_type", "")
                 if key not in KUBELET_OPERATIONS:
                     continue
-            elif any(sample.name.startswith(name) for name in KUBELET_HISTOGRAMS):
+            elif any(point.name.startswith(name) for name in KUBELET_HISTOGRAMS):
                 key = family.name
             else:
                 continue
             total, count = found.get(key, (0.0, 0.0))
-            if sample.name.endswith("_sum"):
-                found[key] = (total + sample.value, count)
-            elif sample.name.endswith("_count"):
-                found[key] = (total, count + sample.value)
+            if point.name.endswith("_sum"):
+                found[key] = (total + point.value, count)
+            elif point.name.endswith("_count"):
+                found[key] = (total, count + point.value)
     return found
 
 
@@ -100,17 +101,8 @@ def audit_records(path: Path, server: str) -> list[dict[str, Any]]:
     return [record for record in records if record.get("server") == server]
 
 
-def gateway_samples(gateway: GatewayProcess) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
-    text = httpx2.get(f"{gateway.base}/metrics", headers=gateway.headers, timeout=30).text
-    return {
-        (sample.name, frozenset(sample.labels.items())): sample.value
-        for family in text_string_to_metric_families(text)
-        for sample in family.samples
-    }
-
-
-def sample(scraped: dict[tuple[str, frozenset[tuple[str, str]]], float], name: str, **labels: str) -> float:
-    return scraped.get((name, frozenset(labels.items())), 0.0)
+def gateway_samples(gateway: GatewayProcess) -> Samples:
+    return scraped_metrics(gateway.base, gateway.headers)
 
 
 def phase_medians(records: list[dict[str, Any]]) -> dict[str, float]:

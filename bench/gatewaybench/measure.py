@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from functools import partial
@@ -15,11 +15,13 @@ import httpx2
 import mcp_types as types
 from mcp.client import Client
 from mcp.client.streamable_http import streamable_http_client
+from prometheus_client.parser import text_string_to_metric_families
 
 from .settings import CALL_TIMEOUT, TEXT, BenchError
 
 Op = Callable[[], Awaitable[None]]
 Cpu = dict[str, float]  # role ("client", "intermediary", "backend") -> cumulative CPU seconds
+Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]  # (metric, its labels) -> value
 
 
 @dataclass
@@ -218,3 +220,18 @@ async def interleaved(
         shift = index % len(configs)
         for config in configs[shift:] + configs[:shift]:
             await run(config, count)
+
+
+def scraped_metrics(base: str, headers: Mapping[str, str]) -> Samples:
+    """Every sample a gateway's `/metrics` (at `base`, with its credentials) shows."""
+    text = httpx2.get(f"{base}/metrics", headers=dict(headers), timeout=30).text
+    return {
+        (sample.name, frozenset(sample.labels.items())): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+
+def sample(scraped: Samples, name: str, **labels: str) -> float:
+    """One sample by its metric name and exact labels (0 when absent)."""
+    return scraped.get((name, frozenset(labels.items())), 0.0)

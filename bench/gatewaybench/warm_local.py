@@ -26,13 +26,11 @@ from pathlib import Path
 from statistics import median
 
 import anyio
-import httpx2
 import yaml
 from mcp.client import Client
-from prometheus_client.parser import text_string_to_metric_families
 
 from .environment import environment, load_average
-from .measure import call_echo, http_client, percentile
+from .measure import call_echo, http_client, percentile, sample, scraped_metrics
 from .procs import ServedProcess, bench_token, streaming_gateway
 from .report import add_output_arguments, progress_of, section_main
 from .settings import PROBE, PYTHON, BenchError
@@ -70,14 +68,8 @@ class Series:
 
 
 def warm_ready(gateway: ServedProcess, token: str) -> float:
-    base = gateway.url.rsplit("/", 1)[0]
-    text = httpx2.get(f"{base}/metrics", headers={"Authorization": f"Bearer {token}"}, timeout=10).text
-    return sum(
-        sample.value
-        for family in text_string_to_metric_families(text)
-        for sample in family.samples
-        if sample.name == "kubemcp_warm_pool_ready" and sample.labels.get("server") == "warm"
-    )
+    scraped = scraped_metrics(gateway.url.rsplit("/", 1)[0], {"Authorization": f"Bearer {token}"})
+    return sample(scraped, "kubemcp_warm_pool_ready", server="warm")
 
 
 async def until_ready(gateway: ServedProcess, token: str) -> None:
