@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 from pathlib import Path
+from typing import Any
 
 import anyio
 
@@ -67,7 +68,10 @@ class ConfigMapFiles:
     async def sync(self) -> bool:
         """Fetch the ConfigMap (and the discoveries it names) and write the files that changed; True when
         something was written. A discovery that could not be read yet is read again on the next sync."""
-        configmap = await self.kube.get(path_for("v1", "configmaps", self.namespace, self.name))
+        return await self._take(await self.kube.get(path_for("v1", "configmaps", self.namespace, self.name)))
+
+    async def _take(self, configmap: dict[str, Any]) -> bool:
+        """`sync` from the ConfigMap as read (by a GET, or as a watch event carries it)."""
         version = configmap["metadata"].get("resourceVersion")
         self._seen = version
         if version == self._version:
@@ -120,7 +124,8 @@ class ConfigMapFiles:
                         if kind == "BOOKMARK":
                             self._seen = (event.get("object") or {}).get("metadata", {}).get("resourceVersion")
                         elif kind in CHANGES:
-                            await self.sync()
+                            # The event carries the ConfigMap as changed; a deleted one is asked for (not found).
+                            await (self.sync() if kind == "DELETED" else self._take(event["object"]))
                             if self._version is None:
                                 break  # a named discovery not read yet: read again after `interval`
             except KubeApiError as exc:
