@@ -18,6 +18,8 @@ import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from kubemcp.controller.kinds import labels_of
+
 Obj = dict[str, Any]
 Key = tuple[str, str]  # (namespace, name)
 
@@ -100,7 +102,7 @@ class ObjectIndex:
         return [
             obj
             for obj in self.items(plural, namespace)
-            if all(((obj.get("metadata") or {}).get("labels") or {}).get(key) == value for key, value in labels.items())
+            if all(labels_of(obj).get(key) == value for key, value in labels.items())
         ]
 
     def items(self, plural: str, namespace: str | None) -> list[Obj]:
