@@ -213,6 +213,18 @@ async def test_a_warm_call_does_no_instance_work_but_its_own_request() -> None:
         await _settled(runtime, 1)  # after the answer: the used one stopped, its replacement ready
 
 
+async def _one_warm_call(runtime: MemoryRuntime, when: list[str]) -> int:
+    """Prepare one warm instance of a per-call server, set `when` to "call", make its call: which instance
+    answered (the pool stops before the used instance's replacement is prepared)."""
+    pool = BackendPool(runtime)
+    spec = _spec(lifecycle="perCall", warm_pool=1)
+    async with pool.running():
+        pool.warm_up([spec])
+        await _until_ready(pool, 1)
+        when[0] = "call"
+        return await _instance(pool, spec)
+
+
 async def test_a_warm_call_makes_only_its_own_request_to_its_instance() -> None:
     """The client session lists a fresh instance's tools before it checks a result against the tool's
     output schema: a warm instance is primed with that listing while it is prepared, so its call makes
@@ -239,15 +251,8 @@ async def test_a_warm_call_makes_only_its_own_request_to_its_instance() -> None:
 
         return server
 
-    runtime = MemoryRuntime(factory)
-    pool = BackendPool(runtime)
-    spec = _spec(lifecycle="perCall", warm_pool=1)
-    async with pool.running():
-        pool.warm_up([spec])
-        await _until_ready(pool, 1)
-        when[0] = "call"
-        assert await _instance(pool, spec) == 1  # the warm instance answered
-        assert [at for instance, at in listed if instance == 1] == ["prepared"]
+    assert await _one_warm_call(MemoryRuntime(factory), when) == 1  # the warm instance answered
+    assert [at for instance, at in listed if instance == 1] == ["prepared"]
 
 
 async def test_a_warm_instance_s_output_validators_are_compiled_before_its_call(
@@ -266,17 +271,10 @@ async def test_a_warm_instance_s_output_validators_are_compiled_before_its_call(
         return original(schema, *args, **kwargs)
 
     monkeypatch.setattr(jsonschema.validators, "validator_for", recording)
-    runtime = MemoryRuntime(counter_server)
-    pool = BackendPool(runtime)
-    spec = _spec(lifecycle="perCall", warm_pool=1)
-    async with pool.running():
-        pool.warm_up([spec])
-        await _until_ready(pool, 1)
-        when[0] = "call"
-        result = await pool.call(spec, lambda client: client.call_tool("instance_number", {}))
-        assert result.structured_content == {"result": 1}  # checked against the tool's output schema
-        assert compiled
-        assert "call" not in compiled
+    # the warm instance answered, its result checked against the tool's output schema
+    assert await _one_warm_call(MemoryRuntime(counter_server), when) == 1
+    assert compiled
+    assert "call" not in compiled
 
 
 class GatedRuntime(MemoryRuntime):
