@@ -14,7 +14,6 @@ rendered response size is reported beside them, and the gateway's CPU time per b
 from __future__ import annotations
 
 import argparse
-import os
 import tempfile
 import time
 from collections.abc import Sequence
@@ -28,9 +27,9 @@ import yaml
 from .environment import environment, load_average
 from .measure import http_client, percentile
 from .options import OptionRow, measure_options, options_markdown
-from .procs import ServedProcess, bench_token, proc_cpu
+from .procs import ServedProcess, bench_token, proc_cpu, streaming_gateway
 from .report import add_output_arguments, progress_of, section_main
-from .settings import KUBEMCP, PROBE, PYTHON, BenchError
+from .settings import PROBE, PYTHON, BenchError
 
 START_MARK = "<!-- listing-bench:start -->"
 END_MARK = "<!-- listing-bench:end -->"
@@ -133,11 +132,8 @@ async def measure_scale(args: argparse.Namespace, work: Path, servers: int, tool
     startups: list[float] = []
     try:
         for index, (_, extra) in enumerate(PATHS):
-            home = folder / f"gateway-{index}"
-            env = {**os.environ, "KUBEMCP_HOME": str(home / "home"), "XDG_CACHE_HOME": str(home / "cache")}
-            argv = [str(KUBEMCP), "gateway", "run", "--transport", "streaming", "--catalog", str(path), "--no-watch"]
-            argv += ["--port", "0", "--host", "127.0.0.1", "--tokens-file", str(tokens), *extra, *args.gateway_arg]
-            gateway = ServedProcess(f"gateway {index} ({servers}x{tools})", argv, folder / f"gateway-{index}.log", env)
+            label = f"{index} ({servers}x{tools})"
+            gateway = streaming_gateway(label, folder, index, path, tokens, [*extra, *args.gateway_arg])
             gateways.append(gateway)
             began = time.monotonic()
             await gateway.start()
