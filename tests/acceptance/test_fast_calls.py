@@ -90,9 +90,13 @@ def headers_for(token: str, name: str, **extra: str) -> dict[str, str]:
     return {**ACCEPT, **bearer(token), **routing, **extra}
 
 
+def health(gateway: GatewayProcess) -> dict[str, Any]:
+    report: dict[str, Any] = httpx2.get(f"{gateway.base}/health", headers=bearer(ADMIN), timeout=10).json()
+    return report
+
+
 def fast_count(gateway: GatewayProcess) -> int:
-    report = httpx2.get(f"{gateway.base}/health", headers=bearer(ADMIN), timeout=10).json()
-    return int(report.get("fast_calls", 0))
+    return int(health(gateway).get("fast_calls", 0))
 
 
 async def both(http: httpx2.AsyncClient, pair: Pair, body: Any, headers: dict[str, str]) -> list[httpx2.Response]:
@@ -180,14 +184,9 @@ async def test_calls_off_the_fast_path_get_the_sdks_answers(http: httpx2.AsyncCl
     assert fast_count(pair.fast) == before
 
 
-def warm_ready(gateway: GatewayProcess, server: str) -> float:
-    text = httpx2.get(f"{gateway.base}/metrics", headers=bearer(ADMIN), timeout=10).text
-    return sum(
-        sample.value
-        for family in text_string_to_metric_families(text)
-        for sample in family.samples
-        if sample.name == "kubemcp_warm_pool_ready" and sample.labels.get("server") == server
-    )
+def warm_ready(gateway: GatewayProcess, server: str) -> int:
+    """How many warm instances of `server` are ready (`/health`'s count)."""
+    return int(health(gateway).get("warm", {}).get(server, 0))
 
 
 def without_timings(record: dict[str, Any]) -> dict[str, Any]:
